@@ -1,0 +1,74 @@
+"""daclip-kit: DA-CLIP (Luo et al., ICLR 2024) as a plugin-style restoration toolkit.
+
+``import daclip_kit`` is cheap: torch and every model are imported only when used. The public
+functions below are resolved lazily through module ``__getattr__``.
+
+Example:
+    >>> import daclip_kit
+    >>> "irsde-unet" in daclip_kit.list_components("backbones")
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DaclipKitError,
+    DuplicateComponentError,
+    InputError,
+    PluginLoadError,
+    ShapeError,
+    UnknownComponentError,
+    WeightsNotFoundError,
+)
+from .hookspecs import hookimpl
+from .types import DEGRADATIONS, Conditioning, ImageEmbedding
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "create_embedder": "daclip_kit.factory",
+    "create_backbone": "daclip_kit.factory",
+    "create_adapter": "daclip_kit.factory",
+    "create_sampler": "daclip_kit.factory",
+    "create_degradation": "daclip_kit.factory",
+    "get_metric": "daclip_kit.factory",
+    "list_components": "daclip_kit.factory",
+    "get_plugin_manager": "daclip_kit.plugins",
+    "get_registry": "daclip_kit.plugins",
+}
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "DEGRADATIONS",
+    "Conditioning",
+    "ImageEmbedding",
+    "CheckpointError",
+    "ConfigError",
+    "DaclipKitError",
+    "DuplicateComponentError",
+    "InputError",
+    "PluginLoadError",
+    "ShapeError",
+    "UnknownComponentError",
+    "WeightsNotFoundError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daclip_kit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,181 @@
+"""Reading and writing weights safely.
+
+* Legacy ``.pt``/``.pth`` files are read with ``torch.load(weights_only=True)``: no code from a
+  checkpoint is ever executed.
+* The native format is a folder with ``model.safetensors`` and ``config.json``
+  (:func:`save_pretrained` / :func:`load_pretrained_files`).
+* :func:`load_strict` loads a state dict and, on mismatch, raises a
+  :class:`~daclip_kit.errors.CheckpointError` that names every missing, unexpected and
+  mis-shaped key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def read_state_dict(source: str | Path | Mapping[str, Any], *,
+                    wrappers: tuple[str, ...] = ("state_dict",),
+                    strip: tuple[str, ...] = ("module.",)) -> dict[str, torch.Tensor]:
+    """Return a flat ``{key: tensor}`` dict from a file or an in-memory checkpoint.
+
+    Args:
+        source: path to a ``.safetensors``/``.pt``/``.pth`` file, or a (possibly wrapped) state dict.
+        wrappers: keys of a training-checkpoint dict under which the state dict may sit
+            (the first present one is used), e.g. ``("state_dict",)`` or ``("params", "params_ema")``.
+        strip: key prefixes removed when *every* key carries them (``module.`` from DDP).
+
+    Raises:
+        CheckpointError: unreadable file, a pickle that needs code execution, or no tensors.
+    """
+    obj = _read_obj(source) if isinstance(source, (str, Path)) else source
+    name = str(source) if isinstance(source, (str, Path)) else "the given state dict"
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{name} holds a {type(obj).__name__}, not a state dict.")
+    for key in wrappers:
+        if key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    sd = {k: v for k, v in obj.items() if _is_tensor(v)}
+    if not sd:
+        raise CheckpointError(
+            f"{name} contains no tensors (top-level keys: {sorted(map(str, obj))[:10]}). "
+            f"Expected a state dict, optionally wrapped under {list(wrappers)}."
+        )
+    for prefix in strip:
+        if all(k.startswith(prefix) for k in sd):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def _is_tensor(v: Any) -> bool:
+    import torch
+
+    return isinstance(v, torch.Tensor)
+
+
+def _read_obj(path: str | Path) -> Any:
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS_NAME
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {str(path)!r} does not exist.")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as exc:  # noqa: BLE001 - report any safetensors failure uniformly
+            raise CheckpointError(f"Cannot read {str(path)!r} as safetensors: {exc}") from exc
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{str(path)!r} cannot be loaded safely (weights_only=True refused it: {exc}). "
+            "daclip-kit never executes code from a checkpoint; re-save the file as a plain "
+            "state dict or safetensors with the tool that made it."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"Cannot read checkpoint {str(path)!r}: {exc}") from exc
+
+
+def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
+    """``module.load_state_dict(state_dict, strict=True)`` with a complete error message.
+
+    Raises:
+        CheckpointError: listing every missing key, unexpected key and shape mismatch.
+    """
+    own = module.state_dict()
+    missing = sorted(k for k in own if k not in state_dict)
+    unexpected = sorted(k for k in state_dict if k not in own)
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or shapes:
+        parts = [f"{source} does not match {type(module).__name__}."]
+        if missing:
+            parts.append(f"Missing keys ({len(missing)}): {', '.join(missing)}.")
+        if unexpected:
+            parts.append(f"Unexpected keys ({len(unexpected)}): {', '.join(unexpected)}.")
+        if shapes:
+            parts.append(f"Shape mismatches ({len(shapes)}): {'; '.join(shapes)}.")
+        parts.append("Check that the config matches the checkpoint (model size, context_dim, ...).")
+        raise CheckpointError(" ".join(parts))
+    module.load_state_dict(state_dict, strict=True)
+
+
+def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[str, Any], *,
+                    overwrite: bool = False) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``directory`` atomically.
+
+    Tensors that share storage (aliases) are saved once. The folder appears complete or not at all.
+
+    Raises:
+        CheckpointError: ``directory`` exists and ``overwrite`` is false.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise CheckpointError(f"{str(directory)!r} already exists; pass overwrite=True (CLI: --overwrite).")
+    state = {}
+    seen: dict[tuple, str] = {}
+    for key, tensor in module.state_dict().items():
+        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+                 tuple(tensor.stride()))
+        if ident in seen and tensor.numel() > 0:
+            continue
+        seen[ident] = key
+        state[key] = tensor.detach().cpu().contiguous()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        (tmp / CONFIG_NAME).write_text(json.dumps(dict(config), indent=2, sort_keys=True, default=list) + "\n")
+        if directory.exists():
+            backup = directory.with_name(f".{directory.name}.old")
+            os.replace(directory, backup)
+            os.replace(tmp, directory)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def load_pretrained_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read ``(config, state_dict)`` from a folder written by :func:`save_pretrained`."""
+    directory = Path(directory)
+    cfg_path = directory / CONFIG_NAME
+    if not cfg_path.is_file() or not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(
+            f"{str(directory)!r} is not a daclip-kit model folder: expected {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME}. Create one with save_pretrained() or `daclip-kit convert`."
+        )
+    try:
+        config = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{str(cfg_path)!r} is not valid JSON: {exc}") from exc
+    return config, read_state_dict(directory / WEIGHTS_NAME, wrappers=(), strip=())

@@ -1,0 +1,16 @@
+"""Built-in plugin: the CLI verbs that need no model (``ls``, ``plugins``)."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from ..specs import CommandSpec
+
+
+@hookimpl
+def daclip_kit_register_commands():
+    return [
+        CommandSpec(name="ls", target="daclip_kit.cli.ls:configure",
+                    summary="list registered components of a kind (backbones, embedders, ...)"),
+        CommandSpec(name="plugins", target="daclip_kit.cli.plugins_cmd:configure",
+                    summary="list loaded plugins with distribution, version, hooks and status"),
+    ]

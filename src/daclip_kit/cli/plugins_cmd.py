@@ -1,0 +1,47 @@
+"""``daclip-kit plugins``: what is loaded, from which distribution, and what failed."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..plugins import plugin_infos
+    from . import console
+
+    infos = plugin_infos()
+    rows = [
+        {
+            "name": i.name,
+            "distribution": i.distribution,
+            "version": i.version,
+            "builtin": i.builtin,
+            "status": "ok" if i.ok else "failed",
+            "hooks": i.hooks,
+            "error": str(i.error) if i.error else None,
+        }
+        for i in infos
+    ]
+    if args.json:
+        console.print_json(rows)
+        return 0
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"plugins ({len(rows)})")
+    for col in ("name", "distribution", "version", "status", "hooks"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        status = "[green]ok[/]" if r["status"] == "ok" else "[red]failed[/]"
+        hooks = ", ".join(h.removeprefix("daclip_kit_") for h in r["hooks"])
+        table.add_row(r["name"], r["distribution"], r["version"], status, hooks)
+    console.stdout().print(table)
+    for r in rows:
+        if r["error"]:
+            console.stderr().print(f"[red]{escape(r['name'])}[/]: {escape(r['error'])}")
+    return 0

@@ -1,0 +1,221 @@
+"""Typed configuration: dataclasses are the source of truth.
+
+* :func:`from_dict` builds a (possibly nested) dataclass from a mapping and rejects unknown keys
+  with a suggestion.
+* :func:`apply_overrides` applies ``a.b=value`` strings, coercing ``value`` by the field's type
+  (bool, int, float, str, tuples/lists of those, ``Optional``, ``Literal``). Nothing is evaluated.
+* :func:`load_toml` reads a TOML run file into a dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError, suggest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` (from TOML/JSON or a CLI string) to type ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} matches none of {tp}: {'; '.join(errors)}")
+    if origin is typing.Literal:
+        for choice in args:
+            if value == choice or (isinstance(value, str) and str(choice) == value):
+                return choice
+        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}.{suggest(str(value), map(str, args))}")
+    if origin in (tuple, list, Sequence) or tp in (tuple, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.strip("[]()").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item_types = [args[0]] * len(value)
+        elif origin is tuple and args:
+            if len(args) != len(value):
+                raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+            item_types = list(args)
+        else:
+            item_types = [args[0] if args else Any] * len(value)
+        items = [_coerce(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
+        return tuple(items) if (origin is tuple or tp is tuple) else items
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table/mapping, got {value!r}")
+        return dict(value)
+    if _is_dataclass_type(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value, where=where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if tp is Path:
+        return Path(value)
+    return value
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any] | None = None, *, where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys raise :class:`ConfigError`.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class C:
+        ...     width: int = 64
+        >>> from_dict(C, {"width": "32"})
+        C(width=32)
+    """
+    data = dict(data or {})
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            f"Unknown config key {(where + '.' if where else '') + key!r} for {cls.__name__}."
+            f"{suggest(key, fields)} Valid keys: {', '.join(sorted(fields))}."
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{where + '.' if where else ''}{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Invalid {cls.__name__} config: {exc}") from exc
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass -> plain dict of JSON/TOML-friendly values (tuples become lists)."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, Mapping):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, Path):
+            return str(v)
+        return v
+
+    return conv(obj)
+
+
+def parse_override(text: str) -> tuple[list[str], str]:
+    """Split ``"a.b=value"`` into ``(["a", "b"], "value")``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"Override {text!r} must look like 'section.key=value'.")
+    return key.strip().split("."), value.strip()
+
+
+def apply_overrides(obj: T, overrides: Sequence[str]) -> T:
+    """Return a copy of dataclass ``obj`` with ``a.b=value`` overrides applied.
+
+    Values are coerced by the field's declared type; unknown keys raise :class:`ConfigError`.
+    """
+    for text in overrides:
+        path, value = parse_override(text)
+        obj = _set_path(obj, path, value, where="")
+    return obj
+
+
+def _set_path(obj: Any, path: list[str], value: str, where: str) -> Any:
+    head, rest = path[0], path[1:]
+    full = f"{where}.{head}" if where else head
+    if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
+        raise ConfigError(f"Cannot set {full!r}: {where or 'the config'} is not a section.")
+    names = {f.name for f in dataclasses.fields(obj)}
+    if head not in names:
+        raise ConfigError(
+            f"Unknown config key {full!r} for {type(obj).__name__}.{suggest(head, names)} "
+            f"Valid keys: {', '.join(sorted(names))}."
+        )
+    if rest:
+        new = _set_path(getattr(obj, head), rest, value, full)
+    else:
+        new = _coerce(value, _hints(type(obj))[head], full)
+    return dataclasses.replace(obj, **{head: new})
+
+
+def load_toml(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Read a TOML run file into dataclass ``cls`` and apply ``overrides``."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Run file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Run file {str(path)!r} is not valid TOML: {exc}") from None
+    return apply_overrides(from_dict(cls, data), overrides)

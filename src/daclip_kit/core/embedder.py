@@ -1,0 +1,86 @@
+"""Embedding providers: images in [0,1] -> :class:`~daclip_kit.types.ImageEmbedding`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..types import DEGRADATIONS, ImageEmbedding
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Result of :meth:`EmbeddingProvider.classify`.
+
+    Attributes:
+        labels: the candidate labels, in column order.
+        probs: ``(B, N)`` softmax probabilities over ``labels``.
+    """
+
+    labels: tuple[str, ...]
+    probs: torch.Tensor
+
+    def top_k(self, k: int = 1) -> list[list[tuple[str, float]]]:
+        """Per image, the ``k`` most likely ``(label, probability)`` pairs."""
+        k = max(1, min(k, len(self.labels)))
+        values, idx = self.probs.topk(k, dim=-1)
+        return [
+            [(self.labels[j], float(v)) for v, j in zip(vs.tolist(), js.tolist())]
+            for vs, js in zip(values, idx)
+        ]
+
+
+class EmbeddingProvider(nn.Module):
+    """Base class of embedding providers.
+
+    Subclasses own their preprocessing: callers always pass ``(B, 3, H, W)`` float RGB in [0, 1].
+
+    Attributes:
+        embed_dim: size ``D`` of the embeddings.
+        provides_degradation: whether :meth:`embed_image` fills ``degradation``.
+    """
+
+    embed_dim: int
+    provides_degradation: bool = False
+
+    def embed_image(self, images: torch.Tensor) -> ImageEmbedding:
+        """Embed images.
+
+        Args:
+            images: ``(B, 3, H, W)`` float RGB in [0, 1], any size.
+
+        Returns:
+            :class:`ImageEmbedding` with ``content`` ``(B, D)`` and ``degradation`` ``(B, D)`` or
+            ``None``; unnormalised.
+        """
+        raise NotImplementedError
+
+    def embed_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """Embed texts with the text tower; returns ``(N, D)`` unnormalised features."""
+        raise NotImplementedError
+
+    def classification_scale(self) -> float:
+        """Multiplier of cosine similarities before the softmax in :meth:`classify`."""
+        return 100.0
+
+    def classify(self, images: torch.Tensor, labels: Sequence[str] = DEGRADATIONS) -> Classification:
+        """Zero-shot degradation classification.
+
+        Cosine similarity of the (degradation, else content) image embedding with the text
+        embeddings of ``labels``, times :meth:`classification_scale`, softmax over labels.
+
+        Args:
+            images: ``(B, 3, H, W)`` float RGB in [0, 1].
+            labels: candidate texts (default: the ten DA-CLIP degradation words).
+        """
+        emb = self.embed_image(images).normalized()
+        query = emb.degradation if emb.degradation is not None else emb.content
+        text = torch.nn.functional.normalize(self.embed_text(list(labels)).to(query), dim=-1)
+        logits = self.classification_scale() * query @ text.T
+        return Classification(tuple(labels), logits.softmax(dim=-1))
+
+    def forward(self, images: torch.Tensor) -> ImageEmbedding:
+        return self.embed_image(images)

@@ -1,0 +1,148 @@
+"""File I/O: atomic writes and image reading/writing as ``(B,3,H,W)`` float RGB in [0, 1].
+
+Outputs are written to a temporary file in the target folder and moved into place with
+:func:`os.replace`, so a crash never leaves a half-written file and an existing file is replaced
+only when the new one is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path``.
+
+    Example:
+        >>> with atomic_path("out.json") as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("{}")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def list_images(inputs: Iterable[str | Path], *, recursive: bool = False) -> list[Path]:
+    """Expand files and folders into a sorted list of image files.
+
+    Raises:
+        InputError: an input does not exist, or a folder holds no image.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            imgs = sorted(q for q in p.glob(pattern) if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not imgs:
+                raise InputError(f"Folder {str(p)!r} contains no images ({', '.join(IMAGE_SUFFIXES)}).")
+            found.extend(imgs)
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise InputError(f"Input {str(p)!r} does not exist. Give image files or folders of images.")
+    return found
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Read an image file as a ``(1, 3, H, W)`` float32 RGB tensor in [0, 1].
+
+    Grayscale is repeated to three channels, an alpha channel is dropped (composited over white
+    is not done: restoration needs the raw colours), and 16-bit images keep their precision.
+
+    Raises:
+        InputError: the file is missing or not a readable image.
+    """
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr = _to_float_rgb(im, np)
+    except FileNotFoundError:
+        raise InputError(f"Image {str(path)!r} does not exist.") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def _to_float_rgb(im, np):
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        scale = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = (a / scale).astype(np.float32)
+        return np.repeat(a[..., None], 3, axis=2)
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float32)
+        return np.repeat(np.clip(a, 0, 1)[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "L", "1", "RGBX"):
+        im = im.convert("RGB")
+    elif mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def to_uint8(image: torch.Tensor):
+    """``(3,H,W)`` or ``(1,3,H,W)`` float [0,1] -> ``(H,W,3)`` uint8 numpy, clamped and rounded."""
+    import numpy as np
+
+    x = image.detach()
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
+        x = x[0]
+    arr = x.clamp(0, 1).mul(255).round().to("cpu").permute(1, 2, 0).numpy()
+    return arr.astype(np.uint8)
+
+
+def write_image(path: str | Path, image: torch.Tensor) -> Path:
+    """Write a ``(3,H,W)`` or ``(1,3,H,W)`` float image in [0, 1] as an 8-bit file, atomically.
+
+    The format follows the suffix (PNG for ``.png``); values are clamped and rounded.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"Cannot write {str(path)!r}: unknown image suffix {path.suffix!r}; use .png.")
+    im = Image.fromarray(to_uint8(image), mode="RGB")
+    with atomic_path(path) as tmp:
+        im.save(tmp, format=fmt)
+    return path
