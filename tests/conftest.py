@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh plugin host per test, offline hub, reference fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugin_host(monkeypatch):
+    """Every test sees a newly built plugin host; env switches set by a test do not leak."""
+    from daclip_kit import plugins
+
+    for var in (plugins.ENV_DISABLE_AUTOLOAD, plugins.ENV_ALLOW, plugins.ENV_TRACE):
+        monkeypatch.delenv(var, raising=False)
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """``../shared/reference`` beside the checkout (or ``$DACLIP_KIT_REFERENCE_DIR``).
+
+    Under CI its absence is an error; elsewhere the tests that need it are skipped with a reason.
+    """
+    path = Path(os.environ.get("DACLIP_KIT_REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference fixtures not found at {path}")
+        pytest.skip(f"reference fixtures not found at {path}; set DACLIP_KIT_REFERENCE_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def golden(reference_dir):
+    """Load a ``*.golden.pt`` fixture by file name (weights_only)."""
+    import torch
+
+    cache: dict[str, dict] = {}
+
+    def load(name: str) -> dict:
+        if name not in cache:
+            cache[name] = torch.load(reference_dir / name, map_location="cpu", weights_only=True)
+        return cache[name]
+
+    return load
