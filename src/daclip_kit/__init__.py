@@ -40,6 +40,7 @@ _LAZY = {
     "list_components": "daclip_kit.factory",
     "get_plugin_manager": "daclip_kit.plugins",
     "get_registry": "daclip_kit.plugins",
+    "register_plugin": "daclip_kit.plugins",
 }
 
 __all__ = [

@@ -154,7 +154,21 @@ class PluginHost:
         trace = os.environ.get(ENV_TRACE, "").strip() not in ("", "0")
         for impl in caller.get_hookimpls():
             info = self.infos.get(impl.plugin_name)
-            specs = impl.function()
+            try:
+                specs = impl.function()
+            except Exception as exc:  # noqa: BLE001 - a failing plugin is reported and skipped
+                err = PluginLoadError(
+                    f"Plugin {impl.plugin_name!r} failed in daclip_kit_register_{kind}: "
+                    f"{type(exc).__name__}: {exc}. Its {kind} are skipped.",
+                    entry_point=impl.plugin_name,
+                    distribution=info.distribution if info else "",
+                    version=info.version if info else "",
+                )
+                err.__cause__ = exc
+                if info is not None and info.error is None:
+                    info.error = err
+                log.warning("%s", err)
+                continue
             if trace:
                 log.info("hook daclip_kit_register_%s of %s -> %r", kind, impl.plugin_name, specs)
             for spec in specs or ():
@@ -202,6 +216,27 @@ def get_plugin_manager() -> pluggy.PluginManager:
 def get_registry(kind: str) -> Registry:
     """The registry of ``kind`` (``"backbones"``, ``"embedders"``, ...)."""
     return get_host().registry(kind)
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register an in-process plugin (a module or object with ``@hookimpl`` functions).
+
+    Use it in notebooks, scripts and tests; installed distributions use the ``daclip_kit``
+    entry-point group instead. Registries built earlier are rebuilt on next use.
+
+    Returns:
+        the name the plugin was registered under.
+    """
+    host = get_host()
+    registered = host.pm.register(plugin, name=name)
+    if registered is None:
+        raise PluginLoadError(f"Plugin {name or plugin!r} is already registered or blocked.")
+    module = getattr(plugin, "__name__", type(plugin).__name__)
+    info = PluginInfo(registered, module, "", "", builtin=False)
+    info.hooks = sorted(h.name for h in host.pm.get_hookcallers(plugin) or ())
+    host.infos[registered] = info
+    host._registries.clear()
+    return registered
 
 
 def plugin_infos() -> list[PluginInfo]:

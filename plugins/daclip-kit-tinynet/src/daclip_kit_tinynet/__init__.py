@@ -1,0 +1,1 @@
+"""Example daclip-kit plugin: a small conditioned CNN restorer and a FiLM adapter."""

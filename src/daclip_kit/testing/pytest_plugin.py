@@ -1,0 +1,27 @@
+"""pytest plugin shipped with daclip-kit (entry point ``pytest11``): fixtures for plugin authors.
+
+Import-light: torch is imported only when a fixture that needs it is used.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def dk_plugin_host(monkeypatch):
+    """A freshly built :class:`daclip_kit.plugins.PluginHost` (cache cleared before and after)."""
+    from daclip_kit import plugins
+
+    plugins.reset()
+    yield plugins.get_host()
+    plugins.reset()
+
+
+@pytest.fixture
+def tiny_image():
+    """``(2, 3, 37, 45)`` float RGB in [0, 1]: odd sizes that are multiples of nothing useful."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(2, 3, 37, 45, generator=g)

@@ -1,0 +1,63 @@
+"""CLI behaviour and start-up cost (torch must not be imported for discovery commands)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from daclip_kit.cli.main import main
+
+NO_TORCH = """
+import sys
+{body}
+heavy = sorted(m for m in ("torch", "numpy", "open_clip", "PIL", "kornia") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy))
+"""
+
+
+def _run_py(body: str) -> str:
+    out = subprocess.run([sys.executable, "-c", NO_TORCH.format(body=body)], capture_output=True,
+                         text=True, check=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""})
+    return out.stdout
+
+
+def test_import_does_not_import_torch():
+    assert "HEAVY=\n" in _run_py("import daclip_kit; daclip_kit.__version__")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ls", "backbones"], ["ls", "adapters", "--json"], ["plugins"]])
+def test_discovery_commands_do_not_import_torch(argv):
+    body = f"from daclip_kit.cli.main import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+    assert "HEAVY=\n" in _run_py(body)
+
+
+def test_console_script_help():
+    exe = subprocess.run([sys.executable, "-m", "daclip_kit.cli.main", "--help"], capture_output=True, text=True)
+    assert exe.returncode == 0
+    for verb in ("ls", "plugins"):
+        assert verb in exe.stdout
+
+
+def test_ls_json(capsys):
+    assert main(["ls", "adapter", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"cross-attention", "prompt"}
+    assert all(r["plugin"] == "daclip_kit.adapters" for r in rows if r["name"] in ("prompt", "cross-attention"))
+
+
+def test_unknown_kind_is_a_clean_error(capsys):
+    assert main(["ls", "backbonez"]) == 1
+    err = capsys.readouterr().err
+    assert "Did you mean: backbones" in err and "Traceback" not in err
+
+
+def test_unknown_verb_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["restor"])
+    assert info.value.code == 2
+
+
+def test_no_verb_prints_help(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out

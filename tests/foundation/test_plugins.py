@@ -1,0 +1,155 @@
+"""Plugin discovery with fake entry points (no installs needed)."""
+
+import sys
+import types
+
+import pytest
+
+import daclip_kit
+from daclip_kit import plugins
+from daclip_kit.cli.main import main
+from daclip_kit.errors import DuplicateComponentError
+
+
+class FakeDist:
+    def __init__(self, name, version):
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+class FakeEntryPoint:
+    def __init__(self, name, value, dist=("fake-dist", "9.9"), error=None):
+        self.name = name
+        self.value = value
+        self.dist = FakeDist(*dist)
+        self._error = error
+
+    def load(self):
+        if self._error is not None:
+            raise self._error
+        return __import__(self.value, fromlist=["_"])
+
+
+def _install_module(monkeypatch, name, **attrs):
+    mod = types.ModuleType(name)
+    for k, v in attrs.items():
+        setattr(mod, k, v)
+    monkeypatch.setitem(sys.modules, name, mod)
+    return mod
+
+
+@pytest.fixture
+def fake_eps(monkeypatch):
+    eps: list[FakeEntryPoint] = []
+
+    def entry_points(group):
+        assert group == "daclip_kit"
+        return list(eps)
+
+    monkeypatch.setattr(plugins.importlib_metadata, "entry_points", entry_points)
+    return eps
+
+
+def _backbone_plugin(monkeypatch, modname, bb_name):
+    from daclip_kit.specs import BackboneSpec
+
+    @daclip_kit.hookimpl
+    def daclip_kit_register_backbones():
+        return [BackboneSpec(name=bb_name, target="x.y:Z", summary="fake")]
+
+    return _install_module(monkeypatch, modname, daclip_kit_register_backbones=daclip_kit_register_backbones)
+
+
+def test_entry_point_plugin_is_registered_with_its_distribution(fake_eps, monkeypatch):
+    _backbone_plugin(monkeypatch, "fake_plugin_a", "fake-net")
+    fake_eps.append(FakeEntryPoint("fake_a", "fake_plugin_a", dist=("fake-pkg", "1.2.3")))
+    assert "fake-net" in daclip_kit.list_components("backbones")
+    entry = plugins.get_registry("backbones").entry("fake-net")
+    assert (entry.plugin, entry.distribution, entry.version) == ("fake_a", "fake-pkg", "1.2.3")
+    info = next(i for i in plugins.plugin_infos() if i.name == "fake_a")
+    assert info.ok and not info.builtin and info.hooks == ["daclip_kit_register_backbones"]
+
+
+def test_broken_plugin_is_reported_and_skipped(fake_eps, monkeypatch, capsys):
+    _backbone_plugin(monkeypatch, "fake_plugin_ok", "ok-net")
+    fake_eps.append(FakeEntryPoint("broken", "does_not_matter", dist=("broken-pkg", "0.1"),
+                                   error=ImportError("No module named 'missing_dep'")))
+    fake_eps.append(FakeEntryPoint("fine", "fake_plugin_ok"))
+    assert "ok-net" in daclip_kit.list_components("backbones")
+    info = next(i for i in plugins.plugin_infos() if i.name == "broken")
+    err = info.error
+    assert err is not None
+    msg = str(err)
+    assert "broken = does_not_matter" in msg and "broken-pkg 0.1" in msg and "missing_dep" in msg
+    assert isinstance(err.__cause__, ImportError)
+    # the CLI keeps working and shows the failure
+    assert main(["plugins", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"status": "failed"' in out and "missing_dep" in out
+    assert main(["ls", "adapters"]) == 0
+
+
+def test_plugin_whose_hook_raises_is_skipped(fake_eps, monkeypatch):
+    @daclip_kit.hookimpl
+    def daclip_kit_register_backbones():
+        raise RuntimeError("boom")
+
+    _install_module(monkeypatch, "fake_plugin_raises", daclip_kit_register_backbones=daclip_kit_register_backbones)
+    fake_eps.append(FakeEntryPoint("raiser", "fake_plugin_raises"))
+    names = daclip_kit.list_components("backbones")
+    assert isinstance(names, list)
+    info = next(i for i in plugins.plugin_infos() if i.name == "raiser")
+    assert "boom" in str(info.error)
+
+
+def test_disable_autoload(fake_eps, monkeypatch):
+    _backbone_plugin(monkeypatch, "fake_plugin_b", "b-net")
+    fake_eps.append(FakeEntryPoint("fake_b", "fake_plugin_b"))
+    monkeypatch.setenv(plugins.ENV_DISABLE_AUTOLOAD, "1")
+    assert "b-net" not in daclip_kit.list_components("backbones")
+    assert all(i.builtin for i in plugins.plugin_infos())
+    assert "cross-attention" in daclip_kit.list_components("adapters")  # built-ins still there
+
+
+def test_allow_list_loads_only_named_plugins(fake_eps, monkeypatch):
+    _backbone_plugin(monkeypatch, "fake_plugin_c", "c-net")
+    _backbone_plugin(monkeypatch, "fake_plugin_d", "d-net")
+    fake_eps += [FakeEntryPoint("c", "fake_plugin_c"), FakeEntryPoint("d", "fake_plugin_d")]
+    monkeypatch.setenv(plugins.ENV_ALLOW, "d")
+    names = daclip_kit.list_components("backbones")
+    assert "d-net" in names and "c-net" not in names
+
+
+def test_duplicate_across_plugins_names_both(fake_eps, monkeypatch):
+    _backbone_plugin(monkeypatch, "fake_plugin_e", "same-net")
+    _backbone_plugin(monkeypatch, "fake_plugin_f", "same-net")
+    fake_eps += [FakeEntryPoint("e", "fake_plugin_e", dist=("pkg-e", "1")),
+                 FakeEntryPoint("f", "fake_plugin_f", dist=("pkg-f", "2"))]
+    with pytest.raises(DuplicateComponentError) as info:
+        daclip_kit.list_components("backbones")
+    assert "'e' (pkg-e 1)" in str(info.value) and "'f' (pkg-f 2)" in str(info.value)
+
+
+def test_entry_point_order_does_not_matter(fake_eps, monkeypatch):
+    _backbone_plugin(monkeypatch, "fake_plugin_g", "g-net")
+    _backbone_plugin(monkeypatch, "fake_plugin_h", "h-net")
+    fake_eps += [FakeEntryPoint("h", "fake_plugin_h"), FakeEntryPoint("g", "fake_plugin_g")]
+    first = daclip_kit.list_components("backbones")
+    plugins.reset()
+    fake_eps.reverse()
+    assert daclip_kit.list_components("backbones") == first
+
+
+def test_builtins_register_through_the_public_hooks():
+    pm = daclip_kit.get_plugin_manager()
+    names = {name for name, _ in pm.list_name_plugin()}
+    assert set(f"daclip_kit.{m.split('.')[1]}" for m in plugins.BUILTIN_PLUGINS) <= names
+    entry = plugins.get_registry("adapters").entry("cross-attention")
+    assert entry.plugin == "daclip_kit.adapters" and entry.distribution == "daclip-kit"
+
+
+def test_trace_logs_hook_calls(fake_eps, monkeypatch, caplog):
+    monkeypatch.setenv(plugins.ENV_TRACE, "1")
+    with caplog.at_level("INFO", logger="daclip_kit.plugins"):
+        daclip_kit.list_components("adapters")
+    assert "daclip_kit_register_adapters" in caplog.text
