@@ -1,0 +1,132 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from daclip_kit.checkpoint import load_pretrained_files, load_strict, read_state_dict, save_pretrained
+from daclip_kit.errors import CheckpointError, InputError
+from daclip_kit.io import atomic_path, list_images, read_image, write_image
+
+
+def test_read_image_modes(tmp_path):
+    rgb = (np.arange(5 * 7 * 3) % 256).astype(np.uint8).reshape(5, 7, 3)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    x = read_image(tmp_path / "rgb.png")
+    assert x.shape == (1, 3, 5, 7) and x.dtype == torch.float32
+    assert np.array_equal((x[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy(), rgb)
+
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    g = read_image(tmp_path / "gray.png")
+    assert g.shape == (1, 3, 5, 7) and torch.equal(g[:, 0], g[:, 2])
+
+    rgba = np.dstack([rgb, np.full((5, 7), 7, np.uint8)])
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
+    assert torch.equal(read_image(tmp_path / "rgba.png"), x)  # alpha dropped, colours kept
+
+    deep = (np.arange(35, dtype=np.uint16).reshape(5, 7) * 1800)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    d = read_image(tmp_path / "deep.png")
+    assert d.max().item() == pytest.approx(34 * 1800 / 65535, abs=1e-6)
+    assert len(torch.unique(d)) == 35  # 16-bit precision kept
+
+
+def test_read_image_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_image(tmp_path / "nope.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="Cannot read"):
+        read_image(tmp_path / "bad.png")
+
+
+def test_list_images(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(InputError, match="contains no images"):
+        list_images([tmp_path / "d"])
+    for n in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / "d" / n).write_bytes(b"x")
+    assert [p.name for p in list_images([tmp_path / "d"])] == ["a.jpg", "b.png"]
+    with pytest.raises(InputError, match="does not exist"):
+        list_images([tmp_path / "missing.png"])
+
+
+def test_write_image_round_trip_and_atomic(tmp_path):
+    img = torch.rand(1, 3, 6, 9)
+    write_image(tmp_path / "o.png", img)
+    back = read_image(tmp_path / "o.png")
+    assert (back - img).abs().max() <= 0.5 / 255 + 1e-6
+    assert not list(tmp_path.glob(".*tmp"))
+    with pytest.raises(InputError, match="unknown image suffix"):
+        write_image(tmp_path / "o.xyz", img)
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "o.png") as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("crash")
+    assert read_image(tmp_path / "o.png").shape == (1, 3, 6, 9)  # old file intact
+
+
+def test_read_state_dict_wrappers_and_prefix(tmp_path):
+    sd = {"module.a": torch.ones(2), "module.b.c": torch.zeros(1)}
+    wrapped = {"epoch": 3, "state_dict": sd, "optimizer": {"state": {}}}
+    torch.save(wrapped, tmp_path / "ckpt.pt")
+    out = read_state_dict(tmp_path / "ckpt.pt")
+    assert set(out) == {"a", "b.c"}
+    assert set(read_state_dict({"a": torch.ones(1), "module.b": torch.ones(1)})) == {"a", "module.b"}
+    with pytest.raises(CheckpointError, match="contains no tensors"):
+        read_state_dict({"epoch": 1})
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_state_dict(tmp_path / "missing.pt")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("code from a checkpoint ran",))
+
+
+def test_unsafe_pickle_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    with path.open("wb") as fh:
+        pickle.dump({"state_dict": {"w": _Evil()}}, fh)
+    with pytest.raises(CheckpointError, match="weights_only"):
+        read_state_dict(path)
+    assert "code from a checkpoint ran" not in capsys.readouterr().out
+
+
+def test_load_strict_names_every_bad_key():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    sd = dict(net.state_dict())
+    sd.pop("0.bias")
+    sd["extra.weight"] = torch.ones(1)
+    sd["1.weight"] = torch.ones(2, 2)
+    with pytest.raises(CheckpointError) as info:
+        load_strict(net, sd, source="test.pt")
+    msg = str(info.value)
+    assert "Missing keys (1): 0.bias" in msg
+    assert "Unexpected keys (1): extra.weight" in msg
+    assert "1.weight: checkpoint (2, 2) vs model (1, 3)" in msg
+
+
+def test_save_pretrained_round_trip_and_no_overwrite(tmp_path):
+    net = torch.nn.Linear(3, 2)
+    save_pretrained(net, tmp_path / "m", {"in": 3})
+    cfg, sd = load_pretrained_files(tmp_path / "m")
+    assert cfg == {"in": 3} and torch.equal(sd["weight"], net.weight)
+    with pytest.raises(CheckpointError, match="already exists"):
+        save_pretrained(net, tmp_path / "m", {"in": 3})
+    save_pretrained(torch.nn.Linear(3, 2), tmp_path / "m", {"in": 4}, overwrite=True)
+    assert load_pretrained_files(tmp_path / "m")[0] == {"in": 4}
+    with pytest.raises(CheckpointError, match="not a daclip-kit model folder"):
+        load_pretrained_files(tmp_path)
+
+
+def test_save_pretrained_dedups_aliased_tensors(tmp_path):
+    class Aliased(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(2, 2)
+            self.b = self.a
+
+    save_pretrained(Aliased(), tmp_path / "m", {})
+    _, sd = load_pretrained_files(tmp_path / "m")
+    assert set(sd) == {"a.weight", "a.bias"}
