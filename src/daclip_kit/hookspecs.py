@@ -87,6 +87,12 @@ def daclip_kit_register_datasets() -> list:
 
 
 @hookspec
+def daclip_kit_register_pipelines() -> list:
+    """Return :class:`~daclip_kit.specs.PipelineSpec` objects: named restoration models
+    (embedder + network + sampler + weights) used by ``daclip-kit restore --model``."""
+
+
+@hookspec
 def daclip_kit_register_commands() -> list:
     """Return :class:`~daclip_kit.specs.CommandSpec` objects: ``daclip-kit`` CLI verbs."""
 

@@ -158,6 +158,37 @@ class WeightSpec:
     license: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class PipelineSpec:
+    """A named restoration model: which embedder, network, sampler and weights work together.
+
+    ``daclip-kit restore --model NAME`` and the benchmark rows resolve these names.
+
+    Attributes:
+        name: ``"irsde-universal"``, ``"wild-ir"``, ...
+        backbone: registry name of the network (``"irsde-unet"``) and ``backbone_config`` its config.
+        backbone_weights: :class:`WeightSpec` name of the network's weights.
+        embedder: registry name of the embedding provider (``"daclip"``) or ``""`` for none;
+            ``embedder_config`` its config; ``embedder_weights`` its weights name.
+        sampler: registry name of the sampler for denoisers (``"irsde"``), ``""`` for one-shot
+            backbones; ``sampler_config`` its config; ``steps`` the default number of steps;
+            ``mode`` the default stepping rule.
+    """
+
+    name: str
+    backbone: str
+    backbone_config: Mapping[str, Any] = field(default_factory=dict)
+    backbone_weights: str = ""
+    embedder: str = ""
+    embedder_config: Mapping[str, Any] = field(default_factory=dict)
+    embedder_weights: str = ""
+    sampler: str = ""
+    sampler_config: Mapping[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+    mode: str = "posterior"
+    summary: str = ""
+
+
 #: The kinds of registry, in the order ``daclip-kit ls`` shows them. Each has a hook
 #: ``daclip_kit_register_<kind>`` returning a list of specs.
 KINDS: tuple[str, ...] = (
@@ -170,5 +201,6 @@ KINDS: tuple[str, ...] = (
     "weights",
     "degradations",
     "datasets",
+    "pipelines",
     "commands",
 )
