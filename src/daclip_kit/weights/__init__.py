@@ -1,1 +1,26 @@
-"""weights."""
+"""Named weights: the official release files, a local cache and the Hugging Face downloader.
+
+``resolve_weights("daclip-vit-b-32")`` returns the local path of a registered file (plugins may
+serve it through the ``daclip_kit_resolve_weights`` hook); ``download=True`` fetches a missing
+file into the cache (``$DACLIP_KIT_CACHE``, default ``~/.cache/daclip-kit``).
+"""
+
+from __future__ import annotations
+
+from .fetch import (
+    ENV_CACHE,
+    default_cache_dir,
+    download_weights,
+    find_cached,
+    get_weight_spec,
+    resolve_weights,
+)
+
+__all__ = [
+    "ENV_CACHE",
+    "default_cache_dir",
+    "download_weights",
+    "find_cached",
+    "get_weight_spec",
+    "resolve_weights",
+]

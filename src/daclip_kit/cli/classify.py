@@ -1,0 +1,117 @@
+"""``daclip-kit classify IMG...``: zero-shot degradation classification.
+
+Cosine similarity of the image's degradation embedding (DA-CLIP) or image embedding (plain CLIP)
+with the text embeddings of the labels, scaled by the model's learned logit scale, softmax.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+#: Named weights used by ``--embedder daclip`` when ``--weights`` is not given, per ``--model``.
+DEFAULT_WEIGHTS = {"daclip_ViT-B-32": "daclip-vit-b-32", "daclip_ViT-L-14": "wild-daclip-vit-l-14"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="IMG", help="image files or folders")
+    parser.add_argument("--embedder", default="daclip", help="embedding provider: daclip (default) or clip")
+    parser.add_argument("--weights", default=None,
+                        help="daclip: native folder, official .pt file or weights name "
+                        "(default: daclip-vit-b-32 from the cache)")
+    parser.add_argument("--model", default=None,
+                        help="daclip: bundled config (daclip_ViT-B-32, daclip_ViT-L-14); clip: open_clip model name")
+    parser.add_argument("--pretrained", default=None, help="clip: open_clip pretrained tag or local file")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="text file with one label per line (default: the 10 DA-CLIP degradations)")
+    parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per image (default 3)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument("--quantize-input", action="store_true",
+                        help="emulate the official uint8 truncation before resizing")
+    parser.add_argument("--recursive", action="store_true", help="search folders recursively")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def read_labels(path: Path | None) -> tuple[str, ...]:
+    """Labels from a file (one per line, ``#`` comments and blank lines skipped) or the defaults."""
+    from ..errors import InputError
+    from ..types import DEGRADATIONS
+
+    if path is None:
+        return DEGRADATIONS
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"Cannot read labels file {str(path)!r}: {exc}") from exc
+    labels = tuple(s.strip() for s in lines if s.strip() and not s.strip().startswith("#"))
+    if not labels:
+        raise InputError(f"Labels file {str(path)!r} holds no labels (one per line).")
+    return labels
+
+
+def build_embedder(args: argparse.Namespace):
+    from ..errors import ConfigError
+    from ..factory import create_embedder
+
+    if args.embedder == "daclip":
+        if args.pretrained:
+            raise ConfigError("--pretrained is for --embedder clip; use --weights with daclip.")
+        default = DEFAULT_WEIGHTS.get(args.model or "daclip_ViT-B-32", "daclip-vit-b-32")
+        cfg = {"weights": args.weights or default, "device": args.device,
+               "quantize_input": args.quantize_input}
+        if args.model:
+            cfg["model"] = args.model
+        return create_embedder("daclip", **cfg)
+    if args.weights:
+        raise ConfigError(f"--weights is for --embedder daclip; use --pretrained with {args.embedder}.")
+    cfg = {"pretrained": args.pretrained, "device": args.device, "quantize_input": args.quantize_input}
+    if args.model:
+        cfg["model"] = args.model
+    return create_embedder(args.embedder, **cfg)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.progress import Progress
+
+    from ..io import list_images, read_image
+    from . import console
+
+    labels = read_labels(args.labels)
+    paths = list_images(args.inputs, recursive=args.recursive)
+    embedder = build_embedder(args).eval()
+    results = []
+    with torch.inference_mode(), Progress(console=console.stderr(), transient=True) as progress:
+        task = progress.add_task("classifying", total=len(paths))
+        text = None
+        for path in paths:
+            image = read_image(path)
+            if text is None:
+                text = torch.nn.functional.normalize(embedder.embed_text(list(labels)), dim=-1)
+            emb = embedder.embed_image(image).normalized()
+            query = emb.degradation if emb.degradation is not None else emb.content
+            probs = (embedder.classification_scale() * query @ text.T).softmax(dim=-1)
+            top = probs[0].topk(max(1, min(args.top_k, len(labels))))
+            results.append({
+                "image": str(path),
+                "top_k": [{"label": labels[i], "prob": round(float(p), 6)}
+                          for p, i in zip(top.values.tolist(), top.indices.tolist())],
+            })
+            progress.advance(task)
+    if args.json:
+        console.print_json(results)
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"degradation ({args.embedder})")
+    table.add_column("image", overflow="fold")
+    table.add_column("prediction")
+    table.add_column("top-k")
+    for r in results:
+        best = r["top_k"][0]
+        table.add_row(r["image"], f"{best['label']} ({best['prob']:.1%})",
+                      ", ".join(f"{t['label']} {t['prob']:.1%}" for t in r["top_k"]))
+    console.stdout().print(table)
+    return 0

@@ -1,0 +1,105 @@
+"""Loading DA-CLIP weights: official open_clip checkpoints and the native safetensors folder.
+
+Official files (``daclip_ViT-B-32.pt``, ``wild-daclip_ViT-L-14.pt``) are open_clip training
+checkpoints ``{"epoch", "name", "state_dict", "optimizer", "scaler"}`` whose state dict may carry a
+``module.`` prefix and lists the vision tower twice (``visual.*`` and ``clip.visual.*``). They are
+read with ``torch.load(weights_only=True)`` and loaded strictly: both aliases must be present, as
+for the official ``strict=True`` load.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...checkpoint import load_pretrained_files, load_strict, read_state_dict, save_pretrained
+from ...errors import CheckpointError
+from .configs import config_names, model_config
+from .model import DaCLIP
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "daclip_ViT-B-32"
+ALIAS_PREFIX = "visual."
+CLIP_VISUAL_PREFIX = "clip.visual."
+
+
+def _guess_config_name(state_dict: Mapping[str, Any]) -> str:
+    """The bundled config whose patch embedding matches the checkpoint (B-32 when unsure)."""
+    conv = state_dict.get("clip.visual.conv1.weight", state_dict.get("visual.conv1.weight"))
+    if conv is None:
+        return DEFAULT_CONFIG
+    for name in config_names():
+        vision = model_config(name)["vision_cfg"]
+        if tuple(conv.shape) == (vision["width"], 3, vision["patch_size"], vision["patch_size"]):
+            return name
+    return DEFAULT_CONFIG
+
+
+def _resolve_config(config: Mapping[str, Any] | str | None, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    if config is None:
+        name = _guess_config_name(state_dict)
+        log.info("DA-CLIP checkpoint: using the bundled config %s", name)
+        return model_config(name)
+    if isinstance(config, str):
+        return model_config(config)
+    return dict(config)
+
+
+def load_official_daclip(checkpoint: str | Path | Mapping[str, Any], *,
+                         config: Mapping[str, Any] | str | None = None) -> DaCLIP:
+    """Build DA-CLIP and load an official checkpoint strictly.
+
+    Args:
+        checkpoint: path of an official ``.pt`` file or an in-memory (possibly wrapped) state dict.
+        config: the open_clip model JSON dict, or a bundled config name (``"daclip_ViT-B-32"``,
+            ``"daclip_ViT-L-14"``); ``None`` picks the bundled config matching the checkpoint's
+            patch embedding (ViT-B-32 when unsure).
+
+    Returns:
+        :class:`DaCLIP` in eval mode on the CPU.
+
+    Raises:
+        CheckpointError: unreadable file, or keys that do not match (every missing, unexpected
+            and mis-shaped key is named).
+    """
+    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given DA-CLIP state dict"
+    sd = read_state_dict(checkpoint, wrappers=("state_dict",), strip=("module.",))
+    model = DaCLIP.from_config(_resolve_config(config, sd))
+    load_strict(model, sd, source=source)
+    return model.eval()
+
+
+def fill_visual_alias(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Add ``visual.*`` entries from ``clip.visual.*`` where absent (the native format stores the
+    shared tensors once)."""
+    sd = dict(state_dict)
+    for key, value in state_dict.items():
+        if key.startswith(CLIP_VISUAL_PREFIX):
+            sd.setdefault(key[len("clip."):], value)
+    return sd
+
+
+def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once)."""
+    return save_pretrained(model, directory, model.export_config(), overwrite=overwrite)
+
+
+def load_daclip(directory: str | Path) -> DaCLIP:
+    """Load a native DA-CLIP folder written by :func:`save_daclip` or ``daclip-kit convert``.
+
+    Raises:
+        CheckpointError: not a DA-CLIP folder, or keys that do not match.
+    """
+    config, sd = load_pretrained_files(directory)
+    if config.get("kind") != "daclip" or "model_config" not in config:
+        raise CheckpointError(
+            f"{str(directory)!r} holds a {config.get('kind', 'unknown')!r} model, not DA-CLIP "
+            "(config.json needs kind='daclip' and model_config). Convert an official file with "
+            "`daclip-kit convert --kind daclip FILE OUT_DIR`."
+        )
+    model = DaCLIP.from_config(config["model_config"])
+    load_strict(model, fill_visual_alias(sd), source=str(directory))
+    return model.eval()

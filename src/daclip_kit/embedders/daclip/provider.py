@@ -1,0 +1,136 @@
+"""The ``daclip`` embedding provider: ``(B,3,H,W)`` images in [0,1] -> content and degradation
+embeddings of DA-CLIP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...core.checks import check_image
+from ...core.embedder import EmbeddingProvider
+from ...errors import WeightsNotFoundError
+from ...types import ImageEmbedding
+from ..preprocess import clip_preprocess
+from ..tokenizer import tokenize
+from .configs import model_config as bundled_config
+from .convert import load_daclip, load_official_daclip, save_daclip
+from .model import DaCLIP
+
+log = logging.getLogger(__name__)
+
+_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DaClipConfig:
+    """Configuration of the ``daclip`` provider.
+
+    Attributes:
+        model: bundled open_clip config (``"daclip_ViT-B-32"``, ``"daclip_ViT-L-14"``) used when
+            no weights are given.
+        model_config: an explicit open_clip model JSON dict (overrides ``model``).
+        weights: ``None`` (random weights), a native folder, an official ``.pt`` file, or the
+            name of registered weights (``"daclip-vit-b-32"``; see ``daclip-kit weights list``).
+        device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when available.
+        quantize_input: emulate the official uint8 truncation in preprocessing.
+    """
+
+    model: str = "daclip_ViT-B-32"
+    model_config: dict[str, Any] | None = None
+    weights: str | None = None
+    device: str | None = None
+    quantize_input: bool = False
+
+
+def default_device(device: str | None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
+                 model_config: dict[str, Any] | None = None) -> DaCLIP:
+    """Build the DA-CLIP network for ``weights`` (see :class:`DaClipConfig`)."""
+    if weights is None:
+        log.warning("DA-CLIP built with random weights; pass weights=... for meaningful embeddings.")
+        return DaCLIP.from_config(model_config or bundled_config(model)).eval()
+    path = Path(weights)
+    if path.is_dir():
+        return load_daclip(path)
+    if path.is_file():
+        return load_official_daclip(path, config=model_config)
+    if path.suffix in _FILE_SUFFIXES or len(path.parts) > 1:
+        raise WeightsNotFoundError(f"DA-CLIP weights {str(weights)!r} do not exist.")
+    from ...weights import get_weight_spec, resolve_weights
+
+    spec = get_weight_spec(str(weights))
+    file = resolve_weights(spec.name)
+    return load_official_daclip(file, config=model_config or spec.config.get("model"))
+
+
+class DaClipEmbedder(EmbeddingProvider):
+    """DA-CLIP embedding provider.
+
+    Example:
+        >>> from daclip_kit import create_embedder  # doctest: +SKIP
+        >>> emb = create_embedder("daclip", weights="daclip-vit-b-32")
+        >>> out = emb.embed_image(torch.rand(1, 3, 256, 256))  # content, degradation: (1, 512)
+    """
+
+    provides_degradation = True
+
+    def __init__(self, config: DaClipConfig | None = None, *, network: DaCLIP | None = None):
+        super().__init__()
+        self.config = config or DaClipConfig()
+        self.model = network if network is not None else load_network(
+            self.config.weights, model=self.config.model, model_config=self.config.model_config)
+        self.model.eval()
+        self.to(default_device(self.config.device))
+
+    # -- persistence -------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, device: str | None = None,
+                        quantize_input: bool = False) -> DaClipEmbedder:
+        """Load a native folder (``config.json`` + ``model.safetensors``)."""
+        return cls(DaClipConfig(weights=str(directory), device=device, quantize_input=quantize_input))
+
+    def save_pretrained(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the network as a native folder; load it back with :meth:`from_pretrained`."""
+        return save_daclip(self.model, directory, overwrite=overwrite)
+
+    # -- embedding ---------------------------------------------------------------------------
+
+    @property
+    def embed_dim(self) -> int:
+        return self.model.embed_dim
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.logit_scale.device
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B,3,H,W)`` in [0,1] -> ``(B,3,S,S)`` normalised pixels for the towers."""
+        check_image(images)
+        return clip_preprocess(images.to(self.device, torch.float32), self.model.image_size,
+                               quantize=self.config.quantize_input)
+
+    def embed_image(self, images: torch.Tensor) -> ImageEmbedding:
+        """Content and degradation embeddings, ``(B, D)`` each, unnormalised."""
+        return self.model.encode_image(self.preprocess(images), control=True)
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        return tokenize(list(texts), self.model.context_length).to(self.device)
+
+    def embed_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """``(N, D)`` unnormalised text features of the frozen CLIP text tower."""
+        return self.model.encode_text(self.tokenize(texts))
+
+    def classification_scale(self) -> float:
+        """DA-CLIP's learned logit scale, ``exp(logit_scale)``."""
+        return float(self.model.logit_scale.detach().exp())
