@@ -1,1 +1,40 @@
-"""metrics."""
+"""Image-quality metrics with the official DA-CLIP evaluation protocol.
+
+Paired metrics take ``pred`` and ``ref`` as ``(B, 3, H, W)`` float RGB in [0, 1] and return ``(B,)``
+float64 per-image values; set metrics (FID) compare two sets of images.
+
+* :func:`psnr`, :func:`ssim` - uint8 rounding, 4-pixel border crop, RGB by default
+  (``y_channel=True`` for BT.601 luma), SSIM with an 11x11 Gaussian window (sigma 1.5).
+* :func:`lpips` - LPIPS v0.1 with the AlexNet trunk (the ``lpips`` package), inputs mapped to [-1, 1].
+* :func:`fid` - Frechet Inception Distance as pytorch-fid computes it (Inception pool3, 2048-d).
+
+Nothing heavy is imported until a function is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "psnr": "daclip_kit.metrics.peak_snr",
+    "psnr_y": "daclip_kit.metrics.peak_snr",
+    "ssim": "daclip_kit.metrics.structural",
+    "ssim_y": "daclip_kit.metrics.structural",
+    "rgb_to_y": "daclip_kit.metrics.color",
+    "lpips": "daclip_kit.metrics.perceptual",
+    "load_lpips": "daclip_kit.metrics.perceptual",
+    "fid": "daclip_kit.metrics.fid_score",
+    "load_fid_inception": "daclip_kit.metrics.inception",
+    "frechet_distance": "daclip_kit.metrics.frechet",
+    "FeatureStats": "daclip_kit.metrics.frechet",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'daclip_kit.metrics' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,120 @@
+"""Table 8: parameters, GMACs and runtime of every available architecture, computed offline."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import DaclipKitError
+from .complexity import count_parameters, forward_call, macs_flopcounter, macs_hooks, median_runtime
+from .runner import BenchOptions, Progress, RowResult, TableResult, plan_table
+from .spec import RowSpec, TableSpec
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _random_weights_expected() -> Iterator[None]:
+    """Silence the "built with random weights" warnings: only the architecture matters here."""
+    loggers = [logging.getLogger(n) for n in ("daclip_kit.embedders", "daclip_kit.backbones")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _count(build, call_for, size: int) -> dict[str, float]:
+    """Parameters and MACs of the module ``build(device)``, on the meta device when it supports it."""
+    import torch
+
+    for device in ("meta", "cpu"):
+        try:
+            with torch.device(device):
+                module = build(device).eval()
+            if hasattr(module, "use_reference_ops"):
+                module.use_reference_ops(True)  # count the official op sequence
+            call = call_for(module, device)
+            return {"params": count_parameters(module) / 1e6,
+                    "macs_flopcounter": macs_flopcounter(call) / 1e9,
+                    "macs_hooks": macs_hooks(call, module) / 1e9}
+        except (NotImplementedError, RuntimeError, ValueError) as exc:
+            if device == "cpu":
+                raise
+            log.debug("counting on the meta device failed (%s); counting on the CPU", exc)
+    raise AssertionError("unreachable")
+
+
+def _backbone_figures(row: RowSpec, options: BenchOptions, size: int) -> dict[str, float]:
+    from ..factory import create_backbone
+    from ..plugins import get_registry
+
+    kind = get_registry("backbones").get(row.model).kind
+    out = _count(lambda device: create_backbone(row.model, **row.model_config),
+                 lambda m, device: forward_call(m, kind, size, device), size)
+    if options.repeats > 0:
+        model = create_backbone(row.model, **row.model_config).eval().to(options.device)
+        call = forward_call(model, kind, size, options.device)
+        steps = int(row.sampler_settings.get("steps", 1)) if kind == "denoiser" else 1
+        out["runtime"] = median_runtime(call, repeats=options.repeats, device=options.device) * steps
+    return out
+
+
+def _embedder_figures(row: RowSpec, options: BenchOptions, size: int) -> dict[str, float]:
+    import torch
+
+    from ..factory import create_embedder
+
+    def build(device):
+        return create_embedder(row.embedder, **{"device": device, **row.embedder_config})
+
+    def call_for(module, device):
+        x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+        return lambda: module.embed_image(x)
+
+    counted = _count(build, call_for, size)
+    out = {"params_embedder": counted["params"], "macs_embedder": counted["macs_flopcounter"]}
+    if options.repeats > 0:
+        embedder = build(options.device).eval()
+        out["runtime_embedder"] = median_runtime(call_for(embedder, options.device),
+                                                 repeats=options.repeats, device=options.device)
+    return out
+
+
+def run_complexity(table: TableSpec, options: BenchOptions, *, progress: Progress | None = None) -> TableResult:
+    """Measure the rows of a complexity table; unavailable architectures get a note."""
+    size = options.size or table.protocol.image_size
+    result = TableResult(table, options, [], extra={"image_size": size})
+    plans = plan_table(table, options)
+    for i, plan in enumerate(plans):
+        row = plan.row
+        if not plan.runnable:
+            result.rows.append(RowResult(row.label, "not-run", notes=plan.missing))
+        else:
+            values: dict[str, Any] = {}
+            notes: list[str] = []
+            try:
+                with _random_weights_expected():
+                    if row.model is not None:
+                        values.update(_backbone_figures(row, options, size))
+                    if row.embedder is not None:
+                        try:
+                            values.update(_embedder_figures(row, options, size))
+                        except (DaclipKitError, RuntimeError) as exc:
+                            notes.append(f"embedder {row.embedder!r} not measured: {exc}")
+            except (DaclipKitError, RuntimeError) as exc:
+                log.warning("row %r of table %s failed: %s", row.label, table.name, exc)
+                result.rows.append(RowResult(row.label, "failed", notes=[f"architecture not available: {exc}"]))
+                continue
+            wanted = [c.key.split("/", 1)[1] for c in table.columns if (row.label, c.key) in table.reference]
+            complete = all(m in values for m in wanted)
+            result.rows.append(RowResult(row.label, "measured" if complete else "partial",
+                                         {f"model/{k}": v for k, v in values.items()}, notes))
+        if progress:
+            progress(f"table {table.name}", i + 1, len(plans))
+    return result

@@ -1,0 +1,248 @@
+"""Presenting benchmark results: rich tables (ours / paper / delta), JSON files and comparisons."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .runner import TableResult
+from .spec import ColumnSpec, TableSpec
+
+SCHEMA = "daclip-kit.bench/1"
+
+_DIGITS = {"psnr": 2, "psnr-y": 2, "ssim": 3, "ssim-y": 3, "lpips": 3, "fid": 2, "accuracy": 1,
+           "params": 3, "params_embedder": 3, "macs_hooks": 2, "macs_flopcounter": 2,
+           "macs_embedder": 2, "runtime": 3, "runtime_embedder": 3}
+
+
+def fmt(value: float | None, metric: str) -> str:
+    """Format a cell value with the metric's usual precision ("-" for missing)."""
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{_DIGITS.get(metric, 3)}f}"
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _spec_dict(table: TableSpec) -> dict[str, Any]:
+    return {
+        "id": table.name, "title": table.title, "version": table.version, "kind": table.kind,
+        "protocol": dataclasses.asdict(table.protocol),
+        "columns": [{"key": c.key, "dataset": c.dataset, "metric": c.metric, "label": c.header,
+                     "higher_is_better": c.better_high, "average_of": list(c.average_of)}
+                    for c in table.columns],
+        "notes": list(table.notes),
+    }
+
+
+def to_json(result: TableResult, provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON record of a run: table spec + version, resolved config, provenance, per-row cells
+    (ours, paper, delta) and per-image results."""
+    table = result.table
+    rows = []
+    for r in result.rows:
+        spec = table.row(r.label)
+        cells = {}
+        for c in table.columns:
+            paper = table.reference.get((r.label, c.key))
+            ours = r.values.get(c.key)
+            if paper is None and ours is None:
+                continue
+            cells[c.key] = {"ours": ours, "paper": paper,
+                            "delta": None if ours is None or paper is None else ours - paper}
+        rows.append({"label": r.label, "status": r.status, "notes": r.notes, "cells": cells,
+                     "model": spec.model, "model_config": dict(spec.model_config),
+                     "embedder": spec.embedder, "weights": list(spec.weights),
+                     "sampler": spec.sampler, "sampler_settings": dict(spec.sampler_settings)})
+    return _jsonable({
+        "schema": SCHEMA,
+        "table": _spec_dict(table),
+        "config": dataclasses.asdict(result.options),
+        "seed": result.options.seed,
+        "device": result.options.device,
+        "provenance": dict(provenance),
+        "notes": result.notes,
+        "extra": result.extra,
+        "rows": rows,
+        "images": [dataclasses.asdict(i) for i in result.images],
+    })
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Write ``data`` to ``path`` atomically (indented UTF-8 JSON)."""
+    from ..io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return Path(path)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON file written by :func:`write_json` (for ``--compare``)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InputError(f"--compare file {str(p)!r} does not exist.") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--compare file {str(p)!r} is not valid JSON: {exc}") from None
+    if data.get("schema") != SCHEMA:
+        raise InputError(f"{str(p)!r} is not a daclip-kit bench result (schema {data.get('schema')!r}, "
+                         f"expected {SCHEMA!r}); write one with --json.")
+    return data
+
+
+def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Cells measured in both runs: ``{row, key, old, new, change}`` (new minus old)."""
+    if old["table"]["id"] != new["table"]["id"]:
+        raise InputError(f"--compare needs results of the same table: old is table "
+                         f"{old['table']['id']}, new is table {new['table']['id']}.")
+    old_rows = {r["label"]: r for r in old["rows"]}
+    out = []
+    for row in new["rows"]:
+        before = old_rows.get(row["label"])
+        if before is None:
+            continue
+        for key, cell in row["cells"].items():
+            prev = before["cells"].get(key, {}).get("ours")
+            cur = cell.get("ours")
+            if prev is None or cur is None:
+                continue
+            prev_f, cur_f = float(prev), float(cur)
+            out.append({"row": row["label"], "key": key, "old": prev_f, "new": cur_f,
+                        "change": cur_f - prev_f})
+    return out
+
+
+# --- rich rendering ------------------------------------------------------------------------------
+
+
+def _groups(table: TableSpec) -> list[tuple[str, list[ColumnSpec]]]:
+    """One group per data set when a table has several data sets and several metrics."""
+    datasets = list(dict.fromkeys(c.dataset for c in table.columns))
+    metrics = list(dict.fromkeys(c.metric for c in table.columns))
+    if len(datasets) > 1 and len(metrics) > 1:
+        return [(next(c.header for c in table.columns if c.dataset == d),
+                 [c for c in table.columns if c.dataset == d]) for d in datasets]
+    return [("", list(table.columns))]
+
+
+def _wide(console):
+    """Files and pipes get 160 columns instead of rich's 80, so wide tables stay readable."""
+    if console.is_terminal or console.width >= 160:
+        return console
+    from rich.console import Console
+
+    return Console(file=console.file, width=160, highlight=False, soft_wrap=False,
+                   no_color=console.no_color, color_system=console.color_system and "standard")
+
+
+def _head(col: ColumnSpec, cols: list[ColumnSpec]) -> str:
+    if col.dataset == "model":
+        return col.header
+    if len({c.metric for c in cols}) == 1 and len({c.dataset for c in cols}) > 1:
+        return col.header
+    return col.metric.upper()
+
+
+def _delta_markup(delta: float, col: ColumnSpec) -> str:
+    better = delta > 0 if col.better_high else delta < 0
+    colour = "green" if better else ("red" if delta else "white")
+    return f"[{colour}]{delta:+.{_DIGITS.get(col.metric, 3)}f}[/]"
+
+
+def render(result: TableResult, console) -> None:
+    """Print the table(s) of ``result``: for every method the paper's numbers and, when measured,
+    ours and the difference; then the notes saying what could not run and why."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = result.table
+    console = _wide(console)
+    by_label = {r.label: r for r in result.rows}
+    for group_title, cols in _groups(table):
+        title = f"Table {table.name}: {table.title}" + (f" - {group_title}" if group_title else "")
+        t = Table(title=escape(title), title_justify="left", show_lines=False)
+        t.add_column("Method", overflow="fold")
+        t.add_column("", style="dim")
+        for c in cols:
+            arrow = "↑" if c.better_high else "↓"
+            t.add_column(f"{escape(_head(c, cols))} {arrow}", justify="right")
+        for r in result.rows:
+            paper = [table.reference.get((r.label, c.key)) for c in cols]
+            ours = [r.values.get(c.key) for c in cols]
+            if all(v is None for v in paper + ours):
+                continue
+            t.add_row(escape(r.label), "paper", *[fmt(v, c.metric) for v, c in zip(paper, cols)])
+            if any(v is not None for v in ours):
+                t.add_row("", "ours", *[f"[bold]{fmt(v, c.metric)}[/]" for v, c in zip(ours, cols)])
+                t.add_row("", "Δ", *[
+                    _delta_markup(o - p, c) if o is not None and p is not None else ""
+                    for o, p, c in zip(ours, paper, cols)])
+        console.print(t)
+    _render_notes(result, console, by_label)
+
+
+def _render_notes(result: TableResult, console, by_label) -> None:
+    from rich.markup import escape
+
+    lines = [f"[dim]{escape(n)}[/]" for n in result.table.notes]
+    size = result.extra.get("image_size")
+    if size:
+        lines.append(f"[dim]input size {size}x{size}, device {result.options.device}[/]")
+        if size != result.table.protocol.image_size:
+            lines.append(f"[yellow]note:[/] measured at {size}x{size}, not the paper's "
+                         f"{result.table.protocol.image_size}x{result.table.protocol.image_size}: "
+                         f"MACs and runtime are not comparable with the paper's numbers")
+    seen: dict[str, list[str]] = {}
+    for r in result.rows:
+        for n in r.notes:
+            seen.setdefault(n, []).append(r.label)
+    for n in result.notes:
+        lines.append(f"[yellow]note:[/] {escape(n)}")
+    for note, labels in seen.items():
+        who = ", ".join(labels)
+        lines.append(f"[yellow]{escape(who)}:[/] {escape(note)}")
+    measured = [r.label for r in result.rows if r.status in ("measured", "partial")]
+    if not measured:
+        lines.append("[yellow]No row was measured here; the paper's numbers are shown.[/]")
+    for line in lines:
+        console.print(line)
+
+
+def render_comparison(rows: list[dict[str, Any]], table: TableSpec, console) -> None:
+    """Print ``old / new / change`` for the cells measured in both runs."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not rows:
+        console.print("[yellow]--compare: no cell was measured in both runs.[/]")
+        return
+    t = Table(title=f"Table {table.name}: comparison with the earlier run", title_justify="left")
+    for name in ("Method", "Cell", "old", "new", "change"):
+        t.add_column(name, justify="left" if name in ("Method", "Cell") else "right")
+    for r in rows:
+        col = next((c for c in table.columns if c.key == r["key"]), None)
+        metric = col.metric if col else ""
+        change = _delta_markup(r["change"], col) if col else f"{r['change']:+.3f}"
+        t.add_row(escape(r["row"]), escape(r["key"]), fmt(r["old"], metric), fmt(r["new"], metric), change)
+    console.print(t)

@@ -1,0 +1,176 @@
+"""Typed, declarative benchmark tables (one per table of the paper, or from a plugin).
+
+A :class:`TableSpec` says what to measure and what the paper reported; the runner decides what can
+be measured here. Plugins add tables through ``daclip_kit_register_tables``::
+
+    from daclip_kit import hookimpl
+    from daclip_kit.bench.spec import ColumnSpec, RowSpec, TableSpec
+
+    @hookimpl
+    def daclip_kit_register_tables():
+        return [TableSpec(name="my-derain", title="My deraining model on Rain100H",
+                          rows=(RowSpec(label="Mine", model="my-unet", weights=("my-unet-derain",)),),
+                          columns=(ColumnSpec(dataset="rainy", metric="psnr"),))]
+
+This module imports nothing heavy; ``plugin.py`` files may import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: Metrics the runner knows and their direction.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "psnr": True, "ssim": True, "psnr-y": True, "ssim-y": True, "lpips": False, "fid": False,
+    "accuracy": True,
+    "params": False, "params_embedder": False, "macs_hooks": False, "macs_flopcounter": False,
+    "macs_embedder": False, "runtime": False, "runtime_embedder": False,
+}
+
+#: Units shown after values in reports.
+UNITS: dict[str, str] = {
+    "psnr": "dB", "psnr-y": "dB", "accuracy": "%", "params": "M", "params_embedder": "M",
+    "macs_hooks": "G", "macs_flopcounter": "G", "macs_embedder": "G", "runtime": "s",
+    "runtime_embedder": "s",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricProtocol:
+    """How images are compared (the official ``test.py`` settings by default).
+
+    Attributes:
+        crop_border: pixels removed from each side for PSNR/SSIM.
+        y_channel: PSNR/SSIM on BT.601 luma instead of RGB.
+        quantize: round outputs to uint8 levels before PSNR/SSIM/FID (outputs are saved as PNG).
+        lpips_net, lpips_version: LPIPS trunk and version (``lpips`` package).
+        fid: how FID is computed (feature network and set pairing).
+        prompt_template: text for each label in classification tables (``"{}"`` = bare word, as the
+            official code; the paper states "a [degradation type] photo").
+        image_size: input size of complexity tables (Table 8).
+    """
+
+    crop_border: int = 4
+    y_channel: bool = False
+    quantize: bool = True
+    lpips_net: str = "alex"
+    lpips_version: str = "0.1"
+    fid: str = "pytorch-fid Inception-v3 pool3 (2048-d), restored set vs ground-truth set per data set"
+    prompt_template: str = "{}"
+    image_size: int = 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnSpec:
+    """One measured quantity: a data set (or average over data sets) times a metric.
+
+    Attributes:
+        dataset: folder name under ``<data-root>/val/`` (the official degradation names, e.g.
+            ``"rainy"``), ``"average"`` for the mean over ``average_of``, or ``"model"`` for
+            model properties (Table 8).
+        metric: ``psnr``, ``ssim``, ``lpips``, ``fid``, ``accuracy``, ``params``, ...
+        higher_is_better: direction; ``None`` takes it from :data:`HIGHER_IS_BETTER`.
+        label: header shown for the data set (``"Rain100H"``); defaults to ``dataset``.
+        average_of: data sets averaged (mean of per-data-set values, as the paper's averages).
+    """
+
+    dataset: str
+    metric: str
+    higher_is_better: bool | None = None
+    label: str = ""
+    average_of: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``"<dataset>/<metric>"``: the cell key used by ``reference`` and the JSON."""
+        return f"{self.dataset}/{self.metric}"
+
+    @property
+    def better_high(self) -> bool:
+        if self.higher_is_better is not None:
+            return self.higher_is_better
+        return HIGHER_IS_BETTER.get(self.metric, True)
+
+    @property
+    def header(self) -> str:
+        return self.label or self.dataset
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowSpec:
+    """One method of a table.
+
+    Attributes:
+        label: the method as the paper names it (unique within the table).
+        model: backbone registry name, or ``None`` for a paper-only baseline.
+        model_config: keyword config of the backbone.
+        embedder: embedder registry name (``"daclip"``, ``"clip"``) or ``None``.
+        embedder_config: keyword config of the embedder.
+        weights: names of the weights the row needs (``daclip-kit ls weights``), network first.
+        sampler: sampler registry name for diffusion models (``"irsde"``) or ``None``.
+        sampler_settings: sampler keyword config plus ``steps``.
+        note: why the row cannot be measured, or what it is (shown when it is not run).
+    """
+
+    label: str
+    model: str | None = None
+    model_config: Mapping[str, Any] = field(default_factory=dict)
+    embedder: str | None = None
+    embedder_config: Mapping[str, Any] = field(default_factory=dict)
+    weights: tuple[str, ...] = ()
+    sampler: str | None = None
+    sampler_settings: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """A benchmark table.
+
+    Attributes:
+        name: the table id used by ``--table`` (``"3"``).
+        title: caption.
+        version: bumped whenever rows, columns, protocol or reference numbers change.
+        kind: ``"restoration"`` (paired LQ/GT folders), ``"classification"`` (degradation labels of
+            the val folders) or ``"complexity"`` (parameters, MACs, runtime; no data).
+        rows, columns: what is compared.
+        protocol: metric settings.
+        reference: ``{(row label, column key): value}`` as printed in the paper.
+        notes: remarks shown under the table (sources, known inconsistencies).
+    """
+
+    name: str
+    title: str
+    version: str = "1"
+    kind: Literal["restoration", "classification", "complexity"] = "restoration"
+    rows: tuple[RowSpec, ...] = ()
+    columns: tuple[ColumnSpec, ...] = ()
+    protocol: MetricProtocol = field(default_factory=MetricProtocol)
+    reference: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def summary(self) -> str:
+        return self.title
+
+    def row(self, label: str) -> RowSpec:
+        for r in self.rows:
+            if r.label == label:
+                return r
+        from ..errors import UnknownComponentError
+
+        raise UnknownComponentError(f"row of table {self.name}", label, [r.label for r in self.rows])
+
+    def datasets(self) -> list[str]:
+        """Data set folders the table reads, in column order, averages expanded."""
+        seen: dict[str, None] = {}
+        for c in self.columns:
+            for d in (c.average_of or (c.dataset,)):
+                if d not in ("model",):
+                    seen.setdefault(d)
+        return list(seen)
+
+    def metrics(self) -> list[str]:
+        return list(dict.fromkeys(c.metric for c in self.columns))

@@ -1,0 +1,135 @@
+"""``daclip-kit bench`` / ``python -m daclip_kit.bench``: reproduce the paper's tables.
+
+No torch import at module level: everything heavy is imported inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the bench arguments (shared by ``daclip-kit bench`` and ``python -m daclip_kit.bench``)."""
+    parser.add_argument("--table", "-t", metavar="N", help="table id to run (2-12, or a plugin's table)")
+    parser.add_argument("--list", action="store_true", help="list the registered tables and exit")
+    parser.add_argument("--data-root", type=Path, metavar="DIR",
+                        help="folder with val/<degradation>/{LQ,GT} (the official universal layout)")
+    parser.add_argument("--weights-dir", type=Path, metavar="DIR",
+                        help="folder searched first for model and metric weights (LPIPS AlexNet, FID Inception)")
+    parser.add_argument("--limit", type=int, metavar="K", help="at most K images per data set")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler noise (default 0)")
+    parser.add_argument("--row", action="append", metavar="LABEL", dest="rows",
+                        help="run only this row (repeatable); labels as in the paper")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write results and provenance as JSON")
+    parser.add_argument("--compare", type=Path, metavar="OLD.json",
+                        help="show changes against an earlier --json result of the same table")
+    parser.add_argument("--plot", nargs="?", type=Path, const=Path("figures"), metavar="DIR",
+                        help="draw Figure 6 radar plots (PNG) into DIR (default ./figures)")
+    parser.add_argument("--size", type=int, metavar="PX", help="input size for Table 8 (default 256)")
+    parser.add_argument("--repeats", type=int, default=3, metavar="N",
+                        help="timed runs per model for Table 8 runtime (0 skips timing; default 3)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return execute(args)
+
+
+def _table_sort_key(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (10**6, name)
+
+
+def list_tables() -> list[dict[str, Any]]:
+    """Registered tables as ``{id, title, kind, rows, columns, plugin}``, in numeric order."""
+    from ..plugins import get_registry
+
+    entries = sorted(get_registry("tables").entries(), key=lambda e: _table_sort_key(e.spec.name))
+    return [{"id": e.spec.name, "title": e.spec.title, "kind": e.spec.kind, "rows": len(e.spec.rows),
+             "columns": len(e.spec.columns), "plugin": e.plugin} for e in entries]
+
+
+def _print_list(console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = list_tables()
+    t = Table(title=f"benchmark tables ({len(rows)})", title_justify="left")
+    for name in ("id", "title", "kind", "rows", "columns"):
+        t.add_column(name, overflow="fold")
+    for r in rows:
+        t.add_row(r["id"], escape(r["title"]), r["kind"], str(r["rows"]), str(r["columns"]))
+    console.print(t)
+    console.print("Run one with: python -m daclip_kit.bench --table N [--data-root DIR --weights-dir DIR]")
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--device {device!r} is not a torch device ({exc}); use cpu or cuda.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--device {device} asked for CUDA, but torch sees no GPU; use --device cpu.")
+    return device
+
+
+def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = None,
+            classifiers: Mapping[str, Any] | None = None, lpips_net: Any = None,
+            fid_net: Any = None) -> int:
+    """Run the command described by ``args``; models and metric networks can be injected."""
+    from ..errors import ConfigError
+    from . import console
+
+    out = console.stdout()
+    if args.list:
+        _print_list(out)
+        return 0
+    if not args.table:
+        raise ConfigError("Give --table N (see --list for the tables).")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
+    from ..bench import plot, provenance, report
+    from ..bench.runner import BenchOptions, run_table
+    from ..plugins import get_registry
+
+    table = get_registry("tables").get(str(args.table))
+    device = resolve_device(args.device)
+    options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
+                           device=device, seed=args.seed,
+                           rows=tuple(args.rows) if args.rows else None, size=args.size,
+                           repeats=args.repeats)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(description: str, done: int, total: int) -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=total)
+            bar.update(tasks[description], completed=done)
+
+        result = run_table(table, options, restorers=restorers, classifiers=classifiers,
+                           lpips_net=lpips_net, fid_net=fid_net, progress=on_progress)
+    report.render(result, out)
+    data = report.to_json(result, provenance.collect(device))
+    if args.json:
+        report.write_json(args.json, data)
+        out.print(f"results written to {args.json}")
+    if args.compare:
+        report.render_comparison(report.compare(report.read_json(args.compare), data), table, out)
+    if args.plot:
+        for path in plot.figure6(args.plot, plot.measured_series(result)):
+            out.print(f"wrote {path}")
+    return 0

@@ -1,0 +1,266 @@
+"""End-to-end mechanics of the bench on a tiny synthetic data set with fake/tiny models.
+
+Nothing here is a result: the models are identity, a random 3x3 conv and hand-made classifiers,
+and the LPIPS/FID networks are tiny self-made stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from PIL import Image
+from torch import nn
+
+from daclip_kit.bench.__main__ import build_parser
+from daclip_kit.cli.bench import execute
+from daclip_kit.cli.main import main
+from daclip_kit.types import DEGRADATIONS
+
+N_IMAGES = 3
+SIZE = 24
+
+
+def _write_png(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def universal_val(tmp_path):
+    """``val/<degradation>/{LQ,GT}/NNN.png``; LQ pixel (0,0) red channel encodes the degradation index."""
+    rng = np.random.default_rng(0)
+    for k, deg in enumerate(DEGRADATIONS):
+        for i in range(N_IMAGES):
+            gt = rng.integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+            lq = np.clip(gt.astype(int) + rng.integers(-20, 21, size=gt.shape), 0, 255).astype(np.uint8)
+            lq[0, 0, 0] = 20 * k
+            _write_png(tmp_path / "data" / "val" / deg / "GT" / f"{i:03d}.png", gt)
+            _write_png(tmp_path / "data" / "val" / deg / "LQ" / f"{i:03d}.png", lq)
+    return tmp_path / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_weights_anywhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "dk-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+
+class TinyDistance(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(()))
+
+    def forward(self, x, y):
+        return (self.w * (x - y) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+
+
+class TinyFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.w * x[:, :2].mean(dim=(2, 3))
+
+
+def identity(lq):
+    return lq.clone()
+
+
+def tiny_random_conv():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def restore(lq):
+        with torch.no_grad():
+            return torch.sigmoid(conv(lq))
+
+    return restore
+
+
+def _run(argv, **inject):
+    args = build_parser().parse_args(argv)
+    return execute(args, **inject)
+
+
+def _files(root, deg, sub):
+    return [np.asarray(Image.open(p), dtype=np.float64) / 255
+            for p in sorted((root / "val" / deg / sub).glob("*.png"))]
+
+
+def _fid2(fa, fb):
+    s1, s2 = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(np.sum((fa.mean(0) - fb.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_table3_mechanics_with_injected_models(universal_val, tmp_path, capsys):
+    from skimage.metrics import peak_signal_noise_ratio
+
+    out_json = tmp_path / "t3.json"
+    code = _run(["--table", "3", "--data-root", str(universal_val), "--device", "cpu", "--json", str(out_json),
+                 "--row", "Ours", "--row", "IR-SDE", "--row", "AirNet"],
+                restorers={"Ours": identity, "IR-SDE": tiny_random_conv()},
+                lpips_net=TinyDistance(), fid_net=TinyFeatures())
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "ours" in text and "Δ" in text and "27.01" in text
+    data = json.loads(out_json.read_text())
+    assert {"schema", "table", "config", "seed", "device", "provenance", "rows", "images", "notes"} <= set(data)
+    assert data["table"]["id"] == "3" and data["table"]["version"] == "1"
+    assert data["config"]["data_root"] == str(universal_val) and data["seed"] == 0 and data["device"] == "cpu"
+    assert torch.__version__.startswith(data["provenance"]["versions"]["torch"])
+    assert data["provenance"]["device"]["device"] == "cpu" and "time_utc" in data["provenance"]
+    assert data["table"]["protocol"]["crop_border"] == 4
+    rows = {r["label"]: r for r in data["rows"]}
+    assert list(rows) == ["AirNet", "IR-SDE", "Ours"]  # table order, filtered by --row
+    assert rows["Ours"]["status"] == "measured" and rows["IR-SDE"]["status"] == "measured"
+    assert rows["AirNet"]["status"] == "not-run" and rows["AirNet"]["notes"]
+    assert len(data["images"]) == 2 * len(DEGRADATIONS) * N_IMAGES
+
+    # Per-image PSNR / LPIPS of the identity restorer, recomputed independently from the files.
+    ours_imgs = [i for i in data["images"] if i["row"] == "Ours" and i["dataset"] == "hazy"]
+    lq, gt = _files(universal_val, "hazy", "LQ"), _files(universal_val, "hazy", "GT")
+    for rec, a, b in zip(ours_imgs, lq, gt):
+        expected = peak_signal_noise_ratio(np.rint(b * 255)[4:-4, 4:-4], np.rint(a * 255)[4:-4, 4:-4], data_range=255)
+        assert rec["values"]["psnr"] == pytest.approx(expected, abs=1e-9)
+        assert rec["values"]["lpips"] == pytest.approx(4 * np.mean((a - b) ** 2), rel=1e-5)
+    # Per-data-set FID with the 2-d tiny features, and the average over the ten data sets.
+    fids = []
+    for deg in DEGRADATIONS:
+        fa = np.array([im[..., :2].mean(axis=(0, 1)) for im in _files(universal_val, deg, "LQ")])
+        fb = np.array([im[..., :2].mean(axis=(0, 1)) for im in _files(universal_val, deg, "GT")])
+        fids.append(_fid2(fa, fb))
+    assert rows["Ours"]["cells"]["average/fid"]["ours"] == pytest.approx(np.mean(fids), rel=1e-5)
+    cell = rows["Ours"]["cells"]["average/psnr"]
+    assert cell["paper"] == 27.01 and cell["delta"] == pytest.approx(cell["ours"] - 27.01)
+    psnrs = [i["values"]["psnr"] for i in data["images"] if i["row"] == "Ours"]
+    per_set = [np.mean(psnrs[k * N_IMAGES:(k + 1) * N_IMAGES]) for k in range(len(DEGRADATIONS))]
+    assert cell["ours"] == pytest.approx(np.mean(per_set))
+
+
+def test_compare_and_limit(universal_val, tmp_path, capsys):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    common = ["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--row", "Ours", "--limit", "2"]
+    assert _run(common + ["--json", str(first)], restorers={"Ours": identity}) == 0
+    assert _run(common + ["--json", str(second), "--compare", str(first)],
+                restorers={"Ours": tiny_random_conv()}) == 0
+    out = capsys.readouterr().out
+    assert "comparison with the earlier run" in out
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    assert len(a["images"]) == len(DEGRADATIONS) * 2
+    from daclip_kit.bench.report import compare
+
+    changes = {c["key"]: c for c in compare(a, b)}
+    old = a["rows"][0]["cells"]["hazy/psnr"]["ours"]
+    new = b["rows"][0]["cells"]["hazy/psnr"]["ours"]
+    assert changes["hazy/psnr"]["change"] == pytest.approx(new - old) and new != old
+
+
+def test_plot_writes_figure6_pngs(universal_val, tmp_path, capsys):
+    out_dir = tmp_path / "figs"
+    assert _run(["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--row", "Ours",
+                 "--limit", "1", "--plot", str(out_dir)], restorers={"Ours": identity}) == 0
+    pngs = sorted(p.name for p in out_dir.glob("*.png"))
+    assert pngs == ["figure6_fid.png", "figure6_lpips.png", "figure6_psnr.png", "figure6_ssim.png"]
+    with Image.open(out_dir / "figure6_psnr.png") as im:
+        assert im.format == "PNG" and im.size[0] > 100
+    assert not list(out_dir.glob(".*"))  # no temporary files left behind
+
+
+def test_table4_classification_mechanics(universal_val, tmp_path, capsys):
+    seen_labels = []
+
+    def fake(images, labels):
+        seen_labels.append(list(labels))
+        k = round(float(images[0, 0, 0, 0]) * 255 / 20)
+        if DEGRADATIONS[k] == "noisy":
+            k = DEGRADATIONS.index("hazy")  # always wrong on noisy images
+        return torch.nn.functional.one_hot(torch.tensor([k]), len(labels)).float()
+
+    out_json = tmp_path / "t4.json"
+    assert _run(["--table", "4", "--data-root", str(universal_val), "--device", "cpu", "--json", str(out_json)],
+                classifiers={"DA-CLIP (Ours)": fake}) == 0
+    assert seen_labels[0] == list(DEGRADATIONS)
+    rows = {r["label"]: r for r in json.loads(out_json.read_text())["rows"]}
+    cells = rows["DA-CLIP (Ours)"]["cells"]
+    assert cells["noisy/accuracy"]["ours"] == 0.0 and cells["hazy/accuracy"]["ours"] == 100.0
+    assert cells["average/accuracy"]["ours"] == pytest.approx(90.0)
+    assert cells["average/accuracy"]["paper"] == 99.2
+    assert rows["OpenAI CLIP"]["status"] == "not-run"
+
+
+@pytest.mark.parametrize("table, paper_value", [("3", "34.89"), ("4", "99.2")])
+def test_tables_without_weights_print_paper_numbers_and_notes(table, paper_value, capsys):
+    assert main(["bench", "--table", table]) == 0
+    out = capsys.readouterr().out
+    assert paper_value in out
+    assert "No row was measured here" in out
+    assert "paper-only" in out and "--data-root" in out
+    assert "daclip_ViT-B-32.pt" in out  # names the missing weights file
+
+
+def test_list_shows_tables_2_to_12(capsys):
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    for i in range(2, 13):
+        assert f"│ {i} " in out
+
+
+def test_python_m_entry_point(capsys):
+    from daclip_kit.bench.__main__ import main as bench_main
+
+    assert bench_main(["--list"]) == 0
+    assert "benchmark tables" in capsys.readouterr().out
+
+
+def test_user_errors_exit_1_with_a_message(capsys, tmp_path):
+    assert main(["bench", "--table", "13"]) == 1
+    assert "Unknown table" in capsys.readouterr().err
+    assert main(["bench", "--table", "3", "--row", "Nope"]) == 1
+    assert "Ours" in capsys.readouterr().err
+    assert main(["bench"]) == 1
+    assert main(["bench", "--table", "3", "--compare", str(tmp_path / "missing.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_partial_data_is_noted(universal_val, capsys):
+    import shutil
+
+    shutil.rmtree(universal_val / "val" / "snowy")
+    assert _run(["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--row", "Ours",
+                 "--limit", "1"], restorers={"Ours": identity}) == 0
+    out = capsys.readouterr().out
+    assert "snowy" in out and "average/psnr not computed" in out
+
+
+def test_list_and_registries_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from daclip_kit.cli.main import main; main(['bench', '--list']); "
+            "from daclip_kit.plugins import get_registry; get_registry('metrics'); get_registry('tables'); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_bench_over_the_mini_dataset_with_a_tiny_random_model(tmp_path, capsys):
+    """Mechanics on ``daclip-kit data mini`` output (numbers are meaningless and never shown as results)."""
+    from daclip_kit.data.mini import build_mini
+
+    build_mini(tmp_path / "mini", size=32, per_type=0, val_per_type=2, composed=0)
+    out = tmp_path / "mini.json"
+    assert _run(["--table", "3", "--data-root", str(tmp_path / "mini"), "--device", "cpu", "--row", "Ours",
+                 "--json", str(out)], restorers={"Ours": tiny_random_conv()},
+                lpips_net=TinyDistance(), fid_net=TinyFeatures()) == 0
+    data = json.loads(out.read_text())
+    row = data["rows"][0]
+    assert row["status"] == "measured"
+    assert set(row["cells"]) == {"average/psnr", "average/ssim", "average/lpips", "average/fid"}
+    assert len(data["images"]) == 2 * len(DEGRADATIONS)
+    assert all(np.isfinite(c["ours"]) for c in row["cells"].values())
