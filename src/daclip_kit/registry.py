@@ -7,6 +7,7 @@ plugins, never a silent overwrite.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -28,6 +29,10 @@ class Entry(Generic[S]):
     def provider(self) -> str:
         dist = f"{self.distribution} {self.version}".strip()
         return f"plugin {self.plugin!r}" + (f" ({dist})" if dist else "")
+
+
+def _natural_key(name: str) -> list:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
 
 
 class Registry(Generic[S]):
@@ -74,7 +79,8 @@ class Registry(Generic[S]):
             raise UnknownComponentError(self.kind, name, self._entries) from None
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        """Registered names in natural order ("2" before "10")."""
+        return sorted(self._entries, key=_natural_key)
 
     def entries(self) -> list[Entry[S]]:
         return [self._entries[n] for n in self.names()]

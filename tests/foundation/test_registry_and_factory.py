@@ -79,3 +79,10 @@ def test_factory_passes_config_instance(monkeypatch):
     from daclip_kit.factory import build_config
 
     assert build_config(spec, {"width": "16"}) == _Cfg(width=16)
+
+
+def test_names_sort_naturally():
+    reg = Registry("table")
+    for name in ("10", "2", "12", "irsde-unet-10", "irsde-unet-2"):
+        reg.add(AdapterSpec(name=name, target="a:b"), plugin="p")
+    assert reg.names() == ["2", "10", "12", "irsde-unet-2", "irsde-unet-10"]
