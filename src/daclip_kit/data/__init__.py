@@ -1,1 +1,42 @@
-"""data."""
+"""Data: the official universal layout, paired folders, source-data-set readers, preparation,
+captions and the offline mini data set.
+
+Submodules import torch; this package itself does not (its ``plugin`` module is loaded at start-up).
+
+* :mod:`.universal`: :class:`UniversalDataset`, caption CSV read/write in the official format.
+* :mod:`.paired`: :class:`PairedFolderDataset`, :class:`PairDataset`, deterministic crops.
+* :mod:`.sources`: one reader per published layout, Table 1 counts.
+* :mod:`.prepare`: ``prepare()`` (``daclip-kit data prepare``).
+* :mod:`.captions`: BLIP or user captions, :func:`write_dataset_csvs`.
+* :mod:`.mini`: :func:`build_mini` (``daclip-kit data mini``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "UniversalDataset": "universal",
+    "read_captions_csv": "universal",
+    "write_captions_csv": "universal",
+    "make_title": "universal",
+    "split_title": "universal",
+    "PairDataset": "paired",
+    "PairedFolderDataset": "paired",
+    "Pair": "paired",
+    "TABLE1": "sources",
+    "write_dataset_csvs": "captions",
+    "read_captions_file": "captions",
+    "blip_captioner": "captions",
+    "build_mini": "mini",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

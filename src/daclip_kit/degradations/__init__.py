@@ -1,1 +1,38 @@
-"""degradations."""
+"""Synthetic degradation generators for the ten DA-CLIP degradation types, and their composition.
+
+Build one by name with :func:`daclip_kit.create_degradation` (``"noisy"``, ``"hazy"``, ...); each
+is a :class:`~daclip_kit.degradations.base.Degradation` called as ``deg(images, generator)`` on
+``(B,3,H,W)`` float images in [0, 1]. This package imports torch only when one of its names is
+used, so the plugin module can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Degradation": "base",
+    "MotionBlur": "blur",
+    "Haze": "haze",
+    "JPEGCompression": "jpeg",
+    "LowLight": "lowlight",
+    "GaussianNoise": "noise",
+    "Raindrops": "raindrop",
+    "RainStreaks": "rain",
+    "CastShadow": "shadow",
+    "Snow": "snow",
+    "InpaintingMask": "inpainting",
+    "compose": "compose",
+    "RandomComposition": "compose",
+    "PHYSICAL_ORDER": "compose",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,0 +1,208 @@
+"""``daclip-kit data {prepare,caption,mini,check}``: the mixed-degradation data set."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    p = sub.add_parser("prepare", help="build the universal layout from downloaded data sets",
+                       description="Read each source in its published layout, synthesise the JPEG, noise and "
+                                   "masked-face LQ images, write OUT/{train,val}/<degradation>/{LQ,GT}/ and compare "
+                                   "the counts with the paper's Table 1. Sources are never modified.")
+    p.add_argument("--source", action="append", default=[], metavar="NAME=DIR", required=True,
+                   help="a downloaded data set (repeatable); names: `daclip-kit ls datasets`")
+    p.add_argument("--out", required=True, metavar="DIR", help="universal folder to create")
+    p.add_argument("--masks", metavar="DIR", help="official inpainting masks for CelebA-HQ (default: thin strokes)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic LQ images")
+    p.add_argument("--dry-run", action="store_true", help="only read the sources and report the counts")
+    p.add_argument("--skip-missing", action="store_true", help="leave out files without a partner instead of failing")
+    p.add_argument("--all-images", action="store_true",
+                   help="take every image even where the paper used a subset (Snow100K-L)")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_prepare)
+
+    p = sub.add_parser("caption", help="write daclip_{train,val}.csv with captions of the GT images",
+                       description="Caption every GT image with BLIP (needs `pip install 'daclip-kit[caption]'` and "
+                                   "the weights), or take captions from --captions FILE, and write the official CSVs.")
+    p.add_argument("root", metavar="DIR", help="universal folder")
+    p.add_argument("--captions", metavar="FILE", help="captions keyed by GT file name (.json, .jsonl or name<TAB>caption)")
+    p.add_argument("--blip-model", default=None, metavar="NAME_OR_DIR",
+                   help="BLIP checkpoint (default Salesforce/blip-image-captioning-large)")
+    p.add_argument("--device", default="cpu", help="device for BLIP (default cpu)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--splits", default="val,train", help="splits to write (default val,train)")
+    p.add_argument("--relative-to", metavar="DIR", help="write LQ paths relative to DIR (default absolute)")
+    p.set_defaults(func=run_caption)
+
+    p = sub.add_parser("mini", help="build an offline mini data set from photos bundled in installed packages")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to create")
+    p.add_argument("--size", type=int, default=256, help="crop side in pixels (default 256)")
+    p.add_argument("--per-type", type=int, default=4, help="training pairs per degradation (default 4)")
+    p.add_argument("--val-per-type", type=int, default=2, help="validation pairs per degradation (default 2)")
+    p.add_argument("--composed", type=int, default=4, help="composed pairs per split (default 4; 0 for none)")
+    p.add_argument("--types", default=None, metavar="T1,T2", help="degradations (default: the ten official ones)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synthetic", action="store_true", help="use drawn scenes instead of bundled photos")
+    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=run_mini)
+
+    p = sub.add_parser("check", help="check a universal folder: pairing, counts vs Table 1, caption CSVs")
+    p.add_argument("root", metavar="DIR", help="universal folder")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_check)
+
+
+def _parse_sources(items: list[str]) -> dict[str, str]:
+    from ..errors import ConfigError
+    from ..plugins import get_registry
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ConfigError(f"--source {item!r} must look like NAME=DIR, e.g. --source gopro=~/data/GOPRO_Large.")
+        get_registry("datasets").get(name.strip())
+        if name.strip() in out:
+            raise ConfigError(f"--source {name!r} is given twice.")
+        out[name.strip()] = folder
+    return out
+
+
+def _counts_table(rows: list[dict], title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("split", "degradation", "found", "Table 1", "status", "sources"):
+        table.add_column(col, justify="right" if col in ("found", "Table 1") else "left")
+    colour = {"ok": "green", "fewer": "yellow", "more": "yellow", "missing": "red"}
+    for r in rows:
+        exp = "-" if r["expected"] is None else str(r["expected"])
+        table.add_row(r["split"], r["degradation"], str(r["found"]), exp,
+                      f"[{colour.get(r['status'], 'white')}]{r['status']}[/]", ", ".join(r.get("sources", [])))
+    return table
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from ..data.prepare import prepare
+    from . import console
+
+    sources = _parse_sources(args.source)
+    with Progress(console=console.stderr(), transient=True, disable=args.dry_run) as bar:
+        task = bar.add_task("writing pairs", total=None)
+        report = prepare(sources, args.out, seed=args.seed, masks=args.masks, overwrite=args.overwrite,
+                         dry_run=args.dry_run, skip_missing=args.skip_missing,
+                         paper_subsets=not args.all_images,
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+    data = report.to_dict()
+    if args.json:
+        console.print_json(data)
+        return 0
+    out = console.stdout()
+    verb = "would write" if args.dry_run else "wrote"
+    out.print(_counts_table(data["rows"], f"{verb} {sum(r['found'] for r in data['rows'])} pairs to {args.out}"))
+    for line in data["missing"]:
+        out.print(f"[yellow]skipped:[/] {line}")
+    for line in data["absent"]:
+        out.print(f"[red]absent:[/] {line}")
+    if not args.dry_run:
+        out.print("Next: `daclip-kit data caption "
+                  f"{args.out} --captions FILE` (or with BLIP) writes daclip_train.csv and daclip_val.csv.")
+    return 0
+
+
+def run_caption(args: argparse.Namespace) -> int:
+    from ..data.captions import DEFAULT_BLIP, blip_captioner, read_captions_file, write_dataset_csvs
+    from . import console
+
+    if args.captions and args.blip_model:
+        from ..errors import ConfigError
+
+        raise ConfigError("Give either --captions FILE or --blip-model, not both.")
+    if args.captions:
+        captions = read_captions_file(args.captions)
+    else:
+        captions = blip_captioner(args.blip_model or DEFAULT_BLIP, device=args.device, batch_size=args.batch_size)
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    for path in write_dataset_csvs(args.root, captions, splits=splits, relative_to=args.relative_to):
+        console.stdout().print(f"wrote {path}")
+    return 0
+
+
+def run_mini(args: argparse.Namespace) -> int:
+    from ..data.mini import build_mini
+    from ..types import DEGRADATIONS
+    from . import console
+
+    types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else list(DEGRADATIONS)
+    report = build_mini(args.out, size=args.size, per_type=args.per_type, val_per_type=args.val_per_type,
+                        composed=args.composed, types=types, seed=args.seed, overwrite=args.overwrite,
+                        synthetic=args.synthetic)
+    data = {"root": str(report.root), "photos": report.photos, "counts": report.counts,
+            "csvs": [str(p) for p in report.csvs]}
+    if args.json:
+        console.print_json(data)
+        return 0
+    total = sum(sum(c.values()) for c in report.counts.values())
+    console.stdout().print(f"wrote {total} pairs ({', '.join(f'{s}: {sum(c.values())}' for s, c in report.counts.items())}) "
+                           f"from {len(report.photos)} photos to {report.root}")
+    for p in report.csvs:
+        console.stdout().print(f"wrote {p}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..data.sources import expected_count
+    from ..data.universal import SPLITS, csv_name, degradation_folders, read_captions_csv, scan_universal
+    from ..errors import DaclipKitError, InputError
+    from . import console
+
+    root = Path(args.root)
+    splits = [s for s in SPLITS if (root / s).is_dir()]
+    if not splits:
+        raise InputError(f"{str(root)!r} has no train/ or val/ folder; expected ROOT/<split>/<degradation>/{{LQ,GT}}/.")
+    rows, problems, notes = [], [], []
+    for split in splits:
+        try:
+            groups = scan_universal(root, split, degradation_folders(root, split))
+        except DaclipKitError as exc:
+            problems.append(str(exc))
+            continue
+        lq_names = {p.lq.name for g in groups.values() for p in g}
+        for name, pairs in groups.items():
+            bad = [p.lq.name for p in pairs if p.lq.name != p.gt.name]
+            if bad:
+                notes.append(f"{split}/{name}: {len(bad)} LQ/GT pairs have different names (they are paired by "
+                             f"sorted order; check that this is intended), e.g. {bad[0]}")
+            exp = expected_count(name, split)
+            status = "ok" if exp is None or exp == len(pairs) else ("fewer" if len(pairs) < exp else "more")
+            rows.append({"split": split, "degradation": name, "found": len(pairs), "expected": exp, "status": status})
+        csv_path = root / csv_name(split)
+        if not csv_path.is_file():
+            problems.append(f"{csv_name(split)} is missing; write it with `daclip-kit data caption {root}`")
+        else:
+            csv_rows = read_captions_csv(csv_path)
+            listed = {Path(r.filepath).name for r in csv_rows}
+            if len(csv_rows) != sum(len(g) for g in groups.values()) or not lq_names <= listed:
+                problems.append(f"{csv_name(split)} has {len(csv_rows)} rows for "
+                                f"{sum(len(g) for g in groups.values())} LQ images")
+    if args.json:
+        console.print_json({"rows": rows, "problems": problems, "notes": notes})
+    else:
+        console.stdout().print(_counts_table(rows, f"{root}"))
+        for n in notes:
+            console.stdout().print(f"[yellow]note:[/] {n}")
+        for p in problems:
+            console.stdout().print(f"[red]problem:[/] {p}")
+        if not problems:
+            console.stdout().print("[green]layout and caption files are consistent[/]")
+    return 1 if problems else 0

@@ -1,0 +1,194 @@
+"""An offline mini mixed-degradation data set in the official layout (``daclip-kit data mini``).
+
+Clean images are crops of the photos that ship inside installed packages (no download):
+scikit-image (astronaut, chelsea, coffee, rocket), scikit-learn (china.jpg, flower.jpg) and
+matplotlib (grace_hopper.jpg). Photos of packages that are not installed are skipped; with none
+installed, procedurally drawn scenes are used instead. The captions are hand-written templates
+describing each photo (no BLIP needed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, InputError
+from ..types import DEGRADATIONS
+
+log = logging.getLogger(__name__)
+
+
+def _skimage(name: str) -> Callable:
+    def load():
+        import skimage.data
+
+        return getattr(skimage.data, name)()
+
+    return load
+
+
+def _sklearn(name: str) -> Callable:
+    def load():
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(name)
+
+    return load
+
+
+def _matplotlib(name: str) -> Callable:
+    def load():
+        import numpy as np
+        from matplotlib import cbook
+        from PIL import Image
+
+        with Image.open(cbook.get_sample_data(name, asfileobj=False)) as im:
+            return np.asarray(im.convert("RGB"))
+
+    return load
+
+
+#: ``(name, loader, caption of the clean photo)``; the last two are the validation photos.
+PHOTOS: tuple[tuple[str, Callable, str], ...] = (
+    ("astronaut", _skimage("astronaut"), "a woman in an orange space suit in front of an american flag"),
+    ("chelsea", _skimage("chelsea"), "a close up of a tabby cat with green eyes"),
+    ("coffee", _skimage("coffee"), "a cup of coffee on a saucer with a spoon"),
+    ("rocket", _skimage("rocket"), "a rocket on a launch pad under a blue sky"),
+    ("china", _sklearn("china.jpg"), "a chinese temple surrounded by trees"),
+    ("flower", _sklearn("flower.jpg"), "a close up of a pink flower with a yellow center"),
+    ("grace_hopper", _matplotlib("grace_hopper.jpg"), "a portrait of a woman in a navy uniform"),
+)
+
+
+def bundled_photos() -> list[tuple[str, torch.Tensor, str]]:
+    """The available bundled photos as ``(name, (1,3,H,W) float [0,1], caption)``."""
+    out = []
+    for name, load, caption in PHOTOS:
+        try:
+            arr = load()
+        except Exception as exc:  # noqa: BLE001 - a missing optional package only drops its photos
+            log.info("photo %s unavailable: %s", name, exc)
+            continue
+        x = torch.from_numpy(arr[..., :3].copy()).permute(2, 0, 1)[None].float() / 255.0
+        out.append((name, x, caption))
+    return out
+
+
+def synthetic_scene(generator: torch.Generator, size: int = 384) -> torch.Tensor:
+    """A drawn outdoor scene ``(1,3,size,size)`` in [0,1]: sky, textured ground and a few objects."""
+    from ..degradations.base import Draw, pixel_grid, smooth_field
+
+    draw = Draw(generator)
+    like = torch.zeros(1)
+    y, x = pixel_grid(size, size, like)
+    horizon = draw.uniform(0.35, 0.6) * size
+    sky_top = torch.tensor([0.25, 0.45, 0.85]) + 0.1 * draw.rand(3, like=like)
+    sky = sky_top.view(3, 1, 1) + (y / size * 0.4)[None]
+    ground_col = torch.tensor([0.25, 0.45, 0.2]) + 0.2 * draw.rand(3, like=like)
+    texture = smooth_field(draw, size, size, cells=24, like=like)[0]
+    ground = ground_col.view(3, 1, 1) * (0.7 + 0.6 * texture)
+    img = torch.where((y < horizon)[None], sky, ground)
+    for _ in range(draw.integer(3, 6)):
+        cy, cx = draw.uniform(0.2, 0.9) * size, draw.uniform(0.1, 0.9) * size
+        r = draw.uniform(0.05, 0.15) * size
+        colour = draw.rand(3, like=like).view(3, 1, 1)
+        if draw.uniform(0, 1) < 0.5:
+            inside = (y - cy) ** 2 + (x - cx) ** 2 <= r * r
+        else:
+            inside = ((y - cy).abs() <= r) & ((x - cx).abs() <= r * draw.uniform(0.5, 1.5))
+        shade = 0.75 + 0.25 * (1 - (y - cy + r) / (2 * r)).clamp(0, 1)
+        img = torch.where(inside[None], colour * shade[None], img)
+    return img.clamp(0, 1)[None]
+
+
+def random_crop(photo: torch.Tensor, size: int, draw) -> torch.Tensor:
+    """Rescale ``photo`` so its shorter side is 1–1.6 × ``size`` and cut a random ``size`` square."""
+    h, w = photo.shape[-2:]
+    scale = size * draw.uniform(1.0, 1.6) / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    resized = F.interpolate(photo, size=(nh, nw), mode="bicubic" if scale > 1 else "area",
+                            **({"align_corners": False} if scale > 1 else {})).clamp(0, 1)
+    top, left = draw.integer(0, nh - size), draw.integer(0, nw - size)
+    return resized[..., top:top + size, left:left + size]
+
+
+@dataclass
+class MiniReport:
+    """What :func:`build_mini` wrote: ``counts[split][folder]`` pairs and the CSV paths."""
+
+    root: Path
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    csvs: list[Path] = field(default_factory=list)
+    photos: list[str] = field(default_factory=list)
+
+
+def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_type: int = 2, composed: int = 4,
+               types: Sequence[str] = DEGRADATIONS, seed: int = 0, overwrite: bool = False,
+               synthetic: bool = False) -> MiniReport:
+    """Write a small mixed-degradation data set in the official universal layout.
+
+    Args:
+        out: folder to create (must be empty unless ``overwrite``).
+        size: side of the square crops.
+        per_type: training pairs per degradation type.
+        val_per_type: validation pairs per degradation type.
+        composed: composed (2–3 degradations) pairs per split; ``0`` for none.
+        types: degradation types (registered names).
+        seed: everything (crops, degradations) follows from it.
+        overwrite: allow a non-empty ``out``.
+        synthetic: use drawn scenes even when bundled photos are available.
+
+    Returns:
+        a :class:`MiniReport`; ``out/daclip_{train,val}.csv`` hold the template captions.
+    """
+    from ..degradations.base import Draw
+    from ..degradations.compose import RandomComposition, folder_name
+    from ..factory import create_degradation
+    from ..io import write_image
+    from .captions import write_dataset_csvs
+
+    out = Path(out)
+    if size < 16:
+        raise ConfigError(f"--size must be at least 16 pixels, got {size}.")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
+        raise InputError(f"{str(out)!r} is not an empty folder; choose another --out or pass --overwrite.")
+    g = torch.Generator().manual_seed(seed)
+    draw = Draw(g)
+    photos = [] if synthetic else bundled_photos()
+    if len(photos) < 2:
+        log.warning("fewer than two bundled photos found (install scikit-image, scikit-learn or matplotlib "
+                    "for real photos); using drawn scenes")
+        photos = [(f"scene{i}", synthetic_scene(g), "a drawing of a landscape with colored shapes")
+                  for i in range(4)]
+    n_val = max(1, min(2, len(photos) // 3))
+    split_photos = {"train": photos[:-n_val], "val": photos[-n_val:]}
+    captions: dict[str, str] = {}
+    report = MiniReport(out, photos=[p[0] for p in photos])
+    gens = {t: create_degradation(t) for t in types}
+    mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types)))) if composed and len(types) >= 2 else None
+
+    for split, count in (("train", per_type), ("val", val_per_type)):
+        pool = split_photos[split]
+        report.counts[split] = {}
+        jobs = [(t, i) for t in types for i in range(count)]
+        jobs += [(None, i) for i in range(composed if mixer else 0)]
+        for k, (deg, i) in enumerate(jobs):
+            name, photo, caption = pool[k % len(pool)]
+            clean = random_crop(photo, size, draw)
+            if deg is None:
+                lq, labels = mixer(clean, g)
+                folder = folder_name(labels[0])
+            else:
+                lq, folder = gens[deg](clean, g), deg
+            stem = f"{name}_{split}_{k:04d}"
+            write_image(out / split / folder / "GT" / f"{stem}.png", clean)
+            write_image(out / split / folder / "LQ" / f"{stem}.png", lq)
+            captions[f"{stem}.png"] = caption
+            report.counts[split][folder] = report.counts[split].get(folder, 0) + 1
+    report.csvs = write_dataset_csvs(out, captions)
+    return report
