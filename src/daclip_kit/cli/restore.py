@@ -1,0 +1,113 @@
+"""``daclip-kit restore INPUT... -o OUT``: restore image files with a named model."""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="output folder (PNG files)")
+    parser.add_argument("--model", default="irsde-universal",
+                        help="named model (daclip-kit ls pipelines); default irsde-universal")
+    parser.add_argument("--weights", type=Path, help="network weights file or folder (bypasses the named weights)")
+    parser.add_argument("--daclip-weights", type=Path, help="DA-CLIP weights file or folder (bypasses the named weights)")
+    parser.add_argument("--steps", type=int, help="sampling steps (default: the model's, 100)")
+    parser.add_argument("--mode", choices=("posterior", "sde", "ode"), help="sampler step rule (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--tile", type=int, help="restore in tiles of this size (bounds memory)")
+    parser.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
+    parser.add_argument("--batch", type=int, default=1, help="images (or tiles) per network call (default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--no-download", action="store_true", help="never download named weights")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
+    parser.set_defaults(func=run)
+
+
+def plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[Path]:
+    """``OUT/<stem>.png`` per input; refuse clashes, inputs as outputs, and existing files."""
+    outs = [output / f"{p.stem}.png" for p in inputs]
+    by_name: dict[Path, list[Path]] = defaultdict(list)
+    for src, dst in zip(inputs, outs):
+        by_name[dst].append(src)
+    clashes = {dst: srcs for dst, srcs in by_name.items() if len(srcs) > 1}
+    if clashes:
+        dst, srcs = next(iter(clashes.items()))
+        raise InputError(f"Inputs {', '.join(map(str, srcs))} would all be written to {dst}; "
+                         "rename them or restore them into separate folders.")
+    resolved_inputs = {p.resolve() for p in inputs}
+    for dst in outs:
+        if dst.resolve() in resolved_inputs:
+            raise InputError(f"Output {dst} is one of the inputs; choose another --output folder "
+                             "(inputs are never overwritten).")
+    existing = [str(d) for d in outs if d.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
+        raise InputError(f"Output files exist: {shown}. Pass --overwrite to replace them.")
+    return outs
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..errors import ConfigError
+    from ..io import list_images, read_image, write_image
+    from ..restore.build import build_pipeline
+    from . import console
+
+    for name in ("steps", "batch", "tile"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {value}.")
+    inputs = list_images(args.inputs)
+    outputs = plan_outputs(inputs, args.output, args.overwrite)
+    images = [read_image(p) for p in inputs]  # fail on unreadable files before any model work
+
+    built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.daclip_weights,
+                           device=args.device, download=not args.no_download)
+    pipe, spec = built.pipeline, built.spec
+    steps = args.steps or spec.steps
+    mode = args.mode or spec.mode
+
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, img in enumerate(images):
+        groups[tuple(img.shape[-2:])].append(i)
+    batches = [idx[k:k + args.batch] for idx in groups.values() for k in range(0, len(idx), args.batch)]
+    per_batch = len(pipe.sampler.timesteps(steps)) if pipe.sampler is not None else 1
+    generator = torch.Generator(device=built.device).manual_seed(args.seed)
+
+    records = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"restoring {len(images)} image(s)", total=len(batches) * per_batch)
+        for batch in batches:
+            lq = torch.cat([images[i] for i in batch])
+            start = time.perf_counter()
+            done_before = bar.tasks[task].completed
+            result = pipe(lq.to(built.device), steps=steps, mode=mode, generator=generator,
+                          tile=args.tile, tile_overlap=args.tile_overlap, tile_batch=args.batch,
+                          progress=lambda done, _total, base=done_before: bar.update(task, completed=base + done))
+            seconds = (time.perf_counter() - start) / len(batch)
+            for j, i in enumerate(batch):
+                write_image(outputs[i], result.image[j])
+                records.append({"input": str(inputs[i]), "output": str(outputs[i]),
+                                "size": list(images[i].shape[-2:]), "seconds": round(seconds, 3)})
+    records.sort(key=lambda r: r["input"])
+    summary = {"model": spec.name, "steps": steps, "mode": mode, "seed": args.seed,
+               "device": str(built.device), "network_weights": str(built.network_weights),
+               "embedder_weights": str(built.embedder_weights) if built.embedder_weights else None,
+               "images": records}
+    if args.json:
+        console.print_json(summary)
+    else:
+        for r in records:
+            console.stdout().print(f"{r['input']} -> {r['output']} ({r['size'][1]}x{r['size'][0]}, {r['seconds']:.2f} s)")
+    return 0

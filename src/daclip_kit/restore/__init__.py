@@ -1,0 +1,1 @@
+"""Named restoration models and building them from weights (``daclip-kit restore``)."""

@@ -1,0 +1,155 @@
+"""`daclip-kit restore` end to end on the CPU: tiny native models for behaviour, and once with
+full-size official-format files (random weights)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from daclip_kit.cli.main import main
+from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
+
+
+def _save_png(path, array, mode=None):
+    Image.fromarray(array, mode=mode).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """Native folders: a tiny DA-CLIP (embed_dim 32) and a tiny universal-style U-Net (context 32)."""
+    from daclip_kit import create_backbone
+    from daclip_kit.checkpoint import save_pretrained
+    from daclip_kit.embedders.daclip.convert import save_daclip
+    from daclip_kit.embedders.daclip.model import DaCLIP
+
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    daclip = DaCLIP.from_config(TINY_CLIP_CONFIG)
+    save_daclip(daclip, root / "daclip")
+    unet = create_backbone("irsde-unet", nf=32, ch_mult=(1, 1, 1, 1), context_dim=32)
+    save_pretrained(unet, root / "unet", unet.export_config())
+    return root / "unet", root / "daclip"
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "in"
+    d.mkdir()
+    _save_png(d / "rgb.png", rng.integers(0, 256, (37, 45, 3), dtype=np.uint8))
+    _save_png(d / "gray16.png", (rng.integers(0, 65536, (20, 28))).astype(np.uint16))
+    _save_png(d / "rgba.png", rng.integers(0, 256, (19, 33, 4), dtype=np.uint8), mode="RGBA")
+    return d
+
+
+def _restore(inputs, out, models, *extra):
+    unet, daclip = models
+    return main(["restore", *map(str, inputs), "-o", str(out), "--weights", str(unet),
+                 "--daclip-weights", str(daclip), "--steps", "2", "--device", "cpu", *extra])
+
+
+def test_restore_folder_keeps_sizes_and_modes(images, tmp_path, tiny_models, capsys):
+    out = tmp_path / "out"
+    assert _restore([images], out, tiny_models, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2 and summary["mode"] == "posterior" and len(summary["images"]) == 3
+    for name, size in (("rgb", (45, 37)), ("gray16", (28, 20)), ("rgba", (33, 19))):
+        with Image.open(out / f"{name}.png") as im:
+            assert im.size == size and im.mode == "RGB"
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_restore_is_deterministic_per_seed_and_tiling_matches(images, tmp_path, tiny_models):
+    src = images / "rgb.png"
+    runs = {}
+    for name, extra in (("a", []), ("b", []), ("c", ["--seed", "1"]), ("tiled", ["--tile", "64"])):
+        assert _restore([src], tmp_path / name, tiny_models, *extra) == 0
+        runs[name] = np.asarray(Image.open(tmp_path / name / "rgb.png"), dtype=np.int16)
+    assert np.array_equal(runs["a"], runs["b"])
+    assert not np.array_equal(runs["a"], runs["c"])
+    # one tile covering the whole image gives the untiled result (up to one grey level)
+    assert np.abs(runs["a"] - runs["tiled"]).max() <= 1
+
+
+def test_refuses_existing_output_and_input_as_output(images, tmp_path, tiny_models, capsys):
+    out = tmp_path / "out"
+    assert _restore([images / "rgb.png"], out, tiny_models) == 0
+    before = (out / "rgb.png").read_bytes()
+    capsys.readouterr()
+    assert _restore([images / "rgb.png"], out, tiny_models) == 1
+    assert "Pass --overwrite" in capsys.readouterr().err
+    assert (out / "rgb.png").read_bytes() == before
+    assert _restore([images / "rgb.png"], out, tiny_models, "--overwrite", "--seed", "3") == 0
+    # restoring a PNG into its own folder would overwrite the input: always refused
+    assert _restore([images / "rgb.png"], images, tiny_models, "--overwrite") == 1
+    assert "never overwritten" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: d / "missing.png", "does not exist"),
+        (lambda d: (d / "broken.png").write_bytes(b"nope") and d / "broken.png", "Cannot read"),
+    ],
+)
+def test_bad_inputs_are_clean_errors(tmp_path, tiny_models, capsys, setup, message):
+    bad = setup(tmp_path)
+    assert _restore([bad], tmp_path / "out", tiny_models) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_options(images, tmp_path, tiny_models, capsys):
+    assert _restore([images], tmp_path / "o", tiny_models, "--batch", "0") == 1
+    assert "--batch must be at least 1" in capsys.readouterr().err
+    assert main(["restore", str(images), "-o", str(tmp_path / "o"), "--model", "irsde-univrsal"]) == 1
+    assert "Did you mean: irsde-universal" in capsys.readouterr().err
+
+
+def test_missing_named_weights_offline_say_where_to_put_them(images, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["restore", str(images), "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "universal-ir.pth" in err and str(tmp_path / "cache") in err
+
+
+def test_batched_restore_equals_single(tmp_path, tiny_models):
+    rng = np.random.default_rng(1)
+    d = tmp_path / "same"
+    d.mkdir()
+    for i in range(3):
+        _save_png(d / f"im{i}.png", rng.integers(0, 256, (24, 30, 3), dtype=np.uint8))
+    assert _restore([d], tmp_path / "b1", tiny_models, "--mode", "ode") == 0
+    assert _restore([d], tmp_path / "b3", tiny_models, "--mode", "ode", "--batch", "3") == 0
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "b1" / f"im{i}.png"), dtype=np.int16)
+        b = np.asarray(Image.open(tmp_path / "b3" / f"im{i}.png"), dtype=np.int16)
+        assert np.abs(a - b).max() <= 1
+
+
+def test_restore_with_full_size_official_files(tmp_path, capsys):
+    """universal-ir.pth (plain state dict) + daclip_ViT-B-32.pt (training checkpoint, module.)."""
+    from daclip_kit import create_backbone
+    from daclip_kit.embedders.daclip.configs import model_config
+    from daclip_kit.embedders.daclip.model import DaCLIP
+
+    torch.manual_seed(0)
+    daclip = DaCLIP.from_config(model_config("daclip_ViT-B-32"))
+    sd = {f"module.{k}": v for k, v in daclip.state_dict().items()}
+    torch.save({"epoch": 30, "state_dict": sd, "optimizer": {"state": {}, "param_groups": []}},
+               tmp_path / "daclip_ViT-B-32.pt")
+    del daclip, sd
+    unet = create_backbone("irsde-universal")
+    torch.save(unet.state_dict(), tmp_path / "universal-ir.pth")
+    del unet
+    src = _save_png(tmp_path / "lq.png", np.random.default_rng(2).integers(0, 256, (36, 52, 3), dtype=np.uint8))
+    rc = main(["restore", str(src), "-o", str(tmp_path / "out"), "--weights", str(tmp_path / "universal-ir.pth"),
+               "--daclip-weights", str(tmp_path / "daclip_ViT-B-32.pt"), "--steps", "2", "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "lq.png") as im:
+        assert im.size == (52, 36)
