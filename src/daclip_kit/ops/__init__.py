@@ -1,0 +1,1 @@
+"""Pure tensor operations shared by pipelines and networks (padding, tiling)."""

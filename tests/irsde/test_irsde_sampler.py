@@ -1,0 +1,175 @@
+"""The IR-SDE sampler against the official SDE's recorded numbers, and its own properties."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from daclip_kit.errors import ConfigError
+from daclip_kit.factory import create_sampler
+from daclip_kit.samplers.irsde.config import IRSDEConfig
+from daclip_kit.samplers.irsde.sampler import IRSDESampler
+
+ATOL = 1e-5
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks are fastest on one thread; two OpenMP threads stall on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+
+@pytest.fixture
+def sde(golden):
+    cfg = golden("irsde_sde.golden.pt")["sde_config"]
+    return create_sampler("irsde", max_sigma=cfg["max_sigma"], T=cfg["T"], schedule=cfg["schedule"], eps=cfg["eps"])
+
+
+def test_schedule_matches_official(golden, sde):
+    ref = golden("irsde_sde.golden.pt")["schedule"]
+    for name in ("thetas", "sigmas", "thetas_cumsum", "sigma_bars"):
+        got = getattr(sde.schedule, name)
+        assert got.shape == (101,)
+        torch.testing.assert_close(got, ref[name], atol=1e-7, rtol=0, msg=name)
+    torch.testing.assert_close(sde.schedule.dt, ref["dt"], atol=1e-7, rtol=0)
+    assert sde.max_sigma == pytest.approx(float(ref["max_sigma"]), abs=1e-7)
+    std = torch.stack([sde.reverse_optimum_std(t) for t in range(1, 101)])
+    torch.testing.assert_close(std, ref["reverse_optimum_std[1..T]"], atol=1e-7, rtol=0)
+
+
+@pytest.mark.parametrize("case", ["t37", "t_batch"])
+def test_step_quantities_match_official(golden, sde, case):
+    g = golden("irsde_sde.golden.pt")
+    i, ref = g["inputs"], g["steps"][case]
+    t = int(ref["t"]) if case == "t37" else ref["t"]
+    x0, mu, noise, pred_noise = i["x0"], i["mu"], i["noise"], i["pred_noise"]
+    xt, _ = sde.forward_noise(x0, mu, t, noise=noise)
+    score = sde.score_from_noise(pred_noise, t)
+    got = {
+        "mu_bar(x0,t)": sde.mu_bar(x0, mu, t),
+        "sigma_bar(t)": sde.sigma_bar(t),
+        "xt": xt,
+        "score_from_pred_noise": score,
+        "reverse_sde_step_mean(xt,score,t)": sde.reverse_sde_mean(xt, score, mu, t),
+        "reverse_optimum_step(xt,x0,t)": sde.reverse_optimum_step(xt, x0, mu, t),
+        "l1_loss(pred,target)": sde.training_loss(pred_noise, xt, x0, mu, t),
+        "get_init_state_from_noise(xt,noise,t)": sde.pred_clean(xt, noise, mu, t),
+        "reverse_optimum_std(t)": sde.reverse_optimum_std(t),
+        "get_real_noise(xt,x0,t)": sde.noise_from_state(xt, x0, mu, t),
+    }
+    for name, value in got.items():
+        assert tuple(value.shape) == tuple(ref[name].shape), name
+        torch.testing.assert_close(value, ref[name], atol=ATOL, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("mode", ["posterior", "sde"])
+def test_rollouts_match_official(golden, sde, mode):
+    """The official 100-step loops, fed the recorded noise ``z`` in the recorded order."""
+    r = golden("irsde_sde.golden.pt")["rollouts"][mode]
+    lq, gt, z = r["LQ"], r["GT"], r["z"]
+    x = sde.noise_state(lq, noise=z[0])
+    torch.testing.assert_close(x, r["x_T"], atol=ATOL, rtol=0)
+    ts = sde.timesteps()
+    assert ts == list(range(100, 0, -1))
+    for k, t in enumerate(ts, start=1):
+        torch.testing.assert_close(x, r["states_before_step_t100_to_t1"][k - 1], atol=ATOL, rtol=0, msg=f"t={t}")
+        eps = sde.noise_from_state(x, gt, lq, t) + 0.05 * torch.tanh(x - lq)  # the fixture's stand-in net
+        t_prev = ts[k] if k < len(ts) else 0
+        x = sde.step(eps, t, x, lq, mode=mode, noise=z[k], t_prev=t_prev).prev_sample
+    torch.testing.assert_close(x, r["output"], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("steps", [1, 7, 25, 100])
+def test_posterior_with_an_exact_noise_oracle_recovers_the_clean_image(sde, steps):
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.rand(2, 3, 8, 8, generator=gen)
+    lq = (gt + 0.3 * torch.rand(2, 3, 8, 8, generator=gen)).clamp(0, 1)
+    x = sde.noise_state(lq, generator=gen)
+    ts = sde.timesteps(steps)
+    assert len(ts) == steps and ts[0] == 100 and ts[-1] >= 1
+    for k, t in enumerate(ts):
+        eps = sde.noise_from_state(x, gt, lq, t)
+        out = sde.step(eps, t, x, lq, generator=gen, t_prev=ts[k + 1] if k + 1 < len(ts) else 0)
+        torch.testing.assert_close(out.pred_clean, gt, atol=1e-4, rtol=0)
+        x = out.prev_sample
+    torch.testing.assert_close(x, gt, atol=1e-4, rtol=0)
+
+
+def test_strided_posterior_keeps_the_forward_marginals(sde):
+    """Stepping t -> s with the true x0 maps N(mu_bar_t, sigma_bar_t^2) onto N(mu_bar_s, sigma_bar_s^2)."""
+    t, s = 80, 30
+    x0 = torch.tensor(0.7)
+    lq = torch.tensor(0.2)
+    mean_t = sde.mu_bar(x0, lq, t)
+    # posterior mean is affine in x_t: a * (x_t - lq) + b * (x0 - lq) + lq
+    at_mean = sde.reverse_optimum_step(mean_t, x0, lq, t, s)
+    slope = sde.reverse_optimum_step(mean_t + 1, x0, lq, t, s) - at_mean
+    torch.testing.assert_close(at_mean, sde.mu_bar(x0, lq, s), atol=1e-6, rtol=0)
+    var = slope ** 2 * sde.sigma_bar(t) ** 2 + sde.reverse_optimum_std(t, s) ** 2
+    torch.testing.assert_close(var, sde.sigma_bar(s) ** 2, atol=1e-7, rtol=1e-4)
+
+
+def test_generator_is_the_only_randomness(sde):
+    lq = torch.rand(1, 3, 8, 8)
+    eps = torch.randn(1, 3, 8, 8)
+
+    def run(seed, mode="posterior"):
+        gen = torch.Generator().manual_seed(seed)
+        x = sde.noise_state(lq, generator=gen)
+        return sde.step(eps, 50, x, lq, mode=mode, generator=gen).prev_sample
+
+    torch.manual_seed(123)
+    a = run(0)
+    torch.manual_seed(456)
+    assert torch.equal(a, run(0))
+    assert not torch.equal(a, run(1))
+    x = torch.rand(1, 3, 8, 8)
+    ode1 = sde.step(eps, 50, x, lq, mode="ode", generator=torch.Generator().manual_seed(0)).prev_sample
+    ode2 = sde.step(eps, 50, x, lq, mode="ode", generator=torch.Generator().manual_seed(9)).prev_sample
+    assert torch.equal(ode1, ode2)
+
+
+def test_ode_step_is_the_half_score_drift(sde):
+    x, lq, eps = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4), torch.randn(1, 3, 4, 4)
+    t = 40
+    theta, sigma, dt = sde.schedule.thetas[t], sde.schedule.sigmas[t], sde.schedule.dt
+    score = -eps / sde.schedule.sigma_bars[t]
+    expected = x - (theta * (lq - x) - 0.5 * sigma ** 2 * score) * dt
+    torch.testing.assert_close(sde.step(eps, t, x, lq, mode="ode").prev_sample, expected)
+    # a skipped ODE step with the same increment as two adjacent ones is consistent to first order
+    two = sde.step(eps, t - 1, sde.step(eps, t, x, lq, mode="ode").prev_sample, lq, mode="ode").prev_sample
+    one = sde.step(eps, t, x, lq, mode="ode", t_prev=t - 2).prev_sample
+    assert (one - two).abs().max() < 0.05 * (x - two).abs().max()
+
+
+@pytest.mark.parametrize("schedule", ["linear", "constant"])
+def test_other_schedules_have_T_plus_one_entries(schedule):
+    s = IRSDESampler(IRSDEConfig(schedule=schedule, T=20))
+    assert s.schedule.thetas.shape == (21,)
+    assert float(s.schedule.thetas_cumsum[0]) == 0
+    # dt is chosen so the mean has reverted to eps at T
+    assert float(torch.exp(-s.schedule.thetas_cumsum[-1] * s.schedule.dt)) == pytest.approx(0.005, rel=1e-4)
+
+
+def test_noise_matching_objective_and_errors(sde):
+    gen = torch.Generator().manual_seed(3)
+    x0, lq = torch.rand(2, 3, 8, 8, generator=gen), torch.rand(2, 3, 8, 8, generator=gen)
+    t = sde.random_timesteps(2, generator=gen)
+    assert t.shape == (2, 1, 1, 1) and 1 <= int(t.min()) and int(t.max()) <= 100
+    xt, noise = sde.forward_noise(x0, lq, t, generator=gen)
+    assert float(sde.training_loss(noise, xt, x0, lq, t, objective="noise")) < 1e-5
+    # the Euler step with the exact noise is close to, not equal to, the optimal posterior mean
+    exact = float(sde.training_loss(noise, xt, x0, lq, t))
+    assert exact < 0.2 * float(sde.training_loss(noise + 0.5, xt, x0, lq, t))
+    assert float(sde.training_loss(noise + 0.1, xt, x0, lq, t, loss="l2")) > 0
+    with pytest.raises(ConfigError, match="mode"):
+        sde.step(noise, 5, xt, lq, mode="ddim")
+    with pytest.raises(ConfigError, match="t_prev"):
+        sde.step(noise, 5, xt, lq, t_prev=5)
+    with pytest.raises(ConfigError, match="steps"):
+        sde.timesteps(0)
+    with pytest.raises(ConfigError, match="schedule"):
+        create_sampler("irsde", schedule="cosine2")
