@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..specs import BackboneSpec
+from .irsde_unet.settings import PLAIN_SETTING, UNIVERSAL_SETTING, WILD_SETTING
 
 _UNET = "daclip_kit.backbones.irsde_unet.arch:ConditionalUNet"
 _UNET_CONFIG = "daclip_kit.backbones.irsde_unet.config:UNetConfig"
 _TINY_UNET = {"nf": 32, "ch_mult": (1, 1, 1, 1), "context_dim": 32}
-
-_UNIVERSAL = {"in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": (1, 2, 4, 8), "context_dim": 512,
-              "use_degra_context": True, "use_image_context": True, "scale": 1.0}
-_WILD = {**_UNIVERSAL, "context_dim": 768, "use_degra_context": False, "scale": 0.5}
-_PLAIN = {**_UNIVERSAL, "context_dim": 0, "use_degra_context": False, "use_image_context": False}
 
 
 @hookimpl
@@ -26,19 +22,19 @@ def daclip_kit_register_backbones():
         ),
         BackboneSpec(
             name="irsde-universal", target=_UNET, config=_UNET_CONFIG, kind="denoiser",
-            accepts=("degradation", "content"), weights=("universal-ir",), defaults=_UNIVERSAL,
+            accepts=("degradation", "content"), weights=("universal-ir",), defaults=UNIVERSAL_SETTING,
             summary="Universal DA-CLIP IR-SDE U-Net (ViT-B/32 embeddings, 512-d, both contexts)",
             tiny_config=_TINY_UNET,
         ),
         BackboneSpec(
             name="wild-ir", target=_UNET, config=_UNET_CONFIG, kind="denoiser",
-            accepts=("content",), weights=("wild-ir",), defaults=_WILD,
+            accepts=("content",), weights=("wild-ir",), defaults=WILD_SETTING,
             summary="Wild-IR U-Net (ViT-L/14 content embedding, 768-d, half-resolution stem)",
             tiny_config=_TINY_UNET,
         ),
         BackboneSpec(
             name="irsde-plain", target=_UNET, config=_UNET_CONFIG, kind="denoiser",
-            accepts=(), defaults=_PLAIN,
+            accepts=(), defaults=PLAIN_SETTING,
             summary="The same U-Net without conditioning (no prompt module, no cross-attention)",
             tiny_config={"nf": 32, "ch_mult": (1, 1, 1, 1)},
         ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..backbones.irsde_unet.settings import OFFICIAL_SDE, PLAIN_SETTING, UNIVERSAL_SETTING
 from ..types import DEGRADATIONS
 from .spec import ColumnSpec, MetricProtocol, RowSpec, TableSpec
 
@@ -22,14 +23,11 @@ METRICS4 = ("psnr", "ssim", "lpips", "fid")
 
 # --- rows ---------------------------------------------------------------------------------------
 
-UNIVERSAL_UNET = {"in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": (1, 2, 4, 8), "context_dim": 512,
-                  "use_degra_context": True, "use_image_context": True}
-BASELINE_UNET = {"in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": (1, 2, 4, 8), "context_dim": 512,
-                 "use_degra_context": False, "use_image_context": False}
+UNIVERSAL_UNET = UNIVERSAL_SETTING
+BASELINE_UNET = PLAIN_SETTING
 #: The IR-SDE settings of the universal model; the ICLR numbers were produced with the reverse SDE
 #: (Euler-Maruyama) sampler, the only one in the code at the time.
-IRSDE_SETTINGS = {"max_sigma": 50, "T": 100, "schedule": "cosine", "eps": 0.005, "steps": 100,
-                  "mode": "sde"}
+IRSDE_SETTINGS = {**OFFICIAL_SDE, "steps": 100, "mode": "sde"}
 
 OURS_UNIVERSAL = RowSpec(
     label="Ours", model="irsde-unet", model_config=UNIVERSAL_UNET, embedder="daclip",

@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from ..backbones.irsde_unet.settings import OFFICIAL_SDE, UNIVERSAL_SETTING, WILD_SETTING
 from ..specs import CommandSpec, PipelineSpec
-
-#: The mean-reverting SDE of the official universal and Wild-IR option files.
-OFFICIAL_SDE = {"max_sigma": 50.0, "T": 100, "schedule": "cosine", "eps": 0.005}
-
-UNIVERSAL_UNET = {
-    "in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8], "context_dim": 512,
-    "use_degra_context": True, "use_image_context": True,
-}
-WILD_UNET = {
-    "in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8], "context_dim": 768,
-    "use_degra_context": False, "use_image_context": True, "scale": 0.5,
-}
 
 
 @hookimpl
@@ -23,7 +12,7 @@ def daclip_kit_register_pipelines():
     return [
         PipelineSpec(
             name="irsde-universal",
-            backbone="irsde-unet", backbone_config=UNIVERSAL_UNET, backbone_weights="universal-ir",
+            backbone="irsde-unet", backbone_config=UNIVERSAL_SETTING, backbone_weights="universal-ir",
             embedder="daclip", embedder_config={"model": "daclip_ViT-B-32"},
             embedder_weights="daclip-vit-b-32",
             sampler="irsde", sampler_config=OFFICIAL_SDE, steps=100, mode="posterior",
@@ -31,7 +20,7 @@ def daclip_kit_register_pipelines():
         ),
         PipelineSpec(
             name="irsde-universal-mix",
-            backbone="irsde-unet", backbone_config=UNIVERSAL_UNET, backbone_weights="universal-ir-mix",
+            backbone="irsde-unet", backbone_config=UNIVERSAL_SETTING, backbone_weights="universal-ir-mix",
             embedder="daclip", embedder_config={"model": "daclip_ViT-B-32"},
             embedder_weights="daclip-vit-b-32-mix",
             sampler="irsde", sampler_config=OFFICIAL_SDE, steps=100, mode="posterior",
@@ -39,7 +28,7 @@ def daclip_kit_register_pipelines():
         ),
         PipelineSpec(
             name="wild-ir",
-            backbone="irsde-unet", backbone_config=WILD_UNET, backbone_weights="wild-ir",
+            backbone="irsde-unet", backbone_config=WILD_SETTING, backbone_weights="wild-ir",
             embedder="daclip", embedder_config={"model": "daclip_ViT-L-14"},
             embedder_weights="wild-daclip-vit-l-14",
             sampler="irsde", sampler_config=OFFICIAL_SDE, steps=100, mode="posterior",

@@ -10,14 +10,11 @@ were not inspected, so their size is unknown (0) and their architecture is assum
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
+from ..backbones.irsde_unet.settings import UNIVERSAL_SETTING, WILD_SETTING
 from ..specs import CommandSpec, WeightSpec
 
 HF_REPO = "weblzw/daclip-uir-ViT-B-32-irsde"
 
-_UNIVERSAL_UNET = {"in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8], "context_dim": 512,
-                   "use_degra_context": True, "use_image_context": True}
-_WILD_UNET = {"in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8], "context_dim": 768,
-              "use_degra_context": False, "use_image_context": True, "scale": 0.5}
 
 OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
     WeightSpec(
@@ -28,7 +25,7 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
     ),
     WeightSpec(
         name="universal-ir", filename="universal-ir.pth", hf_repo=HF_REPO, size=195_990_371,
-        model="backbone:irsde-unet", config=_UNIVERSAL_UNET,
+        model="backbone:irsde-unet", config=UNIVERSAL_SETTING,
         description="Universal IR-SDE ConditionalUNet of the paper; plain float32 state dict "
         "(sha256 starts 87575b25).",
     ),
@@ -40,7 +37,7 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
     ),
     WeightSpec(
         name="universal-ir-mix", filename="universal-ir-mix.pth", hf_repo=HF_REPO,
-        model="backbone:irsde-unet", config=_UNIVERSAL_UNET,
+        model="backbone:irsde-unet", config=UNIVERSAL_SETTING,
         description="Universal IR-SDE 'mix' (robust training, mixed degradations); size not "
         "recorded, architecture assumed equal to universal-ir.",
     ),
@@ -52,7 +49,7 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
     ),
     WeightSpec(
         name="wild-ir", filename="wild-ir.pth", hf_repo=HF_REPO, size=197_969_027,
-        model="backbone:irsde-unet", config=_WILD_UNET,
+        model="backbone:irsde-unet", config=WILD_SETTING,
         description="Wild-IR ConditionalUNet (half-resolution, content context only); plain state "
         "dict (sha256 starts a8eea3b6).",
     ),

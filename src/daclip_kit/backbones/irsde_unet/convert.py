@@ -18,17 +18,8 @@ from ...config import from_dict
 from ...errors import CheckpointError, ConfigError
 from .arch import ConditionalUNet
 from .config import UNetConfig
+from .settings import UNIVERSAL_SETTING, WILD_SETTING  # noqa: F401 - re-exported
 
-#: ``network_G.setting`` of ``config/daclip-sde/options/test.yml`` (universal DA-CLIP model).
-UNIVERSAL_SETTING: dict[str, Any] = {
-    "in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8], "context_dim": 512,
-    "use_degra_context": True, "use_image_context": True,
-}
-#: ``network_G.setting`` of ``config/wild-ir/options/test.yml`` (Wild-IR).
-WILD_SETTING: dict[str, Any] = {
-    "in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8], "context_dim": 768,
-    "use_degra_context": False, "use_image_context": True, "scale": 0.5,
-}
 #: Defaults of the official constructor for keys an option file leaves out.
 _CONSTRUCTOR_DEFAULTS: dict[str, Any] = {
     "ch_mult": [1, 2, 4, 4], "context_dim": 512, "use_degra_context": True, "use_image_context": False,
