@@ -52,7 +52,10 @@ OFFICIAL_H200 = {
 
 def build_unet(wild: bool = False, device: str = "cpu"):
     from daclip_kit.backbones.irsde_unet.arch import ConditionalUNet
-    from daclip_kit.backbones.irsde_unet.convert import WILD_SETTING, config_from_setting
+    from daclip_kit.backbones.irsde_unet.convert import (
+        WILD_SETTING,
+        config_from_setting,
+    )
 
     torch.manual_seed(0)
     cfg = config_from_setting(WILD_SETTING if wild else None)

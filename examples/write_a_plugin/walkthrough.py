@@ -10,7 +10,6 @@ distributions announce the module in the ``daclip_kit`` entry-point group (see
 from __future__ import annotations
 
 import sys
-import types
 from dataclasses import dataclass
 
 import torch

@@ -145,7 +145,11 @@ def test_fid_inception_last_block_max_pools_its_pool_branch():
 
 
 def test_fid_inception_loads_strictly_and_gives_pool3(tmp_path, empty_caches):
-    from daclip_kit.metrics.inception import FID_WEIGHTS_FILE, FIDInceptionV3, load_fid_inception
+    from daclip_kit.metrics.inception import (
+        FID_WEIGHTS_FILE,
+        FIDInceptionV3,
+        load_fid_inception,
+    )
 
     torch.manual_seed(0)
     sd = FIDInceptionV3().net.state_dict()

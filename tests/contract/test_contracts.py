@@ -41,7 +41,10 @@ def test_degradation_contract(name):
 
 
 def test_contract_catches_an_adapter_that_ignores_its_signal():
-    from daclip_kit.adapters.cross_attention import CrossAttentionAdapter, CrossAttentionConfig
+    from daclip_kit.adapters.cross_attention import (
+        CrossAttentionAdapter,
+        CrossAttentionConfig,
+    )
 
     class Deaf(CrossAttentionAdapter):
         def forward(self, features, cond):

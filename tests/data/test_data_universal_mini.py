@@ -11,11 +11,22 @@ from PIL import Image
 
 from daclip_kit import DEGRADATIONS, DaclipKitError, InputError
 from daclip_kit.cli.main import main
-from daclip_kit.data.captions import blip_captioner, read_captions_file, write_dataset_csvs
+from daclip_kit.data.captions import (
+    blip_captioner,
+    read_captions_file,
+    write_dataset_csvs,
+)
 from daclip_kit.data.mini import build_mini
 from daclip_kit.data.paired import PairedFolderDataset, pair_folders
-from daclip_kit.data.universal import (CaptionRow, UniversalDataset, format_captions_csv, make_title,
-                                       read_captions_csv, split_title, write_captions_csv)
+from daclip_kit.data.universal import (
+    CaptionRow,
+    UniversalDataset,
+    format_captions_csv,
+    make_title,
+    read_captions_csv,
+    split_title,
+    write_captions_csv,
+)
 
 
 @pytest.fixture(scope="module")

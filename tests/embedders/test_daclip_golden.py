@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _embedders_testutil import official_checkpoint
+
 from daclip_kit.compat import load_official
 from daclip_kit.embedders.daclip.loss import DaClipLoss, clip_loss
 

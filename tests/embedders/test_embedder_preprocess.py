@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from daclip_kit.embedders.preprocess import OPENAI_MEAN, OPENAI_STD, clip_preprocess, resized_size
+from daclip_kit.embedders.preprocess import (
+    OPENAI_MEAN,
+    OPENAI_STD,
+    clip_preprocess,
+    resized_size,
+)
 from daclip_kit.errors import ShapeError
 
 GREY_LEVEL = 1 / 255 / min(OPENAI_STD)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _embedders_testutil import official_checkpoint, perturbed_daclip, tiny_config
+
 from daclip_kit.embedders.preprocess import clip_preprocess
 from daclip_kit.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from daclip_kit.factory import create_embedder

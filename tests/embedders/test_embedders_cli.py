@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from _embedders_testutil import official_checkpoint, perturbed_daclip, tiny_config
+
 from daclip_kit.cli.main import main
 
 

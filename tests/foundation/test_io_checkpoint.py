@@ -5,7 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from daclip_kit.checkpoint import load_pretrained_files, load_strict, read_state_dict, save_pretrained
+from daclip_kit.checkpoint import (
+    load_pretrained_files,
+    load_strict,
+    read_state_dict,
+    save_pretrained,
+)
 from daclip_kit.errors import CheckpointError, InputError
 from daclip_kit.io import atomic_path, list_images, read_image, write_image
 

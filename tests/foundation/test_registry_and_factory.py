@@ -3,7 +3,11 @@ from dataclasses import dataclass
 import pytest
 
 import daclip_kit
-from daclip_kit.errors import ConfigError, DuplicateComponentError, UnknownComponentError
+from daclip_kit.errors import (
+    ConfigError,
+    DuplicateComponentError,
+    UnknownComponentError,
+)
 from daclip_kit.registry import Registry
 from daclip_kit.specs import AdapterSpec, BackboneSpec
 

@@ -8,7 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import DaclipKitError
-from .complexity import count_parameters, forward_call, macs_flopcounter, macs_hooks, median_runtime
+from .complexity import (
+    count_parameters,
+    forward_call,
+    macs_flopcounter,
+    macs_hooks,
+    median_runtime,
+)
 from .runner import BenchOptions, Progress, RowResult, TableResult, plan_table
 from .spec import RowSpec, TableSpec
 

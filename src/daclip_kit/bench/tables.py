@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..backbones.irsde_unet.settings import OFFICIAL_SDE, PLAIN_SETTING, UNIVERSAL_SETTING
+from ..backbones.irsde_unet.settings import (
+    OFFICIAL_SDE,
+    PLAIN_SETTING,
+    UNIVERSAL_SETTING,
+)
 from ..types import DEGRADATIONS
 from .spec import ColumnSpec, MetricProtocol, RowSpec, TableSpec
 

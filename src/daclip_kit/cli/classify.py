@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 #: Named weights used by ``--embedder daclip`` when ``--weights`` is not given, per ``--model``.
 DEFAULT_WEIGHTS = {"daclip_ViT-B-32": "daclip-vit-b-32", "daclip_ViT-L-14": "wild-daclip-vit-l-14"}
 

@@ -119,7 +119,12 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_caption(args: argparse.Namespace) -> int:
-    from ..data.captions import DEFAULT_BLIP, blip_captioner, read_captions_file, write_dataset_csvs
+    from ..data.captions import (
+        DEFAULT_BLIP,
+        blip_captioner,
+        read_captions_file,
+        write_dataset_csvs,
+    )
     from . import console
 
     if args.captions and args.blip_model:
@@ -162,7 +167,13 @@ def run_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.sources import expected_count
-    from ..data.universal import SPLITS, csv_name, degradation_folders, read_captions_csv, scan_universal
+    from ..data.universal import (
+        SPLITS,
+        csv_name,
+        degradation_folders,
+        read_captions_csv,
+        scan_universal,
+    )
     from ..errors import DaclipKitError, InputError
     from . import console
 

@@ -70,9 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, InputError
     from ..io import list_images, read_image, write_image
     from ..plugins import get_registry
-    from . import console
-
     from ..types import DEGRADATIONS
+    from . import console
 
     registered = get_registry("degradations").names()
     official_first = [t for t in DEGRADATIONS if t in registered] + [t for t in registered if t not in DEGRADATIONS]

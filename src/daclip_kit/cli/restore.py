@@ -56,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from ..errors import ConfigError
     from ..io import list_images, read_image, write_image

@@ -21,8 +21,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import DaclipKitError, InputError, WeightsNotFoundError
-from .universal import (SPLITS, CaptionRow, csv_name, degradation_folders, scan_universal, split_title,
-                        write_captions_csv)
+from .universal import (
+    SPLITS,
+    CaptionRow,
+    csv_name,
+    degradation_folders,
+    scan_universal,
+    split_title,
+    write_captions_csv,
+)
 
 log = logging.getLogger(__name__)
 

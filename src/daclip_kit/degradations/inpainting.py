@@ -67,8 +67,9 @@ def stroke_mask(draw: Draw, height: int, width: int, cfg: InpaintingConfig, like
 
 @lru_cache(maxsize=4)
 def _mask_files(folder: str) -> tuple[str, ...]:
-    from ..io import IMAGE_SUFFIXES
     from pathlib import Path
+
+    from ..io import IMAGE_SUFFIXES
 
     root = Path(folder)
     if not root.is_dir():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from ..backbones.irsde_unet.settings import (
+    OFFICIAL_SDE,
+    UNIVERSAL_SETTING,
+    WILD_SETTING,
+)
 from ..hookspecs import hookimpl
-from ..backbones.irsde_unet.settings import OFFICIAL_SDE, UNIVERSAL_SETTING, WILD_SETTING
 from ..specs import CommandSpec, PipelineSpec
 
 

@@ -125,7 +125,10 @@ def download_weights(spec: WeightSpec, cache_dir: str | Path, *, progress: bool 
     try:
         if spec.hf_repo:
             from huggingface_hub import hf_hub_download
-            from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+            from huggingface_hub.utils import (
+                disable_progress_bars,
+                enable_progress_bars,
+            )
 
             (enable_progress_bars if progress else disable_progress_bars)()
             got = Path(hf_hub_download(spec.hf_repo, spec.hf_filename or spec.filename, local_dir=cache))

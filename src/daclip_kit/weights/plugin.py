@@ -9,8 +9,8 @@ were not inspected, so their size is unknown (0) and their architecture is assum
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
 from ..backbones.irsde_unet.settings import UNIVERSAL_SETTING, WILD_SETTING
+from ..hookspecs import hookimpl
 from ..specs import CommandSpec, WeightSpec
 
 HF_REPO = "weblzw/daclip-uir-ViT-B-32-irsde"

@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...checkpoint import load_pretrained_files, load_strict, read_state_dict, save_pretrained
+from ...checkpoint import (
+    load_pretrained_files,
+    load_strict,
+    read_state_dict,
+    save_pretrained,
+)
 from ...errors import CheckpointError
 from .configs import config_names, model_config
 from .model import DaCLIP
