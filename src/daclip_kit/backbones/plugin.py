@@ -38,4 +38,72 @@ def daclip_kit_register_backbones():
             summary="The same U-Net without conditioning (no prompt module, no cross-attention)",
             tiny_config={"nf": 32, "ch_mult": (1, 1, 1, 1)},
         ),
+    ] + _peer_backbones()
+
+
+# -- peer backbones: NAFNet (+ DA-CLIP conditioning), Restormer, PromptIR, AirNet --------------
+
+_NAFNET = "daclip_kit.backbones.nafnet.arch:NAFNet"
+_NAFNET_CONFIG = "daclip_kit.backbones.nafnet.config:NAFNetConfig"
+_NAFNET_GOPRO = {"width": 64, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 28), "dec_blk_nums": (1, 1, 1, 1)}
+_NAFNET_SIDD = {"width": 64, "middle_blk_num": 12, "enc_blk_nums": (2, 2, 4, 8), "dec_blk_nums": (2, 2, 2, 2)}
+_TINY_NAFNET = {"width": 8, "middle_blk_num": 1, "enc_blk_nums": (1, 1), "dec_blk_nums": (1, 1)}
+_RESTORMER = "daclip_kit.backbones.restormer.arch:Restormer"
+_RESTORMER_CONFIG = "daclip_kit.backbones.restormer.config:RestormerConfig"
+_TINY_RESTORMER = {"dim": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1}
+
+
+def _peer_backbones() -> list[BackboneSpec]:
+    return [
+        BackboneSpec(
+            name="nafnet", target=_NAFNET, config=_NAFNET_CONFIG,
+            weights=("nafnet-gopro-w32", "nafnet-sidd-w32"),
+            summary="NAFNet (configurable; default the GoPro width-64 net, 67.9 M params, no TLC)",
+            tiny_config=_TINY_NAFNET,
+        ),
+        BackboneSpec(
+            name="nafnet-gopro-w64", target=_NAFNET, config=_NAFNET_CONFIG, defaults={**_NAFNET_GOPRO, "tlc": True},
+            weights=("nafnet-gopro-w64", "nafnet-reds-w64"),
+            summary="NAFNet width 64, enc [1,1,1,28], with TLC (official GoPro/REDS test setting)",
+            tiny_config={**_TINY_NAFNET, "train_size": (16, 16)},
+        ),
+        BackboneSpec(
+            name="nafnet-sidd-w64", target=_NAFNET, config=_NAFNET_CONFIG, defaults=_NAFNET_SIDD,
+            weights=("nafnet-sidd-w64",),
+            summary="NAFNet width 64, enc [2,2,4,8], middle 12 (official SIDD denoising setting, 116.0 M)",
+            tiny_config={**_TINY_NAFNET, "middle_blk_num": 2},
+        ),
+        BackboneSpec(
+            name="nafnet-daclip", target="daclip_kit.backbones.nafnet.daclip:NAFNetDaclip",
+            config="daclip_kit.backbones.nafnet.config:NAFNetDaclipConfig", accepts=("degradation", "content"),
+            summary="NAFNet + DA-CLIP: degradation adaLN modulation in every block, content cross-attention "
+            "in the middle (authors' description; 80.0 M at width 64)",
+            tiny_config={**_TINY_NAFNET, "context_dim": 32},
+        ),
+        BackboneSpec(
+            name="restormer", target=_RESTORMER, config=_RESTORMER_CONFIG,
+            weights=("restormer-motion-deblurring", "restormer-deraining", "restormer-single-image-defocus"),
+            summary="Restormer (WithBias LayerNorm: deblurring, deraining, defocus; 26.1 M)",
+            tiny_config=_TINY_RESTORMER,
+        ),
+        BackboneSpec(
+            name="restormer-biasfree", target=_RESTORMER, config=_RESTORMER_CONFIG,
+            defaults={"layer_norm_type": "BiasFree"},
+            weights=("restormer-real-denoising", "restormer-gaussian-color-denoising-blind"),
+            summary="Restormer with BiasFree LayerNorm (real and Gaussian denoising; 26.1 M)",
+            tiny_config=_TINY_RESTORMER,
+        ),
+        BackboneSpec(
+            name="promptir", target="daclip_kit.backbones.promptir.arch:PromptIR",
+            config="daclip_kit.backbones.promptir.config:PromptIRConfig", weights=("promptir-all-in-one",),
+            summary="PromptIR all-in-one (Restormer + decoder prompt blocks; 35.6 M)",
+            tiny_config={**_TINY_RESTORMER, "prompt_dims": (8, 16, 32), "prompt_sizes": (8, 4, 4)},
+        ),
+        BackboneSpec(
+            name="airnet", target="daclip_kit.backbones.airnet.arch:AirNet",
+            config="daclip_kit.backbones.airnet.config:AirNetConfig",
+            weights=("airnet-all", "airnet-denoise", "airnet-derain", "airnet-dehaze"),
+            summary="AirNet all-in-one (DGRN + contrastive degradation encoder; 8.9 M incl. MoCo key encoder)",
+            tiny_config={"n_feats": 8, "n_groups": 1, "n_blocks": 1, "batch_size": 1},
+        ),
     ]

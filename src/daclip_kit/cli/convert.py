@@ -10,7 +10,8 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="official file (daclip_ViT-B-32.pt, universal-ir.pth, ...)")
     parser.add_argument("output", type=Path, help="folder to create")
-    parser.add_argument("--kind", default="daclip", help="daclip (default) or irsde-unet")
+    parser.add_argument("--kind", default="daclip", help="model family: daclip (default), irsde-unet, nafnet, restormer, promptir, airnet "
+                        "(see daclip_kit.compat.OFFICIAL_LOADERS)")
     parser.add_argument("--model", default=None,
                         help="bundled config name (daclip: daclip_ViT-B-32, daclip_ViT-L-14; "
                         "default: detected from the checkpoint)")

@@ -17,6 +17,13 @@ from ..specs import load_target
 OFFICIAL_LOADERS: dict[str, str] = {
     "daclip": "daclip_kit.embedders.daclip.convert:load_official_daclip",
     "irsde-unet": "daclip_kit.backbones.irsde_unet.convert:load_official_unet",
+    "nafnet": "daclip_kit.backbones.nafnet.convert:load_official_nafnet",
+    "nafnet-gopro-w64": "daclip_kit.backbones.nafnet.convert:load_official_nafnet_gopro_w64",
+    "nafnet-sidd-w64": "daclip_kit.backbones.nafnet.convert:load_official_nafnet_sidd_w64",
+    "restormer": "daclip_kit.backbones.restormer.convert:load_official_restormer",
+    "restormer-biasfree": "daclip_kit.backbones.restormer.convert:load_official_restormer_biasfree",
+    "promptir": "daclip_kit.backbones.promptir.convert:load_official_promptir",
+    "airnet": "daclip_kit.backbones.airnet.convert:load_official_airnet",
 }
 
 
@@ -25,8 +32,10 @@ def load_official(kind: str, checkpoint: str | Path | Mapping[str, Any], *,
     """Build the model for an official checkpoint and load it strictly.
 
     Args:
-        kind: ``"daclip"`` (open_clip training checkpoint of DA-CLIP) or ``"irsde-unet"``
-            (IR-SDE ConditionalUNet state dict).
+        kind: ``"daclip"`` (open_clip training checkpoint of DA-CLIP), ``"irsde-unet"``
+            (IR-SDE ConditionalUNet state dict), or a peer backbone: ``"nafnet"`` (also
+            ``"nafnet-gopro-w64"``/``"nafnet-sidd-w64"``), ``"restormer"`` (``"restormer-biasfree"``),
+            ``"promptir"``, ``"airnet"`` (see ``docs/backbones.md``).
         checkpoint: a file path or an already loaded (possibly wrapped) state dict.
         config: the official config dict (open_clip model JSON for ``daclip``; the option
             file's ``network_G.setting`` for ``irsde-unet``); ``None`` uses the universal model's.

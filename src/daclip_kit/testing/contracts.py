@@ -78,10 +78,13 @@ def check_backbone_contract(name_or_module: Any, *, config: Mapping[str, Any] | 
     who, net, build = _spec_and_build("backbones", name_or_module, config)
     net = net.eval()
     _perturb(net)
-    denoiser = hasattr(net, "context_dim") or "x_t" in net.forward.__code__.co_varnames
+    from ..core.backbone import Denoiser
+
+    denoiser = isinstance(net, Denoiser)
     div = int(getattr(net, "size_divisor", 1))
     accepts = frozenset(getattr(net, "accepts", frozenset()))
-    dim = context_dim or int(getattr(net, "context_dim", 0) or 0) or 32
+    config_dim = getattr(getattr(net, "config", None), "context_dim", 0)
+    dim = context_dim or int(getattr(net, "context_dim", 0) or config_dim or 0) or 32
     g = torch.Generator().manual_seed(0)
 
     def run(m, lq, cond: Conditioning):

@@ -56,6 +56,77 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
 )
 
 
+# -- peer backbones (PEERS.md §1.1-1.4): Google Drive / Baidu / GitHub downloads only ----------
+# No direct public URL is documented for these files, so hf_repo/url stay empty and each
+# description says where the file is published; put it in the cache or pass --weights PATH.
+
+_NAFNET_WHERE = "Google Drive/Baidu links in the megvii-research/NAFNet README"
+_RESTORMER_WHERE = "Google Drive folder linked from swz30/Restormer <Task>/pretrained_models/README.md"
+_AIRNET_WHERE = "XLearning-SCU/2022-CVPR-AirNet"
+_ACADEMIC = "Academic Public License (non-commercial use only)"
+_NO_LICENSE = "no licence file (all rights reserved by the authors); use only files you may use"
+
+
+def _nafnet(name: str, filename: str, model: str, config: dict, what: str) -> WeightSpec:
+    return WeightSpec(name=name, filename=filename, model=model, config=config, license="MIT",
+                      description=f"{what}; BasicSR {{'params': ...}} container ({_NAFNET_WHERE}).")
+
+
+def _restormer(task: str, filename: str, config: dict, what: str) -> WeightSpec:
+    model = "backbone:restormer-biasfree" if config.get("layer_norm_type") == "BiasFree" else "backbone:restormer"
+    return WeightSpec(name=f"restormer-{task}", filename=filename, model=model, config=config, license=_ACADEMIC,
+                      description=f"Restormer {what}; BasicSR {{'params': ...}} container ({_RESTORMER_WHERE}).")
+
+
+_BIASFREE = {"layer_norm_type": "BiasFree"}
+_GRAY = {"layer_norm_type": "BiasFree", "inp_channels": 1, "out_channels": 1}
+
+PEER_WEIGHTS: tuple[WeightSpec, ...] = (
+    _nafnet("nafnet-gopro-w64", "NAFNet-GoPro-width64.pth", "backbone:nafnet-gopro-w64", {},
+            "NAFNet width 64 trained on GoPro (motion deblurring), tested with TLC"),
+    _nafnet("nafnet-reds-w64", "NAFNet-REDS-width64.pth", "backbone:nafnet-gopro-w64", {},
+            "NAFNet width 64 trained on REDS (deblurring with JPEG), tested with TLC"),
+    _nafnet("nafnet-sidd-w64", "NAFNet-SIDD-width64.pth", "backbone:nafnet-sidd-w64", {},
+            "NAFNet width 64 trained on SIDD (real denoising)"),
+    _nafnet("nafnet-gopro-w32", "NAFNet-GoPro-width32.pth", "backbone:nafnet",
+            {"width": 32, "middle_blk_num": 1, "enc_blk_nums": [1, 1, 1, 28], "dec_blk_nums": [1, 1, 1, 1],
+             "tlc": True}, "NAFNet width 32 trained on GoPro, tested with TLC"),
+    _nafnet("nafnet-sidd-w32", "NAFNet-SIDD-width32.pth", "backbone:nafnet",
+            {"width": 32, "middle_blk_num": 12, "enc_blk_nums": [2, 2, 4, 8], "dec_blk_nums": [2, 2, 2, 2]},
+            "NAFNet width 32 trained on SIDD"),
+    _restormer("motion-deblurring", "motion_deblurring.pth", {}, "motion deblurring (GoPro)"),
+    _restormer("single-image-defocus", "single_image_defocus_deblurring.pth", {}, "single-image defocus deblurring"),
+    _restormer("deraining", "deraining.pth", {}, "deraining"),
+    _restormer("real-denoising", "real_denoising.pth", _BIASFREE, "real denoising (SIDD)"),
+    *(_restormer(f"gaussian-color-denoising-{s}", f"gaussian_color_denoising_{s}.pth", _BIASFREE,
+                 f"Gaussian colour denoising ({s})") for s in ("blind", "sigma15", "sigma25", "sigma50")),
+    *(_restormer(f"gaussian-gray-denoising-{s}", f"gaussian_gray_denoising_{s}.pth", _GRAY,
+                 f"Gaussian grayscale denoising ({s}; 1 channel)") for s in ("blind", "sigma15", "sigma25", "sigma50")),
+    WeightSpec(
+        name="promptir-all-in-one", filename="model.ckpt", model="backbone:promptir", license=_ACADEMIC,
+        description="PromptIR all-in-one (noise, rain, haze); PyTorch Lightning checkpoint, weights under "
+        "state_dict with prefix 'net.' (va1shn9v/PromptIR GitHub release v1.0 and Google Drive).",
+    ),
+    WeightSpec(
+        name="airnet-all", filename="All.pth", model="backbone:airnet", config={"batch_size": 5}, license=_NO_LICENSE,
+        description=f"AirNet all-in-one; raw state dict with MoCo queue [256, 1280] (ckpt/All.pth in {_AIRNET_WHERE}).",
+    ),
+    WeightSpec(
+        name="airnet-denoise", filename="Denoise.pth", model="backbone:airnet", config={"batch_size": 3},
+        license=_NO_LICENSE, description=f"AirNet denoising; queue [256, 768] (Google Drive/Baidu, {_AIRNET_WHERE}).",
+    ),
+    WeightSpec(
+        name="airnet-derain", filename="Derain.pth", model="backbone:airnet", config={"batch_size": 1},
+        license=_NO_LICENSE, description=f"AirNet deraining; queue [256, 256] (Google Drive/Baidu, {_AIRNET_WHERE}).",
+    ),
+    WeightSpec(
+        name="airnet-dehaze", filename="Dehaze.pth", model="backbone:airnet", config={"batch_size": 1},
+        license=_NO_LICENSE, description=f"AirNet dehazing; queue [256, 256] (Google Drive/Baidu, {_AIRNET_WHERE}).",
+    ),
+)
+OFFICIAL_WEIGHTS += PEER_WEIGHTS
+
+
 @hookimpl
 def daclip_kit_register_weights():
     return list(OFFICIAL_WEIGHTS)
