@@ -53,6 +53,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "daclip_kit.degradations.plugin",
     "daclip_kit.data.plugin",
     "daclip_kit.restore.plugin",
+    "daclip_kit.train.plugin",
     "daclip_kit.cli.plugin",
 )
 

@@ -1,0 +1,108 @@
+"""``daclip-kit train {daclip,irsde} --config RUN.toml``: train DA-CLIP's controller, then the
+IR-SDE restoration network."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip", "irsde": "daclip_kit.train.irsde:train_irsde"}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trainer", choices=sorted(TRAINERS),
+                        help="daclip: DA-CLIP's controller (stage 1); irsde: the restoration network (stage 2)")
+    parser.add_argument("--config", type=Path, metavar="RUN.toml",
+                        help="TOML run file (default: the official recipe, or the resumed run's config.toml)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value, e.g. --set optim.lr=1e-4 (repeatable; typed, never evaluated)")
+    parser.add_argument("--out", type=Path, help="run folder (overrides out_dir)")
+    parser.add_argument("--max-steps", type=int, help="train until this step (overrides max_steps)")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="continue a run: its folder or one of its checkpoints/step-N folders")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a non-empty run folder (its checkpoints are removed)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary instead of progress and text")
+    parser.set_defaults(func=run)
+
+
+def resolve_config(args: argparse.Namespace):
+    """The run config from ``--config`` (or the resumed run's ``config.toml``) and the overrides."""
+    from ..errors import ConfigError
+    from ..train.checkpoints import CONFIG_TOML, find_checkpoint, run_dir_of
+    from ..train.config import load_run_config
+
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}.")
+    overrides = list(args.set)
+    path = args.config
+    if args.resume is not None:
+        run_dir = run_dir_of(find_checkpoint(args.resume))
+        if path is None and (run_dir / CONFIG_TOML).is_file():
+            path = run_dir / CONFIG_TOML
+        if args.out is None:
+            overrides.append(f"out_dir={run_dir}")
+    if args.out is not None:
+        overrides.append(f"out_dir={args.out}")
+    if args.max_steps is not None:
+        overrides.append(f"max_steps={args.max_steps}")
+    if args.device:
+        overrides.append(f"device={args.device}")
+    return load_run_config(args.trainer, path, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from ..specs import load_target
+    from ..train.config import config_to_toml
+    from . import console
+
+    cfg = resolve_config(args)
+    if args.print_config:
+        console.stdout().out(config_to_toml(cfg), end="")
+        return 0
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    train = load_target(TRAINERS[args.trainer])
+    echo = not args.json and not logging.getLogger("daclip_kit.train").isEnabledFor(logging.INFO)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"train {args.trainer}", total=None, status="")
+
+        def progress(step: int, total: int, record: dict | None) -> None:
+            bar.update(task, completed=step, total=total)
+            if record is not None:
+                shown = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in record.items() if k not in ("epoch",))
+                if "loss" in record:
+                    bar.update(task, status=f"loss {record['loss']:.4g}")
+                if echo:
+                    bar.console.print(shown)
+
+        result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=progress)
+
+    models = sorted(p.name for p in result.checkpoint.iterdir() if p.is_dir()) if result.checkpoint else []
+    summary = {"trainer": args.trainer, "out_dir": str(result.out_dir), "step": result.step,
+               "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+               "models": {m: str(result.checkpoint / m) for m in models},
+               "last": next((r for r in reversed(result.history) if "loss" in r), None)}
+    if args.json:
+        console.print_json(summary)
+    else:
+        out = console.stdout()
+        out.print(f"trained {args.trainer} to step {result.step}; run folder {result.out_dir}")
+        for name, path in summary["models"].items():
+            out.print(f"  {name}: {path}")
+    return 0

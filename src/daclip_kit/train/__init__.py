@@ -1,0 +1,33 @@
+"""Training: DA-CLIP's controller first, then the IR-SDE restoration network with DA-CLIP frozen.
+
+Submodules import torch; this package itself does not (its ``plugin`` module is loaded at start-up).
+
+* :mod:`.config`: the run configs (:class:`DaClipTrainConfig`, :class:`IRSDETrainConfig`) with the
+  official recipes as defaults, :func:`load_run_config`.
+* :mod:`.daclip`: :func:`train_daclip` (``daclip-kit train daclip``).
+* :mod:`.irsde`: :func:`train_irsde` (``daclip-kit train irsde``).
+* :mod:`.loop`: the shared loop (device, precision, logging, checkpoints, resume).
+* :mod:`.ema`: :class:`EMA`.
+"""
+
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_LAZY = {
+    "DaClipTrainConfig": "config",
+    "IRSDETrainConfig": "config",
+    "OptimConfig": "config",
+    "load_run_config": "config",
+    "config_to_toml": "config",
+    "train_daclip": "daclip",
+    "build_daclip": "daclip",
+    "train_irsde": "irsde",
+    "TrainResult": "loop",
+    "TrainingError": "loop",
+    "EMA": "ema",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

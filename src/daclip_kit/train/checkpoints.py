@@ -1,0 +1,146 @@
+"""Run folders and checkpoints.
+
+A run folder holds::
+
+    OUT/config.toml, config.json      the resolved run config
+    OUT/metrics.jsonl                 one JSON record per log step
+    OUT/checkpoints/step-00001000/
+        <model>/                      native folders (config.json + model.safetensors)
+        trainer_state.pt              optimizer, scaler, step, epoch, random states
+
+Each checkpoint folder is written under a temporary name and renamed into place, so it is
+complete or absent. ``trainer_state.pt`` holds tensors and plain Python values only and loads
+with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, InputError
+
+CHECKPOINTS = "checkpoints"
+STATE_NAME = "trainer_state.pt"
+CONFIG_TOML = "config.toml"
+CONFIG_JSON = "config.json"
+METRICS = "metrics.jsonl"
+_STEP = re.compile(r"^step-(\d+)$")
+
+
+def step_dir(out_dir: str | Path, step: int) -> Path:
+    """``OUT/checkpoints/step-NNNNNNNN``."""
+    return Path(out_dir) / CHECKPOINTS / f"step-{step:08d}"
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first."""
+    base = Path(out_dir) / CHECKPOINTS
+    if not base.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in base.iterdir()
+             if (m := _STEP.match(p.name)) and (p / STATE_NAME).is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """The checkpoint to resume from: ``path`` itself when it holds ``trainer_state.pt``, else the
+    newest checkpoint of the run folder ``path``.
+
+    Raises:
+        CheckpointError: nothing to resume from.
+    """
+    path = Path(path)
+    if (path / STATE_NAME).is_file():
+        return path
+    found = list_checkpoints(path)
+    if not found:
+        raise CheckpointError(
+            f"{str(path)!r} is neither a checkpoint folder (with {STATE_NAME}) nor a run folder with "
+            f"{CHECKPOINTS}/step-*/; pass the --out folder of an earlier `daclip-kit train` run."
+        )
+    return found[-1]
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run folder that holds ``checkpoint`` (``OUT`` of ``OUT/checkpoints/step-N``)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint
+
+
+def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool) -> Path:
+    """Create the run folder; refuse a non-empty one unless resuming or overwriting.
+
+    With ``overwrite`` the files a run writes (checkpoints, configs, metrics) are removed first;
+    anything else in the folder is left alone.
+
+    Raises:
+        InputError: the folder is not empty and neither flag is given.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{str(out)!r} is a file; choose another output folder.")
+    if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
+        raise InputError(f"Output folder {str(out)!r} is not empty. Pass --resume {out} to continue that run, "
+                         "--overwrite to start over in it, or choose another --out.")
+    if overwrite and not resume and out.is_dir():
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        for name in (CONFIG_TOML, CONFIG_JSON, METRICS):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_checkpoint(out_dir: str | Path, step: int, models: Mapping[str, Callable[[Path], Any]],
+                    state: Mapping[str, Any], *, keep: int = 0) -> Path:
+    """Write ``OUT/checkpoints/step-N`` atomically.
+
+    Args:
+        models: ``{folder name: writer}``; each writer saves a native model folder at the path it
+            is given (e.g. ``lambda d: save_pretrained(net, d, net.export_config())``).
+        state: the trainer state (tensors and plain values only).
+        keep: then delete all but the newest ``keep`` checkpoints (``0`` keeps all).
+
+    Returns:
+        the checkpoint folder.
+    """
+    import torch
+
+    final = step_dir(out_dir, step)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        for name, write in models.items():
+            write(tmp / name)
+        torch.save(dict(state), tmp / STATE_NAME)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if keep:
+        for old in list_checkpoints(out_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_state(checkpoint: str | Path) -> dict[str, Any]:
+    """Read ``trainer_state.pt`` (``weights_only=True``).
+
+    Raises:
+        CheckpointError: missing or unreadable file.
+    """
+    import torch
+
+    path = Path(checkpoint) / STATE_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{str(path)!r} does not exist; is {str(checkpoint)!r} a training checkpoint?")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any failure means the state cannot be used
+        raise CheckpointError(f"Cannot read {str(path)!r}: {exc}") from exc

@@ -1,0 +1,14 @@
+"""Built-in plugin: the ``train`` verb (no torch import)."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from ..specs import CommandSpec
+
+
+@hookimpl
+def daclip_kit_register_commands():
+    return [
+        CommandSpec(name="train", target="daclip_kit.cli.train:configure",
+                    summary="train DA-CLIP's controller (daclip), then the IR-SDE restoration network (irsde)"),
+    ]
