@@ -52,3 +52,19 @@ def golden(reference_dir):
         return cache[name]
 
     return load
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread, restoring the setting afterwards.
+
+    Tiny networks gain nothing from a second thread, and on a 2-core machine shared with other
+    jobs two OpenMP threads can stall each other badly. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,14 +19,7 @@ from daclip_kit.checkpoint import load_pretrained_files, save_pretrained
 from daclip_kit.compat import load_official
 from daclip_kit.errors import CheckpointError, ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks are fastest on one thread; two OpenMP threads stall on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -18,14 +18,7 @@ from daclip_kit.ops.padding import crop_to, pad_to_multiple
 from daclip_kit.ops.tiles import tile_grid, tile_window, tiled_apply
 from daclip_kit.types import Conditioning, ImageEmbedding
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks are fastest on one thread; two OpenMP threads stall on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

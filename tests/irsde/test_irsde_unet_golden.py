@@ -13,13 +13,7 @@ from daclip_kit.factory import create_backbone
 FIXTURES = {"universal": "irsde_universal_unet_tiny.golden.pt", "wild": "irsde_wild_unet_tiny.golden.pt"}
 ATOL = 1e-5
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks are fastest on one thread; two OpenMP threads stall on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
