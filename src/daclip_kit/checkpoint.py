@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,3 +179,41 @@ def load_pretrained_files(directory: str | Path) -> tuple[dict[str, Any], dict[s
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{str(cfg_path)!r} is not valid JSON: {exc}") from exc
     return config, read_state_dict(directory / WEIGHTS_NAME, wrappers=(), strip=())
+
+
+def describe_source(checkpoint: Any) -> str:
+    """How error messages name a checkpoint: its path, or "the given state dict"."""
+    return str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
+
+
+def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torch.Tensor], *,
+                   source: str = "checkpoint", hint: Callable[[], str] | None = None) -> nn.Module:
+    """Build a network without random initialisation and load ``state_dict`` strictly.
+
+    The module is built on the meta device and allocated on the CPU, so a full-size network costs
+    no initialisation time; every parameter and persistent buffer then comes from the checkpoint.
+
+    Args:
+        build: returns the (empty) network.
+        state_dict: the weights; see :func:`read_state_dict`.
+        source: name of the checkpoint in messages (:func:`describe_source`).
+        hint: called on a mismatch; its sentence is appended to the error (e.g. the config the
+            checkpoint appears to have).
+
+    Returns:
+        The network in eval mode, on the CPU.
+
+    Raises:
+        CheckpointError: naming every missing, unexpected and mis-shaped key.
+    """
+    import torch
+
+    with torch.device("meta"):
+        net = build()
+    net = net.to_empty(device="cpu")
+    try:
+        load_strict(net, state_dict, source=source)
+    except CheckpointError as exc:
+        extra = f" {hint()}" if hint is not None else ""
+        raise CheckpointError(f"{exc}{extra}") from None
+    return net.eval()

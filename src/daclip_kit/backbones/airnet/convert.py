@@ -9,9 +9,8 @@ from typing import Any
 
 import torch
 
-from ...checkpoint import load_strict, read_state_dict
+from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
-from ...errors import CheckpointError
 from .arch import AirNet
 from .config import AirNetConfig
 
@@ -44,7 +43,6 @@ def load_official_airnet(checkpoint: str | Path | Mapping[str, Any], *,
         >>> from daclip_kit.compat import load_official  # doctest: +SKIP
         >>> net = load_official("airnet", "ckpt/All.pth")  # doctest: +SKIP
     """
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
     state_dict = read_state_dict(checkpoint)
     if isinstance(config, str):
         from ...plugins import get_registry
@@ -59,14 +57,7 @@ def load_official_airnet(checkpoint: str | Path | Mapping[str, Any], *,
         if inferred is not None:
             data["batch_size"] = inferred
     cfg = from_dict(AirNetConfig, data, where="airnet")
-    with torch.device("meta"):
-        net = AirNet(cfg)
-    net = net.to_empty(device="cpu")
-    try:
-        load_strict(net, state_dict, source=source)
-    except CheckpointError as exc:
-        raise CheckpointError(
-            f"{exc} AirNet's queue length is 256 * batch_size (All.pth: 5, Denoise.pth: 3, "
-            "Derain.pth/Dehaze.pth: 1)."
-        ) from None
-    return net.eval()
+    return build_and_load(
+        lambda: AirNet(cfg), state_dict, source=describe_source(checkpoint),
+        hint=lambda: "AirNet's queue length is 256 * batch_size (All.pth: 5, Denoise.pth: 3, Derain.pth/Dehaze.pth: 1).",
+    )

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from ...checkpoint import load_strict, read_state_dict
+from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
-from ...errors import CheckpointError, ConfigError
+from ...errors import ConfigError
 from .arch import ConditionalUNet
 from .config import UNetConfig
 from .settings import UNIVERSAL_SETTING, WILD_SETTING  # noqa: F401 - re-exported
@@ -96,19 +96,12 @@ def load_official_unet(checkpoint: str | Path | Mapping[str, Any], *,
         >>> net = load_official("irsde-unet", "wild-ir.pth", config=WILD_SETTING)  # doctest: +SKIP
     """
     cfg = config_from_setting(config)
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
     state_dict = read_state_dict(checkpoint)
-    with torch.device("meta"):
-        net = ConditionalUNet(cfg)
-    net = net.to_empty(device="cpu")
-    try:
-        load_strict(net, state_dict, source=source)
-    except CheckpointError as exc:
-        hint = ""
+
+    def hint() -> str:
         try:
-            guess = infer_setting(state_dict)
-            hint = f" The checkpoint looks like network_G.setting={guess}; pass it as config=."
+            return f"The checkpoint looks like network_G.setting={infer_setting(state_dict)}; pass it as config=."
         except (KeyError, IndexError, ZeroDivisionError):
-            pass
-        raise CheckpointError(f"{exc}{hint}") from None
-    return net.eval()
+            return ""
+
+    return build_and_load(lambda: ConditionalUNet(cfg), state_dict, source=describe_source(checkpoint), hint=hint)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ...checkpoint import load_strict, read_state_dict
+from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
 from ...errors import CheckpointError, ConfigError
 from .arch import NAFNet
@@ -104,21 +104,16 @@ def load_official_nafnet(checkpoint: str | Path | Mapping[str, Any], *,
         >>> from daclip_kit.compat import load_official  # doctest: +SKIP
         >>> net = load_official("nafnet", "NAFNet-GoPro-width64.pth", config={"tlc": True})  # doctest: +SKIP
     """
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
     state_dict = read_state_dict(checkpoint, wrappers=BASICSR_WRAPPERS)
     cfg = config_from_official(config, state_dict)
-    with torch.device("meta"):
-        net = NAFNet(cfg)
-    net = net.to_empty(device="cpu")
-    try:
-        load_strict(net, state_dict, source=source)
-    except CheckpointError as exc:
+
+    def hint() -> str:
         try:
-            hint = f" The checkpoint looks like {infer_config(state_dict)}; pass it as config=."
+            return f"The checkpoint looks like {infer_config(state_dict)}; pass it as config=."
         except CheckpointError:
-            hint = " The checkpoint does not look like a NAFNet (no 'intro.weight')."
-        raise CheckpointError(f"{exc}{hint}") from None
-    return net.eval()
+            return "The checkpoint does not look like a NAFNet (no 'intro.weight')."
+
+    return build_and_load(lambda: NAFNet(cfg), state_dict, source=describe_source(checkpoint), hint=hint)
 
 
 def _with_variant(name: str, config: Mapping[str, Any] | str | None) -> dict[str, Any]:

@@ -10,9 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ...checkpoint import load_strict, read_state_dict
+from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
 from ...errors import ConfigError
 from .arch import PromptIR
@@ -58,12 +56,7 @@ def load_official_promptir(checkpoint: str | Path | Mapping[str, Any], *,
         >>> from daclip_kit.compat import load_official  # doctest: +SKIP
         >>> net = load_official("promptir", "model.ckpt")  # doctest: +SKIP
     """
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
     cfg = from_dict(PromptIRConfig, promptir_kwargs(config), where="promptir")
     state_dict = read_state_dict(checkpoint, wrappers=("state_dict",), strip=("net.", "module."))
     state_dict = {k: v.contiguous() for k, v in state_dict.items()}
-    with torch.device("meta"):
-        net = PromptIR(cfg)
-    net = net.to_empty(device="cpu")
-    load_strict(net, state_dict, source=source)
-    return net.eval()
+    return build_and_load(lambda: PromptIR(cfg), state_dict, source=describe_source(checkpoint))

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ...checkpoint import load_strict, read_state_dict
+from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
 from ...errors import ConfigError
 from .arch import Restormer
@@ -62,16 +62,11 @@ def load_official_restormer(checkpoint: str | Path | Mapping[str, Any], *,
         >>> from daclip_kit.compat import load_official  # doctest: +SKIP
         >>> net = load_official("restormer", "motion_deblurring.pth")  # doctest: +SKIP
     """
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
     state_dict = read_state_dict(checkpoint, wrappers=BASICSR_WRAPPERS)
     data = restormer_kwargs(config)
     data.setdefault("layer_norm_type", infer_layer_norm(state_dict))
     cfg = from_dict(RestormerConfig, data, where="restormer")
-    with torch.device("meta"):
-        net = Restormer(cfg)
-    net = net.to_empty(device="cpu")
-    load_strict(net, state_dict, source=source)
-    return net.eval()
+    return build_and_load(lambda: Restormer(cfg), state_dict, source=describe_source(checkpoint))
 
 
 def load_official_restormer_biasfree(checkpoint: str | Path | Mapping[str, Any], *,
