@@ -94,3 +94,13 @@ def test_save_pretrained_round_trip(golden, tmp_path):
     c = torch.randn(1, 32)
     with torch.no_grad():
         torch.testing.assert_close(again(x, x, 4, content=c), net(x, x, 4, content=c), atol=0, rtol=0)
+
+
+def test_named_settings_and_unknown_name():
+    from daclip_kit.backbones.irsde_unet.convert import config_from_setting
+    from daclip_kit.errors import ConfigError
+
+    assert config_from_setting("wild-ir").scale == 0.5
+    assert config_from_setting("universal").use_degra_context is True
+    with pytest.raises(ConfigError, match="Did you mean: wild"):
+        config_from_setting("wilde")

@@ -214,3 +214,28 @@ def test_sample_without_conditioning_and_bad_pipelines(sde):
         RestorationPipeline(denoiser=net)
     with pytest.raises(ConfigError, match="not both"):
         RestorationPipeline(denoiser=net, sampler=sde, backbone=PaddingRecorder())
+
+
+def test_bfloat16_network_restores():
+    import daclip_kit
+    from daclip_kit.core.pipeline import RestorationPipeline
+
+    net = daclip_kit.create_backbone("irsde-unet", nf=32, ch_mult=(1, 1, 1, 1), context_dim=32).eval()
+    net = net.to(torch.bfloat16)
+    sde = daclip_kit.create_sampler("irsde", T=10)
+    lq = torch.rand(2, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    out = RestorationPipeline(denoiser=net, sampler=sde)(lq, steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.image.dtype == torch.float32 and out.image.shape == lq.shape
+    assert torch.isfinite(out.image).all()
+
+
+def test_reference_path_broadcasts_a_single_context():
+    import daclip_kit
+
+    net = daclip_kit.create_backbone("irsde-unet", nf=32, ch_mult=(1, 1, 1, 1), context_dim=32).eval()
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    ctx = torch.randn(1, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fast = net(x, x, 5.0, degradation=ctx, content=ctx)
+        ref = net.use_reference_ops(True)(x, x, 5.0, degradation=ctx, content=ctx)
+    torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)

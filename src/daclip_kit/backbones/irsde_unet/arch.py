@@ -153,7 +153,8 @@ class ConditionalUNet(Switchable, Denoiser):
             t = t.reshape(-1)
             if t.shape[0] not in (1, batch):
                 raise ShapeError(f"t must be a number or a tensor of {batch} steps, got shape {tuple(t.shape)}.")
-        emb = self.time_mlp(t.to(device))
+        sinusoid, mlp = self.time_mlp[0], self.time_mlp[1:]
+        emb = mlp(sinusoid(t.to(device)).to(self.time_mlp[1].weight.dtype))  # the sinusoid is float32
         if self.config.use_degra_context and degradation is not None:
             weights = torch.softmax(self.text_mlp(degradation), dim=1)
             emb = emb + self.prompt_mlp(weights * self.prompt)

@@ -213,6 +213,7 @@ class CrossAttention(Switchable, nn.Module):
     def _reference(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
         h = self.heads
+        ctx = ctx.expand(b, -1, -1)  # a (1, L, D) context serves the whole batch
 
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(b, -1, h, self.dim_head).permute(0, 2, 1, 3).reshape(b * h, -1, self.dim_head)

@@ -15,10 +15,10 @@ import torch
 
 from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
-from ...errors import ConfigError
+from ...errors import ConfigError, suggest
 from .arch import ConditionalUNet
 from .config import UNetConfig
-from .settings import UNIVERSAL_SETTING, WILD_SETTING  # noqa: F401 - re-exported
+from .settings import PLAIN_SETTING, UNIVERSAL_SETTING, WILD_SETTING  # noqa: F401 - re-exported
 
 #: Defaults of the official constructor for keys an option file leaves out.
 _CONSTRUCTOR_DEFAULTS: dict[str, Any] = {
@@ -27,7 +27,26 @@ _CONSTRUCTOR_DEFAULTS: dict[str, Any] = {
 _REQUIRED = ("in_nc", "out_nc", "nf")
 
 
-def config_from_setting(setting: Mapping[str, Any] | None = None) -> UNetConfig:
+#: Setting names accepted where a ``network_G.setting`` dict is expected (``convert --model``).
+NAMED_SETTINGS: dict[str, dict[str, Any]] = {
+    "universal": UNIVERSAL_SETTING, "irsde-universal": UNIVERSAL_SETTING, "irsde-unet": UNIVERSAL_SETTING,
+    "wild": WILD_SETTING, "wild-ir": WILD_SETTING,
+    "plain": PLAIN_SETTING, "irsde-plain": PLAIN_SETTING,
+}
+
+
+def named_setting(name: str) -> dict[str, Any]:
+    """The official setting called ``name`` (``"universal"``, ``"wild-ir"``, ...)."""
+    try:
+        return dict(NAMED_SETTINGS[name])
+    except KeyError:
+        raise ConfigError(
+            f"Unknown U-Net setting {name!r}.{suggest(name, NAMED_SETTINGS)} Known: {', '.join(NAMED_SETTINGS)}; "
+            "or give the option file's network_G.setting as a JSON file (--config FILE)."
+        ) from None
+
+
+def config_from_setting(setting: Mapping[str, Any] | str | None = None) -> UNetConfig:
     """Turn an official ``network_G.setting`` dict into a :class:`UNetConfig`.
 
     Accepts the whole ``network_G`` section too (its ``setting`` is used). ``upscale`` (universal
@@ -39,6 +58,8 @@ def config_from_setting(setting: Mapping[str, Any] | None = None) -> UNetConfig:
     Raises:
         ConfigError: missing ``in_nc``/``out_nc``/``nf``, unknown keys or invalid values.
     """
+    if isinstance(setting, str):
+        setting = named_setting(setting)
     data = dict(UNIVERSAL_SETTING if setting is None else setting)
     if isinstance(data.get("setting"), Mapping):
         data = dict(data["setting"])
