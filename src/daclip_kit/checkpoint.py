@@ -87,7 +87,13 @@ def _read_obj(path: str | Path) -> Any:
         except Exception as exc:  # noqa: BLE001 - report any safetensors failure uniformly
             raise CheckpointError(f"Cannot read {str(path)!r} as safetensors: {exc}") from exc
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_data_globals()):
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as exc:
+                if "mmap" not in str(exc):
+                    raise
+                return torch.load(path, map_location="cpu", weights_only=True)  # legacy non-zip file
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{str(path)!r} cannot be loaded safely (weights_only=True refused it: {exc}). "
@@ -96,6 +102,17 @@ def _read_obj(path: str | Path) -> Any:
         ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"Cannot read checkpoint {str(path)!r}: {exc}") from exc
+
+
+def _numpy_data_globals() -> list:
+    """numpy objects that open_clip training checkpoints pickle (scalars in the optimizer and
+    scaler state). They only rebuild data, so allowing them keeps ``weights_only`` safe."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    scalar = core.multiarray.scalar
+    dtype_classes = [type(np.dtype(code)) for code in "?bBhHiIlLqQefdFD"]
+    return [np.dtype, scalar, (scalar, "numpy.core.multiarray.scalar"), *dtype_classes]
 
 
 def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
@@ -147,14 +164,23 @@ def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[st
             continue
         seen[ident] = key
         state[key] = tensor.detach().cpu().contiguous()
+    if directory.exists() and not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(
+            f"{str(directory)!r} exists and is not a daclip-kit model folder (no {WEIGHTS_NAME}); "
+            "it is not replaced. Choose a new folder."
+        )
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         (tmp / CONFIG_NAME).write_text(json.dumps(dict(config), indent=2, sort_keys=True, default=list) + "\n")
+        from .io import apply_default_mode
+
+        for path in (tmp, tmp / WEIGHTS_NAME, tmp / CONFIG_NAME):
+            apply_default_mode(path)
         if directory.exists():
-            backup = directory.with_name(f".{directory.name}.old")
-            os.replace(directory, backup)
+            backup = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, backup / directory.name)
             os.replace(tmp, directory)
             shutil.rmtree(backup, ignore_errors=True)
         else:

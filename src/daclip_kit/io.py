@@ -37,10 +37,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        apply_default_mode(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def apply_default_mode(path: Path) -> None:
+    """Give a temporary file (or folder) the permissions a plain ``open()`` (``mkdir``) would:
+    ``tempfile`` creates them private to the owner."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -87,13 +96,13 @@ def read_image(path: str | Path) -> torch.Tensor:
     """
     import numpy as np
     import torch
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
         with Image.open(path) as im:
             im.load()
-            arr = _to_float_rgb(im, np)
+            arr = _to_float_rgb(ImageOps.exif_transpose(im), np)
     except FileNotFoundError:
         raise InputError(f"Image {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
@@ -103,17 +112,15 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 def _to_float_rgb(im, np):
     mode = im.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im, dtype=np.float64)
-        scale = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
-        a = (a / scale).astype(np.float32)
+    if mode.startswith("I"):
+        # 16-bit files open as "I;16*" or "I" (32-bit container); both are scaled by 2**16 - 1,
+        # whatever the content, so a dark 16-bit image stays dark.
+        a = np.clip(np.asarray(im, dtype=np.float64) / 65535.0, 0.0, 1.0).astype(np.float32)
         return np.repeat(a[..., None], 3, axis=2)
     if mode == "F":
         a = np.asarray(im, dtype=np.float32)
         return np.repeat(np.clip(a, 0, 1)[..., None], 3, axis=2)
-    if mode in ("RGBA", "LA", "P", "PA", "CMYK", "YCbCr", "L", "1", "RGBX"):
-        im = im.convert("RGB")
-    elif mode != "RGB":
+    if mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im, dtype=np.float32) / 255.0
 
@@ -127,7 +134,7 @@ def to_uint8(image: torch.Tensor):
         if x.shape[0] != 1:
             raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
         x = x[0]
-    arr = x.clamp(0, 1).mul(255).round().to("cpu").permute(1, 2, 0).numpy()
+    arr = x.float().clamp(0, 1).mul(255).round().to("cpu").permute(1, 2, 0).numpy()
     return arr.astype(np.uint8)
 
 

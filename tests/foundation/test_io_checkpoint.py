@@ -30,7 +30,7 @@ def test_read_image_modes(tmp_path):
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "rgba.png")
     assert torch.equal(read_image(tmp_path / "rgba.png"), x)  # alpha dropped, colours kept
 
-    deep = (np.arange(35, dtype=np.uint16).reshape(5, 7) * 1800)
+    deep = np.arange(35, dtype=np.uint16).reshape(5, 7) * 1800
     Image.fromarray(deep).save(tmp_path / "deep.png")
     d = read_image(tmp_path / "deep.png")
     assert d.max().item() == pytest.approx(34 * 1800 / 65535, abs=1e-6)
@@ -135,3 +135,63 @@ def test_save_pretrained_dedups_aliased_tensors(tmp_path):
     save_pretrained(Aliased(), tmp_path / "m", {})
     _, sd = load_pretrained_files(tmp_path / "m")
     assert set(sd) == {"a.weight", "a.bias"}
+
+
+def test_dark_16bit_image_is_not_brightened(tmp_path):
+    dark = np.full((4, 5), 200, dtype=np.uint16)  # 200 / 65535: a very dark 16-bit image
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    x = read_image(tmp_path / "dark16.png")
+    assert x.max().item() == pytest.approx(200 / 65535, abs=1e-7)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((4, 6, 3), dtype=np.uint8)
+    arr[0, 0] = 255  # a marker in the top-left corner of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(arr).save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    x = read_image(tmp_path / "phone.jpg")
+    assert x.shape == (1, 3, 6, 4)  # displayed upright: width and height swap
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / "o.png", torch.rand(1, 3, 4, 4))
+        save_pretrained(torch.nn.Linear(2, 2), tmp_path / "m", {})
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "o.png").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "m" / "model.safetensors").stat().st_mode) == 0o644
+
+
+def test_to_uint8_accepts_bfloat16():
+    from daclip_kit.io import to_uint8
+
+    assert to_uint8(torch.full((3, 2, 2), 0.5, dtype=torch.bfloat16)).max() == 128
+
+
+def test_save_pretrained_refuses_to_replace_a_foreign_folder(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(CheckpointError, match="not a daclip-kit model folder"):
+        save_pretrained(torch.nn.Linear(2, 2), tmp_path / "photos", {}, overwrite=True)
+    assert (tmp_path / "photos" / "holiday.jpg").read_bytes() == b"precious"
+    # a stale backup from a crashed run does not block the next overwrite
+    save_pretrained(torch.nn.Linear(2, 2), tmp_path / "m", {})
+    (tmp_path / ".m.old").mkdir()
+    (tmp_path / ".m.old" / "junk").write_text("x")
+    save_pretrained(torch.nn.Linear(2, 2), tmp_path / "m", {"v": 2}, overwrite=True)
+    assert load_pretrained_files(tmp_path / "m")[0] == {"v": 2}
+
+
+def test_open_clip_training_checkpoint_with_numpy_scalars_loads(tmp_path):
+    ckpt = {"epoch": np.int64(30), "state_dict": {"module.w": torch.ones(2)},
+            "optimizer": {"param_groups": [{"lr": np.float64(2e-5), "betas": (0.9, 0.98)}]},
+            "scaler": {"scale": np.float32(65536.0)}}
+    torch.save(ckpt, tmp_path / "epoch_30.pt")
+    assert set(read_state_dict(tmp_path / "epoch_30.pt")) == {"w"}
