@@ -27,15 +27,13 @@ class UnknownComponentError(DaclipKitError, KeyError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        close = difflib.get_close_matches(self.name, self.available, n=3, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        from .specs import KINDS
+
         shown = ", ".join(self.available[:40]) or "(none registered)"
         if len(self.available) > 40:
             shown += f", ... ({len(self.available) - 40} more)"
-        return (
-            f"Unknown {self.kind} {self.name!r}.{hint} Available {self.kind}s: {shown}. "
-            f"Run `daclip-kit ls {self.kind}s` to list them."
-        )
+        listing = f" Run `daclip-kit ls {self.kind}s` to list them." if f"{self.kind}s" in KINDS else ""
+        return f"Unknown {self.kind} {self.name!r}.{suggest(self.name, self.available)} Available {self.kind}s: {shown}.{listing}"
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]

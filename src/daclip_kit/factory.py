@@ -19,7 +19,7 @@ def build_config(spec: ComponentSpec, overrides: dict[str, Any] | None = None) -
 
     Returns the config dataclass instance when the spec names one, else the merged kwargs dict.
     """
-    merged = {**dict(spec.defaults), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    merged = {**dict(spec.defaults), **(overrides or {})}
     if spec.config is None:
         return merged
     from .config import from_dict

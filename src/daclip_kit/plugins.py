@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from . import hookspecs
-from .errors import PluginLoadError
+from .errors import DuplicateComponentError, PluginLoadError
 from .registry import Registry
 from .specs import KINDS
 
@@ -230,9 +230,15 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
         the name the plugin was registered under.
     """
     host = get_host()
-    registered = host.pm.register(plugin, name=name)
+    try:
+        registered = host.pm.register(plugin, name=name)
+    except ValueError as exc:  # pluggy: the name or the object is already registered
+        raise PluginLoadError(
+            f"Plugin {name or plugin!r} cannot be registered: it (or its name) is already registered. "
+            "Unregister the old one with get_plugin_manager().unregister(name=...) or pick another name."
+        ) from exc
     if registered is None:
-        raise PluginLoadError(f"Plugin {name or plugin!r} is already registered or blocked.")
+        raise PluginLoadError(f"Plugin {name or plugin!r} is blocked and was not registered.")
     module = getattr(plugin, "__name__", type(plugin).__name__)
     info = PluginInfo(registered, module, "", "", builtin=False)
     info.hooks = sorted(h.name for h in host.pm.get_hookcallers(plugin) or ())
@@ -242,8 +248,17 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
 
 
 def plugin_infos() -> list[PluginInfo]:
-    """Every plugin the host tried to load, built-ins first, failures included."""
-    infos = list(get_host().infos.values())
+    """Every plugin the host tried to load, built-ins first, failures included.
+
+    Every registry is built first, so a plugin whose registration hook raises shows as failed.
+    """
+    host = get_host()
+    for kind in KINDS:
+        try:
+            host.registry(kind)
+        except DuplicateComponentError as exc:
+            log.warning("%s", exc)
+    infos = list(host.infos.values())
     return sorted(infos, key=lambda i: (not i.builtin, i.name))
 
 

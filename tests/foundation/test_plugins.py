@@ -153,3 +153,23 @@ def test_trace_logs_hook_calls(fake_eps, monkeypatch, caplog):
     with caplog.at_level("INFO", logger="daclip_kit.plugins"):
         daclip_kit.list_components("adapters")
     assert "daclip_kit_register_adapters" in caplog.text
+
+
+def test_plugins_report_shows_a_failing_hook_without_using_that_registry(fake_eps, monkeypatch):
+    @daclip_kit.hookimpl
+    def daclip_kit_register_samplers():
+        raise RuntimeError("sampler hook broke")
+
+    _install_module(monkeypatch, "fake_plugin_bad_sampler", daclip_kit_register_samplers=daclip_kit_register_samplers)
+    fake_eps.append(FakeEntryPoint("bad_sampler", "fake_plugin_bad_sampler"))
+    info = next(i for i in plugins.plugin_infos() if i.name == "bad_sampler")
+    assert not info.ok and "sampler hook broke" in str(info.error)
+
+
+def test_registering_an_in_process_plugin_twice_is_a_clear_error():
+    from daclip_kit.errors import PluginLoadError
+
+    mod = types.ModuleType("twice")
+    daclip_kit.register_plugin(mod, name="twice")
+    with pytest.raises(PluginLoadError, match="already registered"):
+        daclip_kit.register_plugin(types.ModuleType("twice2"), name="twice")

@@ -90,3 +90,13 @@ def test_names_sort_naturally():
     for name in ("10", "2", "12", "irsde-unet-10", "irsde-unet-2"):
         reg.add(AdapterSpec(name=name, target="a:b"), plugin="p")
     assert reg.names() == ["2", "10", "12", "irsde-unet-2", "irsde-unet-10"]
+
+
+def test_misspelled_key_is_rejected_even_when_none():
+    with pytest.raises(ConfigError, match="Did you mean: heads"):
+        daclip_kit.create_adapter("cross-attention", dim=32, haeds=None)
+
+
+def test_listing_hint_only_for_real_kinds():
+    assert "daclip-kit ls backbones" in str(UnknownComponentError("backbone", "x", ["a"]))
+    assert "daclip-kit ls" not in str(UnknownComponentError("official model kind", "x", ["daclip"]))
