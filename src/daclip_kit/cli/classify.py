@@ -84,20 +84,11 @@ def run(args: argparse.Namespace) -> int:
     results = []
     with torch.inference_mode(), Progress(console=console.stderr(), transient=True) as progress:
         task = progress.add_task("classifying", total=len(paths))
-        text = None
+        text = embedder.label_features(labels)
         for path in paths:
-            image = read_image(path)
-            if text is None:
-                text = torch.nn.functional.normalize(embedder.embed_text(list(labels)), dim=-1)
-            emb = embedder.embed_image(image).normalized()
-            query = emb.degradation if emb.degradation is not None else emb.content
-            probs = (embedder.classification_scale() * query @ text.T).softmax(dim=-1)
-            top = probs[0].topk(max(1, min(args.top_k, len(labels))))
-            results.append({
-                "image": str(path),
-                "top_k": [{"label": labels[i], "prob": round(float(p), 6)}
-                          for p, i in zip(top.values.tolist(), top.indices.tolist())],
-            })
+            top = embedder.classify(read_image(path), labels, label_features=text).top_k(args.top_k)[0]
+            results.append({"image": str(path),
+                            "top_k": [{"label": label, "prob": round(p, 6)} for label, p in top]})
             progress.advance(task)
     if args.json:
         console.print_json(results)

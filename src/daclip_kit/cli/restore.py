@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         groups[tuple(img.shape[-2:])].append(i)
     batches = [idx[k:k + args.batch] for idx in groups.values() for k in range(0, len(idx), args.batch)]
     per_batch = len(pipe.sampler.timesteps(steps)) if pipe.sampler is not None else 1
-    generator = torch.Generator(device=built.device).manual_seed(args.seed)
+    # a CPU generator: the same --seed gives the same noise on every device
+    generator = torch.Generator().manual_seed(args.seed)
 
     records = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -66,7 +66,12 @@ class EmbeddingProvider(nn.Module):
         """Multiplier of cosine similarities before the softmax in :meth:`classify`."""
         return 100.0
 
-    def classify(self, images: torch.Tensor, labels: Sequence[str] = DEGRADATIONS) -> Classification:
+    def label_features(self, labels: Sequence[str]) -> torch.Tensor:
+        """L2-normalised text embeddings ``(N, D)`` of ``labels``; compute once, classify many."""
+        return torch.nn.functional.normalize(self.embed_text(list(labels)), dim=-1)
+
+    def classify(self, images: torch.Tensor, labels: Sequence[str] = DEGRADATIONS, *,
+                 label_features: torch.Tensor | None = None) -> Classification:
         """Zero-shot degradation classification.
 
         Cosine similarity of the (degradation, else content) image embedding with the text
@@ -75,11 +80,12 @@ class EmbeddingProvider(nn.Module):
         Args:
             images: ``(B, 3, H, W)`` float RGB in [0, 1].
             labels: candidate texts (default: the ten DA-CLIP degradation words).
+            label_features: :meth:`label_features` of ``labels``, when already computed.
         """
         emb = self.embed_image(images).normalized()
         query = emb.degradation if emb.degradation is not None else emb.content
-        text = torch.nn.functional.normalize(self.embed_text(list(labels)).to(query), dim=-1)
-        logits = self.classification_scale() * query @ text.T
+        text = self.label_features(labels) if label_features is None else label_features
+        logits = self.classification_scale() * query @ text.to(query).T
         return Classification(tuple(labels), logits.softmax(dim=-1))
 
     def forward(self, images: torch.Tensor) -> ImageEmbedding:

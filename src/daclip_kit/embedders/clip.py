@@ -16,11 +16,11 @@ import torch
 
 from ..checkpoint import load_strict, read_state_dict
 from ..core.checks import check_image
+from ..core.device import pick_device
 from ..core.embedder import EmbeddingProvider
 from ..errors import UnknownComponentError, WeightsNotFoundError
 from ..types import ImageEmbedding
 from .daclip.configs import clip_kwargs
-from .daclip.provider import default_device
 from .preprocess import OPENAI_MEAN, OPENAI_STD, clip_preprocess
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class ClipEmbedder(EmbeddingProvider):
         size = visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         self._text_tokenizer = None
-        self.to(default_device(self.config.device))
+        self.to(pick_device(self.config.device))
 
     @property
     def embed_dim(self) -> int:

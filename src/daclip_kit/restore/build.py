@@ -16,6 +16,7 @@ import torch
 
 from ..checkpoint import load_pretrained_files, load_strict, read_state_dict
 from ..compat import OFFICIAL_LOADERS, load_official
+from ..core.device import pick_device
 from ..core.pipeline import RestorationPipeline
 from ..factory import create_backbone, create_embedder, create_sampler
 from ..plugins import get_registry
@@ -33,13 +34,6 @@ class BuiltPipeline:
     network_weights: Path
     embedder_weights: Path | None
     device: torch.device
-
-
-def pick_device(device: str | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _weights_path(name: str, explicit: str | Path | None, download: bool) -> Path:

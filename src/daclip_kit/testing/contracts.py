@@ -193,7 +193,7 @@ def check_sampler_contract(name_or_module: Any, *, config: Mapping[str, Any] | N
 
 def check_degradation_contract(name_or_module: Any, *, config: Mapping[str, Any] | None = None) -> None:
     """Check a degradation: ``(B,3,H,W)`` in [0,1] out, same shape, deterministic per generator,
-    each batch element degraded independently."""
+    and the image actually changed."""
     who, deg, _ = _spec_and_build("degradations", name_or_module, config)
     x = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.1
     a = deg(x, generator=torch.Generator().manual_seed(7))

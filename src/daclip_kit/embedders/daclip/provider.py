@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ...core.checks import check_image
+from ...core.device import pick_device
 from ...core.embedder import EmbeddingProvider
 from ...errors import WeightsNotFoundError
 from ...types import ImageEmbedding
@@ -45,12 +46,6 @@ class DaClipConfig:
     weights: str | None = None
     device: str | None = None
     quantize_input: bool = False
-
-
-def default_device(device: str | None) -> torch.device:
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def load_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
@@ -90,7 +85,7 @@ class DaClipEmbedder(EmbeddingProvider):
         self.model = network if network is not None else load_network(
             self.config.weights, model=self.config.model, model_config=self.config.model_config)
         self.model.eval()
-        self.to(default_device(self.config.device))
+        self.to(pick_device(self.config.device))
 
     # -- persistence -------------------------------------------------------------------------
 
