@@ -264,3 +264,109 @@ def test_bench_over_the_mini_dataset_with_a_tiny_random_model(tmp_path, capsys):
     assert set(row["cells"]) == {"average/psnr", "average/ssim", "average/lpips", "average/fid"}
     assert len(data["images"]) == 2 * len(DEGRADATIONS)
     assert all(np.isfinite(c["ours"]) for c in row["cells"].values())
+
+
+# --- review regressions ---------------------------------------------------------------------------
+
+
+def _spec(**kw):
+    from daclip_kit.bench.spec import ColumnSpec, RowSpec, TableSpec
+
+    kw.setdefault("rows", (RowSpec(label="A", model="nothing-registered"), RowSpec(label="B", model="nothing")))
+    kw.setdefault("columns", (ColumnSpec(dataset="hazy", metric="psnr"),))
+    return TableSpec(name="x", title="test table", **kw)
+
+
+def test_compare_with_the_file_that_json_replaces(universal_val, tmp_path, monkeypatch):
+    from daclip_kit.bench import report
+
+    path = tmp_path / "run.json"
+    common = ["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--row", "Ours", "--limit", "1"]
+    assert _run(common + ["--json", str(path)], restorers={"Ours": identity}) == 0
+    before = json.loads(path.read_text())["rows"][0]["cells"]["hazy/psnr"]["ours"]
+    seen = []
+    real = report.compare
+    monkeypatch.setattr(report, "compare", lambda old, new: seen.append(real(old, new)) or seen[-1])
+    assert _run(common + ["--json", str(path), "--compare", str(path)], restorers={"Ours": tiny_random_conv()}) == 0
+    after = json.loads(path.read_text())["rows"][0]["cells"]["hazy/psnr"]["ours"]
+    change = {c["key"]: c for c in seen[0]}["hazy/psnr"]
+    assert before != after
+    assert change["old"] == pytest.approx(before) and change["new"] == pytest.approx(after)
+
+
+def test_classification_table_with_a_data_set_outside_the_ten_labels_is_a_note(universal_val):
+    import shutil
+
+    from daclip_kit.bench.runner import BenchOptions, run_table
+    from daclip_kit.bench.spec import ColumnSpec, RowSpec
+
+    shutil.copytree(universal_val / "val" / "rainy", universal_val / "val" / "rain100l")
+    table = _spec(kind="classification", rows=(RowSpec(label="Mine", embedder="daclip"),),
+                  columns=(ColumnSpec(dataset="hazy", metric="accuracy"),
+                           ColumnSpec(dataset="rain100l", metric="accuracy")))
+    calls = []
+    result = run_table(table, BenchOptions(data_root=universal_val),
+                       classifiers={"Mine": lambda images, labels: calls.append(1)})
+    row = result.row("Mine")
+    assert row.status == "not-run" and not calls
+    assert "rain100l" in row.notes[0] and "ten degradation labels" in row.notes[0]
+
+
+def test_a_row_that_raises_runtime_error_fails_alone(universal_val):
+    from daclip_kit.bench.runner import BenchOptions, run_table
+
+    def out_of_memory(lq):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    result = run_table(_spec(), BenchOptions(data_root=universal_val, limit=1),
+                       restorers={"A": identity, "B": out_of_memory})
+    assert result.row("A").status == "measured" and result.row("A").values["hazy/psnr"] > 20
+    b = result.row("B")
+    assert b.status == "failed" and "CUDA out of memory" in b.notes[0] and "OutOfMemoryError" in b.notes[0]
+
+
+@pytest.mark.parametrize("protocol, metric, match", [
+    ({"lpips_net": "vgg"}, "lpips", "net='vgg'"),
+    ({"lpips_version": "0.0"}, "lpips", "version='0.0'"),
+    ({"fid": "clean-fid"}, "fid", "clean-fid"),
+])
+def test_unimplemented_metric_settings_are_refused_at_plan_time(universal_val, protocol, metric, match):
+    from daclip_kit.bench.runner import BenchOptions, plan_table, run_table
+    from daclip_kit.bench.spec import ColumnSpec, MetricProtocol
+    from daclip_kit.errors import ConfigError
+
+    table = _spec(protocol=MetricProtocol(**protocol), columns=(ColumnSpec(dataset="hazy", metric=metric),))
+    with pytest.raises(ConfigError, match=match):
+        plan_table(table, BenchOptions(data_root=universal_val))
+    called = []
+    with pytest.raises(ConfigError, match=match):
+        run_table(table, BenchOptions(data_root=universal_val), restorers={"A": lambda x: called.append(x)})
+    assert not called
+    # the setting does not matter to a table that does not measure that metric
+    other = _spec(protocol=MetricProtocol(**protocol))
+    assert len(plan_table(other, BenchOptions(data_root=universal_val))) == 2
+
+
+def test_fid_with_one_image_per_data_set_is_a_note(universal_val):
+    from daclip_kit.bench.runner import BenchOptions, run_table
+    from daclip_kit.bench.spec import ColumnSpec
+
+    table = _spec(columns=(ColumnSpec(dataset="hazy", metric="psnr"), ColumnSpec(dataset="hazy", metric="fid")))
+    result = run_table(table, BenchOptions(data_root=universal_val, limit=1), restorers={"A": identity},
+                       fid_net=TinyFeatures())
+    row = result.row("A")
+    assert row.status == "partial" and "hazy/fid" not in row.values
+    assert any("FID needs at least 2 images per data set" in n for n in row.notes)
+    result = run_table(table, BenchOptions(data_root=universal_val, limit=2), restorers={"A": identity},
+                       fid_net=TinyFeatures())
+    assert result.row("A").status == "measured" and not result.row("A").notes
+
+
+def test_bench_device_auto_and_empty_resolve_like_pick_device(universal_val, tmp_path):
+    from daclip_kit.core.device import pick_device
+
+    for device in ("auto", ""):
+        out = tmp_path / f"d{device}.json"
+        assert _run(["--table", "9", "--data-root", str(universal_val), "--device", device, "--row", "Ours",
+                     "--limit", "1", "--json", str(out)], restorers={"Ours": identity}) == 0
+        assert json.loads(out.read_text())["device"] == str(pick_device(device))

@@ -94,7 +94,7 @@ def make_rain100l(root):
         img(root / "RainTrainL" / f"rain-{n}.png")
         img(root / "RainTrainL" / f"norain-{n}.png")
     pairs(root / "Rain100L/input", root / "Rain100L/target", ["1", "2"], ["1", "2"])
-    return {("rainy", "train"): 3, ("rainy", "val"): 2}
+    return {("rain100l", "val"): 2}  # Table 5's folder only; RainTrainL is not read
 
 
 def make_srd(root):
@@ -278,3 +278,28 @@ def test_several_hazy_images_of_one_clean_image_get_distinct_names(tmp_path):
     assert len(names) == 2 and names == sorted(p.name for p in (out / "train/hazy/GT").iterdir())
     lq = [(out / "train/hazy/LQ" / n).read_bytes() for n in names]
     assert lq[0] != lq[1]
+
+
+def test_rain100l_goes_to_the_table5_folder_only(tmp_path):
+    from daclip_kit.bench.tables import TABLE_5
+
+    make_rain100h(tmp_path / "h")
+    make_rain100l(tmp_path / "l")
+    out = tmp_path / "u"
+    report = prepare({"rain100h": tmp_path / "h", "rain100l": tmp_path / "l"}, out)
+    assert TABLE_5.datasets() == ["rain100l"]
+    # Rain100H alone fills the rainy folders; Rain100L's test pairs are in val/rain100l
+    assert len(list((out / "train/rainy/LQ").iterdir())) == 2
+    assert len(list((out / "val/rainy/LQ").iterdir())) == 2
+    assert len(list((out / "val/rain100l/LQ").iterdir())) == 2 == len(list((out / "val/rain100l/GT").iterdir()))
+    assert not (out / "train/rain100l").exists()
+    rows = {(r.split, r.degradation): r for r in report.rows}
+    assert rows[("val", "rain100l")].found == 2 and rows[("val", "rain100l")].sources == ["rain100l"]
+    assert rows[("train", "rainy")].sources == ["rain100h"] and rows[("val", "rainy")].sources == ["rain100h"]
+    assert ("train", "rain100l") not in rows and not any("rain100l" in a for a in report.absent())
+    # the training folder of the release is not needed
+    lonly = tmp_path / "l2"
+    pairs(lonly / "Rain100L/rain", lonly / "Rain100L/norain", ["norain-1x2"], ["norain-1"])
+    found = {(r.split, r.degradation): r.found for r in prepare({"rain100l": lonly}, tmp_path / "v", dry_run=True).rows
+             if r.found}
+    assert found == {("val", "rain100l"): 1}

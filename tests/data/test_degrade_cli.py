@@ -82,3 +82,33 @@ def test_cli_modules_and_plugins_do_not_import_torch():
     code = ("import sys, daclip_kit.cli.degrade, daclip_kit.cli.data, daclip_kit.degradations.plugin, "
             "daclip_kit.data.plugin; sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_random_compositions_are_distinct_per_input(tmp_path, capsys):
+    # 30 draws from the ~150 label sets of 2-3 types repeat one with probability > 0.9
+    img = photo(tmp_path / "in.png", size=(16, 16))
+    out = tmp_path / "out"
+    assert main(["degrade", str(img), "-o", str(out), "--compose", "--num-composed", "30", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    labels = [tuple(r["degradations"]) for r in rec]
+    assert len(rec) == 30 and len(set(labels)) == 30
+    assert len(list(out.iterdir())) == 30
+
+
+def test_impossible_number_of_distinct_compositions_is_an_error_before_writing(tmp_path, capsys):
+    img = photo(tmp_path / "in.png", size=(16, 16))
+    out = tmp_path / "out"
+    assert main(["degrade", str(img), "-o", str(out), "--compose", "--num-composed", "1000"]) == 1
+    assert "--num-composed" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_existing_composed_target_is_refused_before_writing(tmp_path, capsys):
+    img = photo(tmp_path / "in.png", size=(16, 16))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "hazy+noisy.png").write_bytes(b"keep")
+    # types given in non-physical order: the check uses the written name hazy+noisy
+    assert main(["degrade", str(img), "-o", str(out), "--types", "noisy,hazy", "--compose"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "hazy+noisy.png").read_bytes() == b"keep"

@@ -35,7 +35,7 @@ def _random_weights_expected() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _count(build, call_for, size: int) -> dict[str, float]:
+def _count(build, call_for) -> dict[str, float]:
     """Parameters and MACs of the module ``build(device)``, on the meta device when it supports it."""
     import torch
 
@@ -62,7 +62,7 @@ def _backbone_figures(row: RowSpec, options: BenchOptions, size: int) -> dict[st
 
     kind = get_registry("backbones").get(row.model).kind
     out = _count(lambda device: create_backbone(row.model, **row.model_config),
-                 lambda m, device: forward_call(m, kind, size, device), size)
+                 lambda m, device: forward_call(m, kind, size, device))
     if options.repeats > 0:
         model = create_backbone(row.model, **row.model_config).eval().to(options.device)
         call = forward_call(model, kind, size, options.device)
@@ -83,7 +83,7 @@ def _embedder_figures(row: RowSpec, options: BenchOptions, size: int) -> dict[st
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
         return lambda: module.embed_image(x)
 
-    counted = _count(build, call_for, size)
+    counted = _count(build, call_for)
     out = {"params_embedder": counted["params"], "macs_embedder": counted["macs_flopcounter"]}
     if options.repeats > 0:
         embedder = build(options.device).eval()

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.paired import image_files
 from ..errors import InputError
-from ..io import IMAGE_SUFFIXES
 
 HOW_TO_GET_DATA = (
     "download the official validation sets (daclip-uir README, 'Dataset Construction') and extract "
     "them as <data-root>/val/<degradation>/{LQ,GT}, or build the small synthetic set with "
     "`daclip-kit data mini`"
 )
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def dataset_dir(data_root: str | Path, dataset: str) -> Path:
@@ -29,7 +25,7 @@ def missing_data_note(data_root: str | Path | None, dataset: str, need_gt: bool 
         return f"no --data-root given (data set {dataset!r} expected at <data-root>/val/{dataset}/{sub}); " + HOW_TO_GET_DATA
     root = dataset_dir(data_root, dataset)
     folders = [root / "LQ"] + ([root / "GT"] if need_gt else [])
-    absent = [str(f) for f in folders if not f.is_dir() or not _images(f)]
+    absent = [str(f) for f in folders if not f.is_dir() or not image_files(f)]
     if absent:
         return f"data set {dataset!r} missing: no images in {', '.join(absent)}; " + HOW_TO_GET_DATA
     return None
@@ -45,7 +41,7 @@ def paired_images(data_root: str | Path, dataset: str, limit: int | None = None)
     note = missing_data_note(data_root, dataset)
     if note:
         raise InputError(note)
-    lq, gt = _images(root / "LQ"), _images(root / "GT")
+    lq, gt = image_files(root / "LQ"), image_files(root / "GT")
     if len(lq) != len(gt):
         raise InputError(
             f"{root}: LQ has {len(lq)} images but GT has {len(gt)}; pairs are matched by sorted "
@@ -60,7 +56,7 @@ def lq_images(data_root: str | Path, dataset: str, limit: int | None = None) -> 
     note = missing_data_note(data_root, dataset, need_gt=False)
     if note:
         raise InputError(note)
-    files = _images(dataset_dir(data_root, dataset) / "LQ")
+    files = image_files(dataset_dir(data_root, dataset) / "LQ")
     return files[:limit] if limit else files
 
 

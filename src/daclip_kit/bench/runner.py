@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import DaclipKitError
-from .spec import ColumnSpec, RowSpec, TableSpec
+from ..errors import ConfigError, DaclipKitError
+from .spec import MetricProtocol, RowSpec, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,45 @@ def _registered(kind: str, name: str) -> bool:
     return name in get_registry(kind)
 
 
+def _unknown_classes(table: TableSpec) -> list[str]:
+    """Data sets of a classification table that are not one of the ten labels (no ground truth)."""
+    from ..types import DEGRADATIONS
+
+    if table.kind != "classification":
+        return []
+    return [d for d in table.datasets() if d not in DEGRADATIONS]
+
+
+def check_protocol(table: TableSpec) -> None:
+    """Refuse metric settings daclip-kit does not implement (instead of silently using others).
+
+    Raises:
+        ConfigError: the table measures LPIPS with another trunk/version than AlexNet v0.1, or
+            FID with another setting than the default.
+    """
+    p, default = table.protocol, MetricProtocol()
+    metrics = table.metrics()
+    if "lpips" in metrics and (p.lpips_net, p.lpips_version) != (default.lpips_net, default.lpips_version):
+        raise ConfigError(
+            f"Table {table.name} asks for LPIPS net={p.lpips_net!r} version={p.lpips_version!r}; daclip-kit "
+            f"computes only net={default.lpips_net!r} version={default.lpips_version!r} (the official test "
+            "setting). Remove lpips_net/lpips_version from the table's MetricProtocol.")
+    if "fid" in metrics and p.fid != default.fid:
+        raise ConfigError(
+            f"Table {table.name} asks for FID as {p.fid!r}; daclip-kit computes only {default.fid!r}. "
+            "Remove fid from the table's MetricProtocol.")
+
+
 def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected: bool = False) -> RowPlan:
     """Decide whether ``row`` can run (data availability is handled per data set by the runner)."""
+    unknown = _unknown_classes(table)
+    if unknown:
+        from ..types import DEGRADATIONS
+
+        return RowPlan(row, False, [
+            f"classification data set(s) {', '.join(unknown)} are not among the ten degradation labels "
+            f"({', '.join(DEGRADATIONS)}), so they have no ground-truth label; name the columns after "
+            "the labels"], injected=injected)
     if injected:
         return RowPlan(row, True, injected=True)
     missing: list[str] = []
@@ -171,7 +208,13 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
 
 
 def plan_table(table: TableSpec, options: BenchOptions, *, injected: Sequence[str] = ()) -> list[RowPlan]:
-    """Plans of the selected rows of ``table`` (``options.rows``), in table order."""
+    """Plans of the selected rows of ``table`` (``options.rows``), in table order.
+
+    Raises:
+        ConfigError: the table's :class:`MetricProtocol` asks for metrics that are not implemented.
+        UnknownComponentError: ``options.rows`` names a row the table does not have.
+    """
+    check_protocol(table)
     rows = list(table.rows)
     if options.rows is not None:
         for label in options.rows:
@@ -296,7 +339,7 @@ def _fill_averages(table: TableSpec, values: dict[str, float]) -> list[str]:
 
 def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: Sequence[str],
                      options: BenchOptions, nets: MetricNets, records: list[ImageRecord],
-                     progress: Progress | None) -> dict[str, float]:
+                     progress: Progress | None, notes: list[str]) -> dict[str, float]:
     from ..io import read_image
     from ..metrics.fid_score import feature_stats
     from ..metrics.frechet import FeatureStats, frechet_distance_from_stats
@@ -341,6 +384,9 @@ def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: 
             values[f"{dataset}/{m}"] = _mean(vs)
         if stats is not None and stats[0].count >= 2:
             values[f"{dataset}/fid"] = frechet_distance_from_stats(*stats)
+        elif stats is not None:
+            notes.append(f"{dataset}/fid not computed: FID needs at least 2 images per data set "
+                         f"(got {stats[0].count}; raise --limit)")
     return values
 
 
@@ -388,7 +434,11 @@ def run_table(table: TableSpec, options: BenchOptions, *,
         progress: called as ``progress(description, done, total)`` after each image.
 
     Returns:
-        a :class:`TableResult`; rows that could not run carry notes, never an exception.
+        a :class:`TableResult`; rows that could not run or failed (a :class:`DaclipKitError`, or a
+        ``RuntimeError`` such as CUDA running out of memory) carry notes, never an exception.
+
+    Raises:
+        ConfigError, UnknownComponentError: see :func:`plan_table` (raised before anything runs).
     """
     if table.kind == "complexity":
         from .complexity_table import run_complexity
@@ -416,24 +466,23 @@ def run_table(table: TableSpec, options: BenchOptions, *,
         if not present:
             result.rows.append(RowResult(label, "not-run", notes=["no data set of this table is present"]))
             continue
+        notes: list[str] = []
         try:
             if table.kind == "restoration":
                 model = injected.get(label) or build_restorer(plan.row, plan, options)
                 values = _restoration_row(table, model, label, present, options, nets,
-                                          result.images, progress)
+                                          result.images, progress, notes)
             else:
                 model = injected.get(label) or build_classifier(plan.row, plan, options)
                 values = _classification_row(table, model, label, present, options,
                                              result.images, progress)
-        except DaclipKitError as exc:
-            log.warning("row %r of table %s failed: %s", label, table.name, exc)
-            result.rows.append(RowResult(label, "failed", notes=[str(exc)]))
+        except (DaclipKitError, RuntimeError) as exc:
+            # RuntimeError: torch failures such as CUDA out of memory; the other rows still run
+            message = str(exc) if isinstance(exc, DaclipKitError) else f"{type(exc).__name__}: {exc}"
+            log.warning("row %r of table %s failed: %s", label, table.name, message)
+            result.rows.append(RowResult(label, "failed", notes=[message]))
             continue
-        notes = _fill_averages(table, values)
+        notes += _fill_averages(table, values)
         complete = all(c.key in values for c in table.columns)
         result.rows.append(RowResult(label, "measured" if complete else "partial", values, notes))
     return result
-
-
-def column_by_key(table: TableSpec, key: str) -> ColumnSpec | None:
-    return next((c for c in table.columns if c.key == key), None)

@@ -281,7 +281,8 @@ TABLE_5 = TableSpec(
         "IR-SDE": (30.13, 0.904, 0.098, 35.05),
         "Ours": (36.61, 0.967, 0.025, 11.98),
     }, _T5_COLS),
-    notes=("Put the Rain100L test pairs into <data-root>/val/rain100l/{LQ,GT}.",),
+    notes=("Put the Rain100L test pairs into <data-root>/val/rain100l/{LQ,GT} "
+           "(`daclip-kit data prepare --source rain100l=DIR` writes them there).",),
 )
 
 # --- Table 7: NAFNet + DA-CLIP, degradation-specific ------------------------------------------

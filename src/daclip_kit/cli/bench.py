@@ -66,24 +66,6 @@ def _print_list(console) -> None:
     console.print("Run one with: python -m daclip_kit.bench --table N [--data-root DIR --weights-dir DIR]")
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"--device {device!r} is not a torch device ({exc}); use cpu or cuda.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
-        raise ConfigError(f"--device {device} asked for CUDA, but torch sees no GPU; use --device cpu.")
-    return device
-
-
 def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = None,
             classifiers: Mapping[str, Any] | None = None, lpips_net: Any = None,
             fid_net: Any = None) -> int:
@@ -104,7 +86,11 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     from ..plugins import get_registry
 
     table = get_registry("tables").get(str(args.table))
-    device = resolve_device(args.device)
+    # read the earlier result before anything runs: --compare may name the file --json replaces
+    old = report.read_json(args.compare) if args.compare else None
+    from ..core.device import pick_device
+
+    device = str(pick_device(args.device))
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
                            rows=tuple(args.rows) if args.rows else None, size=args.size,
@@ -133,8 +119,8 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     if args.json:
         report.write_json(args.json, data)
         out.print(f"results written to {args.json}")
-    if args.compare:
-        report.render_comparison(report.compare(report.read_json(args.compare), data), table, out)
+    if old is not None:
+        report.render_comparison(report.compare(old, data), table, out)
     if args.plot:
         for path in plot.figure6(args.plot, plot.measured_series(result)):
             out.print(f"wrote {path}")

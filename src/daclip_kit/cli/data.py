@@ -169,6 +169,7 @@ def run_check(args: argparse.Namespace) -> int:
     from ..data.sources import expected_count
     from ..data.universal import (
         SPLITS,
+        _key,
         csv_name,
         degradation_folders,
         read_captions_csv,
@@ -188,7 +189,7 @@ def run_check(args: argparse.Namespace) -> int:
         except DaclipKitError as exc:
             problems.append(str(exc))
             continue
-        lq_names = {p.lq.name for g in groups.values() for p in g}
+        lq_keys = {_key(p.lq) for g in groups.values() for p in g}  # split/degradation/LQ/name
         for name, pairs in groups.items():
             bad = [p.lq.name for p in pairs if p.lq.name != p.gt.name]
             if bad:
@@ -202,10 +203,13 @@ def run_check(args: argparse.Namespace) -> int:
             problems.append(f"{csv_name(split)} is missing; write it with `daclip-kit data caption {root}`")
         else:
             csv_rows = read_captions_csv(csv_path)
-            listed = {Path(r.filepath).name for r in csv_rows}
-            if len(csv_rows) != sum(len(g) for g in groups.values()) or not lq_names <= listed:
+            listed = {_key(r.filepath) for r in csv_rows}
+            unlisted = sorted(lq_keys - listed)
+            if len(csv_rows) != sum(len(g) for g in groups.values()) or unlisted:
                 problems.append(f"{csv_name(split)} has {len(csv_rows)} rows for "
-                                f"{sum(len(g) for g in groups.values())} LQ images")
+                                f"{sum(len(g) for g in groups.values())} LQ images"
+                                + (f"; {len(unlisted)} LQ image(s) are not listed, e.g. {unlisted[0]}"
+                                   if unlisted else ""))
     if args.json:
         console.print_json({"rows": rows, "problems": problems, "notes": notes})
     else:

@@ -2,7 +2,8 @@
 
 One input writes ``DIR/<type>.png`` for every type; several inputs write ``DIR/<stem>/<type>.png``.
 With ``--compose``, the chosen types are applied together in physical order and written as
-``DIR/<a>+<b>.png``; without ``--types`` it writes ``--num-composed`` random compositions of 2–3.
+``DIR/<a>+<b>.png``; without ``--types`` it writes ``--num-composed`` different random compositions of
+2–3 per input (drawn, and their files checked, before anything is written).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compose", action="store_true",
                         help="apply the types together (physical order) instead of one by one")
     parser.add_argument("--num-composed", type=int, default=3, metavar="N",
-                        help="random compositions to write with --compose and no --types (default 3)")
+                        help="different random compositions per input with --compose and no --types (default 3)")
     parser.add_argument("--max-side", type=int, default=None, metavar="PX",
                         help="shrink inputs so their longer side is at most PX first")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="TYPE.KEY=VALUE",
@@ -60,13 +61,42 @@ def _build(name: str, options: dict[str, str]):
     return load_target(spec.target)(cfg)
 
 
+#: Draws per requested composition before giving up on finding distinct ones.
+_DRAWS_PER_COMPOSITION = 50
+
+
+def _distinct_compositions(mixer, count: int, generator) -> list[list[str]]:
+    """``count`` different label sets drawn by ``mixer`` (a :class:`RandomComposition`).
+
+    Raises:
+        ConfigError: fewer than ``count`` distinct sets turned up in a bounded number of draws.
+    """
+    from ..errors import ConfigError
+
+    seen: dict[tuple[str, ...], None] = {}
+    if count <= 0:
+        return []
+    for _ in range(_DRAWS_PER_COMPOSITION * count):
+        seen.setdefault(tuple(mixer.sample_labels(generator)))
+        if len(seen) == count:
+            return [list(labels) for labels in seen]
+    raise ConfigError(f"--num-composed {count}: only {len(seen)} different compositions of 2-3 of the "
+                      f"{len(mixer.pool)} types turned up in {_DRAWS_PER_COMPOSITION * count} draws; "
+                      "lower --num-composed.")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import torch
     import torch.nn.functional as F
 
-    from ..degradations.compose import RandomComposition, compose, folder_name
+    from ..degradations.compose import (
+        RandomComposition,
+        compose,
+        folder_name,
+        physical_order,
+    )
     from ..errors import ConfigError, InputError
     from ..io import list_images, read_image, write_image
     from ..plugins import get_registry
@@ -75,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     registered = get_registry("degradations").names()
     official_first = [t for t in DEGRADATIONS if t in registered] + [t for t in registered if t not in DEGRADATIONS]
-    types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else official_first
+    types = list(dict.fromkeys(t.strip() for t in args.types.split(",") if t.strip())) if args.types else official_first
     for t in types:
         get_registry("degradations").get(t)  # unknown name -> error with suggestion
     options = _parse_overrides(args.overrides, registered)
@@ -86,28 +116,28 @@ def run(args: argparse.Namespace) -> int:
     inputs = list_images(args.inputs)
     out = Path(args.out)
     written: list[dict] = []
+    g = torch.Generator().manual_seed(args.seed)
+    mixer = None
+    if args.compose and not args.types:
+        mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types))), generators=gens)
+    # every label set is drawn (distinct per input) and every target checked before anything is written
     planned: list[tuple[Path, Path, list[str]]] = []
     resolved_inputs = {p.resolve() for p in inputs}
     for path in inputs:
         base = out if len(inputs) == 1 else out / path.stem
         if args.compose and args.types:
-            names = [[*types]]
+            names = [physical_order(types)]
         elif args.compose:
-            names = [None] * args.num_composed
+            names = _distinct_compositions(mixer, args.num_composed, g)
         else:
             names = [[t] for t in types]
         for labels in names:
             planned.append((path, base, labels))
-
-    g = torch.Generator().manual_seed(args.seed)
-    mixer = None
-    if args.compose and not args.types:
-        mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types))), generators=gens)
     for _, base, labels in planned:
-        target = base / f"{folder_name(labels)}.png" if labels is not None else None
-        if target is not None and target.resolve() in resolved_inputs:
+        target = base / f"{folder_name(labels)}.png"
+        if target.resolve() in resolved_inputs:
             raise InputError(f"Refusing to overwrite the input {str(target)!r}; choose another --out.")
-        if target is not None and target.exists() and not args.overwrite:
+        if target.exists() and not args.overwrite:
             raise InputError(f"{str(target)!r} exists; pass --overwrite or choose an empty --out.")
     cache: dict[Path, torch.Tensor] = {}
     for path, base, labels in planned:
@@ -119,18 +149,11 @@ def run(args: argparse.Namespace) -> int:
                 img = F.interpolate(img, size=size, mode="area")
             cache = {path: img}
         img = cache[path]
-        if labels is None:
-            lq, all_labels = mixer(img, g)
-            labels = all_labels[0]
-        elif len(labels) > 1:
+        if len(labels) > 1:
             lq, labels = compose(img, labels, g, degradations=gens)
         else:
             lq = gens[labels[0]](img, generator=g)
         target = base / f"{folder_name(labels)}.png"
-        if target.resolve() in resolved_inputs:
-            raise InputError(f"Refusing to overwrite the input {str(target)!r}; choose another --out.")
-        if target.exists() and not args.overwrite:
-            raise InputError(f"{str(target)!r} exists; pass --overwrite or choose an empty --out.")
         write_image(target, lq)
         written.append({"input": str(path), "output": str(target), "degradations": labels})
     if args.json:

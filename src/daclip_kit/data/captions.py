@@ -53,19 +53,30 @@ def read_captions_file(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Captions file {str(path)!r} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Captions file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     if path.suffix.lower() == ".json":
-        data = json.loads(text)
+        expected = 'expected one JSON object mapping file names to captions, e.g. {"0001.png": "a caption"}'
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{str(path)}:{exc.lineno}: not valid JSON ({exc.msg}); {expected}.") from None
         if not isinstance(data, dict):
-            raise InputError(f"{str(path)!r}: expected a JSON object mapping file names to captions.")
+            raise InputError(f"{str(path)!r}: {expected}.")
         return {str(k): str(v) for k, v in data.items()}
     if path.suffix.lower() == ".jsonl":
+        expected = 'expected one JSON object per line, e.g. {"file": "0001.png", "caption": "a caption"}'
         out = {}
         for lineno, line in enumerate(text.splitlines(), 1):
             if line.strip():
-                rec = json.loads(line)
-                if "file" not in rec or "caption" not in rec:
-                    raise InputError(f"{str(path)}:{lineno}: each line needs 'file' and 'caption'.")
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{str(path)}:{lineno}: not valid JSON ({exc.msg}); {expected}.") from None
+                if not isinstance(rec, dict) or "file" not in rec or "caption" not in rec:
+                    raise InputError(f"{str(path)}:{lineno}: each line needs 'file' and 'caption'; {expected}.")
                 out[str(rec["file"])] = str(rec["caption"])
         return out
     out = {}

@@ -161,8 +161,9 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     draw = Draw(g)
     photos = [] if synthetic else bundled_photos()
     if len(photos) < 2:
-        log.warning("fewer than two bundled photos found (install scikit-image, scikit-learn or matplotlib "
-                    "for real photos); using drawn scenes")
+        if not synthetic:
+            log.warning("fewer than two bundled photos found (install scikit-image, scikit-learn or matplotlib "
+                        "for real photos); using drawn scenes")
         photos = [(f"scene{i}", synthetic_scene(g), "a drawing of a landscape with colored shapes")
                   for i in range(4)]
     n_val = max(1, min(2, len(photos) // 3))

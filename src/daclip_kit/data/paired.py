@@ -34,6 +34,24 @@ class Pair:
     caption: str = ""
 
 
+def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """The generator of item ``index`` in ``epoch``: its randomness depends only on ``(seed, epoch, index)``."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch)) * 1_000_033 + int(index))
+
+
+def flip_transpose(lq: torch.Tensor, gt: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal flip, vertical flip and transposition of ``(3, H, W)`` ``lq`` and ``gt`` together,
+    each with probability 0.5 (the eight rotations/reflections of the square)."""
+    hflip, vflip, transpose = (torch.rand(3, generator=g) < 0.5).tolist()
+    if hflip:
+        lq, gt = lq.flip(-1), gt.flip(-1)
+    if vflip:
+        lq, gt = lq.flip(-2), gt.flip(-2)
+    if transpose:
+        lq, gt = lq.transpose(-1, -2), gt.transpose(-1, -2)
+    return lq.contiguous(), gt.contiguous()
+
+
 def image_files(folder: str | Path) -> list[Path]:
     """Sorted image files directly inside ``folder`` (``[]`` when it holds none).
 
@@ -98,9 +116,6 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _generator(self, index: int) -> torch.Generator:
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_033 + index)
-
     def __getitem__(self, index: int) -> dict:
         from ..io import read_image
 
@@ -111,7 +126,7 @@ class PairDataset(Dataset):
                 f"LQ {str(pair.lq)!r} is {tuple(lq.shape[1:])} but GT {str(pair.gt)!r} is "
                 f"{tuple(gt.shape[1:])}; paired images must have the same size."
             )
-        g = self._generator(index)
+        g = item_generator(self.seed, self.epoch, index)
         if self.crop is not None:
             h, w = lq.shape[1:]
             ch, cw = min(self.crop, h), min(self.crop, w)
@@ -120,13 +135,7 @@ class PairDataset(Dataset):
             lq = lq[:, top:top + ch, left:left + cw]
             gt = gt[:, top:top + ch, left:left + cw]
         if self.augment:
-            flips = torch.rand(3, generator=g) < 0.5
-            if flips[0]:
-                lq, gt = lq.flip(-1), gt.flip(-1)
-            if flips[1]:
-                lq, gt = lq.flip(-2), gt.flip(-2)
-            if flips[2]:
-                lq, gt = lq.transpose(-1, -2), gt.transpose(-1, -2)
+            lq, gt = flip_transpose(lq, gt, g)
         return {"lq": lq.contiguous(), "gt": gt.contiguous(), "degradation": pair.degradation,
                 "caption": pair.caption, "path": str(pair.lq)}
 

@@ -18,7 +18,7 @@ _SOURCES = (
     ("lol", "LOL", "low-light", "LOL: our485/{low,high}, eval15/{low,high}"),
     ("raindrop", "RainDrop", "raindrop", "RainDrop: {train,test_a}/{data,gt}"),
     ("rain100h", "Rain100H", "rainy", "Rain100H: RainTrainH + Rain100H test"),
-    ("rain100l", "Rain100L", "rainy", "Rain100L: RainTrainL + Rain100L test (light rain)"),
+    ("rain100l", "Rain100L", "rain100l", "Rain100L test (light rain) into val/rain100l for bench Table 5"),
     ("srd", "SRD", "shadowed", "SRD: {train,test}/{shadow,shadow_free}"),
     ("snow100k", "Snow100K", "snowy", "Snow100K-L subsets: train/{synthetic,gt}, test/Snow100K-L/{synthetic,gt}"),
     ("celeba-hq", "CelebAHQ", "uncompleted", "CelebA-HQ faces (clean): inpainting, masked LQ synthesised"),

@@ -21,13 +21,6 @@ from .sources import TABLE1, SourcePair, SourceReader, SourceTask, expected_coun
 
 log = logging.getLogger(__name__)
 
-#: Degradation synthesised from clean images for the clean-only sources.
-SYNTHETIC_LQ: dict[str, str] = {
-    "jpeg-compressed": "jpeg-compressed",
-    "noisy": "noisy",
-    "uncompleted": "uncompleted",
-}
-
 
 @dataclass
 class CountRow:
@@ -213,19 +206,21 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
         counts[key] = counts.get(key, 0) + 1
         if name not in by_source.setdefault(key, []):
             by_source[key].append(name)
-    labels = list(DEGRADATIONS) + sorted({d for d, _ in counts} - set(DEGRADATIONS))
+    # the ten official folders always get a row; other folders (val/rain100l) only where filled
     rows = [CountRow(d, s, counts.get((d, s), 0), expected_count(d, s), by_source.get((d, s), []))
-            for s in ("train", "val") for d in labels]
+            for s in ("train", "val")
+            for d in list(DEGRADATIONS) + sorted(d for d, s2 in counts if s2 == s and d not in DEGRADATIONS)]
     report = PrepareReport(out=out, rows=rows, missing=problems)
     if dry_run:
         return report
 
-    synth = {}
-    for deg in SYNTHETIC_LQ:
-        from ..factory import create_degradation
+    from ..factory import create_degradation
 
+    synth = {}
+    for deg in dict.fromkeys(task.degradation for _, task, pair, _ in jobs if pair.lq is None):
+        # clean-only sources: the LQ is the folder's own degradation applied to the GT
         cfg = {"mask_dir": str(masks)} if deg == "uncompleted" and masks is not None else {}
-        synth[deg] = create_degradation(SYNTHETIC_LQ[deg], **cfg)
+        synth[deg] = create_degradation(deg, **cfg)
     sizes = {name: load_reader_size(name) for name in roots}
     for i, (name, task, pair, stem) in enumerate(jobs):
         folder = out / task.split / task.degradation

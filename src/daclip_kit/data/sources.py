@@ -68,16 +68,14 @@ class SourceTask:
     Attributes:
         degradation: universal folder (official word).
         split: ``"train"`` or ``"val"``.
-        pairs: complete pairs.
+        pairs: complete pairs (``lq=None``: the LQ image is synthesised from GT).
         missing: human-readable descriptions of files without their partner.
-        synthesize: ``True`` when the LQ images must be generated from GT.
     """
 
     degradation: str
     split: str
     pairs: list[SourcePair] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-    synthesize: bool = False
 
 
 def images_in(folder: Path, recursive: bool = False) -> list[Path]:
@@ -156,7 +154,7 @@ class SourceReader:
         raise NotImplementedError
 
     def gt_only(self, degradation: str, split: str, files: list[Path]) -> SourceTask:
-        task = SourceTask(degradation, split, synthesize=True)
+        task = SourceTask(degradation, split)
         task.pairs = [SourcePair(gt=p, lq=None, name=p.stem) for p in files]
         return task
 
@@ -349,12 +347,17 @@ class RainDrop(SourceReader):
 
 
 class _RainStreakSet(SourceReader):
-    """Shared reader of the Rain100H / Rain100L releases."""
+    """Shared reader of the Rain100H / Rain100L releases.
+
+    :attr:`target` is the universal folder the pairs go to; :attr:`feeds` says which splits are read
+    (``train`` from ``RainTrain<level>``, ``val`` from ``Rain100<level>``).
+    """
 
     level: ClassVar[str] = "H"
+    target: ClassVar[str] = "rainy"
 
     def _pairs(self, folder: Path, split: str) -> SourceTask:
-        task = SourceTask("rainy", split)
+        task = SourceTask(self.target, split)
         for lq_name, gt_name in (("input", "target"), ("rain", "norain"), ("rainy", "norain")):
             if (folder / lq_name).is_dir() and (folder / gt_name).is_dir():
                 # the original JORDER release keeps the rainy test images in rain/X2/
@@ -376,9 +379,13 @@ class _RainStreakSet(SourceReader):
 
     def tasks(self) -> list[SourceTask]:
         L = self.level
-        train = self.find(f"RainTrain{L}", "train")
-        test = self.find(f"Rain100{L}", "test")
-        return [self._pairs(train, "train"), self._pairs(test, "val")]
+        splits = {split for _, split in self.feeds}
+        out = []
+        if "train" in splits:
+            out.append(self._pairs(self.find(f"RainTrain{L}", "train"), "train"))
+        if "val" in splits:
+            out.append(self._pairs(self.find(f"Rain100{L}", "test"), "val"))
+        return out
 
 
 class Rain100H(_RainStreakSet):
@@ -392,23 +399,29 @@ class Rain100H(_RainStreakSet):
     title = "Rain100H"
     feeds = (("rainy", "train"), ("rainy", "val"))
     level = "H"
+    target = "rainy"
     layout = ("  RainTrainH/rain-<n>.png + norain-<n>.png   (training; 'train/' also accepted)\n"
               "  Rain100H/rain/*.png + Rain100H/norain/*.png   (test; or input/ + target/, or flat)")
 
 
 class Rain100L(_RainStreakSet):
-    """Rain100L (light rain; not in Table 1, used for the paper's light-rain test); 200 / 100 pairs::
+    """Rain100L (light rain; not in Table 1), the out-of-distribution test of the paper's Table 5;
+    100 test pairs::
 
-        ROOT/RainTrainL/rain-<n>.png, norain-<n>.png
         ROOT/Rain100L/rain/*.png, Rain100L/norain/*.png   (or input/ + target/, or flat)
+
+    Only the test split is read, into ``val/rain100l`` (the folder ``bench --table 5`` reads), so
+    light-rain pairs never mix with Rain100H's ``rainy`` folders. The training split (RainTrainL) is
+    not part of the paper's universal training set and is not used.
     """
 
     name = "rain100l"
     title = "Rain100L"
-    feeds = (("rainy", "train"), ("rainy", "val"))
+    feeds = (("rain100l", "val"),)
     level = "L"
-    layout = ("  RainTrainL/rain-<n>.png + norain-<n>.png   (training; 'train/' also accepted)\n"
-              "  Rain100L/rain/*.png + Rain100L/norain/*.png   (test; or input/ + target/, or flat)")
+    target = "rain100l"
+    layout = ("  Rain100L/rain/*.png + Rain100L/norain/*.png   (test; 'test/' also accepted; or input/ + target/,\n"
+              "  or flat)")
 
 
 class SRD(SourceReader):

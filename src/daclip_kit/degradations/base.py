@@ -80,6 +80,12 @@ def odd(n: float, minimum: int = 3) -> int:
     return k if k % 2 else k + 1
 
 
+def kernel_limit(height: int, width: int) -> int:
+    """The largest odd kernel side whose reflect padding fits an image of ``height x width``
+    (below 3 for images with a side under 5: such images cannot be filtered)."""
+    return 2 * ((min(height, width) - 1) // 2) - 1
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of ``(B,C,H,W)`` with ``sigma`` pixels (reflect border, clipped kernel)."""
     import kornia
@@ -88,7 +94,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
         return x
     k = odd(6 * sigma + 1)
     # reflect padding needs the half-kernel to be smaller than the image side
-    limit = 2 * ((min(x.shape[-2:]) - 1) // 2) - 1
+    limit = kernel_limit(*x.shape[-2:])
     k = max(3, min(k, limit)) if limit >= 3 else 1
     if k < 3:
         return x

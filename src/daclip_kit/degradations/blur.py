@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Degradation, Draw, odd
+from .base import Degradation, Draw, kernel_limit, odd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +75,10 @@ class MotionBlur(Degradation):
         import kornia
 
         cfg = self.config
-        limit = 2 * ((min(image.shape[-2:]) - 1) // 2) - 1
-        size = max(3, min(odd(cfg.kernel_size), limit))
+        limit = kernel_limit(*image.shape[-2:])
+        if limit < 3:  # too small for a reflect-padded kernel, as gaussian_blur
+            return image
+        size = min(odd(cfg.kernel_size), limit)
         length = max(2.0, draw.range(cfg.length) * (size - 1))
         kernel = trajectory_kernel(draw, size, length, cfg.curvature, cfg.steps, image)
         return kornia.filters.filter2d(image, kernel[None], border_type="reflect")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Degradation, Draw, gaussian_blur, odd
+from .base import Degradation, Draw, gaussian_blur, kernel_limit, odd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +39,7 @@ def streak_layer(seeds: torch.Tensor, length: int, angle: float, width: float) -
     vertical, peak value about the seed value."""
     import kornia
 
-    limit = 2 * ((min(seeds.shape[-2:]) - 1) // 2) - 1
+    limit = kernel_limit(*seeds.shape[-2:])
     k = max(3, min(odd(length), limit))
     direction = torch.full((1,), 90.0 + angle, device=seeds.device, dtype=seeds.dtype)
     streaks = kornia.filters.motion_blur(seeds, k, direction, 0.0, border_type="constant") * k

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Degradation, Draw, gaussian_blur, odd
+from .base import Degradation, Draw, gaussian_blur, kernel_limit, odd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +49,7 @@ class Snow(Degradation):
         out = image * (1 - veil) + 0.9 * veil
         alpha = torch.zeros(1, 1, h, w, device=image.device, dtype=image.dtype)
         angle = draw.range(cfg.angle)
-        limit = 2 * ((short - 1) // 2) - 1
+        limit = kernel_limit(h, w)
         for j in range(draw.integer(*cfg.layers)):
             sigma = max(0.5, draw.range(cfg.flake_size) * short * (j + 1))
             density = draw.range(cfg.density) / (j + 1) ** 2

@@ -18,21 +18,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..data.paired import Pair
+from ..data.paired import Pair, flip_transpose, item_generator
 from ..data.universal import read_captions_csv, scan_universal
 from ..errors import InputError
 from ..io import read_image
-from .transforms import (
-    crop_patch,
-    flip_transpose,
-    random_resized_crop,
-    random_square_crop,
-)
-
-
-def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """The generator of item ``index`` in ``epoch``."""
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch)) * 1_000_033 + int(index))
+from .transforms import crop_patch, random_resized_crop, random_square_crop
 
 
 class _EpochDataset(Dataset):

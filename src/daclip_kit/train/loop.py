@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import to_dict
+from ..core.device import pick_device
 from ..errors import ConfigError, DaclipKitError
 from ..io import atomic_write_text
 from .checkpoints import (
@@ -52,20 +53,6 @@ _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 class TrainingError(DaclipKitError):
     """Training cannot go on (for instance the loss is no longer finite)."""
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise the named device.
-
-    Raises:
-        ConfigError: a CUDA device is asked for but none is available.
-    """
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but CUDA is not available; use --device cpu.")
-    return dev
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -202,7 +189,7 @@ def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg
     out = prepare_out_dir(out, resume=checkpoint is not None, overwrite=overwrite)
     write_run_config(out, cfg)
 
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device)
     check_precision(cfg.precision, device)
     seed_everything(cfg.seed)
     task = task_factory(cfg, device, checkpoint)
@@ -225,6 +212,7 @@ def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg
         task.load_state(state["task"])
         step = int(state["step"])
         log.info("resumed at step %d from %s", step, checkpoint)
+        truncate_metrics(out / METRICS, step)
 
     result = TrainResult(out, step, checkpoint)
     if step >= total:
@@ -297,6 +285,27 @@ def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg
                 break
     result.step = step
     return result
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Keep only the records of ``path`` (``metrics.jsonl``) up to ``step``, rewritten atomically, so
+    a run resumed from an earlier checkpoint does not log the later steps twice."""
+    if not path.is_file():
+        return
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+            keep = int(record["step"]) <= step
+        except (ValueError, TypeError, KeyError):
+            keep = False  # e.g. a line cut short when the earlier run was killed
+        if keep:
+            kept.append(line + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_text(path, "".join(kept))
+        log.info("dropped %d record(s) after step %d from %s", dropped, step, path)
 
 
 def _log_record(out: Path, record: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 * :func:`random_resized_crop`: open_clip's train transform ``RandomResizedCrop(S, scale=(0.9, 1.0),
   bicubic)`` followed by the CLIP normalisation (FACTS §1.7).
 * :func:`random_square_crop`: the official DA-CLIP ``--crop`` option.
-* :func:`crop_patch` / :func:`flip_transpose`: the IR-SDE patch sampling (FACTS §2.7).
+* :func:`crop_patch` / :func:`flip_transpose`: the IR-SDE patch sampling (FACTS §2.7); the flips
+  are :func:`daclip_kit.data.paired.flip_transpose`, shared with the paired data sets.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..data.paired import flip_transpose
 from ..embedders.preprocess import OPENAI_MEAN, OPENAI_STD
+
+__all__ = ["crop_patch", "flip_transpose", "random_resized_crop", "random_square_crop", "resized_crop_box"]
 
 
 def _uniform(g: torch.Generator, low: float, high: float) -> float:
@@ -91,16 +95,3 @@ def crop_patch(lq: torch.Tensor, gt: torch.Tensor, size: int, g: torch.Generator
     h, w = lq.shape[-2:]
     top, left = _randint(g, 0, h - size), _randint(g, 0, w - size)
     return lq[:, top:top + size, left:left + size], gt[:, top:top + size, left:left + size]
-
-
-def flip_transpose(lq: torch.Tensor, gt: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Horizontal flip, vertical flip and transposition of both, each with probability 0.5
-    (the eight rotations/reflections of the square)."""
-    hflip, vflip, transpose = (torch.rand(3, generator=g) < 0.5).tolist()
-    if hflip:
-        lq, gt = lq.flip(-1), gt.flip(-1)
-    if vflip:
-        lq, gt = lq.flip(-2), gt.flip(-2)
-    if transpose:
-        lq, gt = lq.transpose(-1, -2), gt.transpose(-1, -2)
-    return lq.contiguous(), gt.contiguous()
