@@ -5,6 +5,9 @@ Plain tensor ops only (no custom autograd functions), so every block traces and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -72,3 +75,13 @@ def check_multiple(x: torch.Tensor, divisor: int, who: str) -> None:
             f"RestorationPipeline (it pads and crops), or pad with "
             f"daclip_kit.ops.padding.pad_to_multiple(lq, {divisor}) and crop the output back."
         )
+
+
+def config_mapping(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """A converter's ``config`` argument as a fresh dict: a registry name gives that backbone's
+    defaults (``"nafnet-gopro-w64"``), a mapping is copied, ``None`` is empty."""
+    if isinstance(config, str):
+        from ..plugins import get_registry
+
+        return dict(get_registry("backbones").get(config).defaults)
+    return dict(config or {})

@@ -11,6 +11,7 @@ import torch
 
 from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
+from ..common import config_mapping
 from .arch import AirNet
 from .config import AirNetConfig
 
@@ -44,12 +45,7 @@ def load_official_airnet(checkpoint: str | Path | Mapping[str, Any], *,
         >>> net = load_official("airnet", "ckpt/All.pth")  # doctest: +SKIP
     """
     state_dict = read_state_dict(checkpoint)
-    if isinstance(config, str):
-        from ...plugins import get_registry
-
-        data: dict[str, Any] = dict(get_registry("backbones").get(config).defaults)
-    else:
-        data = dict(config or {})
+    data = config_mapping(config)
     if isinstance(data.get("opt"), Mapping):
         data = {**data.pop("opt"), **data}
     if "batch_size" not in data:

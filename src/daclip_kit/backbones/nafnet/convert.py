@@ -16,6 +16,7 @@ import torch
 from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
 from ...errors import CheckpointError, ConfigError
+from ..common import config_mapping
 from .arch import NAFNet
 from .config import NAFNetConfig
 
@@ -62,12 +63,7 @@ def config_from_official(config: Mapping[str, Any] | str | None,
     Raises:
         ConfigError: unknown keys, ``fast_imp: true``, or an unknown registry name.
     """
-    if isinstance(config, str):
-        from ...plugins import get_registry
-
-        data: dict[str, Any] = dict(get_registry("backbones").get(config).defaults)
-    else:
-        data = dict(config or {})
+    data = config_mapping(config)
     kind = data.pop("type", None)
     if kind is not None:
         if kind not in ("NAFNet", "NAFNetLocal"):

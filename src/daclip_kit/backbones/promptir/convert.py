@@ -13,6 +13,7 @@ from typing import Any
 from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
 from ...errors import ConfigError
+from ..common import config_mapping
 from .arch import PromptIR
 from .config import PromptIRConfig
 
@@ -23,11 +24,7 @@ def promptir_kwargs(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
     ``LayerNorm_type`` becomes ``layer_norm_type``; ``decoder`` must be true (the released model;
     the official class cannot run with ``decoder=False``).
     """
-    if isinstance(config, str):
-        from ...plugins import get_registry
-
-        return dict(get_registry("backbones").get(config).defaults)
-    data = dict(config or {})
+    data = config_mapping(config)
     if "LayerNorm_type" in data:
         data["layer_norm_type"] = data.pop("LayerNorm_type")
     if not data.pop("decoder", True):

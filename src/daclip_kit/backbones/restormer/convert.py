@@ -12,6 +12,7 @@ import torch
 from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict
 from ...errors import ConfigError
+from ..common import config_mapping
 from .arch import Restormer
 from .config import RestormerConfig
 
@@ -23,11 +24,7 @@ def restormer_kwargs(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
 
     ``LayerNorm_type`` becomes ``layer_norm_type``; ``type`` must be ``Restormer`` if given.
     """
-    if isinstance(config, str):
-        from ...plugins import get_registry
-
-        return dict(get_registry("backbones").get(config).defaults)
-    data = dict(config or {})
+    data = config_mapping(config)
     kind = data.pop("type", "Restormer")
     if kind != "Restormer":
         raise ConfigError(f"network_g type {kind!r} is not Restormer.")
