@@ -39,6 +39,7 @@ _LAZY = {
     "get_plugin_manager": "daclip_kit.plugins",
     "get_registry": "daclip_kit.plugins",
     "register_plugin": "daclip_kit.plugins",
+    "sample": "daclip_kit.core.sampling",
 }
 
 __all__ = [

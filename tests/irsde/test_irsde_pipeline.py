@@ -86,7 +86,7 @@ def test_pipeline_equals_the_manual_loop(unet, sde):
         e = emb.embed_image(lq)
         gen = torch.Generator().manual_seed(5)
         x = sde.noise_state(lq, generator=gen)
-        ts = sde.timesteps(4)
+        ts = sde.steps_grid(4)
         for k, t in enumerate(ts):
             eps = unet(x, lq, float(t), degradation=e.degradation, content=e.content)
             x = sde.step(eps, t, x, lq, mode="sde", generator=gen, t_prev=ts[k + 1] if k + 1 < 4 else 0).prev_sample

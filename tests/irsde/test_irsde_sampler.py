@@ -66,7 +66,7 @@ def test_rollouts_match_official(golden, sde, mode):
     lq, gt, z = r["LQ"], r["GT"], r["z"]
     x = sde.noise_state(lq, noise=z[0])
     torch.testing.assert_close(x, r["x_T"], atol=ATOL, rtol=0)
-    ts = sde.timesteps()
+    ts = sde.steps_grid()
     assert ts == list(range(100, 0, -1))
     for k, t in enumerate(ts, start=1):
         torch.testing.assert_close(x, r["states_before_step_t100_to_t1"][k - 1], atol=ATOL, rtol=0, msg=f"t={t}")
@@ -76,13 +76,37 @@ def test_rollouts_match_official(golden, sde, mode):
     torch.testing.assert_close(x, r["output"], atol=ATOL, rtol=0)
 
 
+class _StandIn(torch.nn.Module):
+    """The fixture's analytic network: the exact noise plus ``0.05 tanh(x - mu)``."""
+
+    def __init__(self, sde, gt):
+        super().__init__()
+        self.sde, self.gt = sde, gt
+
+    def forward(self, x, lq, t, degradation=None, content=None):
+        return self.sde.noise_from_state(x, self.gt, lq, int(t)) + 0.05 * torch.tanh(x - lq)
+
+
+@pytest.mark.parametrize("mode", ["posterior", "sde"])
+def test_rollouts_match_official_through_the_public_loop(golden, mode):
+    """``daclip_kit.sample`` with ``x_T=`` and the recorded noise reproduces the official loops."""
+    import daclip_kit
+
+    r = golden("irsde_sde.golden.pt")["rollouts"][mode]
+    sde = daclip_kit.create_sampler("irsde", mode=mode)
+    out = daclip_kit.sample(_StandIn(sde, r["GT"]), sde, r["LQ"], x_T=r["x_T"], noise=list(r["z"][1:]))
+    torch.testing.assert_close(out, r["output"], atol=ATOL, rtol=0)
+    with pytest.raises(ConfigError, match="more tensor"):
+        daclip_kit.sample(_StandIn(sde, r["GT"]), sde, r["LQ"], x_T=r["x_T"], noise=list(r["z"]))
+
+
 @pytest.mark.parametrize("steps", [1, 7, 25, 100])
 def test_posterior_with_an_exact_noise_oracle_recovers_the_clean_image(sde, steps):
     gen = torch.Generator().manual_seed(0)
     gt = torch.rand(2, 3, 8, 8, generator=gen)
     lq = (gt + 0.3 * torch.rand(2, 3, 8, 8, generator=gen)).clamp(0, 1)
     x = sde.noise_state(lq, generator=gen)
-    ts = sde.timesteps(steps)
+    ts = sde.steps_grid(steps)
     assert len(ts) == steps and ts[0] == 100 and ts[-1] >= 1
     for k, t in enumerate(ts):
         eps = sde.noise_from_state(x, gt, lq, t)
@@ -164,6 +188,6 @@ def test_noise_matching_objective_and_errors(sde):
     with pytest.raises(ConfigError, match="t_prev"):
         sde.step(noise, 5, xt, lq, t_prev=5)
     with pytest.raises(ConfigError, match="steps"):
-        sde.timesteps(0)
+        sde.steps_grid(0)
     with pytest.raises(ConfigError, match="schedule"):
         create_sampler("irsde", schedule="cosine2")

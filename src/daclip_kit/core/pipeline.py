@@ -19,9 +19,7 @@ from .backbone import Denoiser, RestorationBackbone
 from .checks import check_image
 from .embedder import EmbeddingProvider
 from .sampler import Sampler
-
-#: ``progress(done, total)`` is called after every network evaluation.
-Progress = Callable[[int, int], None]
+from .sampling import Progress, sample
 
 
 @dataclass(frozen=True)
@@ -35,52 +33,6 @@ class RestoreResult:
 
     image: torch.Tensor
     embedding: ImageEmbedding | None = None
-
-
-def sample(denoiser: Denoiser, sampler: Sampler, lq: torch.Tensor, cond: Conditioning | None = None, *,
-           steps: int | None = None, mode: str | None = None, generator: torch.Generator | None = None,
-           progress: Progress | None = None, tile: int | None = None, tile_overlap: int = 32,
-           tile_batch: int = 1) -> torch.Tensor:
-    """Run the reverse process from ``sampler.noise_state(lq)`` to the restored image.
-
-    The network pads every call to its ``size_divisor`` and crops back (as the official code), so
-    the state keeps the size of ``lq``. With ``tile`` the noise prediction of every step is
-    computed on overlapping tiles and blended, while the state and all sampler noise stay
-    whole-image: with one tile covering the image the result equals the untiled one.
-
-    Args:
-        denoiser: network ``net(x_t, lq, t, degradation=, content=) -> noise``.
-        sampler: e.g. :class:`~daclip_kit.samplers.irsde.sampler.IRSDESampler`.
-        lq: ``(B, 3, H, W)`` low-quality images in [0, 1].
-        cond: degradation / content embeddings ``(B, D)``.
-        steps: number of network evaluations (default: all ``T``).
-        mode: sampler step rule (``"posterior"``, ``"sde"``, ``"ode"``; default the sampler's).
-        generator: the only source of randomness.
-        progress: ``progress(done, total)`` after each step.
-        tile, tile_overlap, tile_batch: see :func:`~daclip_kit.ops.tiles.tiled_apply`.
-
-    Returns:
-        ``(B, 3, H, W)`` final state (not clamped).
-    """
-    cond = cond or Conditioning()
-    ts = sampler.timesteps(steps)
-    x = sampler.noise_state(lq, generator=generator)
-    context = (cond.degradation, cond.content)
-
-    def predict(x_t, lq_t, degradation, content, *, t):
-        return denoiser(x_t, lq_t, float(t), degradation=degradation, content=content)
-
-    for i, t in enumerate(ts):
-        t_prev = ts[i + 1] if i + 1 < len(ts) else 0
-        if tile is None:
-            eps = predict(x, lq, *context, t=t)
-        else:
-            eps = tiled_apply(lambda *a, t=t: predict(*a, t=t), (x, lq), tile=tile,
-                              overlap=tile_overlap, tile_batch=tile_batch, context=context)
-        x = sampler.step(eps, t, x, lq, mode=mode, generator=generator, t_prev=t_prev).prev_sample
-        if progress is not None:
-            progress(i + 1, len(ts))
-    return x
 
 
 def _cat_embeddings(parts: list[ImageEmbedding]) -> ImageEmbedding | None:
@@ -168,7 +120,12 @@ class RestorationPipeline:
                     progress(offset + done, len(chunks) * per_chunk)
 
             if self.denoiser is not None:
-                out = sample(self.denoiser, self.sampler, x, cond, steps=steps, mode=mode,
+                sampler = self.sampler
+                if mode is not None and mode != getattr(sampler.config, "mode", mode):
+                    import dataclasses
+
+                    sampler = type(sampler)(dataclasses.replace(sampler.config, mode=mode))
+                out = sample(self.denoiser, sampler, x, cond, steps=steps,
                              generator=generator, progress=chunk_progress, tile=tile,
                              tile_overlap=tile_overlap, tile_batch=tile_batch)
             else:

@@ -1,22 +1,34 @@
 """Samplers: the stochastic process of a diffusion restorer, kept apart from the network.
 
-A sampler never stores a model and never writes files. The loop that alternates network calls
-and sampler steps is :func:`daclip_kit.core.pipeline.sample`.
+A :class:`Sampler` holds only its configuration and precomputed schedule; it never stores a model,
+a batch or the history of a run, and never writes files. Each run gets a fresh :class:`Solver`
+from :meth:`Sampler.solver`, which owns that run's time grid and, for multistep methods, the
+history of earlier network outputs; two runs (or two batches) therefore never see each other's
+state. The loop that alternates network calls and solver steps is :func:`daclip_kit.sample`
+(:mod:`daclip_kit.core.sampling`).
+
+Randomness enters only through the ``draw`` callable a solver receives (backed by a
+``torch.Generator`` or by a recorded sequence of noise tensors).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+#: ``draw(like)`` returns standard-normal noise with the shape, dtype and device of ``like``.
+Draw = Callable[[torch.Tensor], torch.Tensor]
+
 
 @dataclass(frozen=True)
 class SamplerOutput:
-    """Result of one reverse step.
+    """Result of one reverse step of a single-step rule (:meth:`IRSDESampler.step`).
 
     Attributes:
-        prev_sample: ``(B, C, H, W)`` state at the next (smaller) step.
+        prev_sample: ``(B, C, H, W)`` state at the next (smaller) time.
         pred_clean: ``(B, C, H, W)`` estimate of the clean image implied by the model output.
     """
 
@@ -24,28 +36,62 @@ class SamplerOutput:
     pred_clean: torch.Tensor
 
 
-class Sampler:
-    """Interface of samplers for :class:`~daclip_kit.core.backbone.Denoiser` networks.
+class Solver(ABC):
+    """One sampling run: where the network is evaluated and how its outputs move the state.
 
-    The network is called as ``net(x_t, lq, t, degradation=..., content=...)`` with a Python
-    number ``t`` taken from :meth:`timesteps`, and its output is passed to :meth:`step`.
-    Randomness comes only from the ``generator`` arguments (or explicit ``noise``).
+    Attributes:
+        timesteps: the (float) times at which the network is evaluated, in call order; its length
+            is the number of network evaluations (NFE) of the run. Times may repeat (Heun
+            evaluates twice per interval) and need not be integers (MRS).
     """
 
-    def timesteps(self, num_steps: int | None = None) -> list[int]:
-        """Descending steps at which the network is evaluated (the last one is the final step)."""
-        raise NotImplementedError
+    timesteps: tuple[float, ...]
 
+    @abstractmethod
+    def step(self, model_output: torch.Tensor, x: torch.Tensor, lq: torch.Tensor, draw: Draw) -> torch.Tensor:
+        """Consume the network output for the current evaluation and return the next state.
+
+        Called once per entry of :attr:`timesteps`, in order. ``model_output`` is the network's
+        prediction at ``(x, timesteps[k])`` for the ``k``-th call; the returned tensor is where
+        the network is evaluated next, or the final sample after the last call (not clamped).
+
+        Args:
+            model_output: ``(B, C, H, W)`` network output (noise prediction for IR-SDE networks).
+            x: ``(B, C, H, W)`` the state the network saw.
+            lq: ``(B, C, H, W)`` the LQ image (the SDE mean ``mu``).
+            draw: source of standard-normal noise for stochastic updates.
+        """
+
+
+class Sampler(ABC):
+    """Interface of samplers for :class:`~daclip_kit.core.backbone.Denoiser` networks.
+
+    Attributes:
+        config: the frozen config dataclass the sampler was built from (registry ``config``).
+        default_steps: network evaluations of a run when the caller gives none.
+    """
+
+    config: object
+    default_steps: int
+
+    @abstractmethod
+    def solver(self, steps: int | None = None) -> Solver:
+        """A fresh :class:`Solver` for one run with ``steps`` network evaluations
+        (``None``: :attr:`default_steps`).
+
+        Raises:
+            ConfigError: ``steps`` is not supported (e.g. below 1).
+        """
+
+    def timesteps(self, steps: int | None = None) -> tuple[float, ...]:
+        """The network evaluation times of a run with ``steps`` evaluations."""
+        return self.solver(steps).timesteps
+
+    @abstractmethod
     def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
                     noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Initial state ``x_T`` for restoring ``lq`` ``(B, C, H, W)``."""
-        raise NotImplementedError
-
-    def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, lq: torch.Tensor, *,
-             mode: str | None = None, generator: torch.Generator | None = None,
-             t_prev: int | None = None, noise: torch.Tensor | None = None) -> SamplerOutput:
-        """Move ``x_t`` from step ``t`` to ``t_prev`` (default ``t - 1``) given the network output."""
-        raise NotImplementedError
+        """Initial state ``x_T`` for restoring ``lq`` ``(B, C, H, W)``; ``noise`` replaces the
+        standard-normal draw."""
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

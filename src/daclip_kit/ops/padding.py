@@ -28,3 +28,22 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> to
 def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The top-left ``height x width`` window of ``x`` ``(..., H, W)`` (undoes :func:`pad_to_multiple`)."""
     return x[..., :height, :width]
+
+
+def padded_call(fn, images, divisor: int, mode: str = "reflect"):
+    """``fn(*padded_images)`` cropped back to the size of ``images[0]``: the one padding rule.
+
+    Every image ``(B, C, H, W)`` is padded on the bottom and right to a multiple of ``divisor``
+    (:func:`pad_to_multiple` with ``mode``: ``"reflect"``, or ``"constant"`` for zeros); the output
+    ``(B, C', H', W')`` is cropped to the top-left ``H x W`` window. Networks never pad themselves;
+    pipelines and :func:`daclip_kit.sample` call them through this function.
+
+    Example:
+        >>> padded_call(lambda x: x * 2, (torch.ones(1, 3, 20, 28),), 16).shape
+        torch.Size([1, 3, 20, 28])
+    """
+    h, w = images[0].shape[-2:]
+    divisor = max(1, int(divisor))
+    if h % divisor == 0 and w % divisor == 0:
+        return fn(*images)
+    return crop_to(fn(*(pad_to_multiple(x, divisor, mode) for x in images)), h, w)

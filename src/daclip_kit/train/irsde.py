@@ -22,7 +22,7 @@ import torch
 
 from ..backbones.irsde_unet.arch import ConditionalUNet
 from ..checkpoint import load_pretrained_files, load_strict, save_pretrained
-from ..core.pipeline import sample
+from ..core.sampling import sample
 from ..errors import CheckpointError, ConfigError
 from ..io import read_image
 from ..samplers.irsde.sampler import IRSDESampler
@@ -150,7 +150,7 @@ class IRSDETask(TrainTask):
         scores = []
         for pair in self.val_pairs:
             lq, gt = read_image(pair.lq).to(self.device), read_image(pair.gt)
-            out = sample(net, self.sampler, lq, self.condition(lq), steps=v.steps, mode=v.mode, generator=generator)
+            out = sample(net, self.sampler, lq, self.condition(lq), steps=v.steps, generator=generator)
             scores.append(float(psnr(out.clamp(0, 1).cpu(), gt)[0]))
         net.train(was_training)
         return {"psnr": sum(scores) / len(scores)} if scores else {}

@@ -21,12 +21,16 @@ class IRSDEConfig:
         schedule: theta schedule: ``cosine`` (official default), ``linear`` or ``constant``.
         eps: the mean reverts to within ``eps`` of ``lq`` at ``t = T``:
             ``exp(-theta_bar_T * dt) = eps`` fixes ``dt``.
+        mode: the reverse step of a run: ``posterior`` (official default: sample the Gaussian
+            posterior given the predicted clean image), ``sde`` (Euler-Maruyama on the reverse
+            SDE, the ICLR paper's sampler) or ``ode`` (Euler on the probability-flow ODE).
     """
 
     max_sigma: float = 50.0
     T: int = 100
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     eps: float = 0.005
+    mode: Literal["posterior", "sde", "ode"] = "posterior"
 
     def __post_init__(self) -> None:
         if self.max_sigma <= 0:
@@ -37,6 +41,8 @@ class IRSDEConfig:
             raise ConfigError(f"eps={self.eps} must lie in (0, 1); the official value is 0.005.")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise ConfigError(f"schedule={self.schedule!r} must be 'cosine', 'linear' or 'constant'.")
+        if self.mode not in ("posterior", "sde", "ode"):
+            raise ConfigError(f"mode={self.mode!r} must be 'posterior', 'sde' or 'ode'.")
 
     @property
     def lam(self) -> float:

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ...core.sampler import Sampler, SamplerOutput, randn_like
+from ...core.sampler import Draw, Sampler, SamplerOutput, Solver, randn_like
 from ...errors import ConfigError, ShapeError
 from .config import IRSDEConfig
 from .schedule import IRSDESchedule, make_schedule
@@ -46,10 +46,9 @@ class IRSDESampler(Sampler):
         torch.Size([1, 3, 8, 8])
     """
 
-    default_mode = "posterior"
-
     def __init__(self, config: IRSDEConfig | None = None):
         self.config = IRSDEConfig() if config is None else config
+        self.default_steps = self.config.T
         self.schedule: IRSDESchedule = make_schedule(self.config)
         self._on_device: dict[torch.device, IRSDESchedule] = {torch.device("cpu"): self.schedule}
 
@@ -65,7 +64,8 @@ class IRSDESampler(Sampler):
 
     def __repr__(self) -> str:
         c = self.config
-        return f"IRSDESampler(max_sigma={c.max_sigma}, T={c.T}, schedule={c.schedule!r}, eps={c.eps})"
+        return (f"IRSDESampler(max_sigma={c.max_sigma}, T={c.T}, schedule={c.schedule!r}, eps={c.eps}, "
+                f"mode={c.mode!r})")
 
     # -- indexing helpers ------------------------------------------------------------------------
 
@@ -205,8 +205,8 @@ class IRSDESampler(Sampler):
 
     # -- sampling ----------------------------------------------------------------------------
 
-    def timesteps(self, num_steps: int | None = None) -> list[int]:
-        """Descending steps ``T, ..., 1`` (all of them by default), or ``num_steps`` of them
+    def steps_grid(self, num_steps: int | None = None) -> list[int]:
+        """Descending integer steps ``T, ..., 1`` (all of them by default), or ``num_steps`` of them
         evenly spaced from ``T`` to ``1``."""
         if num_steps is None or num_steps >= self.T:
             return list(range(self.T, 0, -1))
@@ -214,6 +214,10 @@ class IRSDESampler(Sampler):
             raise ConfigError(f"steps={num_steps} must be at least 1.")
         values = torch.linspace(self.T, 1, num_steps, dtype=torch.float64).round().long().tolist()
         return sorted(set(values), reverse=True)
+
+    def solver(self, steps: int | None = None) -> IRSDESolver:
+        """A fresh run of ``steps`` network evaluations (default all ``T``) using :attr:`config` ``.mode``."""
+        return IRSDESolver(self, self.steps_grid(steps))
 
     def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
                     noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -232,12 +236,12 @@ class IRSDESampler(Sampler):
             model_output: ``(B, C, H, W)`` predicted noise at ``(x_t, t)``.
             t: current step in ``1..T``.
             x_t: ``(B, C, H, W)`` current state; lq: the LQ image (SDE mean).
-            mode: ``"posterior"`` (default), ``"sde"`` or ``"ode"``.
+            mode: ``"posterior"``, ``"sde"`` or ``"ode"`` (default: ``config.mode``).
             generator: source of the step's noise (``posterior``/``sde``).
             t_prev: target step in ``0..t-1``.
             noise: explicit standard-normal noise instead of drawing it.
         """
-        mode = mode or self.default_mode
+        mode = mode or self.config.mode
         if mode not in MODES:
             raise ConfigError(f"mode={mode!r} must be one of {', '.join(MODES)}.")
         t = int(t)
@@ -282,3 +286,26 @@ class IRSDESampler(Sampler):
         if loss == "l2":
             return F.mse_loss(pred, target)
         raise ConfigError(f"loss={loss!r} must be 'l1' or 'l2'.")
+
+
+class IRSDESolver(Solver):
+    """One IR-SDE run over integer steps: ``t = grid[k]`` moves to ``grid[k + 1]`` (0 after the last).
+
+    Stateless apart from the position in the grid; each network output is used once.
+    """
+
+    def __init__(self, sampler: IRSDESampler, grid: list[int]):
+        self.sampler = sampler
+        self.grid = grid
+        self.timesteps = tuple(float(t) for t in grid)
+        self._k = 0
+
+    def step(self, model_output: torch.Tensor, x: torch.Tensor, lq: torch.Tensor, draw: Draw) -> torch.Tensor:
+        k = self._k
+        if k >= len(self.grid):
+            raise ConfigError(f"This IR-SDE run has {len(self.grid)} steps; make a new solver for another run.")
+        self._k += 1
+        t = self.grid[k]
+        t_prev = self.grid[k + 1] if k + 1 < len(self.grid) else 0
+        noise = None if self.sampler.config.mode == "ode" else draw(x)
+        return self.sampler.step(model_output, t, x, lq, t_prev=t_prev, noise=noise).prev_sample
