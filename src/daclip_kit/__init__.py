@@ -40,6 +40,9 @@ _LAZY = {
     "get_registry": "daclip_kit.plugins",
     "register_plugin": "daclip_kit.plugins",
     "sample": "daclip_kit.core.sampling",
+    "load_network": "daclip_kit.pretrained",
+    "save_network": "daclip_kit.pretrained",
+    "load_official": "daclip_kit.compat",
 }
 
 __all__ = [

@@ -191,8 +191,17 @@ def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[st
     return directory
 
 
-def load_pretrained_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read ``(config, state_dict)`` from a folder written by :func:`save_pretrained`."""
+#: ``config.json`` files larger than this are refused (they describe a network, not data).
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_json_config(directory: str | Path) -> dict[str, Any]:
+    """The ``config.json`` object of a model folder written by :func:`save_pretrained`.
+
+    Raises:
+        CheckpointError: the folder lacks ``config.json`` or ``model.safetensors``, or the file
+            is too large, not JSON or not a JSON object.
+    """
     directory = Path(directory)
     cfg_path = directory / CONFIG_NAME
     if not cfg_path.is_file() or not (directory / WEIGHTS_NAME).is_file():
@@ -200,11 +209,22 @@ def load_pretrained_files(directory: str | Path) -> tuple[dict[str, Any], dict[s
             f"{str(directory)!r} is not a daclip-kit model folder: expected {CONFIG_NAME} and "
             f"{WEIGHTS_NAME}. Create one with save_pretrained() or `daclip-kit convert`."
         )
+    if cfg_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{str(cfg_path)!r} is larger than {MAX_CONFIG_BYTES} bytes; not a model config.")
     try:
-        config = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{str(cfg_path)!r} is not valid JSON: {exc}") from exc
-    return config, read_state_dict(directory / WEIGHTS_NAME, wrappers=(), strip=())
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{str(cfg_path)!r} holds a JSON {type(config).__name__}, expected an object "
+                              "of config keys.")
+    return config
+
+
+def load_pretrained_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read ``(config, state_dict)`` from a folder written by :func:`save_pretrained`."""
+    config = read_json_config(directory)
+    return config, read_state_dict(Path(directory) / WEIGHTS_NAME, wrappers=(), strip=())
 
 
 def describe_source(checkpoint: Any) -> str:

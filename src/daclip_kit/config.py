@@ -5,6 +5,9 @@
 * :func:`apply_overrides` applies ``a.b=value`` strings, coercing ``value`` by the field's type
   (bool, int, float, str, tuples/lists of those, ``Optional``, ``Literal``). Nothing is evaluated.
 * :func:`load_toml` reads a TOML run file into a dataclass.
+* :class:`Component` is a section naming a registered component plus that component's own
+  settings (``[network] name = "irsde-unet"``, ``nf = 64``); the settings are checked against the
+  component's config when the run is validated (:func:`check_component`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,68 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """A registered component and its settings: one TOML table, ``name`` plus the component's keys.
+
+    Example (TOML)::
+
+        [network]
+        name = "irsde-unet"
+        nf = 32
+        ch_mult = [1, 1, 1, 1]
+
+    Attributes:
+        name: registry name (``daclip-kit ls <kind>``).
+        options: keyword config of the component; values may still be strings from ``--set``
+            until :func:`check_component` types them.
+    """
+
+    name: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def merged(self, data: Mapping[str, Any], where: str) -> Component:
+        """This section updated by a TOML table / dict: a new ``name`` starts from no options."""
+        data = dict(data)
+        name = data.pop("name", self.name)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name must be a registered name (a string), got {name!r}.")
+        base = dict(self.options) if name == self.name else {}
+        return Component(name, {**base, **data})
+
+    def with_option(self, key: str, value: Any) -> Component:
+        """``--set section.key=value``; ``key == "name"`` switches component (options reset)."""
+        if key == "name":
+            return Component(str(value), {}) if value != self.name else self
+        return Component(self.name, {**dict(self.options), key: value})
+
+
+def check_component(kind: str, section: Component, where: str, *, extra: Mapping[str, Any] | None = None) -> Component:
+    """Validate ``section`` against the config of the registered ``kind`` component it names and
+    return it with typed options (every field of the config, so saved runs are explicit).
+
+    Raises:
+        ConfigError: unknown name (with suggestions) or invalid settings, naming ``where``.
+    """
+    from .errors import DaclipKitError
+    from .factory import build_config
+    from .plugins import get_registry
+
+    try:
+        spec = get_registry(kind).get(section.name)
+        cfg = build_config(spec, {**dict(section.options), **dict(extra or {})})
+    except ConfigError as exc:
+        raise ConfigError(f"[{where}] {exc}") from None
+    except DaclipKitError as exc:
+        raise ConfigError(f"[{where}] name = {section.name!r}: {exc}") from None
+    if dataclasses.is_dataclass(cfg):
+        values = to_dict(cfg)
+        for key in extra or {}:
+            values.pop(key, None)
+        return Component(section.name, values)
+    return section
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -81,6 +146,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table/mapping, got {value!r}")
         return dict(value)
+    if tp is Component:
+        if isinstance(value, Component):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table with 'name' and settings, got {value!r}")
+        return Component("").merged(value, where)
     if _is_dataclass_type(tp):
         if isinstance(value, tp):
             return value
@@ -126,6 +197,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
+def coerce_value(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` (a TOML/JSON value or a CLI string) to type ``tp`` as config fields are.
+
+    Raises:
+        ConfigError: naming ``where`` and the expected type.
+    """
+    return _coerce(value, tp, where)
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any] | None = None, *, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; unknown keys raise :class:`ConfigError`.
 
@@ -147,17 +227,35 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None = None, *, where: str
             f"Unknown config key {(where + '.' if where else '') + key!r} for {cls.__name__}."
             f"{suggest(key, fields)} Valid keys: {', '.join(sorted(fields))}."
         )
-    kwargs = {k: _coerce(v, hints[k], f"{where + '.' if where else ''}{k}") for k, v in data.items()}
+    kwargs = {}
+    for k, v in data.items():
+        name = f"{where + '.' if where else ''}{k}"
+        default = _field_default(fields[k])
+        if hints[k] is Component and isinstance(default, Component) and isinstance(v, Mapping):
+            kwargs[k] = default.merged(v, name)
+        else:
+            kwargs[k] = _coerce(v, hints[k], name)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Invalid {cls.__name__} config: {exc}") from exc
 
 
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
-    """Dataclass -> plain dict of JSON/TOML-friendly values (tuples become lists)."""
+    """Dataclass -> plain dict of JSON/TOML-friendly values (tuples become lists; a
+    :class:`Component` becomes its flat table)."""
 
     def conv(v: Any) -> Any:
+        if isinstance(v, Component):
+            return {"name": v.name, **{k: conv(x) for k, x in v.options.items()}}
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
         if isinstance(v, (list, tuple)):
@@ -193,6 +291,10 @@ def apply_overrides(obj: T, overrides: Sequence[str]) -> T:
 def _set_path(obj: Any, path: list[str], value: str, where: str) -> Any:
     head, rest = path[0], path[1:]
     full = f"{where}.{head}" if where else head
+    if isinstance(obj, Component):
+        if rest:
+            raise ConfigError(f"Cannot set {full}.{'.'.join(rest)}: settings of [{where}] are one level deep.")
+        return obj.with_option(head, value)
     if not (dataclasses.is_dataclass(obj) and not isinstance(obj, type)):
         raise ConfigError(f"Cannot set {full!r}: {where or 'the config'} is not a section.")
     names = {f.name for f in dataclasses.fields(obj)}

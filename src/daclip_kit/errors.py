@@ -20,19 +20,18 @@ class UnknownComponentError(DaclipKitError, KeyError):
     The message names the kind, the unknown name, close matches and the available names.
     """
 
-    def __init__(self, kind: str, name: str, available: Iterable[str]):
+    def __init__(self, kind: str, name: str, available: Iterable[str], *, list_command: str = ""):
         self.kind = kind
         self.name = name
         self.available = sorted(available)
+        self.list_command = list_command
         super().__init__(self._message())
 
     def _message(self) -> str:
-        from .specs import KINDS
-
         shown = ", ".join(self.available[:40]) or "(none registered)"
         if len(self.available) > 40:
             shown += f", ... ({len(self.available) - 40} more)"
-        listing = f" Run `daclip-kit ls {self.kind}s` to list them." if f"{self.kind}s" in KINDS else ""
+        listing = f" Run `{self.list_command}` to list them." if self.list_command else ""
         return f"Unknown {self.kind} {self.name!r}.{suggest(self.name, self.available)} Available {self.kind}s: {shown}.{listing}"
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message

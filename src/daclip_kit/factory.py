@@ -61,9 +61,33 @@ def create_embedder(name: str, **config: Any) -> Any:
     return _create("embedders", name, config)
 
 
-def create_backbone(name: str, **config: Any) -> Any:
-    """Build the restoration backbone or denoiser ``name`` (``"irsde-unet"``, ...)."""
-    return _create("backbones", name, config)
+def create_backbone(name: str, *, pretrained: bool | str = False, **config: Any) -> Any:
+    """Build the restoration backbone or denoiser ``name`` (``"irsde-unet"``, ...).
+
+    Args:
+        name: registry name (``daclip-kit ls backbones``).
+        pretrained: ``True`` loads the backbone's first registered weights (downloaded into the
+            cache on first use when they have a download location); a weights name or a path
+            loads those; ``False`` (default) gives random initialisation.
+        **config: settings over the spec's defaults (checked against its config dataclass).
+
+    Example:
+        >>> net = create_backbone("irsde-unet", pretrained=True)  # doctest: +SKIP
+        >>> nafnet = create_backbone("nafnet-gopro-w64", pretrained="NAFNet-GoPro-width64.pth")  # doctest: +SKIP
+    """
+    if not pretrained:
+        return _create("backbones", name, config)
+    from .pretrained import load_network
+    from .weights import resolve_weights
+
+    spec = get_registry("backbones").get(name)
+    ref = pretrained
+    if pretrained is True:
+        if not spec.weights:
+            raise DaclipKitError(f"Backbone {name!r} has no registered weights; pass pretrained=PATH to a file "
+                                 "or folder, or pretrained=False.")
+        ref = spec.weights[0]
+    return load_network(name, resolve_weights(ref, download=True), config=config or None)
 
 
 def create_adapter(name: str, **config: Any) -> Any:

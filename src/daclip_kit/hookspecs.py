@@ -101,14 +101,16 @@ def daclip_kit_register_commands() -> list:
 
 
 @hookspec(firstresult=True)
-def daclip_kit_resolve_weights(spec: Any, cache_dir: Path) -> Path | None:
+def daclip_kit_resolve_weights(spec: Any, cache_dir: Path, search_dirs: tuple) -> Path | None:
     """Return a local path for the :class:`~daclip_kit.specs.WeightSpec` ``spec``, or ``None``.
 
     The first non-``None`` answer wins. Implement it to serve weights from a mirror or an offline
-    store; the built-in Hugging Face downloader is registered ``trylast``.
+    store; the built-in lookup (``search_dirs``, the cache, torch's hub cache) is registered
+    ``trylast``. Downloads happen after the hook, and only when the caller asks for them.
 
     :param spec: the weights wanted.
     :param cache_dir: the daclip-kit cache directory (``$DACLIP_KIT_CACHE``).
+    :param search_dirs: folders the caller asked to search first (``--weights-dir``).
     """
 
 

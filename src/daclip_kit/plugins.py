@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicateComponentError, PluginLoadError
+from .errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
 from .registry import Registry
 from .specs import KINDS
 
@@ -141,8 +141,6 @@ class PluginHost:
     def registry(self, kind: str) -> Registry:
         """The registry of ``kind`` (one of :data:`daclip_kit.specs.KINDS`), built on first use."""
         if kind not in KINDS:
-            from .errors import UnknownComponentError
-
             raise UnknownComponentError("kind", kind, KINDS)
         reg = self._registries.get(kind)
         if reg is None:
@@ -151,7 +149,7 @@ class PluginHost:
         return reg
 
     def _build(self, kind: str) -> Registry:
-        reg: Registry = Registry(_SINGULAR[kind])
+        reg: Registry = Registry(_SINGULAR[kind], list_command=f"daclip-kit ls {kind}")
         caller = getattr(self.pm.hook, f"daclip_kit_register_{kind}")
         trace = os.environ.get(ENV_TRACE, "").strip() not in ("", "0")
         for impl in caller.get_hookimpls():

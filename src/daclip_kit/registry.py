@@ -40,10 +40,12 @@ class Registry(Generic[S]):
 
     Args:
         kind: singular kind name used in messages (``"backbone"``).
+        list_command: the command that lists the names, quoted in errors (``"daclip-kit ls backbones"``).
     """
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, list_command: str = ""):
         self.kind = kind
+        self.list_command = list_command
         self._entries: dict[str, Entry[S]] = {}
         self._frozen = False
 
@@ -76,7 +78,7 @@ class Registry(Generic[S]):
         try:
             return self._entries[name]
         except KeyError:
-            raise UnknownComponentError(self.kind, name, self._entries) from None
+            raise UnknownComponentError(self.kind, name, self._entries, list_command=self.list_command) from None
 
     def names(self) -> list[str]:
         """Registered names in natural order ("2" before "10")."""

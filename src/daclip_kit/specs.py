@@ -45,6 +45,14 @@ class ComponentSpec:
         defaults: keyword values applied before the user's (named variants of one architecture).
         summary: one line shown by ``daclip-kit ls``.
         tiny_config: keyword values for a small instance, used by the contract tests.
+        convert: ``"module:attr"`` of ``fn(checkpoint, *, config=None) -> nn.Module`` that builds
+            the network for a *released* checkpoint (its authors' file layout) and loads it
+            strictly; ``None`` when released files are plain state dicts of this module.
+            :func:`daclip_kit.load_network` calls it, so a plugin ships the converter for its
+            own weights.
+        fingerprint: state-dict keys that only a release file of this component has (after
+            removing ``module.`` and wrappers); ``daclip-kit convert`` uses them to recognise a
+            file. The most specific match (most keys) wins.
     """
 
     name: str
@@ -53,6 +61,8 @@ class ComponentSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     summary: str = ""
     tiny_config: Mapping[str, Any] = field(default_factory=dict)
+    convert: str | None = None
+    fingerprint: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,12 +78,16 @@ class BackboneSpec(ComponentSpec):
         kind: ``"direct"`` for one-shot models (``forward(lq, cond) -> image``) or ``"denoiser"``
             for diffusion networks (``forward(x_t, lq, t, degradation=, content=) -> noise``).
         accepts: conditioning roles the network can use (``"degradation"``, ``"content"``).
-        weights: names of :class:`WeightSpec` entries that fit this backbone.
+        weights: names of :class:`WeightSpec` entries that fit this backbone; the first is the
+            default of ``create_backbone(name, pretrained=True)`` and ``restore --model NAME``.
+        sampler: the sampler a denoiser is restored with when no pipeline names one
+            (``"irsde"``); ignored for one-shot backbones.
     """
 
     kind: Literal["direct", "denoiser"] = "direct"
     accepts: tuple[str, ...] = ()
     weights: tuple[str, ...] = ()
+    sampler: str = "irsde"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,10 +110,14 @@ class MetricSpec(ComponentSpec):
         higher_is_better: direction used by reports.
         paired: ``True`` for full-reference per-image metrics ``f(pred, ref) -> (B,)``;
             ``False`` for set metrics such as FID.
+        meter: ``"module:attr"`` of a class built as ``cls(context)`` that accumulates the metric
+            over a data set (:mod:`daclip_kit.metrics.meters`); ``None``: the mean of ``target``
+            applied per image, with the table protocol's settings it accepts.
     """
 
     higher_is_better: bool = True
     paired: bool = True
+    meter: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,32 +178,33 @@ class WeightSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineSpec:
-    """A named restoration model: which embedder, network, sampler and weights work together.
-
-    ``daclip-kit restore --model NAME`` and the benchmark rows resolve these names.
+    """A named restoration model (a recipe): which network, weights, embedder and sampler work
+    together. It is the one place a released model is described; ``restore --model NAME``, the
+    benchmark rows, the demo and :func:`daclip_kit.restore` all build from it.
 
     Attributes:
         name: ``"irsde-universal"``, ``"wild-ir"``, ...
-        backbone: registry name of the network (``"irsde-unet"``) and ``backbone_config`` its config.
-        backbone_weights: :class:`WeightSpec` name of the network's weights.
+        backbone: registry name of the network (``"irsde-unet"``); ``backbone_config`` overrides
+            its defaults (empty for released presets: the backbone spec holds them).
+        weights: :class:`WeightSpec` name of the network's weights (``""``: none released).
         embedder: registry name of the embedding provider (``"daclip"``) or ``""`` for none;
             ``embedder_config`` its config; ``embedder_weights`` its weights name.
         sampler: registry name of the sampler for denoisers (``"irsde"``), ``""`` for one-shot
-            backbones; ``sampler_config`` its config; ``steps`` the default number of steps;
-            ``mode`` the default stepping rule.
+            backbones; ``sampler_config`` its config (e.g. ``{"mode": "posterior"}``).
+        steps: network evaluations of a run (``None``: the sampler's default).
+        summary: one line for ``daclip-kit ls pipelines``.
     """
 
     name: str
     backbone: str
     backbone_config: Mapping[str, Any] = field(default_factory=dict)
-    backbone_weights: str = ""
+    weights: str = ""
     embedder: str = ""
     embedder_config: Mapping[str, Any] = field(default_factory=dict)
     embedder_weights: str = ""
     sampler: str = ""
     sampler_config: Mapping[str, Any] = field(default_factory=dict)
     steps: int | None = None
-    mode: str = "posterior"
     summary: str = ""
 
 

@@ -45,31 +45,37 @@ def test_pipeline_restores_odd_sizes(name):
     assert torch.allclose(out[1:], single, atol=1e-5)
 
 
-def test_size_divisors():
-    assert _tiny("nafnet").size_divisor == 4
-    assert _tiny("nafnet", pad_mode="zeros").size_divisor == 1
+def test_size_divisors_and_pad_modes():
+    assert _tiny("nafnet").size_divisor == _tiny("nafnet", pad_mode="zeros").size_divisor == 4
+    assert _tiny("nafnet").pad_mode == "reflect" and _tiny("nafnet", pad_mode="zeros").pad_mode == "constant"
     assert _tiny("restormer").size_divisor == _tiny("promptir").size_divisor == 8
     assert _tiny("airnet").size_divisor == 1
 
 
 @pytest.mark.parametrize("name", ("nafnet", "restormer", "promptir"))
-def test_reflect_mode_backbones_refuse_unpadded_sizes(name):
-    with pytest.raises(ShapeError, match="pad_to_multiple"):
+def test_backbones_never_pad_and_name_the_fix(name):
+    with pytest.raises(ShapeError, match="padded_call"):
         _tiny(name)(torch.rand(1, 3, 21, 30))
+    with pytest.raises(ShapeError, match="padded_call"):
+        _tiny("nafnet", pad_mode="zeros")(torch.rand(1, 3, 21, 30))
 
 
 @torch.no_grad()
-def test_nafnet_zero_padding_mode_takes_any_size_and_differs_from_reflect():
+def test_nafnet_zero_padding_mode_pads_with_zeros_and_differs_from_reflect():
+    from daclip_kit.ops.padding import padded_call
+
     reflect = _perturbed("nafnet")
     zeros = _tiny("nafnet", pad_mode="zeros")
     zeros.load_state_dict(reflect.state_dict())
     lq = torch.rand(1, 3, 21, 30, generator=torch.Generator().manual_seed(1))
-    a = zeros(lq)
-    b = reflect(pad_to_multiple(lq, 4))[..., :21, :30]
-    assert a.shape == lq.shape
+    a = padded_call(zeros, (lq,), zeros.size_divisor, zeros.pad_mode)
+    b = padded_call(reflect, (lq,), reflect.size_divisor, reflect.pad_mode)
+    assert a.shape == b.shape == lq.shape
     assert (a - b).abs().max() > 1e-4  # the border treatment really differs
-    a_ref = zeros(F.pad(lq, (0, 2, 0, 3)))[..., :21, :30]  # explicit zero pad: no further padding
-    assert torch.allclose(a, a_ref, atol=1e-6)
+    a_ref = zeros(F.pad(lq, (0, 2, 0, 3)))[..., :21, :30]  # explicit zero pad
+    assert torch.equal(a, a_ref)
+    b_ref = reflect(pad_to_multiple(lq, 4))[..., :21, :30]
+    assert torch.equal(b, b_ref)
     aligned = torch.rand(1, 3, 20, 28)
     assert torch.equal(zeros(aligned), reflect(aligned))
 

@@ -54,8 +54,8 @@ class _TinyPlugin:
 
         cols = tuple(ColumnSpec(dataset="model", metric=m) for m in ("params", "macs_hooks", "runtime"))
         return [TableSpec(name="tiny-complexity", title="tiny", kind="complexity",
-                          rows=(RowSpec(label="Tiny", model="tiny-direct-bench"),
-                                RowSpec(label="Absent", model="no-such-arch")),
+                          rows=(RowSpec(label="Tiny", pipeline="tiny-direct-bench"),
+                                RowSpec(label="Absent", pipeline="no-such-arch")),
                           columns=cols, reference={("Tiny", "model/params"): 1.0})]
 
 

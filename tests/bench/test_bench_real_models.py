@@ -18,18 +18,33 @@ TINY_UNET = {"in_nc": 3, "out_nc": 3, "nf": 32, "ch_mult": (1, 1, 1, 1), "contex
 
 
 class _Plugin:
+    """A tiny pipeline with named weights and a table whose rows name it."""
+
+    @hookimpl
+    def daclip_kit_register_weights(self):
+        from daclip_kit.specs import WeightSpec
+
+        return [WeightSpec(name="tiny-unet", filename="tiny-unet.pt", model="backbone:irsde-unet"),
+                WeightSpec(name="absent-unet", filename="absent.pt", model="backbone:irsde-unet")]
+
+    @hookimpl
+    def daclip_kit_register_pipelines(self):
+        from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
+        from daclip_kit.specs import PipelineSpec
+
+        return [PipelineSpec(name="tiny-irsde", backbone="irsde-unet", backbone_config=TINY_UNET,
+                             weights="tiny-unet", embedder="daclip",
+                             embedder_config={"model_config": TINY_CLIP_CONFIG}, sampler="irsde",
+                             sampler_config={"T": 4, "mode": "sde"})]
+
     @hookimpl
     def daclip_kit_register_tables(self):
         from daclip_kit.bench.spec import ColumnSpec, RowSpec, TableSpec
-        from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
 
         return [TableSpec(
             name="tiny-restore", title="tiny random IR-SDE + DA-CLIP (mechanics)",
-            rows=(RowSpec(label="Tiny", model="irsde-unet", model_config=TINY_UNET, embedder="daclip",
-                          embedder_config={"model_config": TINY_CLIP_CONFIG}, weights=("tiny-unet.pt",),
-                          sampler="irsde", sampler_settings={"T": 4, "steps": 4, "mode": "sde"}),
-                  RowSpec(label="Needs weights", model="irsde-unet", model_config=TINY_UNET,
-                          weights=("absent.pt",), sampler="irsde")),
+            rows=(RowSpec(label="Tiny", pipeline="tiny-irsde"),
+                  RowSpec(label="Needs weights", pipeline="tiny-irsde", overrides={"weights": "absent-unet"})),
             columns=(ColumnSpec(dataset="noisy", metric="psnr"), ColumnSpec(dataset="noisy", metric="ssim")),
             reference={("Tiny", "noisy/psnr"): 30.0})]
 

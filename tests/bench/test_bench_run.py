@@ -272,7 +272,7 @@ def test_bench_over_the_mini_dataset_with_a_tiny_random_model(tmp_path, capsys):
 def _spec(**kw):
     from daclip_kit.bench.spec import ColumnSpec, RowSpec, TableSpec
 
-    kw.setdefault("rows", (RowSpec(label="A", model="nothing-registered"), RowSpec(label="B", model="nothing")))
+    kw.setdefault("rows", (RowSpec(label="A", pipeline="nothing-registered"), RowSpec(label="B", pipeline="nothing")))
     kw.setdefault("columns", (ColumnSpec(dataset="hazy", metric="psnr"),))
     return TableSpec(name="x", title="test table", **kw)
 

@@ -9,7 +9,7 @@ import torch
 from _embedders_testutil import official_checkpoint
 
 from daclip_kit.compat import load_official
-from daclip_kit.embedders.daclip.configs import model_config
+from daclip_kit.embedders.daclip.architectures import model_config
 from daclip_kit.embedders.daclip.model import DaCLIP
 from daclip_kit.errors import CheckpointError
 

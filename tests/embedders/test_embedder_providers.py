@@ -83,7 +83,7 @@ def test_daclip_loads_an_official_file(network, images, tmp_path):
 
 def test_daclip_weights_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path))
-    with pytest.raises(WeightsNotFoundError, match="do not exist"):
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
         create_embedder("daclip", weights=str(tmp_path / "missing.pt"))
     with pytest.raises(WeightsNotFoundError) as info:
         create_embedder("daclip", weights="daclip-vit-b-32")
@@ -119,7 +119,7 @@ def test_clip_provider_tiny_and_state_dict_file(images, tmp_path):
     torch.testing.assert_close(e.content, ref)
     assert emb.classification_scale() == pytest.approx(float(emb.model.logit_scale.detach().exp()))
     torch.save(emb.model.state_dict(), tmp_path / "clip.pt")
-    other = create_embedder("clip", model_config=tiny_config(), pretrained=str(tmp_path / "clip.pt"), device="cpu")
+    other = create_embedder("clip", model_config=tiny_config(), weights=str(tmp_path / "clip.pt"), device="cpu")
     with torch.no_grad():
         assert torch.equal(other.embed_image(images).content, e.content)
 
@@ -130,9 +130,9 @@ def test_clip_provider_errors(tmp_path):
     with pytest.raises(UnknownComponentError, match="ViT-B-32"):
         create_embedder("clip", model="ViT-B-33")
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
-        create_embedder("clip", model_config=tiny_config(), pretrained=str(tmp_path / "nope.pt"))
+        create_embedder("clip", model_config=tiny_config(), weights=str(tmp_path / "nope.pt"))
     with pytest.raises(WeightsNotFoundError, match="laion2b_s34b_b79k"):  # HF_HUB_OFFLINE=1: no network
-        create_embedder("clip", model="ViT-B-32", pretrained="laion2b_s34b_b79k")
+        create_embedder("clip", model="ViT-B-32", weights="laion2b_s34b_b79k")
 
 
 def test_token_outside_vocabulary_is_a_clear_error():

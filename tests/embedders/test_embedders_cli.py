@@ -72,9 +72,9 @@ def test_convert_then_classify(tmp_path, official_file, image_files, network, ca
     assert rows[1]["top_k"][0]["prob"] == pytest.approx(float(best.values[0]), abs=1e-5)
 
 
-def test_classify_with_plain_clip(image_files, capsys):
-    assert main(["classify", str(image_files[0]), "--weights", "x", "--embedder", "clip"]) == 1
-    assert "--pretrained" in err_text(capsys)
+def test_classify_with_plain_clip(image_files, tmp_path, capsys):
+    assert main(["classify", str(image_files[0]), "--weights", str(tmp_path / "x.pt"), "--embedder", "clip"]) == 1
+    assert "does not exist" in err_text(capsys)
     assert main(["classify", str(image_files[0]), "--embedder", "clip", "--model", "ViT-B-33"]) == 1
     assert "Unknown open_clip model 'ViT-B-33'" in err_text(capsys)
     # the full ViT-B-32 with random weights: checks the plain-CLIP path end to end, not accuracy
@@ -114,7 +114,7 @@ def test_weights_list_and_fetch_offline(tmp_path, monkeypatch, capsys):
     (tmp_path / "wild-ir.pth").write_bytes(b"0" * 10)
     rows = run_json(capsys, ["weights", "list", "--cache-dir", str(tmp_path), "--json"])
     by_name = {r["name"]: r for r in rows}
-    assert by_name["wild-ir"]["cached"] and not by_name["universal-ir"]["cached"]
+    assert by_name["wild-ir-unet"]["cached"] and not by_name["universal-ir"]["cached"]
     assert by_name["daclip-vit-b-32"]["size"] == 1_744_725_787
     assert main(["weights", "fetch", "universal-ir", "--cache-dir", str(tmp_path)]) == 1
     err = err_text(capsys)

@@ -13,7 +13,7 @@ OFFICIAL = {
     "daclip-vit-b-32-mix": ("daclip_ViT-B-32_mix.pt", 0, "embedder:daclip"),
     "universal-ir-mix": ("universal-ir-mix.pth", 0, "backbone:irsde-unet"),
     "wild-daclip-vit-l-14": ("wild-daclip_ViT-L-14.pt", 5_661_040_338, "embedder:daclip"),
-    "wild-ir": ("wild-ir.pth", 197_969_027, "backbone:irsde-unet"),
+    "wild-ir-unet": ("wild-ir.pth", 197_969_027, "backbone:irsde-unet-wild"),
 }
 
 
@@ -26,7 +26,10 @@ def test_official_table():
         assert (spec.filename, spec.size, spec.model) == (filename, size, model)
         assert spec.hf_repo == "weblzw/daclip-uir-ViT-B-32-irsde"
     assert get_weight_spec("wild-daclip-vit-l-14").config["model"] == "daclip_ViT-L-14"
-    assert get_weight_spec("wild-ir").config["context_dim"] == 768
+    from daclip_kit.plugins import get_registry
+
+    # the architecture preset lives on the backbone spec, not on the weights entry
+    assert get_registry("backbones").get("irsde-unet-wild").defaults["context_dim"] == 768
 
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
@@ -36,12 +39,33 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
     assert default_cache_dir().parts[-2:] == (".cache", "daclip-kit")
 
 
-def test_explicit_path_bypasses_the_registry(tmp_path):
+def test_a_path_bypasses_the_registry(tmp_path):
     f = tmp_path / "anything.pt"
     f.write_bytes(b"x")
-    assert resolve_weights("not-registered", path=f) == f
+    assert resolve_weights(f) == f
+    assert resolve_weights(str(f)) == f
+    (tmp_path / "folder").mkdir()
+    assert resolve_weights(tmp_path / "folder") == tmp_path / "folder"
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
-        resolve_weights("daclip-vit-b-32", path=tmp_path / "missing.pt")
+        resolve_weights(tmp_path / "missing.pt")
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        resolve_weights("missing.pt")
+
+
+def test_search_dirs_come_first_then_the_cache_then_torch_hub(tmp_path, monkeypatch):
+    """One resolver serves --weights-dir, the cache and torch's hub cache (metric networks)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "alexnet-owt-7be5be79.pth").write_bytes(b"hub")
+    cache, mine = tmp_path / "cache", tmp_path / "mine"
+    assert resolve_weights("lpips-alexnet", cache_dir=cache) == hub / "alexnet-owt-7be5be79.pth"
+    cache.mkdir()
+    (cache / "alexnet-owt-7be5be79.pth").write_bytes(b"cache")
+    assert resolve_weights("lpips-alexnet", cache_dir=cache) == cache / "alexnet-owt-7be5be79.pth"
+    mine.mkdir()
+    (mine / "alexnet-owt-7be5be79.pth").write_bytes(b"mine")
+    assert resolve_weights("lpips-alexnet", cache_dir=cache, search_dirs=[mine]) == mine / "alexnet-owt-7be5be79.pth"
 
 
 def test_cached_file_is_found_and_size_checked(tmp_path):
@@ -50,7 +74,7 @@ def test_cached_file_is_found_and_size_checked(tmp_path):
     assert resolve_weights("daclip-vit-b-32-mix", cache_dir=tmp_path) == cached
     (tmp_path / "wild-ir.pth").write_bytes(b"truncated")
     with pytest.raises(WeightsNotFoundError, match="incomplete"):
-        resolve_weights("wild-ir", cache_dir=tmp_path)
+        resolve_weights("wild-ir-unet", cache_dir=tmp_path)
 
 
 def test_missing_offline_says_which_file_to_put_where(tmp_path, monkeypatch):
@@ -79,10 +103,10 @@ def test_plugin_mirror_wins_over_the_cache(tmp_path):
 
     class Mirror:
         @hookimpl
-        def daclip_kit_resolve_weights(self, spec, cache_dir):
+        def daclip_kit_resolve_weights(self, spec, cache_dir):  # fewer arguments than the spec: fine
             return mirror if spec.name == "universal-ir" else None
 
     get_plugin_manager().register(Mirror(), name="test-mirror")
     assert resolve_weights("universal-ir", cache_dir=tmp_path / "cache") == mirror
     with pytest.raises(WeightsNotFoundError):
-        resolve_weights("wild-ir", cache_dir=tmp_path / "cache")
+        resolve_weights("wild-ir-unet", cache_dir=tmp_path / "cache")

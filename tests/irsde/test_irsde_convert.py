@@ -10,7 +10,6 @@ import torch
 from daclip_kit.backbones.irsde_unet.arch import ConditionalUNet
 from daclip_kit.backbones.irsde_unet.config import UNetConfig
 from daclip_kit.backbones.irsde_unet.convert import (
-    WILD_SETTING,
     config_from_setting,
     infer_setting,
     load_official_unet,
@@ -45,8 +44,11 @@ def test_load_from_file_and_module_prefixed_dict(golden, tmp_path):
     torch.save(g["state_dict"], path)
     net = load_official_unet(path, config=g["config"])
     i = g["inputs"]
+    from daclip_kit.ops.padding import padded_call
+
     with torch.no_grad():
-        out = net(i["xt"], i["cond"], i["time"], degradation=i["text_context"], content=i["image_context"])
+        out = padded_call(lambda a, b: net(a, b, i["time"], degradation=i["text_context"], content=i["image_context"]),
+                          (i["xt"], i["cond"]), net.size_divisor, net.pad_mode)
     torch.testing.assert_close(out, g["outputs"]["full"], atol=1e-5, rtol=0)
 
     prefixed = {f"module.{k}": v for k, v in g["state_dict"].items()}
@@ -66,16 +68,14 @@ def test_missing_keys_are_listed_with_the_likely_setting(golden):
 
 
 def test_config_from_setting_spellings_and_defaults():
-    assert config_from_setting(WILD_SETTING).scale == 0.5
+    assert config_from_setting("irsde-unet-wild").scale == 0.5
     universal_upscale = config_from_setting({"in_nc": 3, "out_nc": 3, "nf": 64, "ch_mult": [1, 2, 4, 8],
                                              "context_dim": 512, "use_image_context": True, "upscale": 1})
     assert universal_upscale == UNetConfig()
-    # keys left out take the official constructor defaults
-    assert config_from_setting({"in_nc": 3, "out_nc": 3, "nf": 64}).ch_mult == (1, 2, 4, 4)
+    # keys left out take the UNetConfig defaults, which are the universal model's
+    assert config_from_setting({"nf": 32}) == UNetConfig(nf=32)
     plain = config_from_setting({"in_nc": 3, "out_nc": 3, "nf": 32, "context_dim": None})
     assert not plain.use_degra_context and not plain.use_image_context
-    with pytest.raises(ConfigError, match="nf"):
-        config_from_setting({"in_nc": 3, "out_nc": 3})
     with pytest.raises(ConfigError, match="Did you mean"):
         config_from_setting({"in_nc": 3, "out_nc": 3, "nf": 64, "context_dimm": 3})
     with pytest.raises(ConfigError, match="multiple of 32"):
@@ -96,11 +96,29 @@ def test_save_pretrained_round_trip(golden, tmp_path):
         torch.testing.assert_close(again(x, x, 4, content=c), net(x, x, 4, content=c), atol=0, rtol=0)
 
 
-def test_named_settings_and_unknown_name():
-    from daclip_kit.backbones.irsde_unet.convert import config_from_setting
-    from daclip_kit.errors import ConfigError
+def test_named_settings_are_the_registered_backbones():
+    from daclip_kit.errors import UnknownComponentError
 
-    assert config_from_setting("wild-ir").scale == 0.5
-    assert config_from_setting("universal").use_degra_context is True
-    with pytest.raises(ConfigError, match="Did you mean: wild"):
-        config_from_setting("wilde")
+    assert config_from_setting("irsde-unet-wild").scale == 0.5
+    assert config_from_setting("irsde-unet") == UNetConfig()
+    assert config_from_setting("irsde-unet-plain").context_dim == 0
+    with pytest.raises(UnknownComponentError, match="Did you mean: irsde-unet-wild"):
+        config_from_setting("irsde-unet-wilde")
+
+
+def test_load_network_uses_the_spec_converter_and_defaults(golden, tmp_path):
+    """One loading path: a released file by registry name, then its native folder by name or alone."""
+    import daclip_kit
+
+    g = golden("irsde_wild_unet_tiny.golden.pt")
+    path = tmp_path / "wild-tiny.pth"
+    torch.save(g["state_dict"], path)
+    net = daclip_kit.load_network("irsde-unet-wild", path, config={"nf": 32, "ch_mult": [1, 1, 1, 1],
+                                                                    "context_dim": 32})
+    assert net.config.scale == 0.5 and not net.config.use_degra_context
+    daclip_kit.save_network(net, tmp_path / "native", name="irsde-unet-wild")
+    for name in ("irsde-unet-wild", None, "irsde-unet"):  # same architecture family: the folder's config wins
+        again = daclip_kit.load_network(name, tmp_path / "native")
+        assert again.config == net.config
+    with pytest.raises(CheckpointError, match="holds a 'irsde-unet-wild' network, not 'nafnet'"):
+        daclip_kit.load_network("nafnet", tmp_path / "native")

@@ -11,10 +11,11 @@ from daclip_kit.backbones.irsde_unet.config import UNetConfig
 from daclip_kit.checkpoint import load_strict
 from daclip_kit.core.backbone import RestorationBackbone
 from daclip_kit.core.embedder import EmbeddingProvider
-from daclip_kit.core.pipeline import RestorationPipeline, RestoreResult, sample
+from daclip_kit.core.pipeline import RestorationPipeline, RestoreResult
+from daclip_kit.core.sampling import sample
 from daclip_kit.errors import ConfigError
 from daclip_kit.factory import create_sampler
-from daclip_kit.ops.padding import crop_to, pad_to_multiple
+from daclip_kit.ops.padding import crop_to, pad_to_multiple, padded_call
 from daclip_kit.ops.tiles import tile_grid, tile_window, tiled_apply
 from daclip_kit.types import Conditioning, ImageEmbedding
 
@@ -80,27 +81,42 @@ def test_pipeline_equals_the_manual_loop(unet, sde):
     """The pipeline is embed -> sample -> clamp; check it against the pieces called by hand."""
     emb = FakeEmbedder()
     lq = _lq(1)
+    sde = create_sampler("irsde", T=100, mode="sde")
     got = RestorationPipeline(embedder=emb, denoiser=unet, sampler=sde)(
-        lq, steps=4, mode="sde", generator=torch.Generator().manual_seed(5)).image
+        lq, steps=4, generator=torch.Generator().manual_seed(5)).image
     with torch.no_grad():
         e = emb.embed_image(lq)
         gen = torch.Generator().manual_seed(5)
         x = sde.noise_state(lq, generator=gen)
         ts = sde.steps_grid(4)
         for k, t in enumerate(ts):
-            eps = unet(x, lq, float(t), degradation=e.degradation, content=e.content)
-            x = sde.step(eps, t, x, lq, mode="sde", generator=gen, t_prev=ts[k + 1] if k + 1 < 4 else 0).prev_sample
+            eps = padded_call(lambda a, b: unet(a, b, float(t), degradation=e.degradation, content=e.content),
+                              (x, lq), unet.size_divisor)
+            x = sde.step(eps, t, x, lq, generator=gen, t_prev=ts[k + 1] if k + 1 < 4 else 0).prev_sample
     torch.testing.assert_close(got, x.clamp(0, 1), atol=0, rtol=0)
 
 
-def test_batch_size_splits_the_work(unet, sde):
+def test_engine_batches_same_size_images_and_results_do_not_depend_on_batching(unet, sde):
+    """One batching layer: restore_images groups same-size images; per-image generators make every
+    image's result independent of its batch and position."""
+    from daclip_kit.restore.engine import restore_images
+
     emb = FakeEmbedder()
     pipe = RestorationPipeline(embedder=emb, denoiser=unet, sampler=sde)
+    images = [(i, _lq(1, 20, 28, seed=i)) for i in range(3)] + [(3, _lq(1, 16, 24, seed=3))]
     done = []
-    out = pipe(_lq(3), steps=2, batch_size=2, progress=lambda i, n: done.append((i, n)))
-    assert out.image.shape == (3, 3, 20, 28)
-    assert emb.calls == [(2, 3, 20, 28), (1, 3, 20, 28)]
-    assert done[-1] == (4, 4) and len(done) == 4
+    out = {r.key: r.image for r in restore_images(pipe, iter(images), options=pipe.options.__class__(steps=2),
+                                                    batch_size=2, seed=7, total=4,
+                                                    progress=lambda d, n: done.append((d, n)))}
+    assert sorted(out) == [0, 1, 2, 3] and out[3].shape == (1, 3, 16, 24)
+    assert emb.calls == [(2, 3, 20, 28), (1, 3, 20, 28), (1, 3, 16, 24)]
+    assert done[-1] == (8, 8)
+    emb.calls.clear()
+    single = {r.key: r.image for r in restore_images(pipe, iter(images[2:3] + images[:1]),
+                                                       options=pipe.options.__class__(steps=2), seed=7)}
+    assert emb.calls == [(1, 3, 20, 28), (1, 3, 20, 28)]
+    for key in (0, 2):
+        torch.testing.assert_close(single[key], out[key], atol=2e-5, rtol=0)  # batched convs round differently
 
 
 def test_one_tile_covering_the_image_equals_untiled(unet, sde):
@@ -117,8 +133,9 @@ def test_overlapping_tiles_of_the_unet_stay_close(unet, sde):
     emb = FakeEmbedder()
     pipe = RestorationPipeline(embedder=emb, denoiser=unet, sampler=sde)
     lq = _lq(1, 64, 64)
-    whole = pipe(lq, steps=2, mode="ode", generator=torch.Generator().manual_seed(0)).image
-    tiled = pipe(lq, steps=2, mode="ode", generator=torch.Generator().manual_seed(0),
+    pipe.sampler = create_sampler("irsde", T=100, mode="ode")
+    whole = pipe(lq, steps=2, generator=torch.Generator().manual_seed(0)).image
+    tiled = pipe(lq, steps=2, generator=torch.Generator().manual_seed(0),
                  tile=48, tile_overlap=16, tile_batch=4).image
     assert emb.calls == [(1, 3, 64, 64)] * 2  # the embedding always sees the whole image
     mse = float(((tiled - whole) ** 2).mean())

@@ -17,6 +17,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
+def run(net, x_t, lq, t, **context):
+    """The network on any size, padded and cropped by the one padding rule."""
+    from daclip_kit.ops.padding import padded_call
+
+    return padded_call(lambda a, b: net(a, b, t, **context), (x_t, lq), net.size_divisor, net.pad_mode)
+
+
 def _net(golden, which: str, reference_ops: bool) -> tuple[ConditionalUNet, dict]:
     g = golden(FIXTURES[which])
     net = ConditionalUNet(UNetConfig(**g["config"])).eval()
@@ -32,10 +39,10 @@ def test_forward_matches_official(golden, which, reference_ops):
     deg, content = i["text_context"], i["image_context"]
     with torch.no_grad():
         got = {
-            "full": net(i["xt"], i["cond"], i["time"], degradation=deg, content=content),
-            "scalar_time": net(i["xt"], i["cond"], 37.0, degradation=deg, content=content),
-            "no_context": net(i["xt"], i["cond"], i["time"]),
-            "image_context_only": net(i["xt"], i["cond"], i["time"], content=content),
+            "full": run(net, i["xt"], i["cond"], i["time"], degradation=deg, content=content),
+            "scalar_time": run(net, i["xt"], i["cond"], 37.0, degradation=deg, content=content),
+            "no_context": run(net, i["xt"], i["cond"], i["time"]),
+            "image_context_only": run(net, i["xt"], i["cond"], i["time"], content=content),
         }
     for name, value in got.items():
         assert value.shape == (2, 3, 20, 28), name
@@ -73,37 +80,37 @@ def test_wild_ignores_degradation(golden):
     net, g = _net(golden, "wild", False)
     i = g["inputs"]
     with torch.no_grad():
-        a = net(i["xt"], i["cond"], i["time"], content=i["image_context"])
-        b = net(i["xt"], i["cond"], i["time"], degradation=torch.randn(2, 7), content=i["image_context"])
+        a = run(net, i["xt"], i["cond"], i["time"], content=i["image_context"])
+        b = run(net, i["xt"], i["cond"], i["time"], degradation=torch.randn(2, 7), content=i["image_context"])
     torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
 def test_registered_variants_build_the_fixture_networks(golden):
     g = golden(FIXTURES["wild"])
-    net = create_backbone("wild-ir", nf=32, ch_mult=[1, 1, 1, 1], context_dim=32)
+    net = create_backbone("irsde-unet-wild", nf=32, ch_mult=[1, 1, 1, 1], context_dim=32)
     load_strict(net, g["state_dict"])
     assert net.accepts == frozenset({"content"})
     g = golden(FIXTURES["universal"])
-    net = create_backbone("irsde-universal", nf=32, ch_mult=[1, 1, 1, 1], context_dim=32)
+    net = create_backbone("irsde-unet", nf=32, ch_mult=[1, 1, 1, 1], context_dim=32)
     load_strict(net, g["state_dict"])
     assert net.accepts == frozenset({"degradation", "content"})
     assert net.size_divisor == 16
 
 
 def test_plain_network_has_no_context_modules():
-    net = create_backbone("irsde-plain", nf=32, ch_mult=[1, 1, 1, 1])
+    net = create_backbone("irsde-unet-plain", nf=32, ch_mult=[1, 1, 1, 1])
     keys = net.state_dict().keys()
     assert not any("transformer_blocks" in k or k.startswith(("prompt", "text_mlp")) for k in keys)
     x = torch.rand(1, 3, 16, 24)
     with torch.no_grad():
-        assert net(x, x, 5).shape == (1, 3, 16, 24)
+        assert run(net, x, x, 5).shape == (1, 3, 16, 24)
 
 
 def test_gradients_flow_in_training_mode(golden):
     net, g = _net(golden, "universal", False)
     net.train()
     i = g["inputs"]
-    out = net(i["xt"], i["cond"], i["time"], degradation=i["text_context"], content=i["image_context"])
+    out = run(net, i["xt"], i["cond"], i["time"], degradation=i["text_context"], content=i["image_context"])
     out.square().mean().backward()
     grads = {k: p.grad for k, p in net.named_parameters()}
     # with one context token the cross-attention output does not depend on to_q/to_k/norm2
@@ -131,7 +138,18 @@ def test_bf16_autocast_runs_both_paths(golden, reference_ops):
     net, g = _net(golden, "universal", reference_ops)
     i = g["inputs"]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        out = net(i["xt"], i["cond"], i["time"], degradation=i["text_context"], content=i["image_context"])
+        out = run(net, i["xt"], i["cond"], i["time"], degradation=i["text_context"], content=i["image_context"])
     assert out.dtype == torch.bfloat16
     err = (out.float() - g["outputs"]["full"]).abs().max()
     assert 0 < err < 0.1  # bf16 rounding, measured ~0.046 on both paths
+
+
+def test_networks_never_pad_and_name_the_fix():
+    from daclip_kit.errors import ShapeError
+
+    net = ConditionalUNet(UNetConfig(nf=32, ch_mult=(1, 1), context_dim=0, use_degra_context=False,
+                                     use_image_context=False))
+    x = torch.rand(1, 3, 10, 12)
+    with pytest.raises(ShapeError, match="multiples of 4.*padded_call"):
+        net(x, x, 3)
+    assert run(net, x, x, 3).shape == (1, 3, 10, 12)

@@ -55,7 +55,8 @@ def test_restore_folder_keeps_sizes_and_modes(images, tmp_path, tiny_models, cap
     out = tmp_path / "out"
     assert _restore([images], out, tiny_models, "--json") == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["steps"] == 2 and summary["mode"] == "posterior" and len(summary["images"]) == 3
+    assert summary["steps"] == 2 and summary["sampler"] == "irsde" and len(summary["images"]) == 3
+    assert summary["network"] == "irsde-unet" and summary["sampler_config"] == {}
     for name, size in (("rgb", (45, 37)), ("gray16", (28, 20)), ("rgba", (33, 19))):
         with Image.open(out / f"{name}.png") as im:
             assert im.size == size and im.mode == "RGB"
@@ -135,7 +136,7 @@ def test_batched_restore_equals_single(tmp_path, tiny_models):
 def test_restore_with_full_size_official_files(tmp_path, capsys):
     """universal-ir.pth (plain state dict) + daclip_ViT-B-32.pt (training checkpoint, module.)."""
     from daclip_kit import create_backbone
-    from daclip_kit.embedders.daclip.configs import model_config
+    from daclip_kit.embedders.daclip.architectures import model_config
     from daclip_kit.embedders.daclip.model import DaCLIP
 
     torch.manual_seed(0)
@@ -144,7 +145,7 @@ def test_restore_with_full_size_official_files(tmp_path, capsys):
     torch.save({"epoch": 30, "state_dict": sd, "optimizer": {"state": {}, "param_groups": []}},
                tmp_path / "daclip_ViT-B-32.pt")
     del daclip, sd
-    unet = create_backbone("irsde-universal")
+    unet = create_backbone("irsde-unet")
     torch.save(unet.state_dict(), tmp_path / "universal-ir.pth")
     del unet
     src = _save_png(tmp_path / "lq.png", np.random.default_rng(2).integers(0, 256, (36, 52, 3), dtype=np.uint8))

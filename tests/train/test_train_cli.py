@@ -51,12 +51,12 @@ def test_daclip_then_irsde_then_restore(root, daclip_run, tmp_path, capsys):
                  "--set", f"embedder.weights={daclip_folder}", "--set", "validation.every=0", "--set",
                  "data.batch_size=2", "--out", str(irsde_out), "--max-steps", "2", "--device", "cpu", "--json"]) == 0
     summary = _json(capsys)
-    assert summary["step"] == 2 and set(summary["models"]) == {"unet", "unet-ema"}
+    assert summary["step"] == 2 and set(summary["models"]) == {"network", "network-ema"}
     assert summary["last"]["step"] == 2 and summary["last"]["loss"] > 0
 
     lq = min((root / "val" / "noisy" / "LQ").glob("*.png"))
     restored = tmp_path / "restored"
-    assert main(["restore", str(lq), "-o", str(restored), "--weights", summary["models"]["unet-ema"],
+    assert main(["restore", str(lq), "-o", str(restored), "--weights", summary["models"]["network-ema"],
                  "--daclip-weights", str(daclip_folder), "--steps", "2", "--device", "cpu", "--json"]) == 0
     image = read_image(restored / f"{lq.stem}.png")
     assert image.shape == read_image(lq).shape

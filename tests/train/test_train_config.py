@@ -33,8 +33,12 @@ def test_defaults_are_the_official_recipes():
     assert r.optim.warmup_steps == 0
     assert (r.max_steps, r.data.batch_size, r.data.patch_size, r.objective, r.loss) == (700_000, 16, 256, "ml", "l1")
     assert (r.ema.decay, r.ema.update_every) == (0.995, 10)
-    assert (r.sde.max_sigma, r.sde.T, r.sde.schedule, r.sde.eps) == (50.0, 100, "cosine", 0.005)
-    assert (r.network.nf, r.network.ch_mult, r.network.context_dim) == (64, (1, 2, 4, 8), 512)
+    r = r.validate()  # the components' settings are typed from their registry configs
+    sde = r.sampler.options
+    assert r.sampler.name == "irsde"
+    assert (sde["max_sigma"], sde["T"], sde["schedule"], sde["eps"]) == (50.0, 100, "cosine", 0.005)
+    assert r.network.name == "irsde-unet"
+    assert (r.network.options["nf"], r.network.options["ch_mult"], r.network.options["context_dim"]) == (64, [1, 2, 4, 8], 512)
     assert len(r.data.degradations) == 10 and r.data.degradations[0] == "motion-blurry"
     assert (r.log_every, r.save_every, r.validation.every, r.validation.count) == (200, 10_000, 10_000, 100)
 
@@ -49,8 +53,8 @@ def test_tiny_run_files_load():
     assert d.model.pretrained is None and d.model.model_config["vision_cfg"]["layers"] == 2
     assert d.precision == "fp32" and d.max_steps == 20
     r = load_run_config("irsde", EXAMPLES / "irsde_tiny.toml")
-    assert r.data.degradations is None and r.network.ch_mult == (1, 1, 1, 1)
-    assert r.embedder.weights == "runs/daclip-tiny/checkpoints/step-00000020/daclip"
+    assert r.data.degradations is None and r.network.options["ch_mult"] == [1, 1, 1, 1]
+    assert r.embedder.options["weights"] == "runs/daclip-tiny/checkpoints/step-00000020/daclip"
 
 
 def test_partial_optim_table_keeps_the_irsde_defaults(tmp_path):
@@ -68,9 +72,9 @@ def test_overrides_are_coerced_by_field_type():
     ])
     assert cfg.optim.lr == 1e-4 and isinstance(cfg.optim.lr, float)
     assert cfg.data.degradations == ("noisy", "hazy")
-    assert cfg.network.ch_mult == (1, 1, 2)
+    assert cfg.network.options["ch_mult"] == [1, 1, 2]
     assert cfg.ema.enabled is False and cfg.validation.steps is None and cfg.max_steps == 1000
-    assert cfg.embedder.weights is None
+    assert cfg.embedder.options["weights"] is None
 
 
 def test_an_override_is_never_evaluated():
@@ -94,8 +98,21 @@ def test_unknown_keys_are_errors_with_suggestions(tmp_path):
         load_run_config("daclip", None, ["precision=fp8"])
 
 
+def test_component_sections_are_checked_against_the_registry():
+    """Any registered backbone trains: its settings are validated by its own config before a run."""
+    nafnet = load_run_config("restoration", None, ["network.name=nafnet", "network.width=8",
+                                                   "embedder.name=none"])
+    assert nafnet.network.name == "nafnet" and nafnet.network.options["width"] == 8
+    with pytest.raises(ConfigError, match=r"\[network\].*Did you mean: width"):
+        load_run_config("restoration", None, ["network.name=nafnet", "network.widht=8"])
+    with pytest.raises(ConfigError, match=r"\[network\] name = 'nafnett'.*Did you mean: nafnet"):
+        load_run_config("restoration", None, ["network.name=nafnett"])
+    with pytest.raises(ConfigError, match=r"\[sampler\].*expected an integer"):
+        load_run_config("restoration", None, ["sampler.T=many"])
+
+
 def test_inconsistent_settings_are_refused():
-    with pytest.raises(ConfigError, match="use_degra_context=false"):
+    with pytest.raises(ConfigError, match="irsde-unet-plain"):
         load_run_config("irsde", None, ["embedder.name=none"])
     plain = load_run_config("irsde", None, ["embedder.name=none", "network.use_degra_context=false",
                                             "network.use_image_context=false"])

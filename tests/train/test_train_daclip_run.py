@@ -120,7 +120,7 @@ def test_start_from_a_clip_state_dict_file(tmp_path, tmp_path_factory):
 
     import open_clip
 
-    from daclip_kit.embedders.daclip.configs import clip_kwargs
+    from daclip_kit.embedders.daclip.architectures import clip_kwargs
     from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
     from daclip_kit.errors import WeightsNotFoundError
     from daclip_kit.train.config import DaClipModelConfig

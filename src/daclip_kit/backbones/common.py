@@ -71,9 +71,9 @@ def check_multiple(x: torch.Tensor, divisor: int, who: str) -> None:
     h, w = x.shape[-2:]
     if h % divisor or w % divisor:
         raise ShapeError(
-            f"{who} needs H and W that are multiples of {divisor}, got {h}x{w}. Use "
-            f"RestorationPipeline (it pads and crops), or pad with "
-            f"daclip_kit.ops.padding.pad_to_multiple(lq, {divisor}) and crop the output back."
+            f"{who} needs H and W that are multiples of {divisor}, got {h}x{w}. Networks never pad: use "
+            f"RestorationPipeline or daclip_kit.sample (they pad and crop), or "
+            f"daclip_kit.ops.padding.padded_call(fn, inputs, {divisor}, net.pad_mode)."
         )
 
 

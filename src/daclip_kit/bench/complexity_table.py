@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import DaclipKitError
+from ..factory import create_backbone, create_embedder, create_sampler
+from ..plugins import get_registry
+from ..specs import PipelineSpec
 from .complexity import (
     count_parameters,
     forward_call,
@@ -15,8 +18,8 @@ from .complexity import (
     macs_hooks,
     median_runtime,
 )
-from .runner import BenchOptions, Progress, RowResult, TableResult, plan_table
-from .spec import RowSpec, TableSpec
+from .plan import BenchOptions, Progress, RowResult, TableResult, plan_table
+from .spec import TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +59,26 @@ def _count(build, call_for) -> dict[str, float]:
     raise AssertionError("unreachable")
 
 
-def _backbone_figures(row: RowSpec, options: BenchOptions, size: int) -> dict[str, float]:
-    from ..factory import create_backbone
-    from ..plugins import get_registry
-
-    kind = get_registry("backbones").get(row.model).kind
-    out = _count(lambda device: create_backbone(row.model, **row.model_config),
+def _backbone_figures(recipe: PipelineSpec, options: BenchOptions, size: int) -> dict[str, float]:
+    kind = get_registry("backbones").get(recipe.backbone).kind
+    config = dict(recipe.backbone_config)
+    out = _count(lambda device: create_backbone(recipe.backbone, **config),
                  lambda m, device: forward_call(m, kind, size, device))
     if options.repeats > 0:
-        model = create_backbone(row.model, **row.model_config).eval().to(options.device)
+        model = create_backbone(recipe.backbone, **config).eval().to(options.device)
         call = forward_call(model, kind, size, options.device)
-        steps = int(row.sampler_settings.get("steps", 1)) if kind == "denoiser" else 1
+        steps = 1
+        if kind == "denoiser":
+            steps = len(create_sampler(recipe.sampler, **dict(recipe.sampler_config)).timesteps(recipe.steps))
         out["runtime"] = median_runtime(call, repeats=options.repeats, device=options.device) * steps
     return out
 
 
-def _embedder_figures(row: RowSpec, options: BenchOptions, size: int) -> dict[str, float]:
+def _embedder_figures(recipe: PipelineSpec, options: BenchOptions, size: int) -> dict[str, float]:
     import torch
 
-    from ..factory import create_embedder
-
     def build(device):
-        return create_embedder(row.embedder, **{"device": device, **row.embedder_config})
+        return create_embedder(recipe.embedder, **{"device": device, **dict(recipe.embedder_config)})
 
     def call_for(module, device):
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
@@ -106,13 +107,12 @@ def run_complexity(table: TableSpec, options: BenchOptions, *, progress: Progres
             notes: list[str] = []
             try:
                 with _random_weights_expected():
-                    if row.model is not None:
-                        values.update(_backbone_figures(row, options, size))
-                    if row.embedder is not None:
+                    values.update(_backbone_figures(plan.recipe, options, size))
+                    if plan.recipe.embedder:
                         try:
-                            values.update(_embedder_figures(row, options, size))
+                            values.update(_embedder_figures(plan.recipe, options, size))
                         except (DaclipKitError, RuntimeError) as exc:
-                            notes.append(f"embedder {row.embedder!r} not measured: {exc}")
+                            notes.append(f"embedder {plan.recipe.embedder!r} not measured: {exc}")
             except (DaclipKitError, RuntimeError) as exc:
                 log.warning("row %r of table %s failed: %s", row.label, table.name, exc)
                 result.rows.append(RowResult(row.label, "failed", notes=[f"architecture not available: {exc}"]))

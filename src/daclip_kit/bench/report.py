@@ -71,9 +71,8 @@ def to_json(result: TableResult, provenance: Mapping[str, Any]) -> dict[str, Any
             cells[c.key] = {"ours": ours, "paper": paper,
                             "delta": None if ours is None or paper is None else ours - paper}
         rows.append({"label": r.label, "status": r.status, "notes": r.notes, "cells": cells,
-                     "model": spec.model, "model_config": dict(spec.model_config),
-                     "embedder": spec.embedder, "weights": list(spec.weights),
-                     "sampler": spec.sampler, "sampler_settings": dict(spec.sampler_settings)})
+                     "pipeline": spec.pipeline, "overrides": dict(spec.overrides),
+                     "embedder": spec.embedder, "weights": list(spec.weights)})
     return _jsonable({
         "schema": SCHEMA,
         "table": _spec_dict(table),

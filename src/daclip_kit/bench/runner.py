@@ -1,11 +1,14 @@
-"""Running a benchmark table: decide which rows can run here, measure them, keep every image's result.
+"""Running a benchmark table: measure the rows :mod:`.plan` found runnable, keep every image's result.
 
 Pure library code: no console output (progress goes to an optional callback, messages to
 ``logging``). Rows that cannot run (paper-only baselines, missing architecture, weights or data)
 are returned with notes saying what is missing and how to get it.
 
 Models can be injected (``restorers=`` / ``classifiers=``), which is how tests run the mechanics on a
-tiny synthetic data set, and how users measure their own models against a table.
+tiny synthetic data set; users measure their own trained weights with ``row_weights`` (CLI
+``--weights LABEL=PATH``). Restoration rows are built by
+:func:`daclip_kit.restore.build.build_pipeline` from the row's pipeline and overrides, metrics by
+:func:`daclip_kit.metrics.meters.make_meter` from the metrics registry.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError, DaclipKitError
-from .spec import MetricProtocol, RowSpec, TableSpec
+from ..errors import DaclipKitError
+from .complexity_table import run_complexity
+from .plan import BenchOptions, ImageRecord, Progress, RowPlan, RowResult, TableResult, plan_table
+from .spec import RowSpec, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -27,257 +32,39 @@ log = logging.getLogger(__name__)
 Restorer = Callable[[Any], Any]
 #: ``(images (B, 3, H, W) in [0, 1], label texts) -> (B, N) probabilities``.
 Classifier = Callable[[Any, Sequence[str]], Any]
-#: ``progress(description, done, total)``.
-Progress = Callable[[str, int, int], None]
-
-_PAIRED = ("psnr", "ssim", "psnr-y", "ssim-y")
-
-
-@dataclass(frozen=True, kw_only=True)
-class BenchOptions:
-    """Settings of one benchmark run (all recorded in the JSON).
-
-    Attributes:
-        data_root: folder holding ``val/<data set>/{LQ,GT}``.
-        weights_dir: folder searched first for model and metric weights.
-        limit: at most this many images per data set (``None``: all).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-        seed: seed of the sampler noise (a fresh generator per row).
-        rows: only these row labels (``None``: all).
-        size: input size of complexity tables (default: the table's protocol, 256).
-        repeats: timed forward passes per model in complexity tables (0 skips runtime).
-    """
-
-    data_root: Path | None = None
-    weights_dir: Path | None = None
-    limit: int | None = None
-    device: str = "cpu"
-    seed: int = 0
-    rows: tuple[str, ...] | None = None
-    size: int | None = None
-    repeats: int = 3
-
-
-@dataclass
-class RowPlan:
-    """Whether a row can run, the weights it resolved and what is missing."""
-
-    row: RowSpec
-    runnable: bool
-    missing: list[str] = field(default_factory=list)
-    weights: dict[str, Path] = field(default_factory=dict)
-    injected: bool = False
-
-
-@dataclass
-class ImageRecord:
-    """Metrics of one image: restoration metrics, or ``correct``/``predicted`` for classification."""
-
-    row: str
-    dataset: str
-    image: str
-    values: dict[str, Any]
-    seconds: float
-
-
-@dataclass
-class RowResult:
-    """One row: measured cell values (column key -> value), status and notes."""
-
-    label: str
-    status: Literal["measured", "partial", "not-run", "failed"]
-    values: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class TableResult:
-    """Everything a run produced, ready for :mod:`daclip_kit.bench.report`."""
-
-    table: TableSpec
-    options: BenchOptions
-    rows: list[RowResult]
-    images: list[ImageRecord] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def row(self, label: str) -> RowResult | None:
-        return next((r for r in self.rows if r.label == label), None)
-
-    def value(self, label: str, key: str) -> float | None:
-        r = self.row(label)
-        return None if r is None else r.values.get(key)
-
-
-# --- planning ------------------------------------------------------------------------------------
-
-
-def locate_weights(name: str, weights_dir: Path | None) -> tuple[Path | None, str]:
-    """Find the weights ``name`` locally: ``(path, "")`` or ``(None, what is missing and how to get it)``.
-
-    ``name`` is a registered weights name (``daclip-kit ls weights``) or a plain file name looked up
-    in ``weights_dir``. Nothing is downloaded.
-    """
-    from ..plugins import get_registry
-
-    registry = get_registry("weights")
-    spec = registry.get(name) if name in registry else None
-    filename = spec.filename if spec is not None else name
-    if weights_dir is not None and (Path(weights_dir) / filename).is_file():
-        return Path(weights_dir) / filename, ""
-    if spec is not None:
-        try:
-            from ..weights import resolve_weights
-
-            return Path(resolve_weights(name, download=False)), ""
-        except ImportError:
-            pass
-        except DaclipKitError as exc:
-            return None, f"{exc} (bench: or put {filename} into --weights-dir)"
-    where = str(weights_dir) if weights_dir is not None else "no --weights-dir given"
-    return None, f"weights file {filename!r} not found ({where}); put it into --weights-dir"
-
-
-def _registered(kind: str, name: str) -> bool:
-    from ..plugins import get_registry
-
-    return name in get_registry(kind)
-
-
-def _unknown_classes(table: TableSpec) -> list[str]:
-    """Data sets of a classification table that are not one of the ten labels (no ground truth)."""
-    from ..types import DEGRADATIONS
-
-    if table.kind != "classification":
-        return []
-    return [d for d in table.datasets() if d not in DEGRADATIONS]
-
-
-def check_protocol(table: TableSpec) -> None:
-    """Refuse metric settings daclip-kit does not implement (instead of silently using others).
-
-    Raises:
-        ConfigError: the table measures LPIPS with another trunk/version than AlexNet v0.1, or
-            FID with another setting than the default.
-    """
-    p, default = table.protocol, MetricProtocol()
-    metrics = table.metrics()
-    if "lpips" in metrics and (p.lpips_net, p.lpips_version) != (default.lpips_net, default.lpips_version):
-        raise ConfigError(
-            f"Table {table.name} asks for LPIPS net={p.lpips_net!r} version={p.lpips_version!r}; daclip-kit "
-            f"computes only net={default.lpips_net!r} version={default.lpips_version!r} (the official test "
-            "setting). Remove lpips_net/lpips_version from the table's MetricProtocol.")
-    if "fid" in metrics and p.fid != default.fid:
-        raise ConfigError(
-            f"Table {table.name} asks for FID as {p.fid!r}; daclip-kit computes only {default.fid!r}. "
-            "Remove fid from the table's MetricProtocol.")
-
-
-def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected: bool = False) -> RowPlan:
-    """Decide whether ``row`` can run (data availability is handled per data set by the runner)."""
-    unknown = _unknown_classes(table)
-    if unknown:
-        from ..types import DEGRADATIONS
-
-        return RowPlan(row, False, [
-            f"classification data set(s) {', '.join(unknown)} are not among the ten degradation labels "
-            f"({', '.join(DEGRADATIONS)}), so they have no ground-truth label; name the columns after "
-            "the labels"], injected=injected)
-    if injected:
-        return RowPlan(row, True, injected=True)
-    missing: list[str] = []
-    if row.model is None and row.embedder is None:
-        return RowPlan(row, False, [f"paper-only: {row.note or 'not part of daclip-kit'}"])
-    if row.model is not None and not _registered("backbones", row.model):
-        missing.append(f"architecture {row.model!r} is not available in this installation "
-                       f"(no plugin registers it; see `daclip-kit ls backbones`)")
-    if row.embedder is not None and not _registered("embedders", row.embedder):
-        missing.append(f"embedder {row.embedder!r} is not available in this installation")
-    if table.kind == "complexity":
-        return RowPlan(row, not missing, missing)
-    if table.kind == "restoration" and not row.weights:
-        missing.append(f"no released weights: {row.note or 'trained by the paper authors'}")
-    found: dict[str, Path] = {}
-    for name in row.weights:
-        path, why = locate_weights(name, options.weights_dir)
-        if path is None:
-            missing.append(why)
-        else:
-            found[name] = path
-    return RowPlan(row, not missing, missing, found)
-
-
-def plan_table(table: TableSpec, options: BenchOptions, *, injected: Sequence[str] = ()) -> list[RowPlan]:
-    """Plans of the selected rows of ``table`` (``options.rows``), in table order.
-
-    Raises:
-        ConfigError: the table's :class:`MetricProtocol` asks for metrics that are not implemented.
-        UnknownComponentError: ``options.rows`` names a row the table does not have.
-    """
-    check_protocol(table)
-    rows = list(table.rows)
-    if options.rows is not None:
-        for label in options.rows:
-            table.row(label)  # raises with the valid labels
-        rows = [r for r in rows if r.label in options.rows]
-    return [plan_row(table, r, options, injected=r.label in injected) for r in rows]
 
 
 # --- building real models ----------------------------------------------------------------------
 
 
-def _build_embedder(row: RowSpec, plan: RowPlan, options: BenchOptions, weights_name: str | None):
-    from ..factory import create_embedder
-
-    cfg = dict(row.embedder_config)
-    if weights_name is not None:
-        path = str(plan.weights[weights_name])
-        cfg["pretrained" if row.embedder == "clip" else "weights"] = path
-    return create_embedder(row.embedder, device=options.device, **cfg)
-
-
 def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Restorer:
-    """Build the real model of ``row`` with its resolved weights (network weights first, then
-    the embedder's) as a :class:`~daclip_kit.core.pipeline.RestorationPipeline`."""
-    import torch
+    """The model of ``row`` (:func:`~daclip_kit.restore.build.build_pipeline` with the resolved
+    weights); every image's noise comes from its own generator seeded with ``options.seed``."""
+    from ..core.pipeline import per_image_generators
+    from ..restore.build import build_pipeline
 
-    from ..checkpoint import load_strict, read_state_dict
-    from ..compat import OFFICIAL_LOADERS, load_official
-    from ..core.pipeline import RestorationPipeline
-    from ..factory import create_backbone, create_sampler
-    from ..plugins import get_registry
-
-    net_path = plan.weights[row.weights[0]]
-    if row.model in OFFICIAL_LOADERS:
-        net = load_official(row.model, net_path, config=dict(row.model_config))
-    else:
-        net = create_backbone(row.model, **row.model_config)
-        load_strict(net, read_state_dict(net_path), source=str(net_path))
-    net = net.to(options.device).eval()
-    embedder = None
-    if row.embedder is not None:
-        emb_weights = row.weights[1] if len(row.weights) > 1 else None
-        embedder = _build_embedder(row, plan, options, emb_weights)
-    settings = dict(row.sampler_settings)
-    call_kwargs = {"steps": settings.pop("steps", None), "mode": settings.pop("mode", None)}
-    if get_registry("backbones").get(row.model).kind == "denoiser":
-        pipe = RestorationPipeline(embedder=embedder, denoiser=net,
-                                   sampler=create_sampler(row.sampler, **settings))
-        call_kwargs["generator"] = torch.Generator(options.device).manual_seed(options.seed)
-    else:
-        pipe = RestorationPipeline(embedder=embedder, backbone=net)
-        call_kwargs = {}
+    recipe = plan.recipe
+    net_ref = options.row_weights.get(row.label) or recipe.weights
+    overrides = {k: v for k, v in {**row.overrides, **(options.overrides if recipe.sampler else {})}.items()}
+    built = build_pipeline(row.pipeline, weights=plan.weights[net_ref],
+                           embedder_weights=plan.weights.get(recipe.embedder_weights), device=options.device,
+                           download=False, overrides=overrides)
+    pipe = built.pipeline
 
     def restore(lq):
-        return pipe(lq, **call_kwargs).image
+        return pipe(lq, generator=per_image_generators(options.seed, lq.shape[0])).image
 
     return restore
 
 
 def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Classifier:
     """Zero-shot classifier of ``row``: ``embedder.classify(images, labels).probs``."""
-    weights_name = row.weights[0] if row.weights else None
-    embedder = _build_embedder(row, plan, options, weights_name)
+    from ..factory import create_embedder
+
+    cfg = dict(row.embedder_config)
+    if row.weights:
+        cfg["weights"] = str(plan.weights[row.weights[0]])
+    embedder = create_embedder(row.embedder, device=options.device, **cfg)
 
     def classify(images, labels):
         return embedder.classify(images.to(options.device), list(labels)).probs
@@ -288,34 +75,26 @@ def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Clas
 # --- measuring ----------------------------------------------------------------------------------
 
 
-@dataclass
-class MetricNets:
-    """Networks of the learned metrics; ``None`` with a note when unavailable."""
+def make_meters(table: TableSpec, options: BenchOptions, networks: Mapping[str, Any]) -> tuple[dict, dict[str, str]]:
+    """Meter factories of the table's metrics and notes for the ones that cannot be computed.
 
-    lpips: Any = None
-    fid: Any = None
-    notes: dict[str, str] = field(default_factory=dict)
+    Each factory builds a fresh meter per data set; a metric whose network is missing (LPIPS,
+    FID weights) gets a note instead, and the other metrics still run.
+    """
+    from ..metrics.meters import MeterContext, make_meter
 
-
-def load_metric_nets(metrics: Sequence[str], options: BenchOptions, *, lpips_net: Any = None,
-                     fid_net: Any = None) -> MetricNets:
-    """Load the LPIPS / FID networks the table needs; missing weights become notes."""
-    nets = MetricNets(lpips=lpips_net, fid=fid_net)
-    if "lpips" in metrics and nets.lpips is None:
+    context = MeterContext(table.protocol, device=options.device,
+                           search_dirs=[options.weights_dir] if options.weights_dir else [],
+                           networks=dict(networks))
+    factories, notes = {}, {}
+    for metric in table.metrics():
         try:
-            from ..metrics.perceptual import load_lpips
-
-            nets.lpips = load_lpips(options.weights_dir, device=options.device)
+            make_meter(metric, context)  # fail early: unknown metric, missing weights
         except DaclipKitError as exc:
-            nets.notes["lpips"] = str(exc)
-    if "fid" in metrics and nets.fid is None:
-        try:
-            from ..metrics.inception import load_fid_inception
-
-            nets.fid = load_fid_inception(options.weights_dir, device=options.device)
-        except DaclipKitError as exc:
-            nets.notes["fid"] = str(exc)
-    return nets
+            notes[metric] = str(exc)
+            continue
+        factories[metric] = lambda metric=metric: make_meter(metric, context)
+    return factories, notes
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -338,23 +117,15 @@ def _fill_averages(table: TableSpec, values: dict[str, float]) -> list[str]:
 
 
 def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: Sequence[str],
-                     options: BenchOptions, nets: MetricNets, records: list[ImageRecord],
+                     options: BenchOptions, meters: Mapping[str, Callable[[], Any]], records: list[ImageRecord],
                      progress: Progress | None, notes: list[str]) -> dict[str, float]:
     from ..io import read_image
-    from ..metrics.fid_score import feature_stats
-    from ..metrics.frechet import FeatureStats, frechet_distance_from_stats
-    from ..metrics.peak_snr import psnr
-    from ..metrics.perceptual import lpips
-    from ..metrics.structural import ssim
     from .data import paired_images
 
-    p = table.protocol
-    metrics = table.metrics()
     values: dict[str, float] = {}
     for dataset in datasets:
         pairs = paired_images(options.data_root, dataset, options.limit)
-        per_metric: dict[str, list[float]] = {}
-        stats = (FeatureStats(), FeatureStats()) if "fid" in metrics and nets.fid is not None else None
+        running = {m: make() for m, make in meters.items()}
         for i, (lq_path, gt_path) in enumerate(pairs):
             lq, gt = read_image(lq_path).to(options.device), read_image(gt_path)
             if lq.shape != gt.shape:
@@ -364,29 +135,20 @@ def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: 
             out = restore(lq).detach().float().cpu().clamp(0, 1)  # the copy waits for the device
             seconds = time.perf_counter() - t0
             row_vals: dict[str, Any] = {}
-            for m in metrics:
-                if m in _PAIRED:
-                    fn = psnr if m.startswith("psnr") else ssim
-                    row_vals[m] = float(fn(out, gt, crop_border=p.crop_border,
-                                           y_channel=p.y_channel or m.endswith("-y"),
-                                           quantize=p.quantize)[0])
-                elif m == "lpips" and nets.lpips is not None:
-                    row_vals[m] = float(lpips(out, gt, net=nets.lpips)[0])
-            if stats is not None:
-                feature_stats(out, nets.fid, quantize=p.quantize, stats=stats[0])
-                feature_stats(gt, nets.fid, quantize=p.quantize, stats=stats[1])
-            for m, v in row_vals.items():
-                per_metric.setdefault(m, []).append(v)
+            for m, meter in running.items():
+                per_image = meter.update(out, gt)
+                if per_image:
+                    row_vals[m] = per_image[0]
             records.append(ImageRecord(label, dataset, lq_path.name, row_vals, seconds))
             if progress:
                 progress(f"{table.name} {label} {dataset}", i + 1, len(pairs))
-        for m, vs in per_metric.items():
-            values[f"{dataset}/{m}"] = _mean(vs)
-        if stats is not None and stats[0].count >= 2:
-            values[f"{dataset}/fid"] = frechet_distance_from_stats(*stats)
-        elif stats is not None:
-            notes.append(f"{dataset}/fid not computed: FID needs at least 2 images per data set "
-                         f"(got {stats[0].count}; raise --limit)")
+        for m, meter in running.items():
+            value = meter.compute()
+            if value is not None:
+                values[f"{dataset}/{m}"] = value
+            elif m == "fid":
+                notes.append(f"{dataset}/fid not computed: FID needs at least 2 images per data set "
+                             f"(got {len(pairs)}; raise --limit)")
     return values
 
 
@@ -441,8 +203,6 @@ def run_table(table: TableSpec, options: BenchOptions, *,
         ConfigError, UnknownComponentError: see :func:`plan_table` (raised before anything runs).
     """
     if table.kind == "complexity":
-        from .complexity_table import run_complexity
-
         return run_complexity(table, options, progress=progress)
     injected = dict(restorers or {}) if table.kind == "restoration" else dict(classifiers or {})
     plans = plan_table(table, options, injected=list(injected))
@@ -454,10 +214,11 @@ def run_table(table: TableSpec, options: BenchOptions, *,
     present = [d for d in table.datasets() if d not in absent]
     if data_note:
         result.notes.append(data_note)
-    nets = MetricNets()
+    meters: dict = {}
     if table.kind == "restoration" and present and any(p.runnable for p in plans):
-        nets = load_metric_nets(table.metrics(), options, lpips_net=lpips_net, fid_net=fid_net)
-        result.notes.extend(nets.notes.values())
+        networks = {k: v for k, v in (("lpips", lpips_net), ("fid", fid_net)) if v is not None}
+        meters, meter_notes = make_meters(table, options, networks)
+        result.notes.extend(meter_notes.values())
     for plan in plans:
         label = plan.row.label
         if not plan.runnable:
@@ -470,7 +231,7 @@ def run_table(table: TableSpec, options: BenchOptions, *,
         try:
             if table.kind == "restoration":
                 model = injected.get(label) or build_restorer(plan.row, plan, options)
-                values = _restoration_row(table, model, label, present, options, nets,
+                values = _restoration_row(table, model, label, present, options, meters,
                                           result.images, progress, notes)
             else:
                 model = injected.get(label) or build_classifier(plan.row, plan, options)

@@ -9,9 +9,14 @@ be measured here. Plugins add tables through ``daclip_kit_register_tables``::
     @hookimpl
     def daclip_kit_register_tables():
         return [TableSpec(name="my-derain", title="My deraining model on Rain100H",
-                          rows=(RowSpec(label="Mine", model="my-unet", weights=("my-unet-derain",)),),
-                          columns=(ColumnSpec(dataset="rainy", metric="psnr"),))]
+                          rows=(RowSpec(label="Mine", pipeline="my-unet"),),
+                          columns=(ColumnSpec(dataset="rainy", metric="psnr"),)),
+                # a row of the paper's Table 8 for the plugin's network
+                TableSpec(name="my-unet@8", title="", extends="8",
+                          rows=(RowSpec(label="MyUNet", pipeline="my-unet"),))]
 
+A row names a registered pipeline (or a backbone, whose recipe is used) plus overrides; the metrics
+of a column are looked up in the metrics registry, so a plugin metric can be asked for by name.
 This module imports nothing heavy; ``plugin.py`` files may import it.
 """
 
@@ -21,9 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-#: Metrics the runner knows and their direction.
+#: Direction of the metrics that are not registry metrics (classification, complexity).
 HIGHER_IS_BETTER: dict[str, bool] = {
-    "psnr": True, "ssim": True, "psnr-y": True, "ssim-y": True, "lpips": False, "fid": False,
     "accuracy": True,
     "params": False, "params_embedder": False, "macs_hooks": False, "macs_flopcounter": False,
     "macs_embedder": False, "runtime": False, "runtime_embedder": False,
@@ -35,6 +39,16 @@ UNITS: dict[str, str] = {
     "macs_hooks": "G", "macs_flopcounter": "G", "macs_embedder": "G", "runtime": "s",
     "runtime_embedder": "s",
 }
+
+
+def higher_is_better(metric: str) -> bool:
+    """Direction of ``metric``: the registered metric's, else :data:`HIGHER_IS_BETTER`."""
+    from ..plugins import get_registry
+
+    registry = get_registry("metrics")
+    if metric in registry:
+        return registry.get(metric).higher_is_better
+    return HIGHER_IS_BETTER.get(metric, True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +105,7 @@ class ColumnSpec:
     def better_high(self) -> bool:
         if self.higher_is_better is not None:
             return self.higher_is_better
-        return HIGHER_IS_BETTER.get(self.metric, True)
+        return higher_is_better(self.metric)
 
     @property
     def header(self) -> str:
@@ -102,26 +116,26 @@ class ColumnSpec:
 class RowSpec:
     """One method of a table.
 
+    Restoration and complexity rows name a model; classification rows name an embedder.
+
     Attributes:
         label: the method as the paper names it (unique within the table).
-        model: backbone registry name, or ``None`` for a paper-only baseline.
-        model_config: keyword config of the backbone.
-        embedder: embedder registry name (``"daclip"``, ``"clip"``) or ``None``.
-        embedder_config: keyword config of the embedder.
-        weights: names of the weights the row needs (``daclip-kit ls weights``), network first.
-        sampler: sampler registry name for diffusion models (``"irsde"``) or ``None``.
-        sampler_settings: sampler keyword config plus ``steps``.
+        pipeline: a registered pipeline or backbone name (``daclip-kit ls pipelines``), or
+            ``None`` for a paper-only baseline.
+        overrides: recipe settings over the pipeline's (``{"sampler.mode": "sde"}``; see
+            :func:`daclip_kit.restore.recipe.with_overrides`).
+        embedder: embedder registry name of a classification row (``"daclip"``, ``"clip"``).
+        embedder_config: its keyword config.
+        weights: weights names of a classification row's embedder.
         note: why the row cannot be measured, or what it is (shown when it is not run).
     """
 
     label: str
-    model: str | None = None
-    model_config: Mapping[str, Any] = field(default_factory=dict)
+    pipeline: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     embedder: str | None = None
     embedder_config: Mapping[str, Any] = field(default_factory=dict)
     weights: tuple[str, ...] = ()
-    sampler: str | None = None
-    sampler_settings: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
 
 
@@ -139,6 +153,8 @@ class TableSpec:
         protocol: metric settings.
         reference: ``{(row label, column key): value}`` as printed in the paper.
         notes: remarks shown under the table (sources, known inconsistencies).
+        extends: the ``name`` of another table this spec adds its ``rows`` to (a plugin's rows for
+            a paper table); its other fields are ignored.
     """
 
     name: str
@@ -150,6 +166,7 @@ class TableSpec:
     protocol: MetricProtocol = field(default_factory=MetricProtocol)
     reference: Mapping[tuple[str, str], float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    extends: str = ""
 
     @property
     def summary(self) -> str:
@@ -174,3 +191,23 @@ class TableSpec:
 
     def metrics(self) -> list[str]:
         return list(dict.fromkeys(c.metric for c in self.columns))
+
+
+def get_table(name: str) -> TableSpec:
+    """The registered table ``name`` with the rows other plugins add to it (``extends``).
+
+    Raises:
+        UnknownComponentError: no such table.
+    """
+    import dataclasses
+
+    from ..errors import UnknownComponentError
+    from ..plugins import get_registry
+
+    registry = get_registry("tables")
+    tables = [t for t in registry if not t.extends]
+    table = next((t for t in tables if t.name == name), None)
+    if table is None:
+        raise UnknownComponentError("table", name, [t.name for t in tables], list_command="daclip-kit bench --list")
+    extra = tuple(row for ext in registry if ext.extends == name for row in ext.rows)
+    return dataclasses.replace(table, rows=table.rows + extra) if extra else table

@@ -10,11 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..backbones.irsde_unet.settings import (
-    OFFICIAL_SDE,
-    PLAIN_SETTING,
-    UNIVERSAL_SETTING,
-)
 from ..types import DEGRADATIONS
 from .spec import ColumnSpec, MetricProtocol, RowSpec, TableSpec
 
@@ -27,15 +22,12 @@ METRICS4 = ("psnr", "ssim", "lpips", "fid")
 
 # --- rows ---------------------------------------------------------------------------------------
 
-UNIVERSAL_UNET = UNIVERSAL_SETTING
-BASELINE_UNET = PLAIN_SETTING
-#: The IR-SDE settings of the universal model; the ICLR numbers were produced with the reverse SDE
-#: (Euler-Maruyama) sampler, the only one in the code at the time.
-IRSDE_SETTINGS = {**OFFICIAL_SDE, "steps": 100, "mode": "sde"}
+#: The ICLR numbers were produced with the reverse SDE (Euler-Maruyama) sampler, the only one in
+#: the official code at the time; the released pipelines default to posterior sampling.
+PAPER_SAMPLING = {"sampler.mode": "sde"}
 
 OURS_UNIVERSAL = RowSpec(
-    label="Ours", model="irsde-unet", model_config=UNIVERSAL_UNET, embedder="daclip",
-    weights=("universal-ir", "daclip-vit-b-32"), sampler="irsde", sampler_settings=IRSDE_SETTINGS,
+    label="Ours", pipeline="irsde-universal", overrides=PAPER_SAMPLING,
     note="IR-SDE + DA-CLIP universal model (official universal-ir.pth + daclip_ViT-B-32.pt).",
 )
 _NOT_RELEASED = "baseline trained by the paper's authors; its weights were not released"
@@ -45,15 +37,14 @@ def _paper_only(label: str, why: str = _NOT_RELEASED) -> RowSpec:
     return RowSpec(label=label, note=why)
 
 
-def _unified_row(label: str, model: str | None, **config) -> RowSpec:
-    return RowSpec(label=label, model=model, model_config=config,
-                   note="unified model trained by the paper's authors on the mixed data set; "
-                        "weights not released")
+def _unified_row(label: str, pipeline: str) -> RowSpec:
+    return RowSpec(label=label, pipeline=pipeline,
+                   note="unified model trained by the paper's authors on the mixed data set; weights not "
+                        "released (measure your own with --weights LABEL=PATH)")
 
 
 IRSDE_UNIFIED = RowSpec(
-    label="IR-SDE", model="irsde-unet", model_config=BASELINE_UNET, sampler="irsde",
-    sampler_settings=IRSDE_SETTINGS,
+    label="IR-SDE", pipeline="irsde-unet-plain", overrides=PAPER_SAMPLING,
     note="IR-SDE without DA-CLIP trained on the mixed data set; weights not released",
 )
 
@@ -114,13 +105,11 @@ TABLE_2 = TableSpec(
         _paper_only("DeepDeblur"), _paper_only("DeblurGAN"), _paper_only("DeblurGANv2"),
         _paper_only("GCANet"), _paper_only("GridDehazeNet"), _paper_only("DehazeFormer"),
         _paper_only("MAXIM", "JAX model, not part of daclip-kit"),
-        RowSpec(label="IR-SDE", model="irsde-unet", model_config=BASELINE_UNET, sampler="irsde",
-                sampler_settings=IRSDE_SETTINGS,
+        RowSpec(label="IR-SDE", pipeline="irsde-unet-plain", overrides=PAPER_SAMPLING,
                 note="one IR-SDE per data set; these degradation-specific weights were not released"),
-        RowSpec(label="Ours", model="irsde-unet", model_config=UNIVERSAL_UNET, embedder="daclip",
-                sampler="irsde", sampler_settings=IRSDE_SETTINGS,
+        RowSpec(label="Ours", pipeline="irsde-unet", overrides=PAPER_SAMPLING,
                 note="one IR-SDE + DA-CLIP per data set; these degradation-specific weights were "
-                     "not released (train them with daclip-kit and add a table from a plugin)"),
+                     "not released (train them with daclip-kit; --weights LABEL=PATH)"),
     ),
     columns=_T2_COLS,
     reference=_t2({
@@ -165,15 +154,13 @@ TABLE_2 = TableSpec(
 
 # --- Table 3 / 6: unified restoration, averages over ten degradations --------------------------
 
-_NAFNET_W64 = {"width": 64, "middle_blk_num": 1, "enc_blk_nums": (1, 1, 1, 28),
-               "dec_blk_nums": (1, 1, 1, 1)}
 _T3_COLS = _avg_columns(METRICS4)
 
 TABLE_3 = TableSpec(
     name="3",
     title="Unified restoration: averages over the ten degradations (PSNR, SSIM, LPIPS, FID)",
     rows=(
-        _unified_row("NAFNet", "nafnet", **_NAFNET_W64),
+        _unified_row("NAFNet", "nafnet"),
         _paper_only("NAFNet + Degradation", "NAFNet with the DA-CLIP degradation embedding; no "
                     "official code or weights"),
         _paper_only("NAFNet + DA-CLIP", "NAFNet with DA-CLIP; no official code or weights"),
@@ -203,7 +190,7 @@ TABLE_6 = TableSpec(
     name="6",
     title="Ablation: DA-CLIP embeddings in MSE-based networks, unified restoration averages",
     rows=(
-        _unified_row("NAFNet", "nafnet", **_NAFNET_W64),
+        _unified_row("NAFNet", "nafnet"),
         _paper_only("+ Degradation embedding", "NAFNet + degradation embedding; no official code"),
         _paper_only("+ Degradation and Content embedding", "NAFNet + DA-CLIP; no official code"),
         _unified_row("Restormer", "restormer"),
@@ -223,8 +210,8 @@ TABLE_6 = TableSpec(
 
 # --- Table 4: degradation classification ------------------------------------------------------
 
-#: State dict of ``open_clip.create_model("ViT-B-32", pretrained="openai")``, saved by the user.
-OPENAI_CLIP_FILE = "clip-vit-b-32-openai.pt"
+#: Registered weights: the state dict of ``open_clip.create_model("ViT-B-32", pretrained="openai")``.
+OPENAI_CLIP_WEIGHTS = "clip-vit-b-32-openai"
 _T4_COLS = _columns(DEGRADATIONS, ("accuracy",), PAPER_LABELS, average=True)
 
 TABLE_4 = TableSpec(
@@ -232,9 +219,8 @@ TABLE_4 = TableSpec(
     title="Degradation classification accuracy (%) on the val folders of the mixed data set",
     kind="classification",
     rows=(
-        RowSpec(label="OpenAI CLIP", embedder="clip",
-                embedder_config={"model": "ViT-B-32", "pretrained": "openai"},
-                weights=(OPENAI_CLIP_FILE,),
+        RowSpec(label="OpenAI CLIP", embedder="clip", embedder_config={"model": "ViT-B-32"},
+                weights=(OPENAI_CLIP_WEIGHTS,),
                 note="zero-shot OpenAI CLIP ViT-B/32"),
         _paper_only("Retrain CLIP", "CLIP retrained on the mixed data set; weights not released"),
         _paper_only("CLIP + finetune", "CLIP fine-tuned on the mixed data set; weights not released"),
@@ -323,13 +309,11 @@ TABLE_8 = TableSpec(
     kind="complexity",
     rows=(
         _paper_only("MAXIM", "JAX model, not part of daclip-kit"),
-        RowSpec(label="PromptIR", model="promptir"),
-        RowSpec(label="NAFNet", model="nafnet", model_config=_NAFNET_W64),
+        RowSpec(label="PromptIR", pipeline="promptir"),
+        RowSpec(label="NAFNet", pipeline="nafnet"),
         _paper_only("NAFNet + DA-CLIP", "no official code; the paper's configuration is unknown"),
-        RowSpec(label="IR-SDE", model="irsde-unet", model_config=BASELINE_UNET,
-                sampler_settings={"steps": 100}),
-        RowSpec(label="IR-SDE + DA-CLIP", model="irsde-unet", model_config=UNIVERSAL_UNET,
-                embedder="daclip", sampler_settings={"steps": 100}),
+        RowSpec(label="IR-SDE", pipeline="irsde-unet-plain"),
+        RowSpec(label="IR-SDE + DA-CLIP", pipeline="irsde-universal"),
     ),
     columns=_T8_COLS,
     reference={
@@ -358,7 +342,7 @@ TABLE_8 = TableSpec(
         "256x256, batch 1: 'hooks' counts Conv2d/Linear multiply-accumulates (the paper-style "
         "counter), 'FlopCounterMode/2' is torch's FLOP count halved (includes attention matmuls).",
         "Runtime: median wall time of one forward on the chosen device; diffusion rows multiply "
-        "it by their 100 sampling steps. The paper measured on a GPU (MAXIM with JAX).",
+        "it by their sampler's steps (100). The paper measured on a GPU (MAXIM with JAX).",
         "The paper prints '48.9M + 125.2M' and '118G + 0.5G': network plus DA-CLIP image encoder; "
         "our DA-CLIP column counts the whole embedder module built by daclip-kit.",
     ),
@@ -367,7 +351,7 @@ TABLE_8 = TableSpec(
 # --- Tables 9-12: unified restoration per degradation -----------------------------------------
 
 _UNIFIED_ROWS = (
-    _unified_row("NAFNet", "nafnet", **_NAFNET_W64),
+    _unified_row("NAFNet", "nafnet"),
     _paper_only("NAFNet+DA-CLIP", "NAFNet with DA-CLIP; no official code or weights"),
     _unified_row("Restormer", "restormer"),
     _unified_row("AirNet", "airnet"),

@@ -24,6 +24,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler noise (default 0)")
     parser.add_argument("--row", action="append", metavar="LABEL", dest="rows",
                         help="run only this row (repeatable); labels as in the paper")
+    parser.add_argument("--weights", action="append", default=[], metavar="LABEL=PATH", dest="row_weights",
+                        help="measure a row with these weights (a file, a run's checkpoints/step-N/network "
+                        "folder, or a weights name) instead of its released ones (repeatable)")
+    parser.add_argument("--sampler", help="restore diffusion rows with this sampler (e.g. mrs)")
+    parser.add_argument("--steps", type=int, help="network evaluations of diffusion rows")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="model setting for every diffusion row, e.g. sampler.order=3 (repeatable)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write results and provenance as JSON")
     parser.add_argument("--compare", type=Path, metavar="OLD.json",
                         help="show changes against an earlier --json result of the same table")
@@ -47,7 +54,8 @@ def list_tables() -> list[dict[str, Any]]:
     """Registered tables as ``{id, title, kind, rows, columns, plugin}``, in numeric order."""
     from ..plugins import get_registry
 
-    entries = sorted(get_registry("tables").entries(), key=lambda e: _table_sort_key(e.spec.name))
+    entries = sorted((e for e in get_registry("tables").entries() if not e.spec.extends),
+                     key=lambda e: _table_sort_key(e.spec.name))
     return [{"id": e.spec.name, "title": e.spec.title, "kind": e.spec.kind, "rows": len(e.spec.rows),
              "columns": len(e.spec.columns), "plugin": e.plugin} for e in entries]
 
@@ -83,9 +91,20 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     from ..bench import plot, provenance, report
     from ..bench.runner import BenchOptions, run_table
-    from ..plugins import get_registry
+    from ..bench.spec import get_table
+    from ..restore.recipe import parse_settings
 
-    table = get_registry("tables").get(str(args.table))
+    table = get_table(str(args.table))
+    row_weights = parse_settings(args.row_weights)
+    for label in row_weights:
+        table.row(label)  # unknown label -> error with the valid ones
+    overrides: dict[str, str] = parse_settings(args.settings)
+    if args.sampler:
+        overrides["sampler"] = args.sampler
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ConfigError(f"--steps must be at least 1, got {args.steps}.")
+        overrides["steps"] = str(args.steps)
     # read the earlier result before anything runs: --compare may name the file --json replaces
     old = report.read_json(args.compare) if args.compare else None
     from ..core.device import pick_device
@@ -94,7 +113,7 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
                            rows=tuple(args.rows) if args.rows else None, size=args.size,
-                           repeats=args.repeats)
+                           repeats=args.repeats, row_weights=row_weights, overrides=overrides)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -16,12 +16,11 @@ DEFAULT_WEIGHTS = {"daclip_ViT-B-32": "daclip-vit-b-32", "daclip_ViT-L-14": "wil
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IMG", help="image files or folders")
     parser.add_argument("--embedder", default="daclip", help="embedding provider: daclip (default) or clip")
-    parser.add_argument("--weights", default=None,
-                        help="daclip: native folder, official .pt file or weights name "
-                        "(default: daclip-vit-b-32 from the cache)")
+    parser.add_argument("--weights", "--pretrained", dest="weights", default=None,
+                        help="file, native folder or weights name (daclip-kit weights list); clip also takes an "
+                        "open_clip tag (default for daclip: daclip-vit-b-32 from the cache)")
     parser.add_argument("--model", default=None,
                         help="daclip: bundled config (daclip_ViT-B-32, daclip_ViT-L-14); clip: open_clip model name")
-    parser.add_argument("--pretrained", default=None, help="clip: open_clip pretrained tag or local file")
     parser.add_argument("--labels", type=Path, default=None,
                         help="text file with one label per line (default: the 10 DA-CLIP degradations)")
     parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per image (default 3)")
@@ -51,21 +50,12 @@ def read_labels(path: Path | None) -> tuple[str, ...]:
 
 
 def build_embedder(args: argparse.Namespace):
-    from ..errors import ConfigError
     from ..factory import create_embedder
 
-    if args.embedder == "daclip":
-        if args.pretrained:
-            raise ConfigError("--pretrained is for --embedder clip; use --weights with daclip.")
-        default = DEFAULT_WEIGHTS.get(args.model or "daclip_ViT-B-32", "daclip-vit-b-32")
-        cfg = {"weights": args.weights or default, "device": args.device,
-               "quantize_input": args.quantize_input}
-        if args.model:
-            cfg["model"] = args.model
-        return create_embedder("daclip", **cfg)
-    if args.weights:
-        raise ConfigError(f"--weights is for --embedder daclip; use --pretrained with {args.embedder}.")
-    cfg = {"pretrained": args.pretrained, "device": args.device, "quantize_input": args.quantize_input}
+    weights = args.weights
+    if args.embedder == "daclip" and weights is None:
+        weights = DEFAULT_WEIGHTS.get(args.model or "daclip_ViT-B-32", "daclip-vit-b-32")
+    cfg = {"weights": weights, "device": args.device, "quantize_input": args.quantize_input}
     if args.model:
         cfg["model"] = args.model
     return create_embedder(args.embedder, **cfg)

@@ -6,19 +6,26 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder (PNG files)")
     parser.add_argument("--model", default="irsde-universal",
-                        help="named model (daclip-kit ls pipelines); default irsde-universal")
+                        help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
+                        "default irsde-universal")
     parser.add_argument("--weights", type=Path, help="network weights file or folder (bypasses the named weights)")
-    parser.add_argument("--daclip-weights", type=Path, help="DA-CLIP weights file or folder (bypasses the named weights)")
-    parser.add_argument("--steps", type=int, help="sampling steps (default: the model's, 100)")
-    parser.add_argument("--mode", choices=("posterior", "sde", "ode"), help="sampler step rule (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=Path,
+                        help="DA-CLIP (embedder) weights file or folder (bypasses the named weights)")
+    parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="folder searched first for named weights (repeatable)")
+    parser.add_argument("--sampler", help="sampler of a diffusion model (daclip-kit ls samplers); default the model's")
+    parser.add_argument("--steps", type=int, help="network evaluations per image (default: the model's)")
+    parser.add_argument("--mode", help="the sampler's mode setting (irsde: posterior, sde, ode)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="model setting, e.g. sampler.order=3 or backbone.tlc=false (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of every image (default 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size (bounds memory)")
     parser.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
@@ -52,9 +59,21 @@ def plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[Path
     return outs
 
 
-def run(args: argparse.Namespace) -> int:
-    import time
+def model_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The recipe settings the options ask for (``--sampler``, ``--steps``, ``--mode``, ``--set``)."""
+    from ..restore.recipe import parse_settings
 
+    overrides = parse_settings(args.settings)
+    if args.sampler:
+        overrides["sampler"] = args.sampler
+    if args.steps is not None:
+        overrides["steps"] = str(args.steps)
+    if args.mode:
+        overrides["sampler.mode"] = args.mode
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import (
         BarColumn,
@@ -64,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
         TimeElapsedColumn,
     )
 
-    from ..errors import ConfigError
+    from ..core.pipeline import RestoreOptions
     from ..io import list_images, read_image, write_image
     from ..restore.build import build_pipeline
+    from ..restore.engine import restore_images
     from . import console
 
     for name in ("steps", "batch", "tile"):
@@ -77,39 +97,29 @@ def run(args: argparse.Namespace) -> int:
     outputs = plan_outputs(inputs, args.output, args.overwrite)
     images = [read_image(p) for p in inputs]  # fail on unreadable files before any model work
 
-    built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.daclip_weights,
-                           device=args.device, download=not args.no_download)
-    pipe, spec = built.pipeline, built.spec
-    steps = args.steps or spec.steps
-    mode = args.mode or spec.mode
-
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, img in enumerate(images):
-        groups[tuple(img.shape[-2:])].append(i)
-    batches = [idx[k:k + args.batch] for idx in groups.values() for k in range(0, len(idx), args.batch)]
-    per_batch = len(pipe.sampler.timesteps(steps)) if pipe.sampler is not None else 1
-    # a CPU generator: the same --seed gives the same noise on every device
-    generator = torch.Generator().manual_seed(args.seed)
+    built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.embedder_weights,
+                           device=args.device, download=not args.no_download, search_dirs=args.weights_dir,
+                           overrides=model_overrides(args))
+    pipe, recipe = built.pipeline, built.recipe
+    options = RestoreOptions(steps=recipe.steps, tile=args.tile, tile_overlap=args.tile_overlap,
+                             tile_batch=args.batch)
+    evaluations = pipe.evaluations(options)
 
     records = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json) as bar:
-        task = bar.add_task(f"restoring {len(images)} image(s)", total=len(batches) * per_batch)
-        for batch in batches:
-            lq = torch.cat([images[i] for i in batch])
-            start = time.perf_counter()
-            done_before = bar.tasks[task].completed
-            result = pipe(lq.to(built.device), steps=steps, mode=mode, generator=generator,
-                          tile=args.tile, tile_overlap=args.tile_overlap, tile_batch=args.batch,
-                          progress=lambda done, _total, base=done_before: bar.update(task, completed=base + done))
-            seconds = (time.perf_counter() - start) / len(batch)
-            for j, i in enumerate(batch):
-                write_image(outputs[i], result.image[j])
-                records.append({"input": str(inputs[i]), "output": str(outputs[i]),
-                                "size": list(images[i].shape[-2:]), "seconds": round(seconds, 3)})
+    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json) as bar, torch.no_grad():
+        task = bar.add_task(f"restoring {len(images)} image(s)", total=len(images) * evaluations)
+        for item in restore_images(pipe, ((i, img) for i, img in enumerate(images)), options=options,
+                                   batch_size=args.batch, seed=args.seed, device=built.device, total=len(images),
+                                   progress=lambda done, _total: bar.update(task, completed=done)):
+            i = item.key
+            write_image(outputs[i], item.image)
+            records.append({"input": str(inputs[i]), "output": str(outputs[i]),
+                            "size": list(images[i].shape[-2:]), "seconds": round(item.seconds, 3)})
     records.sort(key=lambda r: r["input"])
-    summary = {"model": spec.name, "steps": steps, "mode": mode, "seed": args.seed,
-               "device": str(built.device), "network_weights": str(built.network_weights),
+    summary = {"model": recipe.name, "network": recipe.backbone, "sampler": recipe.sampler or None,
+               "sampler_config": dict(recipe.sampler_config), "steps": evaluations if recipe.sampler else None,
+               "seed": args.seed, "device": str(built.device), "network_weights": str(built.network_weights),
                "embedder_weights": str(built.embedder_weights) if built.embedder_weights else None,
                "images": records}
     if args.json:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip", "irsde": "daclip_kit.train.irsde:train_irsde"}
+TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip",
+            "restoration": "daclip_kit.train.restoration:train_restoration",
+            "irsde": "daclip_kit.train.restoration:train_restoration"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trainer", choices=sorted(TRAINERS),
-                        help="daclip: DA-CLIP's controller (stage 1); irsde: the restoration network (stage 2)")
+                        help="daclip: DA-CLIP's controller (stage 1); restoration: the restoration network "
+                        "(stage 2; any registered backbone, the IR-SDE U-Net by default; irsde is its older name)")
     parser.add_argument("--config", type=Path, metavar="RUN.toml",
                         help="TOML run file (default: the official recipe, or the resumed run's config.toml)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",

@@ -1,4 +1,9 @@
-"""Restoration networks: one-shot backbones and diffusion denoisers."""
+"""Restoration networks: one-shot backbones and diffusion denoisers.
+
+The padding rule: networks never pad. Each declares ``size_divisor`` and ``pad_mode``; whoever
+calls it with other sizes pads the inputs (bottom/right) and crops the output back with
+:func:`daclip_kit.ops.padding.padded_call`, as the pipeline and :func:`daclip_kit.sample` do.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,13 @@ class RestorationBackbone(nn.Module):
     """A one-shot restoration model (NAFNet, Restormer, PromptIR, ...).
 
     Attributes:
-        size_divisor: H and W given to :meth:`forward` are multiples of this; the pipeline pads
-            (reflect) and crops back, so backbones never pad themselves.
+        size_divisor: H and W given to :meth:`forward` are multiples of this.
+        pad_mode: how callers pad to ``size_divisor``: ``"reflect"`` or ``"constant"`` (zeros).
         accepts: conditioning roles the model uses (subset of ``{"degradation", "content"}``).
     """
 
     size_divisor: int = 1
+    pad_mode: str = "reflect"
     accepts: frozenset[str] = frozenset()
 
     def forward(self, lq: torch.Tensor, cond: Conditioning | None = None) -> torch.Tensor:
@@ -34,12 +40,14 @@ class Denoiser(nn.Module):
     """A diffusion network predicting noise from a noisy state and the LQ image.
 
     Attributes:
-        size_divisor: spatial multiple the network pads to internally (or needs).
+        size_divisor: H and W given to :meth:`forward` are multiples of this.
+        pad_mode: how callers pad to ``size_divisor`` (``"reflect"`` or ``"constant"``).
         accepts: conditioning roles the network uses.
         context_dim: size of the conditioning embeddings it expects (0 if none).
     """
 
     size_divisor: int = 1
+    pad_mode: str = "reflect"
     accepts: frozenset[str] = frozenset()
     context_dim: int = 0
 
@@ -49,7 +57,7 @@ class Denoiser(nn.Module):
         """Predict the noise in ``x_t``.
 
         Shape:
-            - x_t, lq: ``(B, 3, H, W)``.
+            - x_t, lq: ``(B, 3, H, W)``, H and W multiples of ``size_divisor``.
             - t: ``(B,)`` tensor or a Python number broadcast over the batch.
             - degradation, content: ``(B, context_dim)`` or ``None``.
             - output: ``(B, 3, H, W)``.

@@ -1,18 +1,21 @@
 """Restoration pipelines: embedder + denoiser + sampler, or embedder + one-shot backbone.
 
-:func:`sample` is the reverse-diffusion loop; :class:`RestorationPipeline` wraps it (or a one-shot
-backbone) with embedding, batching, padding, optional tiling and clamping.
+:class:`RestorationPipeline` restores one batch: it embeds the whole images, runs the network
+(through :func:`daclip_kit.sample` for denoisers), pads and crops by the network's padding rule,
+optionally tiles, and clamps. How a run is carried out (steps, tiling) is one frozen
+:class:`RestoreOptions`; grouping many images into batches is the job of
+:func:`daclip_kit.restore.engine.restore_images`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 
 from ..errors import ConfigError
-from ..ops.padding import crop_to, pad_to_multiple
+from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
 from ..types import Conditioning, ImageEmbedding
 from .backbone import Denoiser, RestorationBackbone
@@ -20,6 +23,34 @@ from .checks import check_image
 from .embedder import EmbeddingProvider
 from .sampler import Sampler
 from .sampling import Progress, sample
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreOptions:
+    """How a restoration run is carried out; made once (e.g. from the CLI) and passed down.
+
+    Attributes:
+        steps: network evaluations of a diffusion run (``None``: the pipeline's, else the sampler's
+            default).
+        tile: run the network on ``tile x tile`` tiles (``None``: whole images); bounds memory.
+        tile_overlap: minimum overlap of neighbouring tiles in pixels.
+        tile_batch: tiles per network call.
+    """
+
+    steps: int | None = None
+    tile: int | None = None
+    tile_overlap: int = 32
+    tile_batch: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "tile"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}={value} must be at least 1 (or None).")
+        if self.tile_batch < 1:
+            raise ConfigError(f"tile_batch={self.tile_batch} must be at least 1.")
+        if self.tile is not None and not 0 <= self.tile_overlap < self.tile:
+            raise ConfigError(f"tile_overlap={self.tile_overlap} must lie in [0, tile={self.tile}).")
 
 
 @dataclass(frozen=True)
@@ -35,20 +66,27 @@ class RestoreResult:
     embedding: ImageEmbedding | None = None
 
 
-def _cat_embeddings(parts: list[ImageEmbedding]) -> ImageEmbedding | None:
-    if not parts:
-        return None
-    content = torch.cat([p.content for p in parts])
-    degradation = None if parts[0].degradation is None else torch.cat([p.degradation for p in parts])
-    return ImageEmbedding(content, degradation)
+def per_image_generators(seed: int, count: int) -> list[torch.Generator]:
+    """The seeding rule of daclip-kit: every image gets its own CPU generator seeded with ``seed``.
+
+    Each image's noise then depends only on the seed, never on the batch it runs in, its position
+    in the input list or the device.
+    """
+    return [torch.Generator().manual_seed(int(seed)) for _ in range(count)]
 
 
 class RestorationPipeline:
-    """Restore ``(B, 3, H, W)`` images in [0, 1].
+    """Restore a batch of ``(B, 3, H, W)`` images in [0, 1].
 
-    Give either ``denoiser`` and ``sampler`` (IR-SDE) or a one-shot ``backbone``; ``embedder`` is
-    optional (networks without conditioning). The embedder sees each whole image (it resizes
-    internally), also when the network runs on tiles.
+    Give either ``denoiser`` and ``sampler`` (IR-SDE and other diffusion networks) or a one-shot
+    ``backbone``; ``embedder`` is optional (networks without conditioning). The embedder sees each
+    whole image (it resizes internally), also when the network runs on tiles.
+
+    Args:
+        embedder: the embedding provider, or ``None``.
+        denoiser, sampler: a diffusion network and its sampler.
+        backbone: a one-shot network.
+        options: the default :class:`RestoreOptions` of calls (e.g. the recipe's steps).
 
     Example:
         >>> pipe = RestorationPipeline(embedder=daclip, denoiser=unet, sampler=sde)  # doctest: +SKIP
@@ -58,7 +96,8 @@ class RestorationPipeline:
     """
 
     def __init__(self, embedder: EmbeddingProvider | None = None, denoiser: Denoiser | None = None,
-                 sampler: Sampler | None = None, backbone: RestorationBackbone | None = None):
+                 sampler: Sampler | None = None, backbone: RestorationBackbone | None = None, *,
+                 options: RestoreOptions | None = None):
         if backbone is not None and (denoiser is not None or sampler is not None):
             raise ConfigError("Give either backbone= (one-shot) or denoiser= with sampler=, not both.")
         if backbone is None and (denoiser is None or sampler is None):
@@ -68,11 +107,18 @@ class RestorationPipeline:
         self.denoiser = denoiser
         self.sampler = sampler
         self.backbone = backbone
+        self.options = options or RestoreOptions()
 
     @property
     def network(self) -> torch.nn.Module:
         """The restoration network (denoiser or backbone)."""
         return self.denoiser if self.denoiser is not None else self.backbone
+
+    def evaluations(self, options: RestoreOptions | None = None) -> int:
+        """Network evaluations per batch under ``options`` (1 for one-shot backbones)."""
+        if self.sampler is None:
+            return 1
+        return len(self.sampler.timesteps((options or self.options).steps))
 
     def _device_dtype(self) -> tuple[torch.device, torch.dtype]:
         param = next(self.network.parameters(), None)
@@ -81,71 +127,54 @@ class RestorationPipeline:
         return param.device, param.dtype
 
     @torch.no_grad()
-    def __call__(self, lq: torch.Tensor, *, steps: int | None = None, mode: str | None = None,
-                 generator: torch.Generator | None = None, tile: int | None = None,
-                 tile_overlap: int = 32, tile_batch: int = 1, batch_size: int | None = None,
-                 progress: Progress | None = None) -> RestoreResult:
-        """Restore ``lq``.
+    def __call__(self, lq: torch.Tensor, *, generator: torch.Generator | Sequence[torch.Generator] | None = None,
+                 options: RestoreOptions | None = None, progress: Progress | None = None,
+                 **option_values) -> RestoreResult:
+        """Restore ``lq`` as one batch.
 
         Args:
             lq: ``(B, 3, H, W)`` float RGB in [0, 1], any size.
-            steps, mode, generator: sampling options (diffusion pipelines only).
-            tile: run the network on ``tile x tile`` tiles overlapping by ``tile_overlap`` pixels,
-                ``tile_batch`` tiles per call (``None``: whole images).
-            batch_size: images per network call (default: all of ``lq`` at once).
-            progress: ``progress(done, total)`` over all network evaluations.
+            generator: a generator, or one per image (:func:`per_image_generators`); the only
+                source of randomness.
+            options: how to run (default: the pipeline's :attr:`options`).
+            progress: ``progress(done, total)`` after each network evaluation.
+            **option_values: :class:`RestoreOptions` fields replacing those of ``options``
+                (``steps=10``, ``tile=512``, ...).
 
         Returns:
             :class:`RestoreResult` with the image clamped to [0, 1] on ``lq``'s device.
         """
         check_image(lq, "lq")
+        opts = options or self.options
+        if option_values:
+            opts = replace(opts, **option_values)
         device, dtype = self._device_dtype()
-        batch_size = lq.shape[0] if batch_size is None else batch_size
-        if batch_size < 1:
-            raise ConfigError(f"batch_size={batch_size} must be at least 1.")
-        chunks = list(torch.split(lq, batch_size))
-        outputs, embeddings = [], []
-        per_chunk = len(self.sampler.timesteps(steps)) if self.sampler is not None else 1
-        for index, chunk in enumerate(chunks):
-            x = chunk.to(device=device, dtype=dtype)
-            embedding = None
-            if self.embedder is not None:
-                embedding = self.embedder.embed_image(x)
-                embeddings.append(embedding)
-                embedding = embedding.to(device=device, dtype=dtype)
-            cond = Conditioning.from_embedding(embedding)
+        x = lq.to(device=device, dtype=dtype)
+        embedding = None
+        if self.embedder is not None:
+            embedding = self.embedder.embed_image(x)
+        cond = Conditioning.from_embedding(None if embedding is None else embedding.to(device=device, dtype=dtype))
+        if self.denoiser is not None:
+            out = sample(self.denoiser, self.sampler, x, cond, steps=opts.steps, generator=generator,
+                         progress=progress, tile=opts.tile, tile_overlap=opts.tile_overlap,
+                         tile_batch=opts.tile_batch)
+        else:
+            out = self._run_backbone(x, cond, opts)
+            if progress is not None:
+                progress(1, 1)
+        return RestoreResult(out.clamp_(0, 1).to(lq.device, lq.dtype), embedding)
 
-            def chunk_progress(done: int, total: int, offset: int = index * per_chunk) -> None:
-                if progress is not None:
-                    progress(offset + done, len(chunks) * per_chunk)
-
-            if self.denoiser is not None:
-                sampler = self.sampler
-                if mode is not None and mode != getattr(sampler.config, "mode", mode):
-                    import dataclasses
-
-                    sampler = type(sampler)(dataclasses.replace(sampler.config, mode=mode))
-                out = sample(self.denoiser, sampler, x, cond, steps=steps,
-                             generator=generator, progress=chunk_progress, tile=tile,
-                             tile_overlap=tile_overlap, tile_batch=tile_batch)
-            else:
-                out = self._run_backbone(x, cond, tile, tile_overlap, tile_batch)
-                chunk_progress(1, 1)
-            outputs.append(out.clamp_(0, 1).to(lq.device, lq.dtype))
-        return RestoreResult(torch.cat(outputs), _cat_embeddings(embeddings))
-
-    def _run_backbone(self, x: torch.Tensor, cond: Conditioning, tile: int | None, overlap: int,
-                      tile_batch: int) -> torch.Tensor:
+    def _run_backbone(self, x: torch.Tensor, cond: Conditioning, opts: RestoreOptions) -> torch.Tensor:
         net = self.backbone
         divisor = int(getattr(net, "size_divisor", 1) or 1)
+        pad_mode = getattr(net, "pad_mode", "reflect")
 
         def run(lq: torch.Tensor, degradation, content, tokens) -> torch.Tensor:
-            h, w = lq.shape[-2:]
-            out = net(pad_to_multiple(lq, divisor),
-                      Conditioning(degradation=degradation, content=content, tokens=tokens))
-            return crop_to(out, h, w)
+            c = Conditioning(degradation=degradation, content=content, tokens=tokens)
+            return padded_call(lambda image: net(image, c), (lq,), divisor, pad_mode)
 
         context = (cond.degradation, cond.content, cond.tokens)
-        if tile is None:
+        if opts.tile is None:
             return run(x, *context)
-        return tiled_apply(run, (x,), tile=tile, overlap=overlap, tile_batch=tile_batch, context=context)
+        return tiled_apply(run, (x,), tile=opts.tile, overlap=opts.tile_overlap, tile_batch=opts.tile_batch,
+                           context=context)

@@ -8,7 +8,7 @@ state keeps the size of ``lq``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -28,11 +28,12 @@ class NoiseSource:
     Args:
         noise: recorded tensors consumed in order (reproducing a reference run); when given, the
             run must consume exactly these.
-        generator: otherwise, the only source of randomness (``None``: torch's global generator).
+        generator: otherwise, the only source of randomness (``None``: torch's global generator),
+            or one generator per sample of the batch (each sample's noise from its own).
     """
 
     def __init__(self, noise: Iterable[torch.Tensor] | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | Sequence[torch.Generator] | None = None):
         self._recorded: Iterator[torch.Tensor] | None = None if noise is None else iter(noise)
         self._generator = generator
         self.drawn = 0
@@ -40,7 +41,12 @@ class NoiseSource:
     def __call__(self, like: torch.Tensor) -> torch.Tensor:
         self.drawn += 1
         if self._recorded is None:
-            return randn_like(like, self._generator)
+            gen = self._generator
+            if gen is None or isinstance(gen, torch.Generator):
+                return randn_like(like, gen)
+            if len(gen) != like.shape[0]:
+                raise ConfigError(f"{len(gen)} generators for a batch of {like.shape[0]}; give one per image.")
+            return torch.cat([randn_like(like[i:i + 1], g) for i, g in enumerate(gen)])
         try:
             z = next(self._recorded)
         except StopIteration:
@@ -56,7 +62,7 @@ class NoiseSource:
 
 
 def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: Conditioning | None = None, *,
-           steps: int | None = None, generator: torch.Generator | None = None,
+           steps: int | None = None, generator: torch.Generator | Sequence[torch.Generator] | None = None,
            x_T: torch.Tensor | None = None, noise: Iterable[torch.Tensor] | None = None,
            progress: Progress | None = None, tile: int | None = None, tile_overlap: int = 32,
            tile_batch: int = 1, solver: Solver | None = None) -> torch.Tensor:
@@ -73,7 +79,8 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
         lq: ``(B, 3, H, W)`` low-quality images in [0, 1] (the SDE mean).
         cond: degradation / content embeddings ``(B, D)``.
         steps: network evaluations (``None``: the sampler's default, e.g. all ``T`` for IR-SDE).
-        generator: the only source of randomness when ``x_T`` / ``noise`` are not given.
+        generator: the only source of randomness when ``x_T`` / ``noise`` are not given; a
+            sequence gives every image of the batch its own generator.
         x_T: the initial state; default ``sampler.noise_state(lq, generator)``.
         noise: tensors that stochastic updates consume in order instead of drawing from
             ``generator`` (to reproduce a recorded reference run); all must be consumed.
@@ -98,7 +105,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
     cond = cond or Conditioning()
     solver = solver if solver is not None else sampler.solver(steps)
     draws = NoiseSource(noise, generator)
-    x = sampler.noise_state(lq, generator=generator) if x_T is None else x_T
+    x = sampler.noise_state(lq, noise=NoiseSource(None, generator)(lq)) if x_T is None else x_T
     if tuple(x.shape) != tuple(lq.shape):
         raise ShapeError(f"x_T has shape {tuple(x.shape)} but lq has {tuple(lq.shape)}.")
     context = (cond.degradation, cond.content)

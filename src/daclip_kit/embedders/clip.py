@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,52 +19,35 @@ from ..core.device import pick_device
 from ..core.embedder import EmbeddingProvider
 from ..errors import UnknownComponentError, WeightsNotFoundError
 from ..types import ImageEmbedding
-from .daclip.configs import clip_kwargs
+from .config import ClipConfig
+from .daclip.architectures import clip_kwargs
 from .preprocess import OPENAI_MEAN, OPENAI_STD, clip_preprocess
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ClipConfig:
-    """Configuration of the ``clip`` provider.
-
-    Attributes:
-        model: open_clip model name (``"ViT-B-32"``, ``"ViT-L-14"``, ...).
-        pretrained: ``None`` (random weights), an open_clip pretrained tag
-            (``"laion2b_s34b_b79k"``, downloaded by open_clip), or a local state-dict file.
-        model_config: an explicit open_clip model JSON dict (overrides ``model``).
-        device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when available.
-        quantize_input: emulate the official uint8 truncation in preprocessing.
-    """
-
-    model: str = "ViT-B-32"
-    pretrained: str | None = None
-    model_config: dict[str, Any] | None = None
-    device: str | None = None
-    quantize_input: bool = False
-
-
-def _split_pretrained(pretrained: str | None) -> tuple[str | None, str | None]:
-    """``(tag, file)`` from the ``pretrained`` setting."""
+def _split_weights(pretrained: str | None) -> tuple[str | None, str | None]:
+    """``(tag, file)`` from the ``weights`` setting: a path or registered weights name is
+    resolved to a file (:func:`~daclip_kit.weights.resolve_weights`), anything else is an
+    open_clip tag."""
     if pretrained is None:
         return None, None
-    path = Path(pretrained)
-    if path.exists():
-        return None, pretrained
-    if path.suffix in (".pt", ".pth", ".bin", ".safetensors") or len(path.parts) > 1:
-        raise WeightsNotFoundError(f"CLIP weights file {pretrained!r} does not exist.")
+    from ..plugins import get_registry
+    from ..weights import is_path_like, resolve_weights
+
+    if is_path_like(pretrained) or pretrained in get_registry("weights"):
+        return None, str(resolve_weights(pretrained))
     return pretrained, None
 
 
 def _create_open_clip(config: ClipConfig) -> torch.nn.Module:
     import open_clip
 
-    tag, file = _split_pretrained(config.pretrained)
+    tag, file = _split_weights(config.weights)
     if config.model_config is not None:
         if tag is not None:
             raise WeightsNotFoundError(
-                f"pretrained={tag!r} is a tag, but tags need a named model; with model_config pass a file.")
+                f"weights={tag!r} is a tag, but tags need a named model; with model_config pass a file.")
         model = open_clip.CLIP(**clip_kwargs(config.model_config))
     else:
         if config.model not in open_clip.list_models():
@@ -75,13 +57,13 @@ def _create_open_clip(config: ClipConfig) -> torch.nn.Module:
         except RuntimeError as exc:
             raise WeightsNotFoundError(
                 f"open_clip could not get the {tag!r} weights of {config.model}: {exc} "
-                "Run once while online, or download the file and pass pretrained=PATH "
-                "(CLI: --pretrained PATH)."
+                "Run once while online, or download the file and pass weights=PATH "
+                "(CLI: classify --embedder clip --weights PATH)."
             ) from exc
     if file is not None:
         load_strict(model, read_state_dict(file), source=file)
     elif tag is None:
-        log.warning("CLIP built with random weights; pass pretrained=TAG or a file for meaningful embeddings.")
+        log.warning("CLIP built with random weights; pass weights=TAG or a file for meaningful embeddings.")
     return model.eval()
 
 

@@ -20,19 +20,21 @@ def daclip_kit_register_embedders():
     return [
         EmbedderSpec(
             name="daclip", target="daclip_kit.embedders.daclip.provider:DaClipEmbedder",
-            config="daclip_kit.embedders.daclip.provider:DaClipConfig",
+            config="daclip_kit.embedders.config:DaClipConfig",
             summary="DA-CLIP: content + degradation embeddings (official daclip_ViT-B-32 / ViT-L-14 weights)",
             tiny_config={"model_config": TINY_CLIP_CONFIG, "device": "cpu"},
+            convert="daclip_kit.embedders.daclip.convert:load_official_daclip",
+            fingerprint=("visual_control.transformer.zero_modules.0.weight", "clip.logit_scale", "logit_scale"),
         ),
         EmbedderSpec(
             name="clip", target="daclip_kit.embedders.clip:ClipEmbedder",
-            config="daclip_kit.embedders.clip:ClipConfig",
+            config="daclip_kit.embedders.config:ClipConfig",
             summary="plain open_clip CLIP image embedding (the paper's baseline); any model and tag or file",
             tiny_config={"model_config": TINY_CLIP_CONFIG, "device": "cpu"},
         ),
         EmbedderSpec(
             name="text", target="daclip_kit.embedders.text:TextEmbedder",
-            config="daclip_kit.embedders.text:TextConfig",
+            config="daclip_kit.embedders.config:TextConfig",
             summary="ground-truth caption and degradation-word text embeddings instead of image embeddings",
             tiny_config={"model_config": TINY_CLIP_CONFIG, "device": "cpu",
                          "caption": "a photo of a cat", "degradation": "noisy"},

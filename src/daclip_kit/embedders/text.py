@@ -17,20 +17,8 @@ from ..core.checks import check_image
 from ..errors import InputError
 from ..types import ImageEmbedding
 from .daclip.model import DaCLIP
-from .daclip.provider import DaClipConfig, DaClipEmbedder
-
-
-@dataclass(frozen=True, kw_only=True)
-class TextConfig(DaClipConfig):
-    """Configuration of the ``text`` provider: :class:`DaClipConfig` plus the texts.
-
-    Attributes:
-        caption: caption whose embedding stands in for the content embedding.
-        degradation: degradation word whose embedding stands in for the degradation embedding.
-    """
-
-    caption: str = ""
-    degradation: str = "noisy"
+from .config import TextConfig
+from .daclip.provider import DaClipEmbedder
 
 
 class TextEmbedder(DaClipEmbedder):

@@ -23,12 +23,11 @@ from torchvision.models import inception as tv_inception
 
 from ..checkpoint import load_strict, read_state_dict
 from ..core.checks import check_image
-from .files import find_weights_file
+from ..weights import resolve_weights
 
+#: Registered weights of the FID network (``daclip-kit weights list``).
+WEIGHTS = "fid-inception"
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-FID_WEIGHTS_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE
-)
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
 
@@ -124,14 +123,13 @@ def load_fid_inception(weights_dir: str | Path | None = None, *, device: str | t
     """Build :class:`FIDInceptionV3` and load pytorch-fid's weights strictly (``weights_only``).
 
     The file ``pt_inception-2015-12-05-6726825d.pth`` is looked up in ``weights_dir``, the
-    daclip-kit cache and the torch hub cache (:mod:`daclip_kit.metrics.files`).
+    daclip-kit cache and the torch hub cache (:func:`daclip_kit.weights.resolve_weights`).
 
     Raises:
         WeightsNotFoundError: the file is in none of those folders (nothing is downloaded).
         CheckpointError: the file does not match the network.
     """
-    path = find_weights_file(FID_WEIGHTS_FILE, url=FID_WEIGHTS_URL, weights_dir=weights_dir,
-                             purpose="FID (pytorch-fid Inception-v3)")
+    path = resolve_weights(WEIGHTS, search_dirs=[weights_dir] if weights_dir else [])
     return _load(str(path), str(device))
 
 

@@ -16,10 +16,11 @@ from torch import nn
 from ..checkpoint import load_strict, read_state_dict
 from ..core.checks import check_image
 from ..errors import ShapeError
-from .files import find_weights_file
+from ..weights import resolve_weights
 
+#: Registered weights of the AlexNet trunk (``daclip-kit weights list``).
+WEIGHTS = "lpips-alexnet"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
 
 #: torchvision ``alexnet.features`` index -> LPIPS slice holding it.
 _SLICE_OF_LAYER = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
@@ -45,8 +46,7 @@ def load_lpips(weights_dir: str | Path | None = None, *, device: str | torch.dev
         WeightsNotFoundError: ``alexnet-owt-7be5be79.pth`` is in none of the searched folders.
         CheckpointError: the file is not a torchvision AlexNet state dict.
     """
-    path = find_weights_file(ALEXNET_FILE, url=ALEXNET_URL, weights_dir=weights_dir,
-                             purpose="LPIPS (AlexNet trunk)")
+    path = resolve_weights(WEIGHTS, search_dirs=[weights_dir] if weights_dir else [])
     return _load(str(path), str(device))
 
 

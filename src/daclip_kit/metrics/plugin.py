@@ -20,8 +20,10 @@ def daclip_kit_register_metrics():
         MetricSpec(name="ssim-y", target=f"{_M}.structural:ssim_y", higher_is_better=True,
                    summary="SSIM on BT.601 luma, 11x11 Gaussian window, 4-pixel crop"),
         MetricSpec(name="lpips", target=f"{_M}.perceptual:lpips", higher_is_better=False,
+                   meter=f"{_M}.meters:LPIPSMeter",
                    summary="LPIPS v0.1, AlexNet trunk (needs alexnet-owt-7be5be79.pth)"),
         MetricSpec(name="fid", target=f"{_M}.fid_score:fid", higher_is_better=False, paired=False,
+                   meter=f"{_M}.meters:FIDMeter",
                    summary="FID as pytorch-fid: Inception pool3 2048-d, set vs set "
                            "(needs pt_inception-2015-12-05-6726825d.pth)"),
     ]

@@ -1,94 +1,118 @@
-"""Build a :class:`~daclip_kit.core.pipeline.RestorationPipeline` from a named model.
+"""Build a :class:`~daclip_kit.core.pipeline.RestorationPipeline` from a recipe: the one path by
+which ``restore``, ``bench``, the demo and :func:`daclip_kit.restore` make models.
 
-A named model (:class:`~daclip_kit.specs.PipelineSpec`, ``daclip-kit ls pipelines``) says which
-network, embedder, sampler and weights belong together. Weights come from an explicit path
-(always preferred), the cache, or, on first use, a download through the named-weights table.
+Weights come from an explicit path (always preferred) or the recipe's named weights, resolved by
+:func:`daclip_kit.weights.resolve_weights` (``--weights-dir`` folders, the cache, and on first use
+a download); the network is loaded by :func:`daclip_kit.load_network`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..checkpoint import load_pretrained_files, load_strict, read_state_dict
-from ..compat import OFFICIAL_LOADERS, load_official
 from ..core.device import pick_device
-from ..core.pipeline import RestorationPipeline
-from ..factory import create_backbone, create_embedder, create_sampler
-from ..plugins import get_registry
+from ..core.pipeline import RestorationPipeline, RestoreOptions
+from ..errors import WeightsNotFoundError
+from ..factory import create_embedder, create_sampler
+from ..pretrained import is_native_folder, load_network, native_info
 from ..specs import PipelineSpec
+from ..weights import resolve_weights
+from .recipe import get_recipe, with_overrides
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class BuiltPipeline:
-    """A ready pipeline and how it was made (for provenance)."""
+    """A ready pipeline and how it was made (for provenance).
+
+    Attributes:
+        pipeline: the pipeline (its ``options.steps`` is the recipe's).
+        recipe: the recipe after overrides, with the sampler actually used.
+        network_weights, embedder_weights: the files or folders loaded.
+        device: where the models live.
+    """
 
     pipeline: RestorationPipeline
-    spec: PipelineSpec
+    recipe: PipelineSpec
     network_weights: Path
     embedder_weights: Path | None
     device: torch.device
 
+    @property
+    def spec(self) -> PipelineSpec:
+        """Alias of :attr:`recipe`."""
+        return self.recipe
 
-def _weights_path(name: str, explicit: str | Path | None, download: bool) -> Path:
-    from ..weights import resolve_weights
 
-    return resolve_weights(name, path=explicit, download=download)
-
-
-def load_network(spec: PipelineSpec, path: Path) -> torch.nn.Module:
-    """The restoration network of ``spec`` with the weights at ``path`` (official file or native
-    folder), loaded strictly."""
-    if path.is_dir():
-        config, state = load_pretrained_files(path)
-        config = {k: v for k, v in config.items() if k != "kind"}
-        net = create_backbone(spec.backbone, **config)
-        load_strict(net, state, source=str(path))
-    elif spec.backbone in OFFICIAL_LOADERS:
-        net = load_official(spec.backbone, path, config=dict(spec.backbone_config))
-    else:
-        net = create_backbone(spec.backbone, **dict(spec.backbone_config))
-        load_strict(net, read_state_dict(path), source=str(path))
-    return net.eval()
+def _trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
+    """Use the sampler a native network folder was trained with, when it records one."""
+    if not (recipe.sampler and is_native_folder(weights)):
+        return recipe
+    trained = native_info(weights).sampler
+    if not trained:
+        return recipe
+    log.info("using the sampler settings %s stored with %s", trained, weights)
+    return dataclasses.replace(recipe, sampler=trained["name"], sampler_config=dict(trained.get("config", {})))
 
 
 def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None = None,
-                   embedder_weights: str | Path | None = None, device: str | None = None,
-                   download: bool = True, embedder_overrides: dict[str, Any] | None = None) -> BuiltPipeline:
-    """Build the named model ``model`` for inference.
+                   embedder_weights: str | Path | None = None, device: str | torch.device | None = None,
+                   download: bool = True, search_dirs: Sequence[str | Path] = (),
+                   overrides: Mapping[str, Any] | None = None) -> BuiltPipeline:
+    """Build the model ``model`` for inference.
 
     Args:
-        model: a registered pipeline name (``"irsde-universal"``, ``"wild-ir"``, ...).
-        weights: the network's weights file or native folder; default: the named weights.
-        embedder_weights: the embedder's weights; default: the named weights.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``None`` picks CUDA when available.
-        download: fetch missing named weights into the cache (first use); with ``False`` a
-            missing file is a :class:`~daclip_kit.errors.WeightsNotFoundError` saying where to put it.
+        model: a pipeline name (``"irsde-universal"``, ``"wild-ir"``, ``daclip-kit ls pipelines``)
+            or a backbone name (``"nafnet-gopro-w64"``; its recipe, see
+            :func:`~daclip_kit.restore.recipe.get_recipe`).
+        weights: the network's weights (file, native folder or registered name); default the
+            recipe's. A native folder trained by ``daclip-kit train`` brings its sampler settings.
+        embedder_weights: the embedder's weights; default the recipe's.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``None``/``"auto"`` picks CUDA when available.
+        download: fetch missing named weights into the cache (first use); with ``False`` a missing
+            file is a :class:`~daclip_kit.errors.WeightsNotFoundError` saying where to put it.
+        search_dirs: folders searched first for named weights (``--weights-dir``).
+        overrides: recipe settings (:func:`~daclip_kit.restore.recipe.with_overrides` keys such as
+            ``{"sampler": "mrs", "steps": 10, "sampler.order": 3}``).
 
     Raises:
-        UnknownComponentError, WeightsNotFoundError, CheckpointError.
+        UnknownComponentError, ConfigError, WeightsNotFoundError, CheckpointError.
     """
-    spec = get_registry("pipelines").get(model)
+    recipe = get_recipe(model)
     dev = pick_device(device)
-    net_path = _weights_path(spec.backbone_weights, weights, download)
+    net_ref = weights if weights is not None else recipe.weights
+    if not net_ref:
+        raise WeightsNotFoundError(f"{recipe.name!r} has no released weights; pass the network's weights "
+                                   "(--weights FILE_OR_FOLDER), e.g. a run folder's checkpoints/step-N/network.")
+    net_path = resolve_weights(net_ref, download=download, search_dirs=search_dirs)
+    recipe = with_overrides(_trained_sampler(recipe, net_path), overrides or {})
+    network = load_network(recipe.backbone, net_path, config=dict(recipe.backbone_config) or None).to(dev)
     emb_path = None
     embedder = None
-    if spec.embedder:
-        emb_path = _weights_path(spec.embedder_weights, embedder_weights, download)
-        cfg = {**dict(spec.embedder_config), **(embedder_overrides or {}), "weights": str(emb_path),
-               "device": str(dev)}
-        embedder = create_embedder(spec.embedder, **cfg).eval()
-    network = load_network(spec, net_path).to(dev)
-    if spec.sampler:
-        pipe = RestorationPipeline(embedder=embedder, denoiser=network,
-                                   sampler=create_sampler(spec.sampler, **dict(spec.sampler_config)))
+    if recipe.embedder and getattr(network, "accepts", None):
+        emb_ref = embedder_weights if embedder_weights is not None else recipe.embedder_weights
+        if emb_ref:
+            emb_path = resolve_weights(emb_ref, download=download, search_dirs=search_dirs)
+        cfg = {**dict(recipe.embedder_config), "device": str(dev)}
+        if emb_path is not None:
+            cfg["weights"] = str(emb_path)
+        embedder = create_embedder(recipe.embedder, **cfg).eval()
+    elif recipe.embedder:
+        log.info("%s takes no conditioning; no embedder is built", recipe.backbone)
+        recipe = dataclasses.replace(recipe, embedder="", embedder_weights="")
+    options = RestoreOptions(steps=recipe.steps)
+    if recipe.sampler:
+        sampler = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
+        pipe = RestorationPipeline(embedder=embedder, denoiser=network, sampler=sampler, options=options)
     else:
-        pipe = RestorationPipeline(embedder=embedder, backbone=network)
-    log.info("built %s on %s (network %s, embedder %s)", spec.name, dev, net_path, emb_path)
-    return BuiltPipeline(pipe, spec, net_path, emb_path, dev)
+        pipe = RestorationPipeline(embedder=embedder, backbone=network, options=options)
+    log.info("built %s on %s (network %s, embedder %s)", recipe.name, dev, net_path, emb_path)
+    return BuiltPipeline(pipe, recipe, net_path, emb_path, dev)

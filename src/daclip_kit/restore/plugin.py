@@ -1,12 +1,13 @@
-"""Built-in plugin: the official named restoration models and the ``restore`` verb."""
+"""Built-in plugin: the official named restoration models and the ``restore`` verb.
+
+A pipeline names the parts; every preset (network settings, SDE settings) lives on the component
+it belongs to: ``irsde-unet``'s defaults are the universal network, ``irsde-unet-wild`` holds the
+Wild-IR settings, and the ``irsde`` sampler's defaults are the official SDE (max_sigma 50, T 100,
+cosine, eps 0.005, posterior sampling).
+"""
 
 from __future__ import annotations
 
-from ..backbones.irsde_unet.settings import (
-    OFFICIAL_SDE,
-    UNIVERSAL_SETTING,
-    WILD_SETTING,
-)
 from ..hookspecs import hookimpl
 from ..specs import CommandSpec, PipelineSpec
 
@@ -15,27 +16,19 @@ from ..specs import CommandSpec, PipelineSpec
 def daclip_kit_register_pipelines():
     return [
         PipelineSpec(
-            name="irsde-universal",
-            backbone="irsde-unet", backbone_config=UNIVERSAL_SETTING, backbone_weights="universal-ir",
-            embedder="daclip", embedder_config={"model": "daclip_ViT-B-32"},
-            embedder_weights="daclip-vit-b-32",
-            sampler="irsde", sampler_config=OFFICIAL_SDE, steps=100, mode="posterior",
+            name="irsde-universal", backbone="irsde-unet", weights="universal-ir",
+            embedder="daclip", embedder_weights="daclip-vit-b-32", sampler="irsde",
             summary="DA-CLIP ViT-B/32 + IR-SDE universal model, ten degradations (paper Table 3)",
         ),
         PipelineSpec(
-            name="irsde-universal-mix",
-            backbone="irsde-unet", backbone_config=UNIVERSAL_SETTING, backbone_weights="universal-ir-mix",
-            embedder="daclip", embedder_config={"model": "daclip_ViT-B-32"},
-            embedder_weights="daclip-vit-b-32-mix",
-            sampler="irsde", sampler_config=OFFICIAL_SDE, steps=100, mode="posterior",
+            name="irsde-universal-mix", backbone="irsde-unet", weights="universal-ir-mix",
+            embedder="daclip", embedder_weights="daclip-vit-b-32-mix", sampler="irsde",
             summary="the 'mix' release: trained with mixed degradations for robustness",
         ),
         PipelineSpec(
-            name="wild-ir",
-            backbone="irsde-unet", backbone_config=WILD_SETTING, backbone_weights="wild-ir",
+            name="wild-ir", backbone="irsde-unet-wild", weights="wild-ir-unet",
             embedder="daclip", embedder_config={"model": "daclip_ViT-L-14"},
-            embedder_weights="wild-daclip-vit-l-14",
-            sampler="irsde", sampler_config=OFFICIAL_SDE, steps=100, mode="posterior",
+            embedder_weights="wild-daclip-vit-l-14", sampler="irsde",
             summary="Wild-IR: DA-CLIP ViT-L/14 + half-resolution IR-SDE for real-world images",
         ),
     ]

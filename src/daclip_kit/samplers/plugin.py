@@ -15,4 +15,16 @@ def daclip_kit_register_samplers():
             summary="IR-SDE mean-reverting SDE (posterior / reverse-SDE / ODE steps, step skipping)",
             tiny_config={"T": 10},
         ),
+        SamplerSpec(
+            name="mrs", target="daclip_kit.samplers.mrs.sampler:MRSampler",
+            config="daclip_kit.samplers.mrs.config:MRSConfig",
+            summary="MR Sampler (ICLR 2025): fast ODE/SDE multistep solver for IR-SDE networks, 5-20 NFE",
+            tiny_config={"T": 10, "num_sample_steps": 4},
+        ),
+        SamplerSpec(
+            name="heun", target="daclip_kit.samplers.heun.sampler:HeunSampler",
+            config="daclip_kit.samplers.heun.config:HeunConfig",
+            summary="Heun (2nd-order) reverse SDE / probability-flow ODE baseline of the MRS paper",
+            tiny_config={"T": 10, "num_sample_steps": 5},
+        ),
     ]

@@ -2,10 +2,11 @@
 
 Submodules import torch; this package itself does not (its ``plugin`` module is loaded at start-up).
 
-* :mod:`.config`: the run configs (:class:`DaClipTrainConfig`, :class:`IRSDETrainConfig`) with the
+* :mod:`.config`: the run configs (:class:`DaClipTrainConfig`, :class:`RestorationTrainConfig`) with the
   official recipes as defaults, :func:`load_run_config`.
 * :mod:`.daclip`: :func:`train_daclip` (``daclip-kit train daclip``).
-* :mod:`.irsde`: :func:`train_irsde` (``daclip-kit train irsde``).
+* :mod:`.restoration`: :func:`train_restoration` (``daclip-kit train restoration``): any registered
+  network, the IR-SDE U-Net by default.
 * :mod:`.loop`: the shared loop (device, precision, logging, checkpoints, resume).
 * :mod:`.ema`: :class:`EMA`.
 """
@@ -17,12 +18,14 @@ from .._lazy import lazy_exports
 _LAZY = {
     "DaClipTrainConfig": "config",
     "IRSDETrainConfig": "config",
+    "RestorationTrainConfig": "config",
     "OptimConfig": "config",
     "load_run_config": "config",
     "config_to_toml": "config",
     "train_daclip": "daclip",
     "build_daclip": "daclip",
-    "train_irsde": "irsde",
+    "train_irsde": "restoration",
+    "train_restoration": "restoration",
     "TrainResult": "loop",
     "TrainingError": "loop",
     "EMA": "ema",

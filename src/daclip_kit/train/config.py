@@ -5,8 +5,10 @@ Every default is the official recipe; the source of each is given next to the fi
 
 * :class:`DaClipTrainConfig`: stage 1, contrastive training of DA-CLIP's controller
   (open_clip ``training.main --da``, README single-GPU command).
-* :class:`IRSDETrainConfig`: stage 2, the IR-SDE U-Net with a frozen DA-CLIP
-  (``config/daclip-sde/options/train.yml``).
+* :class:`RestorationTrainConfig`: stage 2, any registered restoration network (defaults: the
+  IR-SDE U-Net, ``config/daclip-sde/options/train.yml``) with a frozen embedder. The network,
+  sampler and embedder are registry components (``[network] name = "..."``), so a plugin's
+  backbone trains with the same verb.
 
 Unknown keys are errors with a suggestion; ``--set section.key=value`` overrides are coerced by
 the field's type (:func:`daclip_kit.config.apply_overrides`), never evaluated.
@@ -15,14 +17,13 @@ the field's type (:func:`daclip_kit.config.apply_overrides`), never evaluated.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..backbones.irsde_unet.config import UNetConfig
-from ..config import apply_overrides, from_dict, load_toml, to_dict
+from ..config import Component, apply_overrides, check_component, from_dict, load_toml, to_dict
 from ..errors import ConfigError
-from ..samplers.irsde.config import IRSDEConfig
 from ..types import DEGRADATIONS
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -196,28 +197,6 @@ class IRSDEDataConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EmbedderConfig:
-    """The frozen DA-CLIP that conditions the network (FACTS §2.6 ``path.daclip``).
-
-    Attributes:
-        name: ``"daclip"``, or ``"none"`` to train a plain IR-SDE (the network must then use no
-            context).
-        model: bundled DA-CLIP config used with an official file or no weights.
-        model_config: an explicit open_clip model JSON.
-        weights: named weights (``"daclip-vit-b-32"``, ``daclip-kit weights list``), an official
-            ``.pt`` file, or a native folder written by ``daclip-kit train daclip``; ``None``
-            gives random weights (tests only).
-        quantize_input: the official ``clip_transform`` truncates the LQ patch to uint8 first.
-    """
-
-    name: Literal["daclip", "none"] = "daclip"
-    model: str = "daclip_ViT-B-32"
-    model_config: dict[str, Any] | None = None
-    weights: str | None = "daclip-vit-b-32"
-    quantize_input: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
 class EMAConfig:
     """Exponential moving average of the network (train.yml: ``EMA(beta=0.995, update_every=10)``).
 
@@ -242,8 +221,8 @@ class ValidationConfig:
         every: validate every N steps; ``0`` never.
         split: the validation split folder.
         count: images, taken round-robin over the degradation folders.
-        steps: sampler steps per image (``None``: all ``T``).
-        mode: sampler step rule.
+        steps: sampler steps per image (``None``: the sampler's default, all ``T``); the
+            training sampler's own settings (e.g. its ``mode``) are used.
         use_ema: validate the EMA weights instead of the trained ones.
     """
 
@@ -251,22 +230,38 @@ class ValidationConfig:
     split: str = "val"
     count: int = 100
     steps: int | None = None
-    mode: Literal["posterior", "sde", "ode"] = "posterior"
     use_ema: bool = False
 
 
+def _default_network() -> Component:
+    return Component("irsde-unet")
+
+
+def _default_sampler() -> Component:
+    return Component("irsde")
+
+
+def _default_embedder() -> Component:
+    return Component("daclip", {"weights": "daclip-vit-b-32", "quantize_input": True})
+
+
 @dataclass(frozen=True, kw_only=True)
-class IRSDETrainConfig:
-    """Training of the IR-SDE U-Net with a frozen DA-CLIP (paper §3.2; FACTS §2.5-2.7).
+class RestorationTrainConfig:
+    """Training a restoration network with a frozen embedder (paper §3.2; FACTS §2.5-2.7).
 
     Attributes:
-        data, network, sde, embedder, ema, validation: the sections above; ``network`` takes the
-            :class:`~daclip_kit.backbones.irsde_unet.config.UNetConfig` fields (default universal:
-            nf 64, ch_mult (1,2,4,8), context 512, both contexts) and ``sde`` the
-            :class:`~daclip_kit.samplers.irsde.config.IRSDEConfig` fields (max_sigma 50, T 100,
-            cosine, eps 0.005).
-        objective: ``"ml"``: the official maximum-likelihood target (reverse-SDE mean vs the
-            optimal posterior mean); ``"noise"``: noise matching.
+        data, ema, validation: the sections above.
+        network: the network, a registered backbone with its settings (``daclip-kit ls
+            backbones``); default ``irsde-unet`` (the universal U-Net: nf 64, ch_mult (1,2,4,8),
+            context 512, both contexts). Denoisers learn the sampler's training objective,
+            one-shot backbones ``loss`` on their output.
+        sampler: the diffusion process of denoisers (default ``irsde``: max_sigma 50, T 100,
+            cosine, eps 0.005); saved with the network so ``restore`` samples the same process.
+        embedder: the frozen embedding provider (default ``daclip`` with the official
+            ``daclip-vit-b-32`` weights and the official uint8 truncation of the LQ patch), or
+            ``name = "none"`` to train without conditioning (the network must take none).
+        objective: for denoisers, ``"ml"``: the official maximum-likelihood target (reverse-SDE
+            mean vs the optimal posterior mean); ``"noise"``: noise matching.
         loss: ``"l1"`` (official) or ``"l2"``.
         optim: AdamW lr 2e-4, betas (0.9, 0.99), no weight decay, cosine to 1e-6, no warmup.
         max_steps: total steps (``niter`` 700,000).
@@ -276,9 +271,9 @@ class IRSDETrainConfig:
     """
 
     data: IRSDEDataConfig = field(default_factory=IRSDEDataConfig)
-    network: UNetConfig = field(default_factory=UNetConfig)
-    sde: IRSDEConfig = field(default_factory=IRSDEConfig)
-    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    network: Component = field(default_factory=_default_network)
+    sampler: Component = field(default_factory=_default_sampler)
+    embedder: Component = field(default_factory=_default_embedder)
     objective: Literal["ml", "noise"] = "ml"
     loss: Literal["l1", "l2"] = "l1"
     optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
@@ -294,16 +289,38 @@ class IRSDETrainConfig:
     device: str = "auto"
     precision: Precision = "fp32"
 
-    def validate(self) -> IRSDETrainConfig:
-        """Check settings that depend on each other (after all overrides); returns ``self``."""
+    @property
+    def uses_embedder(self) -> bool:
+        return self.embedder.name != "none"
+
+    def validate(self) -> RestorationTrainConfig:
+        """Check every section, the registered components' settings included (after all
+        overrides), before anything is written; returns the config with typed settings."""
+        from ..plugins import get_registry
+
         _check_loop(self)
-        uses_context = self.network.use_degra_context or self.network.use_image_context
-        if self.embedder.name == "none" and uses_context:
+        network = check_component("backbones", self.network, "network")
+        spec = get_registry("backbones").get(network.name)
+        sampler = check_component("samplers", self.sampler, "sampler")
+        embedder = self.embedder
+        if self.uses_embedder:
+            embedder = check_component("embedders", self.embedder, "embedder")
+        elif spec.accepts and _takes_context(network):
             raise ConfigError(
-                "embedder.name='none' trains without DA-CLIP, but the network uses a context; set "
-                "network.use_degra_context=false and network.use_image_context=false (plain IR-SDE)."
-            )
-        return self
+                f"embedder.name='none' trains without conditioning, but network {network.name!r} takes "
+                f"{', '.join(spec.accepts)} embeddings; pick a network without them (e.g. irsde-unet-plain) "
+                "or an embedder.")
+        return dataclasses.replace(self, network=network, sampler=sampler, embedder=embedder)
+
+
+def _takes_context(network: Component) -> bool:
+    """Whether the configured network uses a context (the U-Net can switch both off)."""
+    flags = [network.options.get(k) for k in ("use_degra_context", "use_image_context")]
+    return any(flags) if any(f is not None for f in flags) else True
+
+
+#: The name stage 2 had when it trained the IR-SDE U-Net only; kept for existing scripts.
+IRSDETrainConfig = RestorationTrainConfig
 
 
 def _check_loop(cfg: Any) -> None:
@@ -317,12 +334,13 @@ def _check_loop(cfg: Any) -> None:
         raise ConfigError("log_every must be >= 1; save_every and keep must not be negative.")
 
 
-#: The run-config class of each trainer, by CLI name.
-TRAINERS: dict[str, type] = {"daclip": DaClipTrainConfig, "irsde": IRSDETrainConfig}
+#: The run-config class of each trainer, by CLI name (``irsde`` is the older name of ``restoration``).
+TRAINERS: dict[str, type] = {"daclip": DaClipTrainConfig, "restoration": RestorationTrainConfig,
+                             "irsde": RestorationTrainConfig}
 
 
 def config_class(kind: str) -> type:
-    """``DaClipTrainConfig`` for ``"daclip"``, ``IRSDETrainConfig`` for ``"irsde"``."""
+    """``DaClipTrainConfig`` for ``"daclip"``, ``RestorationTrainConfig`` for ``"restoration"``."""
     if kind not in TRAINERS:
         from ..errors import UnknownComponentError
 

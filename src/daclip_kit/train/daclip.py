@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_strict, read_state_dict
-from ..embedders.daclip.configs import clip_kwargs
-from ..embedders.daclip.configs import model_config as bundled_config
+from ..embedders.daclip.architectures import clip_kwargs
+from ..embedders.daclip.architectures import model_config as bundled_config
 from ..embedders.daclip.convert import load_daclip, load_official_daclip, save_daclip
 from ..embedders.daclip.loss import DaClipLoss
 from ..embedders.daclip.model import DaCLIP

@@ -170,7 +170,7 @@ def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg
     Args:
         task_factory: builds the :class:`TrainTask` (a trainer class).
         cfg: a run config (:class:`~daclip_kit.train.config.DaClipTrainConfig` or
-            :class:`~daclip_kit.train.config.IRSDETrainConfig`); ``cfg.out_dir`` is the run folder.
+            :class:`~daclip_kit.train.config.RestorationTrainConfig`); ``cfg.out_dir`` is the run folder.
         resume: a run folder or checkpoint folder to continue from (its step count, optimizer,
             scaler, random states and weights).
         overwrite: allow a non-empty ``cfg.out_dir`` (the files of an earlier run are removed).
@@ -181,7 +181,7 @@ def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg
         ConfigError: batch larger than the data set, unusable device or precision.
         TrainingError: the loss stopped being finite.
     """
-    cfg.validate()
+    cfg = cfg.validate()
     checkpoint = find_checkpoint(resume) if resume is not None else None
     out = Path(cfg.out_dir)
     if checkpoint is not None and run_dir_of(checkpoint).resolve() != out.resolve():

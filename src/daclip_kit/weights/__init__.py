@@ -11,8 +11,9 @@ from .fetch import (
     ENV_CACHE,
     default_cache_dir,
     download_weights,
-    find_cached,
+    find_local,
     get_weight_spec,
+    is_path_like,
     resolve_weights,
 )
 
@@ -20,7 +21,8 @@ __all__ = [
     "ENV_CACHE",
     "default_cache_dir",
     "download_weights",
-    "find_cached",
+    "find_local",
+    "is_path_like",
     "get_weight_spec",
     "resolve_weights",
 ]

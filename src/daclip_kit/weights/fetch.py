@@ -1,8 +1,11 @@
-"""Finding and downloading named weights.
+"""Finding and downloading weights: the one resolution path of daclip-kit.
 
-Resolution order of :func:`resolve_weights`: an explicit ``path``; then the
-``daclip_kit_resolve_weights`` hook (plugins first, the built-in cache lookup last); then, only
-with ``download=True``, a download into the cache. Nothing is downloaded implicitly.
+:func:`resolve_weights` takes a file or folder path, or the name of registered weights
+(``daclip-kit weights list``). A name is looked up through the ``daclip_kit_resolve_weights``
+hook: plugins first (mirrors, offline stores), then the built-in lookup, which searches the
+caller's folders (``--weights-dir``), the daclip-kit cache (``$DACLIP_KIT_CACHE``) and torch's hub
+cache. Only with ``download=True`` is a missing file fetched into the cache. Restore, bench,
+training, the embedders and the metrics all resolve weights here.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import WeightsNotFoundError
 from ..specs import WeightSpec
+
+#: File suffixes that mark a weights reference as a path rather than a registered name.
+WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 
 log = logging.getLogger(__name__)
 
@@ -44,63 +51,91 @@ def _size_problem(spec: WeightSpec, path: Path) -> str:
     return ""
 
 
-def find_cached(spec: WeightSpec, cache_dir: str | Path) -> Path | None:
-    """``cache_dir/spec.filename`` when it exists, else ``None``.
+def torch_hub_checkpoints() -> Path:
+    """``$TORCH_HOME/hub/checkpoints`` (torch's default ``~/.cache/torch/hub/checkpoints``), where
+    torchvision and pytorch-fid keep their downloads."""
+    torch_home = os.environ.get("TORCH_HOME")
+    if torch_home:
+        base = Path(torch_home).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "torch"
+    return base / "hub" / "checkpoints"
+
+
+def find_local(spec: WeightSpec, cache_dir: str | Path, search_dirs: Sequence[str | Path] = ()) -> Path | None:
+    """``spec.filename`` in the first of ``search_dirs``, ``cache_dir`` and torch's hub cache that
+    has it, else ``None``.
 
     Raises:
-        WeightsNotFoundError: the cached file has the wrong size.
+        WeightsNotFoundError: the file found has the wrong size.
     """
-    path = Path(cache_dir) / spec.filename
-    if not path.is_file():
-        return None
-    problem = _size_problem(spec, path)
-    if problem:
-        raise WeightsNotFoundError(f"{problem}. Delete it and run `daclip-kit weights fetch {spec.name}`.")
-    return path
+    for folder in (*search_dirs, cache_dir, torch_hub_checkpoints()):
+        path = Path(folder).expanduser() / spec.filename
+        if path.is_file():
+            problem = _size_problem(spec, path)
+            if problem:
+                raise WeightsNotFoundError(f"{problem}. Delete it and run `daclip-kit weights fetch {spec.name}`.")
+            return path
+    return None
 
 
-def where_to_get(spec: WeightSpec, cache_dir: Path) -> str:
+def where_to_get(spec: WeightSpec, cache_dir: Path, search_dirs: Sequence[str | Path] = ()) -> str:
     """A sentence telling the user which file to put where."""
     source = ""
     if spec.hf_repo:
-        source = f" (https://huggingface.co/{spec.hf_repo}/resolve/main/{spec.hf_filename or spec.filename})"
+        source = f" from https://huggingface.co/{spec.hf_repo}/resolve/main/{spec.hf_filename or spec.filename}"
     elif spec.url:
-        source = f" ({spec.url})"
-    return (
-        f"Weights {spec.name!r} are not available locally. Download {spec.filename}{source} and put it "
-        f"at {cache_dir / spec.filename}, run `daclip-kit weights fetch {spec.name}` while online, "
-        f"or pass the file directly (--weights PATH)."
-    )
+        source = f" from {spec.url}"
+    elif spec.description:
+        source = f" ({spec.description})"
+    searched = ", ".join(str(Path(d)) for d in (*search_dirs, cache_dir))
+    fetch = (f", run `daclip-kit weights fetch {spec.name}` while online"
+             if spec.hf_repo or spec.url else "")
+    return (f"Weights {spec.name!r} ({spec.filename}) are not available locally (searched: {searched}). "
+            f"Download {spec.filename}{source} and put it at {cache_dir / spec.filename}{fetch}, or pass "
+            "the file itself (--weights PATH / --weights-dir DIR).")
 
 
-def resolve_weights(name: str, path: str | Path | None = None, cache_dir: str | Path | None = None,
-                    download: bool = False) -> Path:
-    """Local path of the weights ``name``.
+def is_path_like(ref: str | Path) -> bool:
+    """Whether ``ref`` names a file or folder rather than registered weights."""
+    if isinstance(ref, Path):
+        return True
+    text = str(ref)
+    return os.sep in text or "/" in text or text.endswith(WEIGHT_SUFFIXES) or Path(text).exists()
+
+
+def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Sequence[str | Path] = (),
+                    cache_dir: str | Path | None = None) -> Path:
+    """Local path of the weights ``ref``.
 
     Args:
-        name: registered weights name (``daclip-kit weights list``).
-        path: an explicit file; when given it is returned (it must exist) and nothing is looked up.
+        ref: a file or folder (returned as it is; it must exist) or a registered weights name
+            (``daclip-kit weights list``).
+        download: fetch a missing named file from its hub location into the cache.
+        search_dirs: folders searched first for the named file (``--weights-dir``).
         cache_dir: cache folder (default :func:`default_cache_dir`).
-        download: fetch a missing file from its hub location into ``cache_dir``.
 
     Raises:
-        UnknownComponentError: unknown ``name``.
-        WeightsNotFoundError: not found locally (and not downloaded), saying which file to put where.
+        UnknownComponentError: ``ref`` is neither an existing path nor a registered name.
+        WeightsNotFoundError: a missing path, or named weights not found locally (and not
+            downloaded), saying which file to put where.
     """
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise WeightsNotFoundError(f"Weights file {str(p)!r} does not exist.")
-        return p
-    spec = get_weight_spec(name)
+    if is_path_like(ref):
+        path = Path(ref).expanduser()
+        if not path.exists():
+            raise WeightsNotFoundError(f"Weights file {str(path)!r} does not exist.")
+        return path
+    spec = get_weight_spec(str(ref))
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     from ..plugins import get_plugin_manager
 
-    found = get_plugin_manager().hook.daclip_kit_resolve_weights(spec=spec, cache_dir=cache)
+    found = get_plugin_manager().hook.daclip_kit_resolve_weights(
+        spec=spec, cache_dir=cache, search_dirs=tuple(Path(d).expanduser() for d in search_dirs))
     if found is not None:
         return Path(found)
     if not download:
-        raise WeightsNotFoundError(where_to_get(spec, cache))
+        raise WeightsNotFoundError(where_to_get(spec, cache, search_dirs))
     return download_weights(spec, cache)
 
 
@@ -117,7 +152,7 @@ def download_weights(spec: WeightSpec, cache_dir: str | Path, *, progress: bool 
     """
     cache = Path(cache_dir).expanduser()
     if not (spec.hf_repo or spec.url):
-        raise WeightsNotFoundError(f"{spec.name} has no known download location. " + where_to_get(spec, cache))
+        raise WeightsNotFoundError(f"{spec.name} has no direct download location. " + where_to_get(spec, cache))
     if _offline():
         raise WeightsNotFoundError("HF_HUB_OFFLINE is set, so nothing is downloaded. " + where_to_get(spec, cache))
     cache.mkdir(parents=True, exist_ok=True)

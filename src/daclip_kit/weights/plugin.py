@@ -9,7 +9,6 @@ were not inspected, so their size is unknown (0) and their architecture is assum
 
 from __future__ import annotations
 
-from ..backbones.irsde_unet.settings import UNIVERSAL_SETTING, WILD_SETTING
 from ..hookspecs import hookimpl
 from ..specs import CommandSpec, WeightSpec
 
@@ -25,7 +24,7 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
     ),
     WeightSpec(
         name="universal-ir", filename="universal-ir.pth", hf_repo=HF_REPO, size=195_990_371,
-        model="backbone:irsde-unet", config=UNIVERSAL_SETTING,
+        model="backbone:irsde-unet",
         description="Universal IR-SDE ConditionalUNet of the paper; plain float32 state dict "
         "(sha256 starts 87575b25).",
     ),
@@ -37,7 +36,7 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
     ),
     WeightSpec(
         name="universal-ir-mix", filename="universal-ir-mix.pth", hf_repo=HF_REPO,
-        model="backbone:irsde-unet", config=UNIVERSAL_SETTING,
+        model="backbone:irsde-unet",
         description="Universal IR-SDE 'mix' (robust training, mixed degradations); size not "
         "recorded, architecture assumed equal to universal-ir.",
     ),
@@ -48,8 +47,8 @@ OFFICIAL_WEIGHTS: tuple[WeightSpec, ...] = (
         "checkpoint with optimizer state (sha256 starts 35db86f3).",
     ),
     WeightSpec(
-        name="wild-ir", filename="wild-ir.pth", hf_repo=HF_REPO, size=197_969_027,
-        model="backbone:irsde-unet", config=WILD_SETTING,
+        name="wild-ir-unet", filename="wild-ir.pth", hf_repo=HF_REPO, size=197_969_027,
+        model="backbone:irsde-unet-wild",
         description="Wild-IR ConditionalUNet (half-resolution, content context only); plain state "
         "dict (sha256 starts a8eea3b6).",
     ),
@@ -124,7 +123,33 @@ PEER_WEIGHTS: tuple[WeightSpec, ...] = (
         license=_NO_LICENSE, description=f"AirNet dehazing; queue [256, 256] (Google Drive/Baidu, {_AIRNET_WHERE}).",
     ),
 )
-OFFICIAL_WEIGHTS += PEER_WEIGHTS
+
+#: Feature networks of the learned metrics and the CLIP baseline of Table 4. daclip-kit never
+#: downloads these behind the user's back: ``daclip-kit weights fetch NAME`` does, on request.
+METRIC_WEIGHTS: tuple[WeightSpec, ...] = (
+    WeightSpec(
+        name="lpips-alexnet", filename="alexnet-owt-7be5be79.pth",
+        url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        model="metric:lpips", license="BSD-3-Clause (torchvision)",
+        description="torchvision ImageNet AlexNet, the trunk of LPIPS v0.1 (alex).",
+    ),
+    WeightSpec(
+        name="fid-inception", filename="pt_inception-2015-12-05-6726825d.pth",
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+            "pt_inception-2015-12-05-6726825d.pth",
+        model="metric:fid", license="Apache-2.0 (pytorch-fid)",
+        description="pytorch-fid's Inception-v3 ported from the TensorFlow FID graph.",
+    ),
+    WeightSpec(
+        name="clip-vit-b-32-openai", filename="clip-vit-b-32-openai.pt",
+        model="embedder:clip", config={"model": "ViT-B-32"}, license="MIT (OpenAI CLIP)",
+        description="OpenAI CLIP ViT-B/32 state dict; write it once while online with "
+        "`python -c \"import open_clip, torch; torch.save(open_clip.create_model('ViT-B-32', "
+        "pretrained='openai').state_dict(), 'clip-vit-b-32-openai.pt')\"`",
+    ),
+)
+
+OFFICIAL_WEIGHTS += PEER_WEIGHTS + METRIC_WEIGHTS
 
 
 @hookimpl
@@ -133,10 +158,10 @@ def daclip_kit_register_weights():
 
 
 @hookimpl(trylast=True)
-def daclip_kit_resolve_weights(spec, cache_dir):
-    from .fetch import find_cached
+def daclip_kit_resolve_weights(spec, cache_dir, search_dirs):
+    from .fetch import find_local
 
-    return find_cached(spec, cache_dir)
+    return find_local(spec, cache_dir, search_dirs)
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from torch import nn
 from ...core.backbone import Denoiser
 from ...core.checks import check_embedding, check_image
 from ...errors import ShapeError
-from ...ops.padding import pad_to_multiple
+from ..common import check_multiple
 from .blocks import (
     LinearAttention,
     PreNorm,
@@ -42,15 +42,19 @@ class ConditionalUNet(Switchable, Denoiser):
         config: :class:`UNetConfig`; the default is the universal DA-CLIP model (nf 64,
             ch_mult (1,2,4,8), context 512, both contexts).
 
-    Inputs of any size are reflect-padded (bottom/right) to a multiple of
-    :attr:`size_divisor` and the output is cropped back, as the official network does.
+    H and W must be multiples of :attr:`size_divisor`. The official network reflect-pads other
+    sizes inside ``forward``; here :func:`daclip_kit.sample` and the pipeline do it (the same
+    numbers: reflect padding commutes with ``x_t - lq``), or call
+    ``padded_call(lambda a, b: net(a, b, t), (x_t, lq), net.size_divisor)``.
 
     Example:
         >>> net = ConditionalUNet(UNetConfig(nf=32, ch_mult=(1, 1, 1, 1), context_dim=32))
-        >>> x = torch.rand(1, 3, 20, 28)
+        >>> x = torch.rand(1, 3, 32, 48)
         >>> net(x, x, 10, content=torch.randn(1, 32), degradation=torch.randn(1, 32)).shape
-        torch.Size([1, 3, 20, 28])
+        torch.Size([1, 3, 32, 48])
     """
+
+    pad_mode = "reflect"
 
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
@@ -166,7 +170,7 @@ class ConditionalUNet(Switchable, Denoiser):
         """Predict the noise in ``x_t``.
 
         Args:
-            x_t: ``(B, in_nc, H, W)`` noisy state.
+            x_t: ``(B, in_nc, H, W)`` noisy state, H and W multiples of :attr:`size_divisor`.
             lq: ``(B, in_nc, H, W)`` low-quality image (the SDE mean), RGB in [0, 1].
             t: step in ``[1, T]``: a Python number or a ``(B,)`` / ``(1,)`` tensor.
             degradation: ``(B, context_dim)`` degradation embedding (ignored by networks without
@@ -180,14 +184,15 @@ class ConditionalUNet(Switchable, Denoiser):
         check_image(lq, "lq", channels=self.config.in_nc)
         if x_t.shape != lq.shape:
             raise ShapeError(f"x_t {tuple(x_t.shape)} and lq {tuple(lq.shape)} must have the same shape.")
-        b, _, h, w = x_t.shape
+        check_multiple(x_t, self.size_divisor, type(self).__name__)
+        b = x_t.shape[0]
         if self.config.use_degra_context:
             check_embedding(degradation, "degradation", b, self.config.context_dim)
         if self.config.use_image_context:
             check_embedding(content, "content", b, self.config.context_dim)
 
         fast = not self.reference_ops  # set on every block by use_reference_ops()
-        x = pad_to_multiple(torch.cat([x_t - lq, lq], dim=1), self.size_divisor)
+        x = torch.cat([x_t - lq, lq], dim=1)
         if fast:
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.init_conv(x)
@@ -220,4 +225,4 @@ class ConditionalUNet(Switchable, Denoiser):
             x = self.upsample(x)
         x = self.final_res_block(torch.cat([x, skip0], dim=1), temb)
         x = self.final_conv(x)
-        return x[..., :h, :w].contiguous()
+        return x.contiguous()

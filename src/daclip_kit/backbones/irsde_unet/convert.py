@@ -14,65 +14,40 @@ from typing import Any
 import torch
 
 from ...checkpoint import build_and_load, describe_source, read_state_dict
-from ...config import from_dict
-from ...errors import ConfigError, suggest
+from ...config import from_dict, to_dict
+from ...errors import ConfigError
+from ..common import config_mapping
 from .arch import ConditionalUNet
 from .config import UNetConfig
-from .settings import PLAIN_SETTING, UNIVERSAL_SETTING, WILD_SETTING  # noqa: F401 - re-exported
-
-#: Defaults of the official constructor for keys an option file leaves out.
-_CONSTRUCTOR_DEFAULTS: dict[str, Any] = {
-    "ch_mult": [1, 2, 4, 4], "context_dim": 512, "use_degra_context": True, "use_image_context": False,
-}
-_REQUIRED = ("in_nc", "out_nc", "nf")
-
-
-#: Setting names accepted where a ``network_G.setting`` dict is expected (``convert --model``).
-NAMED_SETTINGS: dict[str, dict[str, Any]] = {
-    "universal": UNIVERSAL_SETTING, "irsde-universal": UNIVERSAL_SETTING, "irsde-unet": UNIVERSAL_SETTING,
-    "wild": WILD_SETTING, "wild-ir": WILD_SETTING,
-    "plain": PLAIN_SETTING, "irsde-plain": PLAIN_SETTING,
-}
-
-
-def named_setting(name: str) -> dict[str, Any]:
-    """The official setting called ``name`` (``"universal"``, ``"wild-ir"``, ...)."""
-    try:
-        return dict(NAMED_SETTINGS[name])
-    except KeyError:
-        raise ConfigError(
-            f"Unknown U-Net setting {name!r}.{suggest(name, NAMED_SETTINGS)} Known: {', '.join(NAMED_SETTINGS)}; "
-            "or give the option file's network_G.setting as a JSON file (--config FILE)."
-        ) from None
 
 
 def config_from_setting(setting: Mapping[str, Any] | str | None = None) -> UNetConfig:
-    """Turn an official ``network_G.setting`` dict into a :class:`UNetConfig`.
+    """Turn an official ``network_G.setting`` dict (or a backbone name) into a :class:`UNetConfig`.
 
-    Accepts the whole ``network_G`` section too (its ``setting`` is used). ``upscale`` (universal
-    spelling) and ``scale`` (Wild-IR spelling) both set :attr:`UNetConfig.scale`. Keys left out
-    take the official constructor's defaults (``ch_mult [1,2,4,4]``, ``context_dim 512``,
-    ``use_degra_context true``, ``use_image_context false``); ``context_dim: null`` (or <= 0)
-    disables both contexts, as in the official constructor.
+    Accepts the whole ``network_G`` section too (its ``setting`` is used), or a registry name
+    (``"irsde-unet"``, ``"irsde-unet-wild"``, ``"irsde-unet-plain"``). ``upscale`` (universal
+    spelling) and ``scale`` (Wild-IR spelling) both set :attr:`UNetConfig.scale`;
+    ``context_dim: null`` (or <= 0) disables both contexts, as in the official constructor. Keys
+    left out take the :class:`UNetConfig` defaults, which are the universal model's (the released
+    option files list every key).
 
     Raises:
-        ConfigError: missing ``in_nc``/``out_nc``/``nf``, unknown keys or invalid values.
+        ConfigError: unknown keys or invalid values.
     """
-    if isinstance(setting, str):
-        setting = named_setting(setting)
-    data = dict(UNIVERSAL_SETTING if setting is None else setting)
+    data = config_mapping(setting)
     if isinstance(data.get("setting"), Mapping):
         data = dict(data["setting"])
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise ConfigError(f"network_G.setting lacks {', '.join(missing)}; the official network requires them.")
     if "upscale" in data:
         upscale = data.pop("upscale")
         data.setdefault("scale", upscale)
-    data = {**_CONSTRUCTOR_DEFAULTS, **data}
-    if data["context_dim"] is None or data["context_dim"] <= 0:
+    if "context_dim" in data and (data["context_dim"] is None or data["context_dim"] <= 0):
         data.update(context_dim=0, use_degra_context=False, use_image_context=False)
     return from_dict(UNetConfig, data, where="network_G.setting")
+
+
+def official_setting(config: UNetConfig) -> dict[str, Any]:
+    """The ``network_G.setting`` dict of ``config`` (what an official option file would hold)."""
+    return to_dict(config)
 
 
 def infer_setting(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -102,8 +77,8 @@ def load_official_unet(checkpoint: str | Path | Mapping[str, Any], *,
         checkpoint: path of ``universal-ir.pth`` / ``wild-ir.pth`` (or a safetensors file), or a
             state dict; a ``module.`` prefix on every key and a ``{"state_dict": ...}`` wrapper
             are removed.
-        config: the option file's ``network_G.setting`` (default: the universal model; use
-            :data:`WILD_SETTING` for ``wild-ir.pth``).
+        config: the option file's ``network_G.setting`` or a backbone name (default: the
+            universal model; ``"irsde-unet-wild"`` for ``wild-ir.pth``).
 
     Returns:
         The network in eval mode, on CPU, float32.
@@ -113,8 +88,8 @@ def load_official_unet(checkpoint: str | Path | Mapping[str, Any], *,
             offending key is listed, with the setting the checkpoint appears to have).
 
     Example:
-        >>> from daclip_kit.compat import load_official  # doctest: +SKIP
-        >>> net = load_official("irsde-unet", "wild-ir.pth", config=WILD_SETTING)  # doctest: +SKIP
+        >>> import daclip_kit  # doctest: +SKIP
+        >>> net = daclip_kit.load_network("irsde-unet-wild", "wild-ir.pth")  # doctest: +SKIP
     """
     cfg = config_from_setting(config)
     state_dict = read_state_dict(checkpoint)

@@ -16,7 +16,6 @@ from torch import nn
 from ...config import to_dict
 from ...core.backbone import RestorationBackbone
 from ...core.checks import check_image
-from ...ops.padding import crop_to, pad_to_multiple
 from ...types import Conditioning
 from ..common import LayerNorm2d, SimpleGate, check_multiple
 from .config import NAFNetConfig
@@ -113,9 +112,10 @@ class NAFNet(RestorationBackbone):
     Args:
         config: :class:`NAFNetConfig` (default: the GoPro width-64 network).
 
-    ``forward`` ignores conditioning. With ``pad_mode="reflect"`` (default) H and W must be
-    multiples of ``size_divisor = 2 ** len(enc_blk_nums)`` (the pipeline pads); with
-    ``pad_mode="zeros"`` the network pads itself like the official code.
+    ``forward`` ignores conditioning. H and W must be multiples of ``size_divisor =
+    2 ** len(enc_blk_nums)``; callers pad with :attr:`pad_mode` (``"constant"`` zeros, as the
+    official network, when ``config.pad_mode="zeros"``) and crop, as
+    :func:`~daclip_kit.ops.padding.padded_call` and the pipeline do.
 
     Example:
         >>> net = NAFNet(NAFNetConfig(width=8, enc_blk_nums=(1, 1), dec_blk_nums=(1, 1)))
@@ -130,6 +130,7 @@ class NAFNet(RestorationBackbone):
         config = NAFNetConfig() if config is None else config
         self.config = config
         self.size_divisor = config.size_divisor
+        self.pad_mode = config.torch_pad_mode
         self._build(config, self._modulation_dim(config))
         if config.tlc:
             self._apply_tlc(config)
@@ -200,12 +201,8 @@ class NAFNet(RestorationBackbone):
             - output: ``(B, img_channel, H, W)`` (not clamped).
         """
         check_image(lq, "lq", channels=self.config.img_channel)
-        h, w = lq.shape[-2:]
-        if self.config.pad_mode == "zeros":
-            inp = pad_to_multiple(lq, self.config.padder_size, mode="constant")
-        else:
-            check_multiple(lq, self.config.padder_size, type(self).__name__)
-            inp = lq
+        check_multiple(lq, self.size_divisor, type(self).__name__)
+        inp = lq
         emb = self._embedding(cond, lq.shape[0])
         x = self.intro(inp)
         skips = []
@@ -219,5 +216,4 @@ class NAFNet(RestorationBackbone):
             x = up(x) + skip
             for block in blocks:
                 x = block(x, emb)
-        x = self.ending(x) + inp
-        return crop_to(x, h, w)
+        return self.ending(x) + inp

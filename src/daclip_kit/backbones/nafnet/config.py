@@ -24,10 +24,10 @@ class NAFNetConfig:
             locally with a kernel 1.5x the training size instead of globally. Weights are unchanged.
         train_size: ``(H, W)`` training patch size that fixes the TLC kernels (official
             ``train_size=(1, 3, 256, 256)``; a 4-tuple is accepted and its last two items kept).
-        pad_mode: ``"reflect"``: H and W must be multiples of :attr:`size_divisor` (the pipeline
-            reflect-pads and crops, like every daclip-kit backbone). ``"zeros"``: the official
-            behaviour, the network zero-pads bottom/right inside ``forward`` and crops back, so
-            any size is accepted (``size_divisor`` 1); used by ``load_official("nafnet", ...)``.
+        pad_mode: how callers pad inputs to a multiple of :attr:`size_divisor` (the network never
+            pads itself; :func:`daclip_kit.ops.padding.padded_call` and the pipeline do):
+            ``"reflect"`` (daclip-kit's default) or ``"zeros"`` (the official NAFNet, which
+            zero-pads bottom/right; used by the official converter).
     """
 
     img_channel: int = 3
@@ -71,8 +71,13 @@ class NAFNetConfig:
 
     @property
     def size_divisor(self) -> int:
-        """What the pipeline must pad to: ``padder_size``, or 1 when the network zero-pads itself."""
-        return 1 if self.pad_mode == "zeros" else self.padder_size
+        """H and W given to ``forward`` are multiples of this (``padder_size``)."""
+        return self.padder_size
+
+    @property
+    def torch_pad_mode(self) -> str:
+        """:attr:`pad_mode` as ``torch.nn.functional.pad`` names it (``"constant"`` for zeros)."""
+        return "constant" if self.pad_mode == "zeros" else "reflect"
 
 
 @dataclass(frozen=True, kw_only=True)

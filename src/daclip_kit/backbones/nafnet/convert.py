@@ -110,26 +110,3 @@ def load_official_nafnet(checkpoint: str | Path | Mapping[str, Any], *,
             return "The checkpoint does not look like a NAFNet (no 'intro.weight')."
 
     return build_and_load(lambda: NAFNet(cfg), state_dict, source=describe_source(checkpoint), hint=hint)
-
-
-def _with_variant(name: str, config: Mapping[str, Any] | str | None) -> dict[str, Any]:
-    from ...plugins import get_registry
-
-    registry = get_registry("backbones")
-    base = dict(registry.get(name).defaults)
-    extra = dict(registry.get(config).defaults) if isinstance(config, str) else dict(config or {})
-    if "type" in extra:
-        base.pop("tlc", None)  # an official network_g says itself whether it is NAFNetLocal
-    return {**base, **extra}
-
-
-def load_official_nafnet_gopro_w64(checkpoint: str | Path | Mapping[str, Any], *,
-                                   config: Mapping[str, Any] | str | None = None) -> NAFNet:
-    """:func:`load_official_nafnet` with the ``nafnet-gopro-w64`` settings (TLC on) under ``config``."""
-    return load_official_nafnet(checkpoint, config=_with_variant("nafnet-gopro-w64", config))
-
-
-def load_official_nafnet_sidd_w64(checkpoint: str | Path | Mapping[str, Any], *,
-                                  config: Mapping[str, Any] | str | None = None) -> NAFNet:
-    """:func:`load_official_nafnet` with the ``nafnet-sidd-w64`` settings under ``config``."""
-    return load_official_nafnet(checkpoint, config=_with_variant("nafnet-sidd-w64", config))

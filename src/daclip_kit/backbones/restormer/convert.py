@@ -64,9 +64,3 @@ def load_official_restormer(checkpoint: str | Path | Mapping[str, Any], *,
     data.setdefault("layer_norm_type", infer_layer_norm(state_dict))
     cfg = from_dict(RestormerConfig, data, where="restormer")
     return build_and_load(lambda: Restormer(cfg), state_dict, source=describe_source(checkpoint))
-
-
-def load_official_restormer_biasfree(checkpoint: str | Path | Mapping[str, Any], *,
-                                     config: Mapping[str, Any] | str | None = None) -> Restormer:
-    """:func:`load_official_restormer` with ``layer_norm_type="BiasFree"`` (denoising checkpoints)."""
-    return load_official_restormer(checkpoint, config={"layer_norm_type": "BiasFree", **restormer_kwargs(config)})

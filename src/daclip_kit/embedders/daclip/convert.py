@@ -14,14 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...checkpoint import (
-    load_pretrained_files,
-    load_strict,
-    read_state_dict,
-    save_pretrained,
-)
+from ...checkpoint import load_pretrained_files, load_strict, read_state_dict
 from ...errors import CheckpointError
-from .configs import config_names, model_config
+from .architectures import config_names, model_config
 from .model import DaCLIP
 
 log = logging.getLogger(__name__)
@@ -58,7 +53,8 @@ def load_official_daclip(checkpoint: str | Path | Mapping[str, Any], *,
     """Build DA-CLIP and load an official checkpoint strictly.
 
     Args:
-        checkpoint: path of an official ``.pt`` file or an in-memory (possibly wrapped) state dict.
+        checkpoint: path of an official ``.pt`` file, an in-memory (possibly wrapped) state dict,
+            or a native folder (:func:`load_daclip`).
         config: the open_clip model JSON dict, or a bundled config name (``"daclip_ViT-B-32"``,
             ``"daclip_ViT-L-14"``); ``None`` picks the bundled config matching the checkpoint's
             patch embedding (ViT-B-32 when unsure).
@@ -70,6 +66,8 @@ def load_official_daclip(checkpoint: str | Path | Mapping[str, Any], *,
         CheckpointError: unreadable file, or keys that do not match (every missing, unexpected
             and mis-shaped key is named).
     """
+    if isinstance(checkpoint, (str, Path)) and Path(checkpoint).is_dir():
+        return load_daclip(checkpoint)
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given DA-CLIP state dict"
     sd = read_state_dict(checkpoint, wrappers=("state_dict",), strip=("module.",))
     model = DaCLIP.from_config(_resolve_config(config, sd))
@@ -89,7 +87,10 @@ def fill_visual_alias(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once)."""
-    return save_pretrained(model, directory, model.export_config(), overwrite=overwrite)
+    from ...pretrained import save_network
+
+    return save_network(model, directory, name="daclip", component="embedders",
+                        config={"model_config": model.export_config()["model_config"]}, overwrite=overwrite)
 
 
 def load_daclip(directory: str | Path) -> DaCLIP:
@@ -98,13 +99,16 @@ def load_daclip(directory: str | Path) -> DaCLIP:
     Raises:
         CheckpointError: not a DA-CLIP folder, or keys that do not match.
     """
-    config, sd = load_pretrained_files(directory)
-    if config.get("kind") != "daclip" or "model_config" not in config:
+    from ...pretrained import native_info
+
+    info = native_info(directory)
+    if info.name != "daclip" or not isinstance(info.config.get("model_config"), dict):
         raise CheckpointError(
-            f"{str(directory)!r} holds a {config.get('kind', 'unknown')!r} model, not DA-CLIP "
-            "(config.json needs kind='daclip' and model_config). Convert an official file with "
-            "`daclip-kit convert --kind daclip FILE OUT_DIR`."
+            f"{str(directory)!r} holds a {info.name or 'unnamed'!r} network, not DA-CLIP (its config.json "
+            "must name 'daclip' and hold model_config). Convert an official file with "
+            "`daclip-kit convert FILE OUT_DIR`."
         )
-    model = DaCLIP.from_config(config["model_config"])
+    _, sd = load_pretrained_files(directory)
+    model = DaCLIP.from_config(info.config["model_config"])
     load_strict(model, fill_visual_alias(sd), source=str(directory))
     return model.eval()

@@ -23,7 +23,7 @@ from torch import nn
 
 from ...errors import ConfigError, ShapeError
 from ...types import ImageEmbedding
-from .configs import clip_kwargs
+from .architectures import clip_kwargs
 
 
 class ControlTransformer(nn.Module):
@@ -144,7 +144,7 @@ class DaCLIP(nn.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DaCLIP:
         """Build a randomly initialised DA-CLIP from an open_clip model JSON dict
-        (e.g. :func:`~daclip_kit.embedders.daclip.configs.model_config` ``("daclip_ViT-B-32")``)."""
+        (e.g. :func:`~daclip_kit.embedders.daclip.architectures.model_config` ``("daclip_ViT-B-32")``)."""
         import open_clip
 
         try:

@@ -14,58 +14,31 @@ import torch
 from ...core.checks import check_image
 from ...core.device import pick_device
 from ...core.embedder import EmbeddingProvider
-from ...errors import WeightsNotFoundError
 from ...types import ImageEmbedding
+from ..config import DaClipConfig
 from ..preprocess import clip_preprocess
 from ..tokenizer import tokenize
-from .configs import model_config as bundled_config
-from .convert import load_daclip, load_official_daclip, save_daclip
+from .architectures import model_config as bundled_config
+from .convert import save_daclip
 from .model import DaCLIP
 
 log = logging.getLogger(__name__)
 
-_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
-
-
-@dataclass(frozen=True, kw_only=True)
-class DaClipConfig:
-    """Configuration of the ``daclip`` provider.
-
-    Attributes:
-        model: bundled open_clip config (``"daclip_ViT-B-32"``, ``"daclip_ViT-L-14"``) used when
-            no weights are given.
-        model_config: an explicit open_clip model JSON dict (overrides ``model``).
-        weights: ``None`` (random weights), a native folder, an official ``.pt`` file, or the
-            name of registered weights (``"daclip-vit-b-32"``; see ``daclip-kit weights list``).
-        device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when available.
-        quantize_input: emulate the official uint8 truncation in preprocessing.
-    """
-
-    model: str = "daclip_ViT-B-32"
-    model_config: dict[str, Any] | None = None
-    weights: str | None = None
-    device: str | None = None
-    quantize_input: bool = False
-
-
-def load_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
-                 model_config: dict[str, Any] | None = None) -> DaCLIP:
-    """Build the DA-CLIP network for ``weights`` (see :class:`DaClipConfig`)."""
+def build_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
+                  model_config: dict[str, Any] | None = None) -> DaCLIP:
+    """The DA-CLIP network for ``weights`` (see :class:`DaClipConfig`); names and paths are
+    resolved by :func:`daclip_kit.weights.resolve_weights`, files loaded by
+    :func:`daclip_kit.load_network`."""
     if weights is None:
         log.warning("DA-CLIP built with random weights; pass weights=... for meaningful embeddings.")
         return DaCLIP.from_config(model_config or bundled_config(model)).eval()
-    path = Path(weights)
-    if path.is_dir():
-        return load_daclip(path)
-    if path.is_file():
-        return load_official_daclip(path, config=model_config)
-    if path.suffix in _FILE_SUFFIXES or len(path.parts) > 1:
-        raise WeightsNotFoundError(f"DA-CLIP weights {str(weights)!r} do not exist.")
-    from ...weights import get_weight_spec, resolve_weights
+    from ...pretrained import load_network
+    from ...weights import get_weight_spec, is_path_like, resolve_weights
 
-    spec = get_weight_spec(str(weights))
-    file = resolve_weights(spec.name)
-    return load_official_daclip(file, config=model_config or spec.config.get("model"))
+    path = resolve_weights(weights)
+    if model_config is None and not is_path_like(weights):
+        model_config = get_weight_spec(str(weights)).config.get("model")
+    return load_network("daclip", path, config=model_config)
 
 
 class DaClipEmbedder(EmbeddingProvider):
@@ -82,7 +55,7 @@ class DaClipEmbedder(EmbeddingProvider):
     def __init__(self, config: DaClipConfig | None = None, *, network: DaCLIP | None = None):
         super().__init__()
         self.config = config or DaClipConfig()
-        self.model = network if network is not None else load_network(
+        self.model = network if network is not None else build_network(
             self.config.weights, model=self.config.model, model_config=self.config.model_config)
         self.model.eval()
         self.to(pick_device(self.config.device))

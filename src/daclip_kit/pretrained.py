@@ -1,0 +1,212 @@
+"""Networks from checkpoints: the one loading path of daclip-kit.
+
+:func:`load_network` builds a registered network and loads weights into it strictly, whatever
+the file: a native folder (``config.json`` + ``model.safetensors``, :func:`save_network`), a
+released checkpoint in its authors' layout (through the component's ``convert`` function on its
+spec, so a plugin ships the converter for its own weights), or a plain state dict. ``restore``,
+``bench``, ``convert``, training's ``init_from`` and :func:`daclip_kit.load_official` all load here.
+
+Native ``config.json`` records what the folder holds::
+
+    {"format": "daclip-kit/1", "component": "backbones", "name": "irsde-unet",
+     "config": {...}, "sampler": {"name": "irsde", "config": {...}}}
+
+``sampler`` is optional: the settings a diffusion network was trained with, used by ``restore``.
+Folders written before this format (a flat config, ``kind`` for DA-CLIP) still load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .checkpoint import (
+    CONFIG_NAME,
+    build_and_load,
+    describe_source,
+    load_pretrained_files,
+    read_json_config,
+    read_state_dict,
+    save_pretrained,
+)
+from .errors import CheckpointError, UnknownComponentError
+from .plugins import get_registry
+from .specs import ComponentSpec, load_target
+
+if TYPE_CHECKING:
+    from torch import nn
+
+FORMAT = "daclip-kit/1"
+#: Registry kinds that hold networks loadable from checkpoints, searched in this order.
+NETWORK_KINDS = ("backbones", "embedders")
+
+
+@dataclass(frozen=True)
+class NativeInfo:
+    """What a native folder's ``config.json`` says.
+
+    Attributes:
+        name: registry name of the network (``""`` in folders of the old flat format).
+        component: its registry kind (``"backbones"``, ``"embedders"``).
+        config: keyword config of the network.
+        sampler: ``{"name": ..., "config": {...}}`` the network was trained with, or ``None``.
+    """
+
+    name: str
+    component: str
+    config: dict[str, Any] = field(default_factory=dict)
+    sampler: dict[str, Any] | None = None
+
+
+def find_network_spec(name: str) -> tuple[str, ComponentSpec]:
+    """``(kind, spec)`` of the network ``name`` (a backbone, or an embedder such as ``daclip``).
+
+    Raises:
+        UnknownComponentError: with the names of both kinds.
+    """
+    available: list[str] = []
+    for kind in NETWORK_KINDS:
+        registry = get_registry(kind)
+        if name in registry:
+            return kind, registry.get(name)
+        available += registry.names()
+    raise UnknownComponentError("network", name, available, list_command="daclip-kit ls backbones")
+
+
+def native_info(directory: str | Path) -> NativeInfo:
+    """Read the ``config.json`` of a native folder (either format).
+
+    Raises:
+        CheckpointError: not a folder with ``config.json`` and ``model.safetensors``, or a
+            ``config.json`` that is not a JSON object.
+    """
+    data = read_json_config(Path(directory))
+    if data.get("format") == FORMAT:
+        config = data.get("config") or {}
+        sampler = data.get("sampler")
+        if not isinstance(config, Mapping) or (sampler is not None and not isinstance(sampler, Mapping)):
+            raise CheckpointError(f"{Path(directory) / CONFIG_NAME} has a malformed 'config' or 'sampler' entry.")
+        return NativeInfo(str(data.get("name", "")), str(data.get("component", "backbones")), dict(config),
+                          dict(sampler) if sampler else None)
+    if data.get("kind") == "daclip":
+        return NativeInfo("daclip", "embedders", {"model_config": data.get("model_config")})
+    return NativeInfo("", "backbones", {k: v for k, v in data.items() if k != "kind"})
+
+
+def is_native_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder holding ``config.json`` (a native model folder)."""
+    p = Path(path)
+    return p.is_dir() and (p / CONFIG_NAME).is_file()
+
+
+def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *,
+                 config: Mapping[str, Any] | str | None = None) -> nn.Module:
+    """Build the network ``name`` and load ``checkpoint`` into it strictly.
+
+    Args:
+        name: registry name of the network (``"irsde-unet"``, ``"nafnet-gopro-w64"``, ``"daclip"``,
+            or a plugin's). ``None`` takes the name recorded in a native folder.
+        checkpoint: a native folder, a released file (``.pth``/``.pt``/``.ckpt``/``.safetensors``)
+            or an in-memory state dict (possibly wrapped, with a ``module.`` prefix).
+        config: for released files, settings over the spec's defaults (the converter also accepts
+            its authors' spellings, e.g. an official ``network_G.setting``) or another registry
+            name whose defaults to use; ignored for native folders, which record their config.
+
+    Returns:
+        The network in eval mode, on the CPU.
+
+    Raises:
+        UnknownComponentError: ``name`` is not registered.
+        CheckpointError: unreadable checkpoint, a folder holding another architecture, or keys
+            that do not match (every missing, unexpected and mis-shaped key is named).
+
+    Example:
+        >>> import daclip_kit  # doctest: +SKIP
+        >>> unet = daclip_kit.load_network("irsde-unet", "universal-ir.pth")  # doctest: +SKIP
+        >>> wild = daclip_kit.load_network("irsde-unet-wild", "wild-ir.pth")  # doctest: +SKIP
+    """
+    if isinstance(checkpoint, (str, Path)) and Path(checkpoint).is_dir():
+        return _load_native(name, Path(checkpoint))
+    if name is None:
+        raise CheckpointError(f"{describe_source(checkpoint)} is not a native folder, so it does not say which "
+                              "network it holds; name the network (e.g. load_network('irsde-unet', path)).")
+    _, spec = find_network_spec(name)
+    if isinstance(config, str):
+        settings: Mapping[str, Any] | str | None = config
+    else:
+        settings = {**dict(spec.defaults), **dict(config or {})} or None
+    if spec.convert is not None:
+        return load_target(spec.convert)(checkpoint, config=settings).eval()
+    from .factory import instantiate
+
+    if isinstance(settings, str):
+        settings = find_network_spec(settings)[1].defaults
+    state = read_state_dict(checkpoint)
+    return build_and_load(lambda: instantiate(spec, dict(settings or {})), state,
+                          source=describe_source(checkpoint))
+
+
+def _load_native(name: str | None, folder: Path) -> nn.Module:
+    info = native_info(folder)
+    wanted = name or info.name
+    if not wanted:
+        raise CheckpointError(f"{folder} does not record which network it holds (an older folder); name it, "
+                              "e.g. load_network('irsde-unet', folder).")
+    kind, spec = find_network_spec(wanted)
+    if info.name and info.name != wanted:
+        _, recorded = find_network_spec(info.name)
+        if recorded.target != spec.target:
+            raise CheckpointError(f"{folder} holds a {info.name!r} network, not {wanted!r}; load it as "
+                                  f"{info.name!r} or pick the matching weights.")
+        spec = recorded
+    if kind == "embedders":
+        if spec.convert is None:
+            raise CheckpointError(f"Embedder {spec.name!r} cannot load network folders (its spec has no convert).")
+        return load_target(spec.convert)(folder).eval()
+    from .factory import instantiate
+
+    _, state = load_pretrained_files(folder)
+    return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder))
+
+
+def save_network(module: nn.Module, directory: str | Path, *, name: str, config: Mapping[str, Any] | None = None,
+                 component: str = "backbones", sampler: Mapping[str, Any] | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write ``module`` as a native folder that :func:`load_network` reads back.
+
+    Args:
+        module: the network.
+        directory: the folder to create (written atomically).
+        name: its registry name (``"irsde-unet"``).
+        config: its keyword config (default ``module.export_config()``).
+        component: registry kind of ``name``.
+        sampler: ``{"name": ..., "config": {...}}`` of the sampler it was trained with.
+        overwrite: replace an existing model folder.
+    """
+    cfg = dict(module.export_config() if config is None else config)
+    meta: dict[str, Any] = {"format": FORMAT, "component": component, "name": name, "config": cfg}
+    if sampler is not None:
+        meta["sampler"] = {"name": sampler["name"], "config": dict(sampler.get("config", {}))}
+    return save_pretrained(module, directory, meta, overwrite=overwrite)
+
+
+def detect_network(checkpoint: str | Path | Mapping[str, Any]) -> list[str]:
+    """Registry names of the networks whose release layout ``checkpoint`` matches, best first.
+
+    A native folder gives its recorded name. Otherwise every spec's ``fingerprint`` (state-dict
+    keys only that layout has) is checked; more matching keys rank first, and among equals the
+    family spec (no ``defaults``) comes first.
+    """
+    if isinstance(checkpoint, (str, Path)) and is_native_folder(checkpoint):
+        info = native_info(checkpoint)
+        return [info.name] if info.name else []
+    keys = set(read_state_dict(checkpoint, wrappers=("state_dict", "params", "params_ema"),
+                               strip=("module.", "net.")))
+    found = []
+    for kind in NETWORK_KINDS:
+        for spec in get_registry(kind):
+            if spec.fingerprint and all(k in keys for k in spec.fingerprint):
+                found.append((-len(spec.fingerprint), bool(spec.defaults), spec.name))
+    return [name for *_, name in sorted(found)]

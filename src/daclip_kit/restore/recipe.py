@@ -1,0 +1,118 @@
+"""Recipes: what a named model is made of (torch-free).
+
+A recipe is a :class:`~daclip_kit.specs.PipelineSpec`. :func:`get_recipe` finds one by name: a
+registered pipeline (``irsde-universal``, ``wild-ir``), or any registered backbone, which gives
+the recipe of that network alone (its first registered weights; DA-CLIP when it takes
+conditioning; its sampler when it is a denoiser). :func:`with_overrides` changes parts of a recipe
+by dotted keys, as ``restore --set`` and the benchmark rows do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import coerce_value
+from ..errors import ConfigError, UnknownComponentError, suggest
+from ..plugins import get_registry
+from ..specs import BackboneSpec, PipelineSpec, load_target
+
+#: Weights of the DA-CLIP that conditions a backbone used without a pipeline.
+DEFAULT_EMBEDDER_WEIGHTS = "daclip-vit-b-32"
+
+#: Keys :func:`with_overrides` accepts besides ``backbone.*``, ``embedder.*`` and ``sampler.*``.
+TOP_LEVEL_KEYS = ("backbone", "weights", "embedder", "embedder_weights", "sampler", "steps")
+
+
+def get_recipe(name: str) -> PipelineSpec:
+    """The recipe called ``name``: a pipeline, else the recipe of the backbone ``name``.
+
+    Raises:
+        UnknownComponentError: neither a pipeline nor a backbone; lists both.
+    """
+    pipelines = get_registry("pipelines")
+    if name in pipelines:
+        return pipelines.get(name)
+    backbones = get_registry("backbones")
+    if name in backbones:
+        return backbone_recipe(backbones.get(name))
+    raise UnknownComponentError("model", name, [*pipelines.names(), *backbones.names()],
+                                list_command="daclip-kit ls pipelines")
+
+
+def backbone_recipe(spec: BackboneSpec) -> PipelineSpec:
+    """The recipe of one network: its first weights, DA-CLIP when it accepts conditioning, its
+    sampler when it is a denoiser."""
+    embedder = "daclip" if spec.accepts else ""
+    return PipelineSpec(
+        name=spec.name, backbone=spec.name, weights=spec.weights[0] if spec.weights else "",
+        embedder=embedder, embedder_weights=DEFAULT_EMBEDDER_WEIGHTS if embedder else "",
+        sampler=spec.sampler if spec.kind == "denoiser" else "", summary=spec.summary,
+    )
+
+
+def _config_fields(kind: str, name: str) -> set[str] | None:
+    """Field names of the config dataclass of component ``name`` (``None``: plain keywords)."""
+    spec = get_registry(kind).get(name)
+    if spec.config is None:
+        return None
+    return {f.name for f in dataclasses.fields(load_target(spec.config)) if f.init}
+
+
+def with_sampler(recipe: PipelineSpec, sampler: str) -> PipelineSpec:
+    """``recipe`` restored with another sampler; settings the new sampler also has (the SDE's
+    ``max_sigma``, ``T``, ``schedule``, ``eps``) carry over, the others are dropped."""
+    if sampler == recipe.sampler:
+        return recipe
+    if not recipe.sampler:
+        raise ConfigError(f"{recipe.name!r} restores in one shot ({recipe.backbone}); it takes no sampler.")
+    fields = _config_fields("samplers", sampler)
+    kept = {k: v for k, v in recipe.sampler_config.items() if fields is None or k in fields}
+    return dataclasses.replace(recipe, sampler=sampler, sampler_config=kept)
+
+
+def with_overrides(recipe: PipelineSpec, overrides: Mapping[str, Any]) -> PipelineSpec:
+    """Apply ``{"sampler": "mrs", "sampler.order": 3, "steps": 10, "backbone.tlc": True, ...}``.
+
+    Keys: ``backbone``, ``weights``, ``embedder``, ``embedder_weights``, ``sampler``, ``steps``
+    and ``backbone.<key>``, ``embedder.<key>``, ``sampler.<key>`` for component settings (checked
+    against the component's config when it is built). A new ``sampler`` is applied first.
+
+    Raises:
+        ConfigError: an unknown key, with a suggestion.
+    """
+    items = dict(overrides)
+    if "sampler" in items:
+        recipe = with_sampler(recipe, str(items.pop("sampler")))
+    changes: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in items.items():
+        section, dot, field = key.partition(".")
+        if dot and section in ("backbone", "embedder", "sampler") and field:
+            sections.setdefault(section, {})[field] = value
+        elif key == "steps":
+            changes["steps"] = None if value is None else coerce_value(value, int, "steps")
+        elif key in TOP_LEVEL_KEYS:
+            changes[key] = "" if value is None else str(value)
+        else:
+            raise ConfigError(f"Unknown model setting {key!r}.{suggest(key, TOP_LEVEL_KEYS)} Use one of "
+                              f"{', '.join(TOP_LEVEL_KEYS)} or backbone.KEY / embedder.KEY / sampler.KEY.")
+    for section, values in sections.items():
+        current = getattr(recipe, f"{section}_config")
+        changes[f"{section}_config"] = {**dict(current), **values}
+    if "sampler_config" in changes and not (changes.get("sampler", recipe.sampler)):
+        raise ConfigError(f"{recipe.name!r} restores in one shot; sampler settings do not apply.")
+    return dataclasses.replace(recipe, **changes)
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    """``["sampler.order=3", "steps=10"]`` -> ``{"sampler.order": "3", "steps": "10"}`` (values are
+    typed later, by the component's config)."""
+    out: dict[str, str] = {}
+    for text in pairs:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Setting {text!r} must look like KEY=VALUE, e.g. sampler.order=3.")
+        out[key.strip()] = value.strip()
+    return out

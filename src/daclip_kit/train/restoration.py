@@ -1,0 +1,210 @@
+"""Stage 2: training a restoration network with a frozen embedder (paper §3.2; FACTS §2.5-2.7).
+
+The network, its sampler and the embedder are built through the registries from the run file, so
+any registered backbone trains here, a plugin's included:
+
+* a **denoiser** (the IR-SDE U-Net): per step, a batch of LQ/GT patches (balanced over
+  degradations), the embedder's content and degradation embeddings of each LQ patch (no
+  gradients; the embedder sees the patch, as the official ``LQ_clip``), ``t ~ U{1..T}`` per sample,
+  ``x_t`` drawn from the sampler's forward marginal around the LQ image, and the sampler's
+  training loss on the noise prediction (official maximum-likelihood L1 by default);
+* a **one-shot backbone** (NAFNet, Restormer, a plugin's): ``loss`` between its output and GT.
+
+An EMA of the weights is kept; checkpoints hold the network (``network``) and the EMA
+(``network-ema``) as native folders that record the backbone name and, for denoisers, the
+sampler settings, so ``daclip-kit restore --weights FOLDER`` restores with the trained process.
+
+Example:
+    >>> from daclip_kit.train import RestorationTrainConfig, train_restoration  # doctest: +SKIP
+    >>> result = train_restoration(RestorationTrainConfig(out_dir="runs/irsde"))  # doctest: +SKIP
+    >>> # daclip-kit restore LQ.png -o out --weights runs/irsde/checkpoints/step-N/network-ema
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..core.pipeline import RestorationPipeline, per_image_generators
+from ..errors import CheckpointError, ConfigError
+from ..factory import create_backbone, create_embedder, create_sampler
+from ..io import read_image
+from ..ops.padding import padded_call
+from ..plugins import get_registry
+from ..pretrained import load_network, native_info, save_network
+from ..types import Conditioning
+from .config import RestorationTrainConfig
+from .datasets import BalancedPatchDataset, round_robin
+from .ema import EMA
+from .loop import Progress, TrainResult, TrainTask, run
+
+log = logging.getLogger(__name__)
+
+NETWORK_DIR = "network"
+EMA_DIR = "network-ema"
+
+
+def build_embedder(cfg: RestorationTrainConfig, device: torch.device, network: torch.nn.Module):
+    """The frozen embedding provider of ``cfg.embedder`` (``None`` for ``name="none"`` or a
+    network that takes no conditioning).
+
+    Raises:
+        ConfigError: its embedding size differs from the network's ``context_dim``.
+    """
+    if not cfg.uses_embedder or not getattr(network, "accepts", None):
+        return None
+    embedder = create_embedder(cfg.embedder.name, **{**dict(cfg.embedder.options), "device": str(device)})
+    embedder.eval().requires_grad_(False)
+    context_dim = int(getattr(network, "context_dim", 0) or 0)
+    if context_dim and embedder.embed_dim != context_dim:
+        raise ConfigError(f"The network takes {context_dim}-d embeddings but the {cfg.embedder.name} embedder "
+                          f"gives {embedder.embed_dim}-d ones; set network.context_dim={embedder.embed_dim}.")
+    return embedder
+
+
+def load_network_folder(net: torch.nn.Module, folder: Path, name: str) -> torch.nn.Module:
+    """``net``'s weights from the native folder of a checkpoint, refusing another architecture."""
+    info = native_info(folder)
+    own = net.export_config()
+    if {k: info.config.get(k) for k in own} != own:
+        raise CheckpointError(f"{str(folder)!r} holds a network with config {info.config}, but the run config "
+                              f"asks for {own}; resume with the run's own config.toml.")
+    loaded = load_network(name, folder)
+    net.load_state_dict(loaded.state_dict(), strict=True)
+    return net
+
+
+class RestorationTask(TrainTask):
+    """The restoration side of :func:`~daclip_kit.train.loop.run`."""
+
+    def __init__(self, cfg: RestorationTrainConfig, device: torch.device, checkpoint: Path | None):
+        self.cfg = cfg
+        self.device = device
+        self.spec = get_registry("backbones").get(cfg.network.name)
+        self.denoiser = self.spec.kind == "denoiser"
+        self.sampler = create_sampler(cfg.sampler.name, **dict(cfg.sampler.options)) if self.denoiser else None
+        if self.sampler is not None and not hasattr(self.sampler, "training_loss"):
+            raise ConfigError(f"Sampler {cfg.sampler.name!r} cannot train networks (no training_loss); "
+                              "use sampler.name = \"irsde\" for training and any sampler to restore.")
+        net = create_backbone(cfg.network.name, **dict(cfg.network.options))
+        if checkpoint is not None:
+            load_network_folder(net, checkpoint / NETWORK_DIR, cfg.network.name)
+        self.net = net.to(device).train()
+        self.embedder = build_embedder(cfg, device, self.net)
+        self.ema = None
+        if cfg.ema.enabled:
+            self.ema = EMA(self.net, decay=cfg.ema.decay, update_every=cfg.ema.update_every)
+            if checkpoint is not None:
+                load_network_folder(self.ema.model, checkpoint / EMA_DIR, cfg.network.name)
+        d = cfg.data
+        self.dataset = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
+                                            augment=d.augment, seed=cfg.seed)
+        self.batch_size = d.batch_size
+        self.num_workers = d.num_workers
+        v = cfg.validation
+        self.validate_every = v.every
+        self.val_pairs = round_robin(d.root, v.split, d.degradations, v.count) if v.every else []
+        log.info("%s: %d trainable parameters; %d training pairs in %d folders (%s)", cfg.network.name,
+                 sum(p.numel() for p in self.net.parameters()), len(self.dataset), len(self.dataset.names),
+                 ", ".join(self.dataset.names))
+
+    def trainable(self):
+        return list(self.net.named_parameters())
+
+    @torch.no_grad()
+    def condition(self, lq: torch.Tensor) -> Conditioning:
+        """Embeddings of ``(B, 3, H, W)`` LQ images as float32 conditioning."""
+        if self.embedder is None:
+            return Conditioning()
+        return Conditioning.from_embedding(self.embedder.embed_image(lq).to(dtype=torch.float32))
+
+    def _forward(self, net, lq: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        return padded_call(lambda image: net(image, cond), (lq,), net.size_divisor, net.pad_mode)
+
+    def loss(self, batch: dict, generator: torch.Generator):
+        lq = batch["lq"].to(self.device, non_blocking=True)
+        gt = batch["gt"].to(self.device, non_blocking=True)
+        cond = self.condition(lq)
+        if not self.denoiser:
+            out = self._forward(self.net, lq, cond).float()
+            return (F.l1_loss if self.cfg.loss == "l1" else F.mse_loss)(out, gt), {}
+        t = self.sampler.random_timesteps(lq.shape[0], generator, self.device)
+        x_t, _ = self.sampler.forward_noise(gt, lq, t, generator=generator)
+        noise = padded_call(lambda a, b: self.net(a, b, t.reshape(-1), degradation=cond.degradation,
+                                                  content=cond.content),
+                            (x_t, lq), self.net.size_divisor, self.net.pad_mode)
+        loss = self.sampler.training_loss(noise.float(), x_t, gt, lq, t, objective=self.cfg.objective,
+                                          loss=self.cfg.loss)
+        return loss, {}
+
+    def after_step(self, step: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.net)
+
+    def _save(self, net: torch.nn.Module, path: Path) -> Path:
+        sampler = None
+        if self.denoiser:
+            sampler = {"name": self.cfg.sampler.name, "config": dict(self.cfg.sampler.options)}
+        return save_network(net, path, name=self.cfg.network.name, config=dict(self.cfg.network.options),
+                            sampler=sampler)
+
+    def model_writers(self):
+        writers = {NETWORK_DIR: lambda path: self._save(self.net, path)}
+        if self.ema is not None:
+            writers[EMA_DIR] = lambda path: self._save(self.ema.model, path)
+        return writers
+
+    def state(self):
+        return {"ema": self.ema.state()} if self.ema is not None else {}
+
+    def load_state(self, state):
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state(state["ema"])
+
+    @torch.no_grad()
+    def validate(self, step: int) -> dict[str, float]:
+        """Mean PSNR (official protocol) of restoring the validation pairs (a short sampler run
+        for denoisers)."""
+        from ..metrics.peak_snr import psnr
+
+        v = self.cfg.validation
+        net = self.ema.model if (v.use_ema and self.ema is not None) else self.net
+        was_training = net.training
+        net.eval()
+        if self.denoiser:
+            pipe = RestorationPipeline(embedder=self.embedder, denoiser=net, sampler=self.sampler)
+        else:
+            pipe = RestorationPipeline(embedder=self.embedder, backbone=net)
+        scores = []
+        for pair in self.val_pairs:
+            lq, gt = read_image(pair.lq).to(self.device), read_image(pair.gt)
+            out = pipe(lq, steps=v.steps, generator=per_image_generators(self.cfg.seed, 1)).image
+            scores.append(float(psnr(out.cpu(), gt)[0]))
+        net.train(was_training)
+        return {"psnr": sum(scores) / len(scores)} if scores else {}
+
+
+def train_restoration(cfg: RestorationTrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,
+                      progress: Progress | None = None) -> TrainResult:
+    """Train the restoration network as ``cfg`` says.
+
+    Checkpoints are ``cfg.out_dir/checkpoints/step-N/{network,network-ema}`` (native folders,
+    loadable with ``daclip-kit restore --weights``) plus ``trainer_state.pt`` for ``resume``.
+
+    Args:
+        cfg: the run config.
+        resume: a run folder or checkpoint folder to continue from.
+        overwrite: allow a non-empty ``cfg.out_dir``.
+        progress: ``progress(step, total, record)`` after every step.
+
+    Returns:
+        :class:`~daclip_kit.train.loop.TrainResult`.
+    """
+    return run(RestorationTask, cfg, resume=resume, overwrite=overwrite, progress=progress)
+
+
+#: The name stage 2 had when it trained the IR-SDE U-Net only.
+train_irsde = train_restoration
