@@ -186,6 +186,7 @@ def save_network(module: nn.Module, directory: str | Path, *, name: str, config:
         overwrite: replace an existing model folder.
     """
     cfg = dict(module.export_config() if config is None else config)
+    cfg.pop("kind", None)  # older export_config() spelling of the network's identity
     meta: dict[str, Any] = {"format": FORMAT, "component": component, "name": name, "config": cfg}
     if sampler is not None:
         meta["sampler"] = {"name": sampler["name"], "config": dict(sampler.get("config", {}))}

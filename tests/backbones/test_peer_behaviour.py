@@ -158,10 +158,40 @@ def test_convert_cli_writes_a_native_folder(tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text('{"dim": 8, "num_blocks": [1, 1, 1, 1], "num_refinement_blocks": 1}')
     out = tmp_path / "native"
-    assert main(["convert", str(src), str(out), "--kind", "restormer", "--config", str(config)]) == 0
+    assert main(["convert", str(src), str(out), "--config", str(config)]) == 0  # recognised: BiasFree keys
     cfg, state = load_pretrained_files(out)
-    assert cfg["layer_norm_type"] == "BiasFree"
-    again = create_backbone("restormer", **cfg).eval()
+    assert cfg["name"] == "restormer-biasfree" and cfg["config"]["layer_norm_type"] == "BiasFree"
+    again = create_backbone("restormer", **cfg["config"]).eval()
     again.load_state_dict(state, strict=True)
     lq = torch.rand(1, 3, 16, 16)
     assert torch.equal(again(lq), net(lq))
+
+
+def test_convert_recognises_each_release_layout_and_takes_native_folders(tmp_path, capsys):
+    """The fingerprints on the specs name the network of a file; a native folder names itself."""
+    import json
+
+    from daclip_kit.cli.main import main
+    from daclip_kit.pretrained import detect_network
+
+    layouts = {"nafnet": {"params": _tiny("nafnet").state_dict()},
+               "restormer": {"params": _tiny("restormer").state_dict()},
+               "promptir": {"state_dict": {f"net.{k}": v for k, v in _tiny("promptir").state_dict().items()}},
+               "airnet": _tiny("airnet").state_dict(),
+               "irsde-unet": create_backbone("irsde-unet", nf=32, ch_mult=(1, 1), context_dim=8).state_dict(),
+               "irsde-unet-wild": create_backbone("irsde-unet-wild", nf=32, ch_mult=(1, 1), context_dim=8).state_dict(),
+               "irsde-unet-plain": create_backbone("irsde-unet-plain", nf=32, ch_mult=(1, 1)).state_dict()}
+    for name, state in layouts.items():
+        assert detect_network(state)[0] == name, name
+    path = tmp_path / "unknown.pth"
+    torch.save({"foo.weight": torch.zeros(2)}, path)
+    assert main(["convert", str(path), str(tmp_path / "o")]) == 1
+    assert "name the network with --model NAME" in capsys.readouterr().err
+    # a native folder converts to a new folder (e.g. to drop a training run's extras)
+    src = tmp_path / "nafnet.pth"
+    torch.save(layouts["nafnet"], src)
+    assert main(["convert", str(src), str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "a"), str(tmp_path / "b"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "nafnet"
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["name"] == "nafnet"

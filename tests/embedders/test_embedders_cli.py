@@ -51,7 +51,9 @@ def test_convert_then_classify(tmp_path, official_file, image_files, network, ca
     res = run_json(capsys, ["convert", str(official_file), str(out), "--config", str(tmp_path / "tiny.json"), "--json"])
     assert res["parameters"] == sum(p.numel() for p in network.parameters())
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg == {"kind": "daclip", "model_config": tiny_config()}
+    assert cfg == {"format": "daclip-kit/1", "component": "embedders", "name": "daclip",
+                   "config": {"model_config": tiny_config()}}
+    assert res["model"] == "daclip"  # recognised from the checkpoint's keys
     assert main(["convert", str(official_file), str(out), "--config", str(tmp_path / "tiny.json")]) == 1
     assert "already exists" in err_text(capsys)
 
@@ -105,7 +107,7 @@ def test_convert_refuses_missing_input_and_overwriting_input(tmp_path, official_
     assert main(["convert", str(tmp_path / "none.pt"), str(tmp_path / "o")]) == 1
     assert "does not exist" in err_text(capsys)
     assert main(["convert", str(official_file), str(official_file)]) == 1
-    assert "would replace the input" in err_text(capsys)
+    assert "would overlap the input" in err_text(capsys)
     assert official_file.is_file()
 
 

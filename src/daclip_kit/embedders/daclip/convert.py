@@ -89,8 +89,7 @@ def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False
     """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once)."""
     from ...pretrained import save_network
 
-    return save_network(model, directory, name="daclip", component="embedders",
-                        config={"model_config": model.export_config()["model_config"]}, overwrite=overwrite)
+    return save_network(model, directory, name="daclip", component="embedders", overwrite=overwrite)
 
 
 def load_daclip(directory: str | Path) -> DaCLIP:
