@@ -63,6 +63,28 @@ def read_state_dict(source: str | Path | Mapping[str, Any], *,
     return sd
 
 
+def read_checkpoint(source: str | Path) -> Any:
+    """The object stored in a checkpoint file (``weights_only``; safetensors as a dict).
+
+    Raises:
+        CheckpointError: missing or unreadable file, or a pickle that needs code execution.
+    """
+    return _read_obj(source)
+
+
+def state_dict_keys(obj: Mapping[str, Any]) -> set[str]:
+    """Tensor keys of a checkpoint dict, looking one level into wrappers of any name
+    (``state_dict``, ``params``, ``generator``, ...), with ``module.``/``net.`` prefixes removed."""
+    keys = {k for k, v in obj.items() if _is_tensor(v)}
+    for value in obj.values():
+        if isinstance(value, Mapping):
+            keys |= {k for k, v in value.items() if _is_tensor(v)}
+    for prefix in ("module.", "net."):
+        if keys and all(k.startswith(prefix) for k in keys):
+            keys = {k[len(prefix):] for k in keys}
+    return keys
+
+
 def _is_tensor(v: Any) -> bool:
     import torch
 

@@ -27,9 +27,11 @@ from .checkpoint import (
     build_and_load,
     describe_source,
     load_pretrained_files,
+    read_checkpoint,
     read_json_config,
     read_state_dict,
     save_pretrained,
+    state_dict_keys,
 )
 from .errors import CheckpointError, UnknownComponentError
 from .plugins import get_registry
@@ -180,17 +182,36 @@ def save_network(module: nn.Module, directory: str | Path, *, name: str, config:
         module: the network.
         directory: the folder to create (written atomically).
         name: its registry name (``"irsde-unet"``).
-        config: its keyword config (default ``module.export_config()``).
+        config: its keyword config (default :func:`network_config`).
         component: registry kind of ``name``.
         sampler: ``{"name": ..., "config": {...}}`` of the sampler it was trained with.
         overwrite: replace an existing model folder.
     """
-    cfg = dict(module.export_config() if config is None else config)
+    cfg = dict(network_config(module) if config is None else config)
     cfg.pop("kind", None)  # older export_config() spelling of the network's identity
     meta: dict[str, Any] = {"format": FORMAT, "component": component, "name": name, "config": cfg}
     if sampler is not None:
         meta["sampler"] = {"name": sampler["name"], "config": dict(sampler.get("config", {}))}
     return save_pretrained(module, directory, meta, overwrite=overwrite)
+
+
+def network_config(module: nn.Module) -> dict[str, Any]:
+    """The keyword config of ``module``: its ``export_config()``, else its ``config`` dataclass.
+
+    Raises:
+        CheckpointError: the module has neither, so a native folder could not rebuild it.
+    """
+    import dataclasses
+
+    from .config import to_dict
+
+    if hasattr(module, "export_config"):
+        return dict(module.export_config())
+    config = getattr(module, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return to_dict(config)
+    raise CheckpointError(f"{type(module).__name__} has neither export_config() nor a dataclass 'config'; "
+                          "add one so a native folder can rebuild it.")
 
 
 def detect_network(checkpoint: str | Path | Mapping[str, Any]) -> list[str]:
@@ -203,8 +224,8 @@ def detect_network(checkpoint: str | Path | Mapping[str, Any]) -> list[str]:
     if isinstance(checkpoint, (str, Path)) and is_native_folder(checkpoint):
         info = native_info(checkpoint)
         return [info.name] if info.name else []
-    keys = set(read_state_dict(checkpoint, wrappers=("state_dict", "params", "params_ema"),
-                               strip=("module.", "net.")))
+    obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    keys = state_dict_keys(obj) if isinstance(obj, Mapping) else set()
     found = []
     for kind in NETWORK_KINDS:
         for spec in get_registry(kind):

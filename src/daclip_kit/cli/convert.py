@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import CheckpointError, ConfigError, InputError
+from ..errors import CheckpointError, InputError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,9 +73,6 @@ def run(args: argparse.Namespace) -> int:
     name = choose_network(src, args.model)
     kind, _ = find_network_spec(name)
     model = load_network(name, src, config=_config(args.config))
-    export = getattr(model, "export_config", None)
-    if export is None:
-        raise ConfigError(f"The {name!r} network has no export_config(); it cannot be saved natively.")
     save_network(model, out, name=name, component=kind, overwrite=args.overwrite)
     n_params = sum(p.numel() for p in model.parameters())
     if args.json:

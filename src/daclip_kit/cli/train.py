@@ -24,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, metavar="DIR",
                         help="continue a run: its folder or one of its checkpoints/step-N folders")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
+    parser.add_argument("--init-from", metavar="WEIGHTS",
+                        help="restoration: start the network from these weights (a released file, read through "
+                        "the network's converter, a native folder, or a weights name)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in a non-empty run folder (its checkpoints are removed)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
@@ -53,6 +56,10 @@ def resolve_config(args: argparse.Namespace):
         overrides.append(f"max_steps={args.max_steps}")
     if args.device:
         overrides.append(f"device={args.device}")
+    if args.init_from:
+        if args.trainer == "daclip":
+            raise ConfigError("--init-from is for the restoration trainer; DA-CLIP starts from model.pretrained.")
+        overrides.append(f"init_from={args.init_from}")
     return load_run_config(args.trainer, path, overrides)
 
 

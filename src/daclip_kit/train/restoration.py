@@ -36,6 +36,7 @@ from ..ops.padding import padded_call
 from ..plugins import get_registry
 from ..pretrained import load_network, native_info, save_network
 from ..types import Conditioning
+from ..weights import resolve_weights
 from .config import RestorationTrainConfig
 from .datasets import BalancedPatchDataset, round_robin
 from .ema import EMA
@@ -92,6 +93,10 @@ class RestorationTask(TrainTask):
         net = create_backbone(cfg.network.name, **dict(cfg.network.options))
         if checkpoint is not None:
             load_network_folder(net, checkpoint / NETWORK_DIR, cfg.network.name)
+        elif cfg.init_from:
+            start = load_network(cfg.network.name, resolve_weights(cfg.init_from), config=dict(cfg.network.options))
+            net.load_state_dict(start.state_dict(), strict=True)
+            log.info("network initialised from %s", cfg.init_from)
         self.net = net.to(device).train()
         self.embedder = build_embedder(cfg, device, self.net)
         self.ema = None
