@@ -7,7 +7,8 @@
 * :func:`load_toml` reads a TOML run file into a dataclass.
 * :class:`Component` is a section naming a registered component plus that component's own
   settings (``[network] name = "irsde-unet"``, ``nf = 64``); the settings are checked against the
-  component's config when the run is validated (:func:`check_component`).
+  component's config when the run is validated
+  (:func:`daclip_kit.components.check_component`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Component:
     Attributes:
         name: registry name (``daclip-kit ls <kind>``).
         options: keyword config of the component; values may still be strings from ``--set``
-            until :func:`check_component` types them.
+            until :func:`daclip_kit.components.check_component` types them.
     """
 
     name: str
@@ -64,35 +65,6 @@ class Component:
         if key == "name":
             return Component(str(value), {}) if value != self.name else self
         return Component(self.name, {**dict(self.options), key: value})
-
-
-def check_component(kind: str, section: Component, where: str, *, extra: Mapping[str, Any] | None = None) -> Component:
-    """Validate ``section`` against the config of the registered ``kind`` component it names and
-    return it with typed options (every field of the config, so saved runs are explicit).
-
-    Raises:
-        ConfigError: unknown name (with suggestions) or invalid settings, naming ``where``.
-    """
-    from .errors import DaclipKitError
-    from .factory import build_config
-    from .plugins import get_registry
-
-    try:
-        spec = get_registry(kind).get(section.name)
-        cfg = build_config(spec, {**dict(section.options), **dict(extra or {})})
-    except ConfigError as exc:
-        raise ConfigError(f"[{where}] {exc}") from None
-    except DaclipKitError as exc:
-        raise ConfigError(f"[{where}] name = {section.name!r}: {exc}") from None
-    if dataclasses.is_dataclass(cfg):
-        values = to_dict(cfg)
-        for key in extra or {}:
-            values.pop(key, None)
-        return Component(section.name, values)
-    return section
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def _hints(cls: type) -> dict[str, Any]:

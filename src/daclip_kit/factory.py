@@ -9,45 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError, DaclipKitError, PluginLoadError
+from .components import build_config, instantiate, load_spec_target
+from .errors import DaclipKitError
 from .plugins import get_registry
-from .specs import ComponentSpec, load_target
+from .pretrained import load_network
+from .weights import resolve_weights
 
-
-def build_config(spec: ComponentSpec, overrides: dict[str, Any] | None = None) -> Any:
-    """The config of ``spec``: its defaults merged with ``overrides``.
-
-    Returns the config dataclass instance when the spec names one, else the merged kwargs dict.
-    """
-    merged = {**dict(spec.defaults), **(overrides or {})}
-    if spec.config is None:
-        return merged
-    from .config import from_dict
-
-    cls = _load(spec, spec.config)
-    return from_dict(cls, merged, where=spec.name)
-
-
-def _load(spec: ComponentSpec, target: str) -> Any:
-    try:
-        return load_target(target)
-    except (ImportError, AttributeError) as exc:
-        raise PluginLoadError(
-            f"{spec.name!r} points at {target!r}, which cannot be imported: "
-            f"{type(exc).__name__}: {exc}. Install the extra it needs or fix the plugin."
-        ) from exc
-
-
-def instantiate(spec: ComponentSpec, config: dict[str, Any] | None = None) -> Any:
-    """Build the component described by ``spec`` with ``config`` keyword values."""
-    cfg = build_config(spec, config)
-    factory = _load(spec, spec.target)
-    if spec.config is None:
-        try:
-            return factory(**cfg)
-        except TypeError as exc:
-            raise ConfigError(f"Cannot build {spec.name!r} with {cfg}: {exc}") from exc
-    return factory(cfg)
+__all__ = ["build_config", "instantiate", "create_embedder", "create_backbone", "create_adapter",
+           "create_sampler", "create_degradation", "get_metric", "list_components"]
 
 
 def _create(kind: str, name: str, config: dict[str, Any]) -> Any:
@@ -77,9 +46,6 @@ def create_backbone(name: str, *, pretrained: bool | str = False, **config: Any)
     """
     if not pretrained:
         return _create("backbones", name, config)
-    from .pretrained import load_network
-    from .weights import resolve_weights
-
     spec = get_registry("backbones").get(name)
     ref = pretrained
     if pretrained is True:
@@ -108,7 +74,7 @@ def create_degradation(name: str, **config: Any) -> Any:
 def get_metric(name: str) -> Any:
     """Return the metric function/factory registered as ``name``."""
     spec = get_registry("metrics").get(name)
-    return _load(spec, spec.target)
+    return load_spec_target(spec, spec.target)
 
 
 def list_components(kind: str) -> list[str]:

@@ -33,6 +33,7 @@ from .checkpoint import (
     save_pretrained,
     state_dict_keys,
 )
+from .components import instantiate
 from .errors import CheckpointError, UnknownComponentError
 from .plugins import get_registry
 from .specs import ComponentSpec, load_target
@@ -141,8 +142,6 @@ def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *
         settings = {**dict(spec.defaults), **dict(config or {})} or None
     if spec.convert is not None:
         return load_target(spec.convert)(checkpoint, config=settings).eval()
-    from .factory import instantiate
-
     if isinstance(settings, str):
         settings = find_network_spec(settings)[1].defaults
     state = read_state_dict(checkpoint)
@@ -167,8 +166,6 @@ def _load_native(name: str | None, folder: Path) -> nn.Module:
         if spec.convert is None:
             raise CheckpointError(f"Embedder {spec.name!r} cannot load network folders (its spec has no convert).")
         return load_target(spec.convert)(folder).eval()
-    from .factory import instantiate
-
     _, state = load_pretrained_files(folder)
     return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder))
 

@@ -17,7 +17,7 @@ ODD_SIZES = ((37, 45), (20, 28))
 
 
 def _spec_and_build(kind: str, name_or_module: Any, config: Mapping[str, Any] | None):
-    from ..factory import instantiate
+    from ..components import instantiate
     from ..plugins import get_registry
 
     if isinstance(name_or_module, str):

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import Component, apply_overrides, check_component, from_dict, load_toml, to_dict
+from ..components import check_component
+from ..config import Component, apply_overrides, from_dict, load_toml, to_dict
 from ..errors import ConfigError
 from ..types import DEGRADATIONS
 
