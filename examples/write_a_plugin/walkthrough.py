@@ -29,7 +29,6 @@ from daclip_kit.core.backbone import RestorationBackbone
 from daclip_kit.specs import BackboneSpec
 from daclip_kit.types import Conditioning
 
-
 # -- part 1: writing a plugin ------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)

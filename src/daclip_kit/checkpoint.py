@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
+from .io import apply_default_mode
 
 if TYPE_CHECKING:
     import torch
@@ -196,7 +197,6 @@ def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[st
     try:
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         (tmp / CONFIG_NAME).write_text(json.dumps(dict(config), indent=2, sort_keys=True, default=list) + "\n")
-        from .io import apply_default_mode
 
         for path in (tmp, tmp / WEIGHTS_NAME, tmp / CONFIG_NAME):
             apply_default_mode(path)

@@ -10,6 +10,7 @@ build through here.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from .config import Component, from_dict, to_dict
@@ -76,6 +77,3 @@ def check_component(kind: str, section: Component, where: str, *, extra: Mapping
             values.pop(key, None)
         return Component(section.name, values)
     return section
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}

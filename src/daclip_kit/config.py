@@ -67,6 +67,10 @@ class Component:
         return Component(self.name, {**dict(self.options), key: value})
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

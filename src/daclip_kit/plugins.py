@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from . import hookspecs
+from . import __version__, hookspecs
 from .errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
 from .registry import Registry
 from .specs import KINDS
@@ -187,7 +187,6 @@ def _trace_after(outcome, hook_name, hook_impls, kwargs):
 
 
 def _own_version() -> str:
-    from . import __version__
 
     return __version__
 

@@ -34,6 +34,7 @@ from .checkpoint import (
     state_dict_keys,
 )
 from .components import instantiate
+from .config import to_dict
 from .errors import CheckpointError, UnknownComponentError
 from .plugins import get_registry
 from .specs import ComponentSpec, load_target
@@ -200,7 +201,6 @@ def network_config(module: nn.Module) -> dict[str, Any]:
     """
     import dataclasses
 
-    from .config import to_dict
 
     if hasattr(module, "export_config"):
         return dict(module.export_config())

@@ -14,9 +14,18 @@ from daclip_kit.types import DEGRADATIONS
 
 def test_tables_2_to_12_are_registered_through_the_hook():
     reg = get_registry("tables")
-    assert sorted(reg.names(), key=int) == [str(i) for i in range(2, 13)]
+    tables = [t.name for t in reg if not t.extends]  # extensions add rows to a table (e.g. a plugin's)
+    assert sorted(tables, key=int) == [str(i) for i in range(2, 13)]
     assert all(isinstance(t, TableSpec) for t in reg)
     assert reg.entry("3").plugin == "daclip_kit.bench"
+
+
+def test_plugin_rows_extend_a_paper_table():
+    from daclip_kit.bench.spec import get_table
+
+    eight = get_table("8")
+    assert eight.rows[:len(BUILTIN_TABLES[6].rows)] == BUILTIN_TABLES[6].rows
+    assert [r.label for r in eight.rows if r.pipeline == "tinynet"] == ["TinyNet (plugin)"]  # the example plugin
 
 
 @pytest.mark.parametrize("table", BUILTIN_TABLES, ids=lambda t: f"table{t.name}")

@@ -13,8 +13,8 @@ from daclip_kit.checkpoint import load_pretrained_files
 from daclip_kit.config import from_dict
 from daclip_kit.errors import ConfigError, InputError
 from daclip_kit.train.config import RestorationTrainConfig
-from daclip_kit.train.restoration import RestorationTask, train_restoration
 from daclip_kit.train.optim import build_optimizer
+from daclip_kit.train.restoration import RestorationTask, train_restoration
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import ShapeError
+from ..plugins import get_registry
 
 
 def channel_layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -81,7 +82,6 @@ def config_mapping(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
     """A converter's ``config`` argument as a fresh dict: a registry name gives that backbone's
     defaults (``"nafnet-gopro-w64"``), a mapping is copied, ``None`` is empty."""
     if isinstance(config, str):
-        from ..plugins import get_registry
 
         return dict(get_registry("backbones").get(config).defaults)
     return dict(config or {})

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..types import Conditioning
+
 
 def count_parameters(module: nn.Module) -> int:
     """Number of distinct parameter elements (shared/aliased parameters counted once)."""
@@ -103,7 +105,6 @@ def forward_call(model: nn.Module, kind: str, size: int, device: torch.device | 
     Denoisers get ``x_t = lq``, ``t = 1.0`` and all-zero conditioning of their ``context_dim`` for
     each role they accept; one-shot backbones get an empty or zero :class:`Conditioning`.
     """
-    from ..types import Conditioning
 
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
     accepts = set(getattr(model, "accepts", ()) or ())

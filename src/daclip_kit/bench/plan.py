@@ -16,6 +16,8 @@ from ..errors import ConfigError, DaclipKitError
 from ..plugins import get_registry
 from ..restore.recipe import get_recipe, with_overrides
 from ..specs import PipelineSpec
+from ..types import DEGRADATIONS
+from ..weights import resolve_weights
 from .spec import MetricProtocol, RowSpec, TableSpec
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,6 @@ class TableResult:
 def locate_weights(name: str, weights_dir: Path | None) -> tuple[Path | None, str]:
     """Find the weights ``name`` (a registered name or a path) without downloading:
     ``(path, "")`` or ``(None, what is missing and how to get it)``."""
-    from ..weights import resolve_weights
 
     try:
         return resolve_weights(name, search_dirs=[weights_dir] if weights_dir else []), ""
@@ -132,7 +133,6 @@ def row_recipe(row: RowSpec, options: BenchOptions) -> PipelineSpec:
 
 def _unknown_classes(table: TableSpec) -> list[str]:
     """Data sets of a classification table that are not one of the ten labels (no ground truth)."""
-    from ..types import DEGRADATIONS
 
     if table.kind != "classification":
         return []
@@ -163,7 +163,6 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     """Decide whether ``row`` can run (data availability is handled per data set by the runner)."""
     unknown = _unknown_classes(table)
     if unknown:
-        from ..types import DEGRADATIONS
 
         return RowPlan(row, False, [
             f"classification data set(s) {', '.join(unknown)} are not among the ten degradation labels "

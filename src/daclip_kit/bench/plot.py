@@ -6,7 +6,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..errors import DaclipKitError
+from ..io import atomic_path
+from ..plugins import get_registry
 from ..types import DEGRADATIONS
+from .tables import PAPER_LABELS
 
 #: Methods drawn in the paper's Figure 6.
 FIGURE6_METHODS = ("AirNet", "PromptIR", "IR-SDE", "Ours")
@@ -16,7 +20,6 @@ FIGURE6_TABLES = {"psnr": "9", "ssim": "10", "lpips": "11", "fid": "12"}
 
 def paper_series(metric: str, methods: Sequence[str] = FIGURE6_METHODS) -> dict[str, dict[str, float]]:
     """``{method: {degradation: value}}`` of ``metric`` from the registered Tables 9-12."""
-    from ..plugins import get_registry
 
     table = get_registry("tables").get(FIGURE6_TABLES[metric])
     out: dict[str, dict[str, float]] = {}
@@ -41,13 +44,11 @@ def radar_plot(series: Mapping[str, Mapping[str, float]], path: str | Path, *, t
     try:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        from ..errors import DaclipKitError
 
         raise DaclipKitError("--plot needs matplotlib: pip install matplotlib") from exc
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    from ..io import atomic_path
 
     angles = [2 * math.pi * i / len(axes) for i in range(len(axes))]
     fig = Figure(figsize=(5.5, 5.5))
@@ -77,7 +78,6 @@ def figure6(out_dir: str | Path, measured: Mapping[str, Mapping[str, Mapping[str
         measured: ``{metric: {series name: {degradation: value}}}`` from this run, drawn beside the
             paper's AirNet, PromptIR, IR-SDE and Ours.
     """
-    from .tables import PAPER_LABELS
 
     paths = []
     for metric in FIGURE6_TABLES:

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..plugins import get_plugin_manager
+
 _PACKAGES = ("daclip-kit", "torch", "torchvision", "open_clip_torch", "lpips", "numpy", "pillow",
              "scikit-image")
 
@@ -58,7 +60,6 @@ def collect(device: str) -> dict[str, Any]:
         "time_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "argv": list(sys.argv),
     }
-    from ..plugins import get_plugin_manager
 
     get_plugin_manager().hook.daclip_kit_update_provenance(info=info)
     return info

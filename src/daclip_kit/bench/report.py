@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io import atomic_write_text
 from .runner import TableResult
 from .spec import ColumnSpec, TableSpec
 
@@ -89,7 +90,6 @@ def to_json(result: TableResult, provenance: Mapping[str, Any]) -> dict[str, Any
 
 def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     """Write ``data`` to ``path`` atomically (indented UTF-8 JSON)."""
-    from ..io import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return Path(path)

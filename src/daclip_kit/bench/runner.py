@@ -17,11 +17,12 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import DaclipKitError
+from ..factory import create_embedder
+from ..io import read_image
+from ..types import DEGRADATIONS
 from .complexity_table import run_complexity
 from .plan import BenchOptions, ImageRecord, Progress, RowPlan, RowResult, TableResult, plan_table
 from .spec import RowSpec, TableSpec
@@ -59,7 +60,6 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Restor
 
 def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Classifier:
     """Zero-shot classifier of ``row``: ``embedder.classify(images, labels).probs``."""
-    from ..factory import create_embedder
 
     cfg = dict(row.embedder_config)
     if row.weights:
@@ -119,7 +119,6 @@ def _fill_averages(table: TableSpec, values: dict[str, float]) -> list[str]:
 def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: Sequence[str],
                      options: BenchOptions, meters: Mapping[str, Callable[[], Any]], records: list[ImageRecord],
                      progress: Progress | None, notes: list[str]) -> dict[str, float]:
-    from ..io import read_image
     from .data import paired_images
 
     values: dict[str, float] = {}
@@ -155,8 +154,6 @@ def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: 
 def _classification_row(table: TableSpec, classify: Classifier, label: str, datasets: Sequence[str],
                         options: BenchOptions, records: list[ImageRecord],
                         progress: Progress | None) -> dict[str, float]:
-    from ..io import read_image
-    from ..types import DEGRADATIONS
     from .data import lq_images
 
     texts = [table.protocol.prompt_template.format(d) for d in DEGRADATIONS]

@@ -26,6 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import UnknownComponentError
+from ..plugins import get_registry
+
 #: Direction of the metrics that are not registry metrics (classification, complexity).
 HIGHER_IS_BETTER: dict[str, bool] = {
     "accuracy": True,
@@ -43,7 +46,6 @@ UNITS: dict[str, str] = {
 
 def higher_is_better(metric: str) -> bool:
     """Direction of ``metric``: the registered metric's, else :data:`HIGHER_IS_BETTER`."""
-    from ..plugins import get_registry
 
     registry = get_registry("metrics")
     if metric in registry:
@@ -176,7 +178,6 @@ class TableSpec:
         for r in self.rows:
             if r.label == label:
                 return r
-        from ..errors import UnknownComponentError
 
         raise UnknownComponentError(f"row of table {self.name}", label, [r.label for r in self.rows])
 
@@ -201,8 +202,6 @@ def get_table(name: str) -> TableSpec:
     """
     import dataclasses
 
-    from ..errors import UnknownComponentError
-    from ..plugins import get_registry
 
     registry = get_registry("tables")
     tables = [t for t in registry if not t.extends]

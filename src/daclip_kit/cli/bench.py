@@ -10,6 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..bench.spec import get_table
+from ..errors import ConfigError
+from ..plugins import get_registry
+from ..restore.recipe import parse_settings
+from . import console
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the bench arguments (shared by ``daclip-kit bench`` and ``python -m daclip_kit.bench``)."""
@@ -52,7 +58,6 @@ def _table_sort_key(name: str) -> tuple[int, str]:
 
 def list_tables() -> list[dict[str, Any]]:
     """Registered tables as ``{id, title, kind, rows, columns, plugin}``, in numeric order."""
-    from ..plugins import get_registry
 
     entries = sorted((e for e in get_registry("tables").entries() if not e.spec.extends),
                      key=lambda e: _table_sort_key(e.spec.name))
@@ -78,8 +83,6 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
             classifiers: Mapping[str, Any] | None = None, lpips_net: Any = None,
             fid_net: Any = None) -> int:
     """Run the command described by ``args``; models and metric networks can be injected."""
-    from ..errors import ConfigError
-    from . import console
 
     out = console.stdout()
     if args.list:
@@ -91,8 +94,6 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     from ..bench import plot, provenance, report
     from ..bench.runner import BenchOptions, run_table
-    from ..bench.spec import get_table
-    from ..restore.recipe import parse_settings
 
     table = get_table(str(args.table))
     row_weights = parse_settings(args.row_weights)

@@ -9,6 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
+from ..factory import create_embedder
+from ..io import list_images, read_image
+from ..types import DEGRADATIONS
+from . import console
+
 #: Named weights used by ``--embedder daclip`` when ``--weights`` is not given, per ``--model``.
 DEFAULT_WEIGHTS = {"daclip_ViT-B-32": "daclip-vit-b-32", "daclip_ViT-L-14": "wild-daclip-vit-l-14"}
 
@@ -34,8 +40,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def read_labels(path: Path | None) -> tuple[str, ...]:
     """Labels from a file (one per line, ``#`` comments and blank lines skipped) or the defaults."""
-    from ..errors import InputError
-    from ..types import DEGRADATIONS
 
     if path is None:
         return DEGRADATIONS
@@ -50,7 +54,6 @@ def read_labels(path: Path | None) -> tuple[str, ...]:
 
 
 def build_embedder(args: argparse.Namespace):
-    from ..factory import create_embedder
 
     weights = args.weights
     if args.embedder == "daclip" and weights is None:
@@ -65,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import Progress
 
-    from ..io import list_images, read_image
-    from . import console
 
     labels = read_labels(args.labels)
     paths = list_images(args.inputs, recursive=args.recursive)

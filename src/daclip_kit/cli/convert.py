@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from ..errors import CheckpointError, InputError
+from ..pretrained import detect_network, find_network_spec, load_network, save_network
+from . import console
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +50,6 @@ def choose_network(checkpoint: Path, model: str | None) -> str:
     Raises:
         CheckpointError: no registered network matches (with the keys seen), saying how to name one.
     """
-    from ..pretrained import detect_network
 
     if model:
         return model
@@ -60,8 +61,6 @@ def choose_network(checkpoint: Path, model: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pretrained import find_network_spec, load_network, save_network
-    from . import console
 
     src, out = args.checkpoint.resolve(), args.output.resolve()
     if not src.exists():

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..data.prepare import prepare
+from ..data.sources import expected_count
+from ..errors import ConfigError, DaclipKitError, InputError
+from ..plugins import get_registry
+from ..types import DEGRADATIONS
+from . import console
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -59,8 +66,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_sources(items: list[str]) -> dict[str, str]:
-    from ..errors import ConfigError
-    from ..plugins import get_registry
 
     out: dict[str, str] = {}
     for item in items:
@@ -91,8 +96,6 @@ def _counts_table(rows: list[dict], title: str):
 def run_prepare(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from ..data.prepare import prepare
-    from . import console
 
     sources = _parse_sources(args.source)
     with Progress(console=console.stderr(), transient=True, disable=args.dry_run) as bar:
@@ -125,10 +128,8 @@ def run_caption(args: argparse.Namespace) -> int:
         read_captions_file,
         write_dataset_csvs,
     )
-    from . import console
 
     if args.captions and args.blip_model:
-        from ..errors import ConfigError
 
         raise ConfigError("Give either --captions FILE or --blip-model, not both.")
     if args.captions:
@@ -143,8 +144,6 @@ def run_caption(args: argparse.Namespace) -> int:
 
 def run_mini(args: argparse.Namespace) -> int:
     from ..data.mini import build_mini
-    from ..types import DEGRADATIONS
-    from . import console
 
     types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else list(DEGRADATIONS)
     report = build_mini(args.out, size=args.size, per_type=args.per_type, val_per_type=args.val_per_type,
@@ -166,7 +165,6 @@ def run_mini(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..data.sources import expected_count
     from ..data.universal import (
         SPLITS,
         _key,
@@ -175,8 +173,6 @@ def run_check(args: argparse.Namespace) -> int:
         read_captions_csv,
         scan_universal,
     )
-    from ..errors import DaclipKitError, InputError
-    from . import console
 
     root = Path(args.root)
     splits = [s for s in SPLITS if (root / s).is_dir()]

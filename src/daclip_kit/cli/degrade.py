@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import from_dict
+from ..errors import ConfigError, InputError, suggest
+from ..factory import create_degradation
+from ..io import list_images, read_image, write_image
+from ..plugins import get_registry
+from ..specs import load_target
+from ..types import DEGRADATIONS
+from . import console
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IMG", help="image files or folders of images")
@@ -32,7 +41,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_overrides(items: list[str], names: list[str]) -> dict[str, dict[str, str]]:
-    from ..errors import ConfigError, suggest
 
     out: dict[str, dict[str, str]] = {}
     for item in items:
@@ -47,10 +55,6 @@ def _parse_overrides(items: list[str], names: list[str]) -> dict[str, dict[str, 
 
 
 def _build(name: str, options: dict[str, str]):
-    from ..config import from_dict
-    from ..factory import create_degradation
-    from ..plugins import get_registry
-    from ..specs import load_target
 
     if not options:
         return create_degradation(name)
@@ -71,7 +75,6 @@ def _distinct_compositions(mixer, count: int, generator) -> list[list[str]]:
     Raises:
         ConfigError: fewer than ``count`` distinct sets turned up in a bounded number of draws.
     """
-    from ..errors import ConfigError
 
     seen: dict[tuple[str, ...], None] = {}
     if count <= 0:
@@ -97,11 +100,6 @@ def run(args: argparse.Namespace) -> int:
         folder_name,
         physical_order,
     )
-    from ..errors import ConfigError, InputError
-    from ..io import list_images, read_image, write_image
-    from ..plugins import get_registry
-    from ..types import DEGRADATIONS
-    from . import console
 
     registered = get_registry("degradations").names()
     official_first = [t for t in DEGRADATIONS if t in registered] + [t for t in registered if t not in DEGRADATIONS]

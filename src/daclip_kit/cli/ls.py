@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UnknownComponentError
+from ..plugins import get_registry
 from ..specs import KINDS
+from . import console
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -19,14 +22,11 @@ def normalise_kind(kind: str) -> str:
         return kind
     if kind + "s" in KINDS:
         return kind + "s"
-    from ..errors import UnknownComponentError
 
     raise UnknownComponentError("kind", kind, KINDS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plugins import get_registry
-    from . import console
 
     kind = normalise_kind(args.kind)
     entries = get_registry(kind).entries()

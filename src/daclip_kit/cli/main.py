@@ -13,6 +13,10 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import DaclipKitError
+from ..plugins import get_registry
+from ..specs import load_target
+from . import console
+from .console import error
 
 log = logging.getLogger("daclip_kit")
 
@@ -20,7 +24,6 @@ log = logging.getLogger("daclip_kit")
 def _setup_logging(verbose: int, no_color: bool) -> None:
     from rich.logging import RichHandler
 
-    from . import console
 
     if no_color:
         os.environ["NO_COLOR"] = "1"
@@ -31,8 +34,6 @@ def _setup_logging(verbose: int, no_color: bool) -> None:
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """The root parser; only the verb named in ``argv`` gets its arguments (lazy import)."""
-    from ..plugins import get_registry
-    from ..specs import load_target
 
     parser = argparse.ArgumentParser(
         prog="daclip-kit",
@@ -69,12 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DaclipKitError as exc:
         if debug:
             raise
-        from .console import error
 
         error(str(exc))
         return 1
     except KeyboardInterrupt:
-        from .console import error
 
         error("interrupted")
         return 130

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..plugins import plugin_infos
+from . import console
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -11,8 +14,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plugins import plugin_infos
-    from . import console
 
     infos = plugin_infos()
     rows = [

@@ -7,6 +7,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
+from ..io import list_images, read_image, write_image
+from ..restore.recipe import parse_settings
+from . import console
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +64,6 @@ def plan_outputs(inputs: list[Path], output: Path, overwrite: bool) -> list[Path
 
 def model_overrides(args: argparse.Namespace) -> dict[str, str]:
     """The recipe settings the options ask for (``--sampler``, ``--steps``, ``--mode``, ``--set``)."""
-    from ..restore.recipe import parse_settings
 
     overrides = parse_settings(args.settings)
     if args.sampler:
@@ -84,10 +86,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from ..core.pipeline import RestoreOptions
-    from ..io import list_images, read_image, write_image
     from ..restore.build import build_pipeline
     from ..restore.engine import restore_images
-    from . import console
 
     for name in ("steps", "batch", "tile"):
         value = getattr(args, name)

@@ -6,6 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError
+from ..specs import load_target
+from ..train.checkpoints import CONFIG_TOML, find_checkpoint, run_dir_of
+from ..train.config import config_to_toml, load_run_config
+from . import console
+
 TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip",
             "restoration": "daclip_kit.train.restoration:train_restoration",
             "irsde": "daclip_kit.train.restoration:train_restoration"}
@@ -36,9 +42,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace):
     """The run config from ``--config`` (or the resumed run's ``config.toml``) and the overrides."""
-    from ..errors import ConfigError
-    from ..train.checkpoints import CONFIG_TOML, find_checkpoint, run_dir_of
-    from ..train.config import load_run_config
 
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}.")
@@ -66,9 +69,6 @@ def resolve_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..specs import load_target
-    from ..train.config import config_to_toml
-    from . import console
 
     cfg = resolve_config(args)
     if args.print_config:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..plugins import get_registry
+from ..weights import default_cache_dir, resolve_weights
+from . import console
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -25,9 +29,6 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plugins import get_registry
-    from ..weights import default_cache_dir, resolve_weights
-    from . import console
 
     cache = args.cache_dir or default_cache_dir()
     if args.action == "fetch":

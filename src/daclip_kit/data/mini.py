@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
+from ..factory import create_degradation
+from ..io import write_image
 from ..types import DEGRADATIONS
 
 log = logging.getLogger(__name__)
@@ -148,8 +150,6 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     """
     from ..degradations.base import Draw
     from ..degradations.compose import RandomComposition, folder_name
-    from ..factory import create_degradation
-    from ..io import write_image
     from .captions import write_dataset_csvs
 
     out = Path(out)

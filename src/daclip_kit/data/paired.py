@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from ..io import IMAGE_SUFFIXES
+from ..io import IMAGE_SUFFIXES, read_image
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,6 @@ class PairDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict:
-        from ..io import read_image
 
         pair = self.pairs[index]
         lq, gt = read_image(pair.lq)[0], read_image(pair.gt)[0]

@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..factory import create_degradation
+from ..io import atomic_path, read_image, write_image
+from ..plugins import get_registry
+from ..specs import load_target
 from ..types import DEGRADATIONS
-from .sources import TABLE1, SourcePair, SourceReader, SourceTask, expected_count
+from .sources import READERS, TABLE1, SourcePair, SourceReader, SourceTask, expected_count
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,6 @@ class PrepareReport:
 
     def absent(self) -> list[str]:
         """Degradations with no image at all, with the sources that would provide them."""
-        from .sources import READERS
 
         gaps = []
         for row in self.rows:
@@ -81,8 +84,6 @@ class PrepareReport:
 
 def load_reader(name: str, root: str | Path) -> SourceReader:
     """The registered reader ``name`` built on ``root``."""
-    from ..plugins import get_registry
-    from ..specs import load_target
 
     spec = get_registry("datasets").get(name)
     return load_target(spec.target)(Path(root))
@@ -108,7 +109,6 @@ def _seed_for(seed: int, *parts: str) -> int:
 
 def _copy_png(src: Path, dst: Path, size: int | None = None) -> None:
     """Copy ``src`` to ``dst`` (a ``.png``): byte copy for PNG, decode and re-encode otherwise."""
-    from ..io import atomic_path
 
     if src.suffix.lower() == ".png" and size is None:
         with atomic_path(dst) as tmp:
@@ -214,7 +214,6 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
     if dry_run:
         return report
 
-    from ..factory import create_degradation
 
     synth = {}
     for deg in dict.fromkeys(task.degradation for _, task, pair, _ in jobs if pair.lq is None):
@@ -230,7 +229,6 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
         if pair.lq is not None:
             _copy_png(pair.lq, lq_path, size)
         else:
-            from ..io import read_image, write_image
 
             gen = torch.Generator().manual_seed(_seed_for(seed, task.split, task.degradation, stem))
             write_image(lq_path, synth[task.degradation](read_image(gt_path), generator=gen))
@@ -243,8 +241,6 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
 
 def load_reader_size(name: str) -> int | None:
     """The GT side length a source is resized to (CelebA-HQ: 256), or ``None``."""
-    from ..plugins import get_registry
-    from ..specs import load_target
 
     return getattr(load_target(get_registry("datasets").get(name).target), "gt_size", None)
 

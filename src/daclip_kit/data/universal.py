@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io import atomic_write_text
 from ..types import DEGRADATIONS
 from .paired import Pair, PairDataset, pair_folders
 
@@ -89,7 +90,6 @@ def format_captions_csv(rows: Iterable[CaptionRow]) -> str:
 
 def write_captions_csv(path: str | Path, rows: Iterable[CaptionRow]) -> Path:
     """Write ``rows`` to ``path`` atomically in the official format."""
-    from ..io import atomic_write_text
 
     atomic_write_text(path, format_captions_csv(rows))
     return Path(path)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from ..config import from_dict
 from ..core.checks import check_image
 from ..errors import ConfigError
 
@@ -123,7 +124,6 @@ class Degradation:
         if config is None:
             config = self.config_class()
         elif isinstance(config, dict):
-            from ..config import from_dict
 
             config = from_dict(self.config_class, config, where=self.name)
         elif not isinstance(config, self.config_class):

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..factory import create_degradation
 from ..types import DEGRADATIONS
 from .base import Draw
 
@@ -73,7 +74,6 @@ def parse_labels(text: str) -> list[str]:
 
 
 def _default_factory(name: str) -> Callable:
-    from ..factory import create_degradation
 
     return create_degradation(name)
 
@@ -134,7 +134,6 @@ class RandomComposition:
 
     def generator_for(self, name: str) -> Callable:
         if name not in self._built:
-            from ..factory import create_degradation
 
             self._built[name] = create_degradation(name, **dict(self.configs.get(name, {})))
         return self._built[name]

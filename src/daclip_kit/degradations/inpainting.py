@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..io import IMAGE_SUFFIXES, read_image
 from .base import Degradation, Draw, pixel_grid
 
 
@@ -69,7 +70,6 @@ def stroke_mask(draw: Draw, height: int, width: int, cfg: InpaintingConfig, like
 def _mask_files(folder: str) -> tuple[str, ...]:
     from pathlib import Path
 
-    from ..io import IMAGE_SUFFIXES
 
     root = Path(folder)
     if not root.is_dir():
@@ -84,7 +84,6 @@ def _mask_files(folder: str) -> tuple[str, ...]:
 def load_keep_mask(path: str, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     """Read a mask file as a ``(1,3,H,W)`` keep-map in [0, 1] (1 keeps, 0 is a hole), resized with
     area averaging when shrinking."""
-    from ..io import read_image
 
     keep = read_image(path).to(device=like.device, dtype=like.dtype)
     if keep.shape[-2:] != (height, width):

@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 
 from ..errors import ConfigError
+from ..io import to_uint8
 from .base import Degradation, Draw
 
 
@@ -32,7 +33,6 @@ def jpeg_round_trip(image: torch.Tensor, quality: int, subsampling: str = "4:2:0
     import numpy as np
     from PIL import Image
 
-    from ..io import to_uint8
 
     buf = io.BytesIO()
     Image.fromarray(to_uint8(image), mode="RGB").save(buf, format="JPEG", quality=int(quality),

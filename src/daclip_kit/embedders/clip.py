@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -18,7 +16,9 @@ from ..core.checks import check_image
 from ..core.device import pick_device
 from ..core.embedder import EmbeddingProvider
 from ..errors import UnknownComponentError, WeightsNotFoundError
+from ..plugins import get_registry
 from ..types import ImageEmbedding
+from ..weights import is_path_like, resolve_weights
 from .config import ClipConfig
 from .daclip.architectures import clip_kwargs
 from .preprocess import OPENAI_MEAN, OPENAI_STD, clip_preprocess
@@ -32,8 +32,6 @@ def _split_weights(pretrained: str | None) -> tuple[str | None, str | None]:
     open_clip tag."""
     if pretrained is None:
         return None, None
-    from ..plugins import get_registry
-    from ..weights import is_path_like, resolve_weights
 
     if is_path_like(pretrained) or pretrained in get_registry("weights"):
         return None, str(resolve_weights(pretrained))

@@ -9,15 +9,14 @@ text tower, so the provider takes the same weights as ``daclip``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from ..core.checks import check_image
 from ..errors import InputError
 from ..types import ImageEmbedding
-from .daclip.model import DaCLIP
 from .config import TextConfig
+from .daclip.model import DaCLIP
 from .daclip.provider import DaClipEmbedder
 
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ..errors import InputError
+
 SOT_TOKEN = 49406
 EOT_TOKEN = 49407
 
@@ -31,7 +33,6 @@ def split_title(title: str) -> tuple[str, str]:
     """
     caption, sep, degradation = title.rpartition(": ")
     if not sep:
-        from ..errors import InputError
 
         raise InputError(f"Title {title!r} has no ': ' separating the caption from the degradation word.")
     return caption, degradation

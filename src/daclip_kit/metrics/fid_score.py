@@ -9,6 +9,7 @@ import torch
 
 from ..core.checks import check_image
 from ..errors import InputError
+from ..io import list_images, read_image
 from .frechet import FeatureStats, frechet_distance_from_stats
 from .prepare import to_uint8_levels
 
@@ -23,7 +24,6 @@ def _batches(images: ImageSet, batch_size: int) -> Iterator[torch.Tensor]:
         for i in range(0, images.shape[0], batch_size):
             yield images[i:i + batch_size]
         return
-    from ..io import list_images, read_image
 
     paths = list_images([images] if isinstance(images, (str, Path)) else list(images))
     pending: list[torch.Tensor] = []

@@ -11,14 +11,15 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import load_pretrained_files, load_strict, save_pretrained
+from ..components import instantiate
+from ..plugins import get_registry
 from ..types import Conditioning
 
 ODD_SIZES = ((37, 45), (20, 28))
 
 
 def _spec_and_build(kind: str, name_or_module: Any, config: Mapping[str, Any] | None):
-    from ..components import instantiate
-    from ..plugins import get_registry
 
     if isinstance(name_or_module, str):
         spec = get_registry(kind).get(name_or_module)
@@ -54,7 +55,6 @@ def _assert_finite(x: torch.Tensor, who: str, what: str) -> None:
 def check_state_dict_round_trip(module: torch.nn.Module, build: Callable[[], torch.nn.Module],
                                 run: Callable[[torch.nn.Module], torch.Tensor], who: str = "") -> None:
     """Save ``module`` as safetensors, load into ``build()``, and compare ``run`` outputs exactly."""
-    from ..checkpoint import load_pretrained_files, load_strict, save_pretrained
 
     who = who or type(module).__name__
     with tempfile.TemporaryDirectory() as tmp:

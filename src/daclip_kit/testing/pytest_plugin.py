@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from daclip_kit import plugins
+
 
 @pytest.fixture
 def dk_plugin_host(monkeypatch):
     """A freshly built :class:`daclip_kit.plugins.PluginHost` (cache cleared before and after)."""
-    from daclip_kit import plugins
 
     plugins.reset()
     yield plugins.get_host()

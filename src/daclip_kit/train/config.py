@@ -16,16 +16,18 @@ the field's type (:func:`daclip_kit.config.apply_overrides`), never evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..components import check_component
 from ..config import Component, apply_overrides, from_dict, load_toml, to_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownComponentError
+from ..plugins import get_registry
 from ..types import DEGRADATIONS
+from .toml_text import dumps
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -300,7 +302,6 @@ class RestorationTrainConfig:
     def validate(self) -> RestorationTrainConfig:
         """Check every section, the registered components' settings included (after all
         overrides), before anything is written; returns the config with typed settings."""
-        from ..plugins import get_registry
 
         _check_loop(self)
         network = check_component("backbones", self.network, "network")
@@ -346,7 +347,6 @@ TRAINERS: dict[str, type] = {"daclip": DaClipTrainConfig, "restoration": Restora
 def config_class(kind: str) -> type:
     """``DaClipTrainConfig`` for ``"daclip"``, ``RestorationTrainConfig`` for ``"restoration"``."""
     if kind not in TRAINERS:
-        from ..errors import UnknownComponentError
 
         raise UnknownComponentError("trainer", kind, TRAINERS)
     return TRAINERS[kind]
@@ -367,6 +367,5 @@ def load_run_config(kind: str, path: str | Path | None = None, overrides: Sequen
 
 def config_to_toml(cfg: Any) -> str:
     """The TOML text of a run config; reading it back gives an equal config."""
-    from .toml_text import dumps
 
     return dumps(to_dict(cfg))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import WeightsNotFoundError
+from ..plugins import get_plugin_manager, get_registry
 from ..specs import WeightSpec
 
 #: File suffixes that mark a weights reference as a path rather than a registered name.
@@ -39,7 +40,6 @@ def get_weight_spec(name: str) -> WeightSpec:
     Raises:
         UnknownComponentError: with close matches and the available names.
     """
-    from ..plugins import get_registry
 
     return get_registry("weights").get(name)
 
@@ -128,7 +128,6 @@ def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Seq
         return path
     spec = get_weight_spec(str(ref))
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    from ..plugins import get_plugin_manager
 
     found = get_plugin_manager().hook.daclip_kit_resolve_weights(
         spec=spec, cache_dir=cache, search_dirs=tuple(Path(d).expanduser() for d in search_dirs))

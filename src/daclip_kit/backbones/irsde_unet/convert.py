@@ -15,7 +15,6 @@ import torch
 
 from ...checkpoint import build_and_load, describe_source, read_state_dict
 from ...config import from_dict, to_dict
-from ...errors import ConfigError
 from ..common import config_mapping
 from .arch import ConditionalUNet
 from .config import UNetConfig

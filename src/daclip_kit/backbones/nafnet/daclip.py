@@ -24,6 +24,7 @@ from torch import nn
 from ...checkpoint import read_state_dict
 from ...core.checks import check_embedding
 from ...errors import CheckpointError
+from ...factory import create_adapter
 from ...types import Conditioning
 from ..common import SimpleGate
 from .arch import NAFNet
@@ -59,7 +60,6 @@ class NAFNetDaclip(NAFNet):
             h = config.modulation_dim
             self.degradation_mlp = nn.Sequential(nn.Linear(config.context_dim, 2 * h), SimpleGate(), nn.Linear(h, h))
         if config.use_content:
-            from ...factory import create_adapter
 
             mid = config.width * config.padder_size
             self.content_adapters = nn.ModuleList(

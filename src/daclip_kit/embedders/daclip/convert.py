@@ -16,6 +16,7 @@ from typing import Any
 
 from ...checkpoint import load_pretrained_files, load_strict, read_state_dict
 from ...errors import CheckpointError
+from ...pretrained import native_info, save_network
 from .architectures import config_names, model_config
 from .model import DaCLIP
 
@@ -87,7 +88,6 @@ def fill_visual_alias(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once)."""
-    from ...pretrained import save_network
 
     return save_network(model, directory, name="daclip", component="embedders", overwrite=overwrite)
 
@@ -98,7 +98,6 @@ def load_daclip(directory: str | Path) -> DaCLIP:
     Raises:
         CheckpointError: not a DA-CLIP folder, or keys that do not match.
     """
-    from ...pretrained import native_info
 
     info = native_info(directory)
     if info.name != "daclip" or not isinstance(info.config.get("model_config"), dict):

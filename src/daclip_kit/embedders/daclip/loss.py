@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...errors import ShapeError
+
 
 def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor,
               logit_scale: torch.Tensor | float) -> torch.Tensor:
@@ -21,7 +23,6 @@ def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor,
         scalar ``(CE(s·I·Tᵀ, arange) + CE(s·T·Iᵀ, arange)) / 2``.
     """
     if image_features.shape != text_features.shape:
-        from ...errors import ShapeError
 
         raise ShapeError(
             f"image and text features must have the same shape, got {tuple(image_features.shape)} "

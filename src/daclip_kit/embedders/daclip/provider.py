@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,9 @@ import torch
 from ...core.checks import check_image
 from ...core.device import pick_device
 from ...core.embedder import EmbeddingProvider
+from ...pretrained import load_network
 from ...types import ImageEmbedding
+from ...weights import get_weight_spec, is_path_like, resolve_weights
 from ..config import DaClipConfig
 from ..preprocess import clip_preprocess
 from ..tokenizer import tokenize
@@ -32,8 +33,6 @@ def build_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
     if weights is None:
         log.warning("DA-CLIP built with random weights; pass weights=... for meaningful embeddings.")
         return DaCLIP.from_config(model_config or bundled_config(model)).eval()
-    from ...pretrained import load_network
-    from ...weights import get_weight_spec, is_path_like, resolve_weights
 
     path = resolve_weights(weights)
     if model_config is None and not is_path_like(weights):

@@ -40,7 +40,7 @@ import torch
 from ...core.sampler import Draw, Sampler, SamplerOutput, Solver, randn_like
 from ...errors import ConfigError, ShapeError
 from .config import MRSConfig
-from .schedule import MRSchedule, interpolate, make_mr_schedule, time_grid
+from .schedule import MRSchedule, make_mr_schedule, time_grid
 
 DEFAULT_STEPS = 10
 
