@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data.prepare import prepare
-from ..data.sources import expected_count
-from ..errors import ConfigError, DaclipKitError, InputError
+from ..errors import ConfigError
 from ..plugins import get_registry
 from ..types import DEGRADATIONS
 from . import console
@@ -163,57 +162,17 @@ def run_mini(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..data.check import check_universal
 
-    from ..data.universal import (
-        SPLITS,
-        _key,
-        csv_name,
-        degradation_folders,
-        read_captions_csv,
-        scan_universal,
-    )
-
-    root = Path(args.root)
-    splits = [s for s in SPLITS if (root / s).is_dir()]
-    if not splits:
-        raise InputError(f"{str(root)!r} has no train/ or val/ folder; expected ROOT/<split>/<degradation>/{{LQ,GT}}/.")
-    rows, problems, notes = [], [], []
-    for split in splits:
-        try:
-            groups = scan_universal(root, split, degradation_folders(root, split))
-        except DaclipKitError as exc:
-            problems.append(str(exc))
-            continue
-        lq_keys = {_key(p.lq) for g in groups.values() for p in g}  # split/degradation/LQ/name
-        for name, pairs in groups.items():
-            bad = [p.lq.name for p in pairs if p.lq.name != p.gt.name]
-            if bad:
-                notes.append(f"{split}/{name}: {len(bad)} LQ/GT pairs have different names (they are paired by "
-                             f"sorted order; check that this is intended), e.g. {bad[0]}")
-            exp = expected_count(name, split)
-            status = "ok" if exp is None or exp == len(pairs) else ("fewer" if len(pairs) < exp else "more")
-            rows.append({"split": split, "degradation": name, "found": len(pairs), "expected": exp, "status": status})
-        csv_path = root / csv_name(split)
-        if not csv_path.is_file():
-            problems.append(f"{csv_name(split)} is missing; write it with `daclip-kit data caption {root}`")
-        else:
-            csv_rows = read_captions_csv(csv_path)
-            listed = {_key(r.filepath) for r in csv_rows}
-            unlisted = sorted(lq_keys - listed)
-            if len(csv_rows) != sum(len(g) for g in groups.values()) or unlisted:
-                problems.append(f"{csv_name(split)} has {len(csv_rows)} rows for "
-                                f"{sum(len(g) for g in groups.values())} LQ images"
-                                + (f"; {len(unlisted)} LQ image(s) are not listed, e.g. {unlisted[0]}"
-                                   if unlisted else ""))
+    report = check_universal(args.root)
     if args.json:
-        console.print_json({"rows": rows, "problems": problems, "notes": notes})
+        console.print_json({"rows": report.rows, "problems": report.problems, "notes": report.notes})
     else:
-        console.stdout().print(_counts_table(rows, f"{root}"))
-        for n in notes:
+        console.stdout().print(_counts_table(report.rows, f"{args.root}"))
+        for n in report.notes:
             console.stdout().print(f"[yellow]note:[/] {n}")
-        for p in problems:
+        for p in report.problems:
             console.stdout().print(f"[red]problem:[/] {p}")
-        if not problems:
+        if report.ok:
             console.stdout().print("[green]layout and caption files are consistent[/]")
-    return 1 if problems else 0
+    return 0 if report.ok else 1

@@ -10,13 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import from_dict
-from ..errors import ConfigError, InputError, suggest
-from ..factory import create_degradation
-from ..io import list_images, read_image, write_image
-from ..plugins import get_registry
-from ..specs import load_target
-from ..types import DEGRADATIONS
 from . import console
 
 
@@ -40,123 +33,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _parse_overrides(items: list[str], names: list[str]) -> dict[str, dict[str, str]]:
-
-    out: dict[str, dict[str, str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        name, dot, field = key.rpartition(".")
-        if not sep or not dot or not name or not field:
-            raise ConfigError(f"--set {item!r} must look like TYPE.KEY=VALUE, e.g. noisy.sigma=25.")
-        if name not in names:
-            raise ConfigError(f"--set {item!r}: unknown degradation {name!r}.{suggest(name, names)}")
-        out.setdefault(name, {})[field] = value
-    return out
-
-
-def _build(name: str, options: dict[str, str]):
-
-    if not options:
-        return create_degradation(name)
-    spec = get_registry("degradations").get(name)
-    if spec.config is None:
-        return create_degradation(name, **options)
-    cfg = from_dict(load_target(spec.config), {**dict(spec.defaults), **options}, where=name)
-    return load_target(spec.target)(cfg)
-
-
-#: Draws per requested composition before giving up on finding distinct ones.
-_DRAWS_PER_COMPOSITION = 50
-
-
-def _distinct_compositions(mixer, count: int, generator) -> list[list[str]]:
-    """``count`` different label sets drawn by ``mixer`` (a :class:`RandomComposition`).
-
-    Raises:
-        ConfigError: fewer than ``count`` distinct sets turned up in a bounded number of draws.
-    """
-
-    seen: dict[tuple[str, ...], None] = {}
-    if count <= 0:
-        return []
-    for _ in range(_DRAWS_PER_COMPOSITION * count):
-        seen.setdefault(tuple(mixer.sample_labels(generator)))
-        if len(seen) == count:
-            return [list(labels) for labels in seen]
-    raise ConfigError(f"--num-composed {count}: only {len(seen)} different compositions of 2-3 of the "
-                      f"{len(mixer.pool)} types turned up in {_DRAWS_PER_COMPOSITION * count} draws; "
-                      "lower --num-composed.")
-
-
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..degradations.files import degrade_files, parse_type_options
 
-    import torch
-    import torch.nn.functional as F
-
-    from ..degradations.compose import (
-        RandomComposition,
-        compose,
-        folder_name,
-        physical_order,
-    )
-
-    registered = get_registry("degradations").names()
-    official_first = [t for t in DEGRADATIONS if t in registered] + [t for t in registered if t not in DEGRADATIONS]
-    types = list(dict.fromkeys(t.strip() for t in args.types.split(",") if t.strip())) if args.types else official_first
-    for t in types:
-        get_registry("degradations").get(t)  # unknown name -> error with suggestion
-    options = _parse_overrides(args.overrides, registered)
-    gens = {t: _build(t, options.get(t, {})) for t in types}
-    if args.compose and args.types and len(types) < 2:
-        raise ConfigError("--compose needs at least two --types (or none, for random compositions).")
-
-    inputs = list_images(args.inputs)
-    out = Path(args.out)
-    written: list[dict] = []
-    g = torch.Generator().manual_seed(args.seed)
-    mixer = None
-    if args.compose and not args.types:
-        mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types))), generators=gens)
-    # every label set is drawn (distinct per input) and every target checked before anything is written
-    planned: list[tuple[Path, Path, list[str]]] = []
-    resolved_inputs = {p.resolve() for p in inputs}
-    for path in inputs:
-        base = out if len(inputs) == 1 else out / path.stem
-        if args.compose and args.types:
-            names = [physical_order(types)]
-        elif args.compose:
-            names = _distinct_compositions(mixer, args.num_composed, g)
-        else:
-            names = [[t] for t in types]
-        for labels in names:
-            planned.append((path, base, labels))
-    for _, base, labels in planned:
-        target = base / f"{folder_name(labels)}.png"
-        if target.resolve() in resolved_inputs:
-            raise InputError(f"Refusing to overwrite the input {str(target)!r}; choose another --out.")
-        if target.exists() and not args.overwrite:
-            raise InputError(f"{str(target)!r} exists; pass --overwrite or choose an empty --out.")
-    cache: dict[Path, torch.Tensor] = {}
-    for path, base, labels in planned:
-        if path not in cache:
-            img = read_image(path)
-            if args.max_side and max(img.shape[-2:]) > args.max_side:
-                s = args.max_side / max(img.shape[-2:])
-                size = (max(1, round(img.shape[-2] * s)), max(1, round(img.shape[-1] * s)))
-                img = F.interpolate(img, size=size, mode="area")
-            cache = {path: img}
-        img = cache[path]
-        if len(labels) > 1:
-            lq, labels = compose(img, labels, g, degradations=gens)
-        else:
-            lq = gens[labels[0]](img, generator=g)
-        target = base / f"{folder_name(labels)}.png"
-        write_image(target, lq)
-        written.append({"input": str(path), "output": str(target), "degradations": labels})
+    types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else None
+    written = degrade_files(args.inputs, args.out, types=types, compose_types=args.compose,
+                            num_composed=args.num_composed, seed=args.seed,
+                            options=parse_type_options(args.overrides), max_side=args.max_side,
+                            overwrite=args.overwrite)
+    records = [{"input": str(w.input), "output": str(w.output), "degradations": w.degradations} for w in written]
     if args.json:
-        console.print_json(written)
+        console.print_json(records)
     else:
-        for w in written:
-            console.stdout().print(f"{w['output']}  ({', '.join(w['degradations'])})")
+        for r in records:
+            console.stdout().print(f"{r['output']}  ({', '.join(r['degradations'])})")
     return 0
