@@ -52,7 +52,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "daclip_kit.weights.plugin",
     "daclip_kit.degradations.plugin",
     "daclip_kit.data.plugin",
-    "daclip_kit.restore.plugin",
+    "daclip_kit.pipelines.plugin",
     "daclip_kit.train.plugin",
     "daclip_kit.cli.plugin",
 )

@@ -180,7 +180,7 @@ class WeightSpec:
 class PipelineSpec:
     """A named restoration model (a recipe): which network, weights, embedder and sampler work
     together. It is the one place a released model is described; ``restore --model NAME``, the
-    benchmark rows, the demo and :func:`daclip_kit.restore` all build from it.
+    benchmark rows, the demo and :func:`daclip_kit.pipelines` all build from it.
 
     Attributes:
         name: ``"irsde-universal"``, ``"wild-ir"``, ...

@@ -99,7 +99,7 @@ def test_pipeline_equals_the_manual_loop(unet, sde):
 def test_engine_batches_same_size_images_and_results_do_not_depend_on_batching(unet, sde):
     """One batching layer: restore_images groups same-size images; per-image generators make every
     image's result independent of its batch and position."""
-    from daclip_kit.restore.engine import restore_images
+    from daclip_kit.pipelines.engine import restore_images
 
     emb = FakeEmbedder()
     pipe = RestorationPipeline(embedder=emb, denoiser=unet, sampler=sde)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError, DaclipKitError
 from ..plugins import get_registry
-from ..restore.recipe import get_recipe, with_overrides
+from ..pipelines.recipe import get_recipe, with_overrides
 from ..specs import PipelineSpec
 from ..types import DEGRADATIONS
 from ..weights import resolve_weights

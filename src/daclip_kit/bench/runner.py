@@ -7,7 +7,7 @@ are returned with notes saying what is missing and how to get it.
 Models can be injected (``restorers=`` / ``classifiers=``), which is how tests run the mechanics on a
 tiny synthetic data set; users measure their own trained weights with ``row_weights`` (CLI
 ``--weights LABEL=PATH``). Restoration rows are built by
-:func:`daclip_kit.restore.build.build_pipeline` from the row's pipeline and overrides, metrics by
+:func:`daclip_kit.pipelines.build.build_pipeline` from the row's pipeline and overrides, metrics by
 :func:`daclip_kit.metrics.meters.make_meter` from the metrics registry.
 """
 
@@ -39,10 +39,10 @@ Classifier = Callable[[Any, Sequence[str]], Any]
 
 
 def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Restorer:
-    """The model of ``row`` (:func:`~daclip_kit.restore.build.build_pipeline` with the resolved
+    """The model of ``row`` (:func:`~daclip_kit.pipelines.build.build_pipeline` with the resolved
     weights); every image's noise comes from its own generator seeded with ``options.seed``."""
     from ..core.pipeline import per_image_generators
-    from ..restore.build import build_pipeline
+    from ..pipelines.build import build_pipeline
 
     recipe = plan.recipe
     net_ref = options.row_weights.get(row.label) or recipe.weights

@@ -125,7 +125,7 @@ class RowSpec:
         pipeline: a registered pipeline or backbone name (``daclip-kit ls pipelines``), or
             ``None`` for a paper-only baseline.
         overrides: recipe settings over the pipeline's (``{"sampler.mode": "sde"}``; see
-            :func:`daclip_kit.restore.recipe.with_overrides`).
+            :func:`daclip_kit.pipelines.recipe.with_overrides`).
         embedder: embedder registry name of a classification row (``"daclip"``, ``"clip"``).
         embedder_config: its keyword config.
         weights: weights names of a classification row's embedder.

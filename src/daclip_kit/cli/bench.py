@@ -13,7 +13,7 @@ from typing import Any
 from ..bench.spec import get_table
 from ..errors import ConfigError
 from ..plugins import get_registry
-from ..restore.recipe import parse_settings
+from ..pipelines.recipe import parse_settings
 from . import console
 
 

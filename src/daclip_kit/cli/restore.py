@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from ..io import list_images, read_image, write_image
-from ..restore.recipe import parse_settings
+from ..pipelines.recipe import parse_settings
 from . import console
 
 
@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from ..core.pipeline import RestoreOptions
-    from ..restore.build import build_pipeline
-    from ..restore.engine import restore_images
+    from ..pipelines.build import build_pipeline
+    from ..pipelines.engine import restore_images
 
     for name in ("steps", "batch", "tile"):
         value = getattr(args, name)

@@ -4,7 +4,7 @@
 (through :func:`daclip_kit.sample` for denoisers), pads and crops by the network's padding rule,
 optionally tiles, and clamps. How a run is carried out (steps, tiling) is one frozen
 :class:`RestoreOptions`; grouping many images into batches is the job of
-:func:`daclip_kit.restore.engine.restore_images`.
+:func:`daclip_kit.pipelines.engine.restore_images`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Build a :class:`~daclip_kit.core.pipeline.RestorationPipeline` from a recipe: the one path by
-which ``restore``, ``bench``, the demo and :func:`daclip_kit.restore` make models.
+which ``restore``, ``bench``, the demo and :func:`daclip_kit.pipelines` make models.
 
 Weights come from an explicit path (always preferred) or the recipe's named weights, resolved by
 :func:`daclip_kit.weights.resolve_weights` (``--weights-dir`` folders, the cache, and on first use
@@ -72,7 +72,7 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
     Args:
         model: a pipeline name (``"irsde-universal"``, ``"wild-ir"``, ``daclip-kit ls pipelines``)
             or a backbone name (``"nafnet-gopro-w64"``; its recipe, see
-            :func:`~daclip_kit.restore.recipe.get_recipe`).
+            :func:`~daclip_kit.pipelines.recipe.get_recipe`).
         weights: the network's weights (file, native folder or registered name); default the
             recipe's. A native folder trained by ``daclip-kit train`` brings its sampler settings.
         embedder_weights: the embedder's weights; default the recipe's.
@@ -80,7 +80,7 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
         download: fetch missing named weights into the cache (first use); with ``False`` a missing
             file is a :class:`~daclip_kit.errors.WeightsNotFoundError` saying where to put it.
         search_dirs: folders searched first for named weights (``--weights-dir``).
-        overrides: recipe settings (:func:`~daclip_kit.restore.recipe.with_overrides` keys such as
+        overrides: recipe settings (:func:`~daclip_kit.pipelines.recipe.with_overrides` keys such as
             ``{"sampler": "mrs", "steps": 10, "sampler.order": 3}``).
 
     Raises:
