@@ -10,6 +10,7 @@ from ..errors import DaclipKitError
 from ..io import atomic_path
 from ..plugins import get_registry
 from ..types import DEGRADATIONS
+from .spec import higher_is_better
 from .tables import PAPER_LABELS
 
 #: Methods drawn in the paper's Figure 6.
@@ -84,7 +85,7 @@ def figure6(out_dir: str | Path, measured: Mapping[str, Mapping[str, Mapping[str
         series = {f"{k} (paper)": v for k, v in paper_series(metric).items()}
         for name, values in (measured or {}).get(metric, {}).items():
             series[name] = values
-        arrow = "higher is better" if metric in ("psnr", "ssim") else "lower is better"
+        arrow = "higher is better" if higher_is_better(metric) else "lower is better"
         paths.append(radar_plot(series, Path(out_dir) / f"figure6_{metric}.png",
                                 title=f"{metric.upper()} ({arrow})", labels=PAPER_LABELS))
     return paths
