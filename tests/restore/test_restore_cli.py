@@ -154,3 +154,23 @@ def test_restore_with_full_size_official_files(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     with Image.open(tmp_path / "out" / "lq.png") as im:
         assert im.size == (52, 36)
+
+
+def test_sampler_choices_come_from_the_sampler(images, tmp_path, tiny_models, capsys):
+    assert _restore([images], tmp_path / "o", tiny_models, "--mode", "ddim") == 1
+    err = capsys.readouterr().err
+    assert "'ddim' is not one of ['posterior', 'sde', 'ode']" in err and "Traceback" not in err
+    assert _restore([images], tmp_path / "o", tiny_models, "--sampler", "mrs", "--set", "sampler.order=5") == 1
+    assert "order" in capsys.readouterr().err
+    assert _restore([images], tmp_path / "o", tiny_models, "--sampler", "nosuch") == 1
+    assert "Unknown sampler 'nosuch'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sampler", ["mrs", "heun"])
+def test_restore_with_the_fast_samplers(images, tmp_path, tiny_models, capsys, sampler):
+    out = tmp_path / sampler
+    assert _restore([images / "rgb.png"], out, tiny_models, "--sampler", sampler, "--steps", "3", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sampler"] == sampler and summary["steps"] == 3
+    with Image.open(out / "rgb.png") as im:
+        assert im.size == (45, 37)
