@@ -77,3 +77,30 @@ def test_runner_builds_irsde_pipeline_from_weights_file(tmp_path, capsys):
     assert len([i for i in data["images"] if i["row"] == "Tiny"]) == 2
     assert rows["Needs weights"]["status"] == "not-run"
     assert "absent.pt" in " ".join(rows["Needs weights"]["notes"])
+
+
+def test_bench_rows_with_another_sampler(tmp_path, capsys):
+    """`bench --sampler mrs --steps N` measures the diffusion rows with MRS; the JSON records it."""
+    from daclip_kit import create_backbone
+    from daclip_kit.cli.main import main
+    from daclip_kit.plugins import get_plugin_manager
+
+    get_plugin_manager().register(_Plugin(), name="tiny-restore-plugin")
+    torch.manual_seed(0)
+    (tmp_path / "w").mkdir()
+    torch.save(create_backbone("irsde-unet", **TINY_UNET).state_dict(), tmp_path / "w" / "tiny-unet.pt")
+    rng = np.random.default_rng(0)
+    for sub in ("LQ", "GT"):
+        (tmp_path / "d" / "val" / "noisy" / sub).mkdir(parents=True)
+    gt = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    Image.fromarray(gt).save(tmp_path / "d" / "val" / "noisy" / "GT" / "0.png")
+    Image.fromarray(255 - gt).save(tmp_path / "d" / "val" / "noisy" / "LQ" / "0.png")
+    results = {}
+    for name, extra in (("irsde", []), ("mrs", ["--sampler", "mrs", "--steps", "3"])):
+        out = tmp_path / f"{name}.json"
+        assert main(["bench", "--table", "tiny-restore", "--row", "Tiny", "--data-root", str(tmp_path / "d"),
+                     "--weights-dir", str(tmp_path / "w"), "--device", "cpu", "--json", str(out), *extra]) == 0
+        data = json.loads(out.read_text())
+        results[name] = data["rows"][0]["cells"]["noisy/psnr"]["ours"]
+        assert data["config"]["overrides"] == ({} if name == "irsde" else {"sampler": "mrs", "steps": "3"})
+    assert results["irsde"] != results["mrs"]  # really another sampler
