@@ -10,13 +10,13 @@ setting, probability-flow ODE with data prediction, order 2, lambda_min -5, lins
 10 network evaluations instead of 100.
 """
 
-#: Network evaluations of the ``-fast`` pipelines (the MRS paper reports DA-CLIP quality at 10-20).
-FAST_STEPS = 10
-
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..specs import CommandSpec, PipelineSpec
+
+#: Network evaluations of the ``-fast`` pipelines (the MRS paper reports DA-CLIP quality at 10-20).
+FAST_STEPS = 10
 
 
 @hookimpl
