@@ -140,6 +140,15 @@ def test_entry_point_order_does_not_matter(fake_eps, monkeypatch):
     assert daclip_kit.list_components("backbones") == first
 
 
+def test_every_builtin_plugin_loads_and_every_registry_builds():
+    """A built-in that fails is only a warning at run time; here it is a failure."""
+    from daclip_kit.plugins import BUILTIN_PLUGINS, plugin_infos
+
+    infos = {i.module: i for i in plugin_infos() if i.builtin}
+    assert set(infos) == set(BUILTIN_PLUGINS)
+    assert {m: str(i.error) for m, i in infos.items() if not i.ok} == {}
+
+
 def test_builtins_register_through_the_public_hooks():
     pm = daclip_kit.get_plugin_manager()
     names = {name for name, _ in pm.list_name_plugin()}
