@@ -43,6 +43,8 @@ _LAZY = {
     "load_network": "daclip_kit.pretrained",
     "save_network": "daclip_kit.pretrained",
     "load_official": "daclip_kit.compat",
+    "restore": "daclip_kit.api",
+    "classify": "daclip_kit.api",
 }
 
 __all__ = [

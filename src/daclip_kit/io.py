@@ -153,3 +153,64 @@ def write_image(path: str | Path, image: torch.Tensor) -> Path:
     with atomic_path(path) as tmp:
         im.save(tmp, format=fmt)
     return path
+
+
+def to_image_tensor(image) -> tuple[torch.Tensor, str]:
+    """``(B, 3, H, W)`` float RGB in [0, 1] from a path, PIL image, numpy array or tensor, and the
+    kind of the input for :func:`from_image_tensor`.
+
+    Kinds: ``"path"``, ``"pil"``, ``"uint8"`` / ``"float"`` (numpy ``H x W x 3`` or ``H x W``),
+    ``"chw"`` (tensor ``(3, H, W)``), ``"batch"`` (tensor ``(B, 3, H, W)``).
+
+    Raises:
+        InputError: an unsupported type, shape or dtype.
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(image, (str, Path)):
+        return read_image(image), "path"
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        arr = _to_float_rgb(image, np)
+        return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous(), "pil"
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise InputError(f"A numpy image must be H x W x 3 (or H x W), got shape {image.shape}.")
+        arr = arr[..., :3]
+        if arr.dtype == np.uint8:
+            data, kind = arr.astype(np.float32) / 255.0, "uint8"
+        elif np.issubdtype(arr.dtype, np.floating):
+            data, kind = np.clip(arr.astype(np.float32), 0, 1), "float"
+        else:
+            raise InputError(f"A numpy image must be uint8 or float in [0, 1], got {arr.dtype}.")
+        return torch.from_numpy(np.ascontiguousarray(data)).permute(2, 0, 1).unsqueeze(0), kind
+    if isinstance(image, torch.Tensor):
+        if image.ndim == 3 and image.shape[0] == 3:
+            return image.unsqueeze(0).float(), "chw"
+        if image.ndim == 4 and image.shape[1] == 3:
+            return image.float(), "batch"
+        raise InputError(f"A tensor image must be (3, H, W) or (B, 3, H, W) float in [0, 1], got {tuple(image.shape)}.")
+    raise InputError(f"Cannot restore a {type(image).__name__}: give a file path, PIL image, numpy array or tensor.")
+
+
+def from_image_tensor(images: torch.Tensor, kind: str):
+    """The inverse of :func:`to_image_tensor` for ``(B, 3, H, W)`` images in [0, 1]: the same kind
+    as the input (a PIL image for a path)."""
+    if kind == "batch":
+        return images
+    if kind == "chw":
+        return images[0]
+    arr = to_uint8(images[0]) if kind in ("path", "pil", "uint8") else \
+        images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    if kind in ("path", "pil"):
+        from PIL import Image
+
+        return Image.fromarray(arr, mode="RGB")
+    return arr

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ConfigError, DaclipKitError
-from ..plugins import get_registry
 from ..pipelines.recipe import get_recipe, with_overrides
+from ..plugins import get_registry
 from ..specs import PipelineSpec
 from ..types import DEGRADATIONS
 from ..weights import resolve_weights

@@ -24,7 +24,15 @@ from ..factory import create_embedder
 from ..io import read_image
 from ..types import DEGRADATIONS
 from .complexity_table import run_complexity
-from .plan import BenchOptions, ImageRecord, Progress, RowPlan, RowResult, TableResult, plan_table
+from .plan import (
+    BenchOptions,
+    ImageRecord,
+    Progress,
+    RowPlan,
+    RowResult,
+    TableResult,
+    plan_table,
+)
 from .spec import RowSpec, TableSpec
 
 log = logging.getLogger(__name__)

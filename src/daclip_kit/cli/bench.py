@@ -12,8 +12,8 @@ from typing import Any
 
 from ..bench.spec import get_table
 from ..errors import ConfigError
-from ..plugins import get_registry
 from ..pipelines.recipe import parse_settings
+from ..plugins import get_registry
 from . import console
 
 

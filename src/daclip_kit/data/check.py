@@ -8,7 +8,14 @@ from typing import Any
 
 from ..errors import DaclipKitError, InputError
 from .sources import expected_count
-from .universal import SPLITS, _key, csv_name, degradation_folders, read_captions_csv, scan_universal
+from .universal import (
+    SPLITS,
+    _key,
+    csv_name,
+    degradation_folders,
+    read_captions_csv,
+    scan_universal,
+)
 
 
 @dataclass

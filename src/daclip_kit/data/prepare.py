@@ -21,7 +21,14 @@ from ..io import atomic_path, read_image, write_image
 from ..plugins import get_registry
 from ..specs import load_target
 from ..types import DEGRADATIONS
-from .sources import READERS, TABLE1, SourcePair, SourceReader, SourceTask, expected_count
+from .sources import (
+    READERS,
+    TABLE1,
+    SourcePair,
+    SourceReader,
+    SourceTask,
+    expected_count,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,114 @@
+"""One-call API: restore or classify an image of any kind.
+
+``daclip_kit.restore(image)`` and ``daclip_kit.classify(image)`` take a file path, a PIL image, a
+numpy array (``H x W x 3`` or ``H x W``, uint8 or float in [0, 1]) or a tensor (``(3, H, W)`` or
+``(B, 3, H, W)`` float in [0, 1]). ``restore`` returns the same kind it was given (a PIL image for
+a path); models are built once per setting and reused, so repeated calls are cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .types import DEGRADATIONS
+
+
+@functools.lru_cache(maxsize=4)
+def _pipeline(model: str, weights: str | None, embedder_weights: str | None, device: str | None,
+              download: bool, overrides: tuple[tuple[str, Any], ...]):
+    from .pipelines.build import build_pipeline
+
+    return build_pipeline(model, weights=weights, embedder_weights=embedder_weights, device=device,
+                          download=download, overrides=dict(overrides))
+
+
+@functools.lru_cache(maxsize=4)
+def _embedder(name: str, weights: str | None, device: str | None, model: str | None):
+    from .factory import create_embedder
+    from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS
+
+    cfg: dict[str, Any] = {"device": device}
+    if model:
+        cfg["model"] = model
+    cfg["weights"] = weights if weights is not None or name != "daclip" else DEFAULT_EMBEDDER_WEIGHTS
+    return create_embedder(name, **cfg).eval()
+
+
+def _key(value: str | Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path | None = None,
+            embedder_weights: str | Path | None = None, sampler: str | None = None, steps: int | None = None,
+            settings: Mapping[str, Any] | None = None, seed: int = 0, tile: int | None = None,
+            tile_overlap: int = 32, device: str | None = None, download: bool = True,
+            progress=None) -> Any:
+    """Restore one image (or a batch tensor) with a named model.
+
+    Args:
+        image: a path, PIL image, numpy array or tensor (see the module docstring).
+        model: a pipeline (``irsde-universal``, ``irsde-universal-fast``, ``wild-ir``) or a backbone
+            name (``daclip-kit ls pipelines`` / ``ls backbones``).
+        weights, embedder_weights: files, native folders or weights names; default the model's
+            (downloaded on first use unless ``download=False``).
+        sampler, steps, settings: recipe overrides (``settings={"sampler.order": 3}``).
+        seed: the seed of the image's noise.
+        tile, tile_overlap: restore in tiles (bounded memory).
+        device: ``"cpu"``, ``"cuda"``; default CUDA when available.
+        progress: ``progress(done, total)`` after each network evaluation.
+
+    Returns:
+        The restored image, of the same kind as ``image`` (a PIL image for a path).
+
+    Example:
+        >>> import daclip_kit  # doctest: +SKIP
+        >>> restored = daclip_kit.restore("photo.png", model="irsde-universal-fast")  # doctest: +SKIP
+        >>> restored.save("restored.png")  # doctest: +SKIP
+    """
+    from .core.pipeline import RestoreOptions, per_image_generators
+    from .io import from_image_tensor, to_image_tensor
+
+    overrides = dict(settings or {})
+    if sampler is not None:
+        overrides["sampler"] = sampler
+    if steps is not None:
+        overrides["steps"] = steps
+    built = _pipeline(model, _key(weights), _key(embedder_weights), device, download,
+                      tuple(sorted(overrides.items())))
+    lq, kind = to_image_tensor(image)
+    pipe = built.pipeline
+    options = RestoreOptions(steps=pipe.options.steps, tile=tile, tile_overlap=tile_overlap)
+    out = pipe(lq.to(built.device), generator=per_image_generators(seed, lq.shape[0]), options=options,
+               progress=progress).image
+    return from_image_tensor(out.cpu(), kind)
+
+
+def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None = None,
+             labels: Sequence[str] = DEGRADATIONS, model: str | None = None,
+             device: str | None = None) -> dict[str, float] | list[dict[str, float]]:
+    """Degradation probabilities of an image: DA-CLIP's degradation embedding against the labels.
+
+    Args:
+        image: a path, PIL image, numpy array or tensor (a ``(B, 3, H, W)`` batch gives a list).
+        embedder: ``"daclip"`` (default) or ``"clip"``.
+        weights: the embedder's weights (default ``daclip-vit-b-32``, which must be on disk).
+        labels: candidate texts (default: the ten degradation words).
+        model: the embedder's bundled config (``daclip_ViT-L-14`` for Wild-IR's DA-CLIP).
+        device: where to run.
+
+    Returns:
+        ``{label: probability}`` sorted from most to least likely (a list of those for a batch).
+    """
+    import torch
+
+    from .io import to_image_tensor
+
+    emb = _embedder(embedder, _key(weights), device, model)
+    lq, kind = to_image_tensor(image)
+    with torch.no_grad():
+        result = emb.classify(lq, list(labels))
+    rows = [dict(pairs) for pairs in result.top_k(len(result.labels))]
+    return rows if kind == "batch" else rows[0]

@@ -1,0 +1,61 @@
+"""The one-call API: daclip_kit.restore / classify on paths, PIL images, numpy arrays and tensors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import daclip_kit
+from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from daclip_kit.embedders.daclip.convert import save_daclip
+    from daclip_kit.embedders.daclip.model import DaCLIP
+
+    root = tmp_path_factory.mktemp("api-models")
+    torch.manual_seed(0)
+    save_daclip(DaCLIP.from_config(TINY_CLIP_CONFIG), root / "daclip")
+    net = daclip_kit.create_backbone("irsde-unet", nf=32, ch_mult=(1, 1), context_dim=32)
+    daclip_kit.save_network(net, root / "unet", name="irsde-unet")
+    return {"weights": root / "unet", "embedder_weights": root / "daclip", "device": "cpu", "steps": 2}
+
+
+def test_restore_returns_the_kind_it_was_given(models, tmp_path):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "in.png")
+    from_path = daclip_kit.restore(tmp_path / "in.png", **models)
+    from_pil = daclip_kit.restore(Image.fromarray(arr), **models)
+    from_uint8 = daclip_kit.restore(arr, **models)
+    from_float = daclip_kit.restore(arr.astype(np.float32) / 255, **models)
+    chw = torch.from_numpy(arr).permute(2, 0, 1).float() / 255
+    from_chw = daclip_kit.restore(chw, **models)
+    from_batch = daclip_kit.restore(torch.stack([chw, chw]), **models)
+    assert isinstance(from_path, Image.Image) and from_path.size == (28, 20)
+    assert isinstance(from_pil, Image.Image)
+    assert from_uint8.dtype == np.uint8 and from_uint8.shape == (20, 28, 3)
+    assert from_float.dtype == np.float32 and 0 <= from_float.min() and from_float.max() <= 1
+    assert from_chw.shape == (3, 20, 28) and from_batch.shape == (2, 3, 20, 28)
+    # one seeding rule: the same image gives the same result whatever its kind or batch
+    np.testing.assert_array_equal(np.asarray(from_path), from_uint8)
+    np.testing.assert_array_equal(np.asarray(from_pil), from_uint8)
+    torch.testing.assert_close(from_batch[0], from_chw, atol=2e-5, rtol=0)
+    torch.testing.assert_close(from_batch[1], from_chw, atol=2e-5, rtol=0)
+    with pytest.raises(daclip_kit.InputError, match="numpy image must be"):
+        daclip_kit.restore(np.zeros((4, 4, 5)), **models)
+    with pytest.raises(daclip_kit.InputError, match="Cannot restore a list"):
+        daclip_kit.restore([1, 2], **models)
+
+
+def test_classify_returns_probabilities_per_label(models, tmp_path):
+    img = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    probs = daclip_kit.classify(img, weights=models["embedder_weights"], device="cpu")
+    assert set(probs) == set(daclip_kit.DEGRADATIONS) and sum(probs.values()) == pytest.approx(1, abs=1e-5)
+    assert list(probs.values()) == sorted(probs.values(), reverse=True)
+    batch = daclip_kit.classify(torch.rand(2, 3, 24, 24), weights=models["embedder_weights"], labels=["a", "b"],
+                                device="cpu")
+    assert isinstance(batch, list) and len(batch) == 2 and set(batch[0]) == {"a", "b"}
