@@ -191,3 +191,23 @@ def test_noise_matching_objective_and_errors(sde):
         sde.steps_grid(0)
     with pytest.raises(ConfigError, match="schedule"):
         create_sampler("irsde", schedule="cosine2")
+
+
+@pytest.mark.parametrize("mode", ["posterior", "sde", "ode"])
+@pytest.mark.parametrize("steps", [100, 7])
+def test_fused_solver_step_equals_the_step_formulas(mode, steps):
+    """The solver's one-kernel update equals IRSDESampler.step to float32 rounding."""
+    import daclip_kit
+
+    sde = daclip_kit.create_sampler("irsde", mode=mode)
+    solver = sde.solver(steps)
+    gen = torch.Generator().manual_seed(3)
+    lq = torch.rand(2, 3, 8, 8, generator=gen)
+    x = sde.noise_state(lq, generator=gen)
+    for k, t in enumerate(sde.steps_grid(steps)):
+        eps, z = torch.randn(2, 3, 8, 8, generator=gen), torch.randn(2, 3, 8, 8, generator=gen)
+        t_prev = sde.steps_grid(steps)[k + 1] if k + 1 < len(solver.timesteps) else 0
+        want = sde.step(eps, t, x, lq, t_prev=t_prev, noise=None if mode == "ode" else z).prev_sample
+        got = solver.step(eps, x, lq, lambda like: z)
+        torch.testing.assert_close(got, want, atol=2e-6, rtol=1e-5, msg=f"t={t}")
+        x = want

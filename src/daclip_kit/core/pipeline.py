@@ -9,20 +9,45 @@ optionally tiles, and clamps. How a run is carried out (steps, tiling) is one fr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
+from ..ops.memory import (
+    ACTIVATION_BYTES,
+    available_bytes,
+    meta_state,
+    peak_activation_bytes,
+)
 from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
 from ..types import Conditioning, ImageEmbedding
 from .backbone import Denoiser, RestorationBackbone
 from .checks import check_image
 from .embedder import EmbeddingProvider
+from .runtime import (
+    DEFAULT_BUCKET,
+    PRECISIONS,
+    CompiledCache,
+    autocast,
+    bucket_divisor,
+    resolve_precision,
+)
 from .sampler import Sampler
 from .sampling import Progress, sample
+
+log = logging.getLogger(__name__)
+
+#: Full-size float32 tensors a diffusion run keeps per image besides the network's activations
+#: (state, LQ, network output, noise draw, step temporaries).
+STATE_TENSORS = 6
+#: Fraction of the budget a run is planned to use (allocator slack, the embedder, fragmentation).
+BUDGET_FRACTION = 0.8
+#: The smallest automatic tile side; a run that does not fit with it is an error.
+MIN_AUTO_TILE = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,15 +57,31 @@ class RestoreOptions:
     Attributes:
         steps: network evaluations of a diffusion run (``None``: the pipeline's, else the sampler's
             default).
-        tile: run the network on ``tile x tile`` tiles (``None``: whole images); bounds memory.
+        tile: run the network on ``tile x tile`` tiles (``None``: whole images, or automatic
+            tiles when ``auto_tile`` finds the run would not fit in memory); bounds memory.
         tile_overlap: minimum overlap of neighbouring tiles in pixels.
         tile_batch: tiles per network call.
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 on CUDA, fp32 on the CPU): the
+            networks run under autocast, the diffusion state and the sampler stay float32.
+        compile: run the networks through ``torch.compile`` (CUDA graphs on CUDA); inputs are
+            padded to multiples of ``bucket`` so nearby sizes share a graph.
+        bucket: pad network inputs to multiples of this (default 64 when compiling, else only the
+            network's ``size_divisor``).
+        max_memory: bytes a run may use (``None``: the device's free memory).
+        auto_tile: when ``tile`` is not given and the estimated peak memory
+            (:meth:`RestorationPipeline.estimate_memory`) exceeds the budget, pick the largest tile
+            that fits instead of running out of memory.
     """
 
     steps: int | None = None
     tile: int | None = None
     tile_overlap: int = 32
     tile_batch: int = 1
+    precision: str = "fp32"
+    compile: bool = False
+    bucket: int | None = None
+    max_memory: int | None = None
+    auto_tile: bool = True
 
     def __post_init__(self) -> None:
         for name in ("steps", "tile"):
@@ -51,6 +92,12 @@ class RestoreOptions:
             raise ConfigError(f"tile_batch={self.tile_batch} must be at least 1.")
         if self.tile is not None and not 0 <= self.tile_overlap < self.tile:
             raise ConfigError(f"tile_overlap={self.tile_overlap} must lie in [0, tile={self.tile}).")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision={self.precision!r} must be one of {', '.join(PRECISIONS)}.")
+        if self.bucket is not None and self.bucket < 1:
+            raise ConfigError(f"bucket={self.bucket} must be at least 1 (or None).")
+        if self.max_memory is not None and self.max_memory <= 0:
+            raise ConfigError(f"max_memory={self.max_memory} must be a positive number of bytes (or None).")
 
 
 @dataclass(frozen=True)
@@ -108,6 +155,9 @@ class RestorationPipeline:
         self.sampler = sampler
         self.backbone = backbone
         self.options = options or RestoreOptions()
+        self._compiled = CompiledCache()
+        self._meta_state: dict[str, torch.Tensor] | None = None
+        self._estimates: dict[tuple, int] = {}
 
     @property
     def network(self) -> torch.nn.Module:
@@ -126,6 +176,82 @@ class RestorationPipeline:
             return torch.device("cpu"), torch.float32
         return param.device, param.dtype
 
+    # -- memory --------------------------------------------------------------------------------
+
+    def _padded_size(self, height: int, width: int, bucket: int | None) -> tuple[int, int]:
+        divisor = bucket_divisor(int(getattr(self.network, "size_divisor", 1) or 1), bucket)
+        return -(-height // divisor) * divisor, -(-width // divisor) * divisor
+
+    def _network_call(self, batch: int, height: int, width: int) -> tuple[tuple, dict]:
+        _, dtype = self._device_dtype()
+        x = torch.empty(batch, 3, height, width, device="meta", dtype=dtype)
+        context = int(getattr(self.network, "context_dim", 0) or 0)
+        accepts = set(getattr(self.network, "accepts", ()) or ())
+        emb = {role: torch.empty(batch, context, device="meta", dtype=dtype) for role in ("degradation", "content")
+               if role in accepts and context}
+        if self.denoiser is not None:
+            return (x, x, torch.empty(1, device="meta")), emb
+        return (x, Conditioning(**emb)), {}
+
+    def estimate_memory(self, batch: int, height: int, width: int, precision: str = "fp32", *,
+                        tile: int | None = None, tile_batch: int = 1, bucket: int | None = None) -> int:
+        """Estimated peak bytes of restoring a ``(batch, 3, height, width)`` batch, beyond the
+        weights: the network's intermediate tensors at the padded (or tile) size, measured on the
+        ``meta`` device (:func:`~daclip_kit.ops.memory.peak_activation_bytes`) and scaled to
+        ``precision``, plus the full-size diffusion state.
+
+        Example:
+            >>> pipe.estimate_memory(1, 1024, 1024, "bf16") / 2**30  # doctest: +SKIP
+            5.6
+        """
+        if tile is not None and (tile < height or tile < width):
+            call_batch, h, w = batch * tile_batch, min(tile, height), min(tile, width)
+        else:
+            call_batch, h, w = batch, height, width
+        h, w = self._padded_size(h, w, bucket)
+        key = (call_batch, h, w)
+        if key not in self._estimates:
+            if self._meta_state is None:
+                self._meta_state = meta_state(self.network)
+            args, kwargs = self._network_call(call_batch, h, w)
+            self._estimates[key] = peak_activation_bytes(self.network, args, kwargs, state=self._meta_state)
+        activations = self._estimates[key]
+        scale = ACTIVATION_BYTES.get(precision, 4) / 4
+        state = (STATE_TENSORS if self.denoiser is not None else 2) * batch * 3 * height * width * 4
+        return int(activations * scale) + state
+
+    def plan_tile(self, batch: int, height: int, width: int, opts: RestoreOptions, device: torch.device,
+                  precision: str) -> int | None:
+        """``None`` when the whole batch fits the memory budget, else the largest tile side (a
+        multiple of the network's divisor) that does.
+
+        Raises:
+            InputError: the image does not fit even in tiles of :data:`MIN_AUTO_TILE` pixels,
+                naming the estimate, the budget and the fix.
+        """
+        budget = int((opts.max_memory or available_bytes(device)) * BUDGET_FRACTION)
+        bucket = opts.bucket or (DEFAULT_BUCKET if opts.compile else None)
+        try:
+            need = self.estimate_memory(batch, height, width, precision, bucket=bucket)
+        except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a meta kernel
+            log.info("no memory estimate for %s (%s); no automatic tiling", type(self.network).__name__, exc)
+            return None
+        if need <= budget:
+            return None
+        divisor = bucket_divisor(int(getattr(self.network, "size_divisor", 1) or 1), bucket)
+        tile = (min(max(height, width), 4096) // divisor) * divisor
+        while tile >= max(MIN_AUTO_TILE, divisor):
+            if tile > opts.tile_overlap and self.estimate_memory(
+                    batch, height, width, precision, tile=tile, tile_batch=opts.tile_batch, bucket=bucket) <= budget:
+                return tile
+            tile = (tile // 2 // divisor) * divisor
+        raise InputError(
+            f"Restoring {batch} image(s) of {width}x{height} needs about {need / 2**30:.1f} GiB and does not fit "
+            f"{budget / 2**30:.2f} GiB even in {MIN_AUTO_TILE}-pixel tiles; raise --max-memory, use bf16 "
+            "(--precision bf16), a smaller --batch, or free memory.")
+
+    # -- running -------------------------------------------------------------------------------
+
     @torch.no_grad()
     def __call__(self, lq: torch.Tensor, *, generator: torch.Generator | Sequence[torch.Generator] | None = None,
                  options: RestoreOptions | None = None, progress: Progress | None = None,
@@ -139,7 +265,7 @@ class RestorationPipeline:
             options: how to run (default: the pipeline's :attr:`options`).
             progress: ``progress(done, total)`` after each network evaluation.
             **option_values: :class:`RestoreOptions` fields replacing those of ``options``
-                (``steps=10``, ``tile=512``, ...).
+                (``steps=10``, ``tile=512``, ``precision="bf16"``, ...).
 
         Returns:
             :class:`RestoreResult` with the image clamped to [0, 1] on ``lq``'s device.
@@ -149,24 +275,33 @@ class RestorationPipeline:
         if option_values:
             opts = replace(opts, **option_values)
         device, dtype = self._device_dtype()
+        precision = resolve_precision(opts.precision, device)
         x = lq.to(device=device, dtype=dtype)
+        tile = opts.tile
+        if tile is None and opts.auto_tile:
+            tile = self.plan_tile(x.shape[0], x.shape[-2], x.shape[-1], opts, device, precision)
+        bucket = opts.bucket or (DEFAULT_BUCKET if opts.compile else None)
         embedding = None
         if self.embedder is not None:
-            embedding = self.embedder.embed_image(x)
+            with autocast(precision, device):
+                embedding = self.embedder.embed_image(x)
         cond = Conditioning.from_embedding(None if embedding is None else embedding.to(device=device, dtype=dtype))
         if self.denoiser is not None:
-            out = sample(self.denoiser, self.sampler, x, cond, steps=opts.steps, generator=generator,
-                         progress=progress, tile=opts.tile, tile_overlap=opts.tile_overlap,
-                         tile_batch=opts.tile_batch)
+            denoiser = self._compiled.get(self.denoiser, device, denoiser=True) if opts.compile else self.denoiser
+            out = sample(denoiser, self.sampler, x, cond, steps=opts.steps, generator=generator,
+                         progress=progress, tile=tile, tile_overlap=opts.tile_overlap,
+                         tile_batch=opts.tile_batch, precision=precision, bucket=bucket)
         else:
-            out = self._run_backbone(x, cond, opts)
+            backbone = self._compiled.get(self.backbone, device, denoiser=False) if opts.compile else self.backbone
+            with autocast(precision, device):
+                out = self._run_backbone(backbone, x, cond, replace(opts, tile=tile), bucket).to(dtype)
             if progress is not None:
                 progress(1, 1)
         return RestoreResult(out.clamp_(0, 1).to(lq.device, lq.dtype), embedding)
 
-    def _run_backbone(self, x: torch.Tensor, cond: Conditioning, opts: RestoreOptions) -> torch.Tensor:
-        net = self.backbone
-        divisor = int(getattr(net, "size_divisor", 1) or 1)
+    def _run_backbone(self, net: torch.nn.Module, x: torch.Tensor, cond: Conditioning, opts: RestoreOptions,
+                      bucket: int | None) -> torch.Tensor:
+        divisor = bucket_divisor(int(getattr(net, "size_divisor", 1) or 1), bucket)
         pad_mode = getattr(net, "pad_mode", "reflect")
 
         def run(lq: torch.Tensor, degradation, content, tokens) -> torch.Tensor:

@@ -16,6 +16,7 @@ from ..errors import ConfigError, ShapeError
 from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
 from ..types import Conditioning
+from .runtime import autocast, bucket_divisor
 from .sampler import Sampler, Solver, randn_like
 
 #: ``progress(done, total)`` is called after every network evaluation.
@@ -65,7 +66,8 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
            steps: int | None = None, generator: torch.Generator | Sequence[torch.Generator] | None = None,
            x_T: torch.Tensor | None = None, noise: Iterable[torch.Tensor] | None = None,
            progress: Progress | None = None, tile: int | None = None, tile_overlap: int = 32,
-           tile_batch: int = 1, solver: Solver | None = None) -> torch.Tensor:
+           tile_batch: int = 1, solver: Solver | None = None, precision: str = "fp32",
+           bucket: int | None = None) -> torch.Tensor:
     """Restore ``lq`` by running the reverse process of ``sampler`` with ``denoiser``.
 
     The network is called as ``denoiser(x_t, lq, t, degradation=, content=)`` with ``t`` a Python
@@ -87,6 +89,10 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
         progress: ``progress(done, total)`` after each network evaluation.
         tile, tile_overlap, tile_batch: see :func:`~daclip_kit.ops.tiles.tiled_apply`.
         solver: a fresh solver from ``sampler.solver(steps)`` when the caller already made one.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (resolved; see :mod:`daclip_kit.core.runtime`):
+            the network runs under autocast, its output is cast to float32 and the state stays
+            float32.
+        bucket: pad network inputs to multiples of this too (static shapes for compiled networks).
 
     Returns:
         ``(B, 3, H, W)`` final state (not clamped).
@@ -109,12 +115,15 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
     if tuple(x.shape) != tuple(lq.shape):
         raise ShapeError(f"x_T has shape {tuple(x.shape)} but lq has {tuple(lq.shape)}.")
     context = (cond.degradation, cond.content)
-    divisor = int(getattr(denoiser, "size_divisor", 1) or 1)
+    divisor = bucket_divisor(int(getattr(denoiser, "size_divisor", 1) or 1), bucket)
     pad_mode = getattr(denoiser, "pad_mode", "reflect")
+    device = lq.device
 
     def predict(x_t, lq_t, degradation, content, *, t):
-        return padded_call(lambda a, b: denoiser(a, b, t, degradation=degradation, content=content),
-                           (x_t, lq_t), divisor, pad_mode)
+        with autocast(precision, device):
+            out = padded_call(lambda a, b: denoiser(a, b, t, degradation=degradation, content=content),
+                              (x_t, lq_t), divisor, pad_mode)
+        return out.float() if out.dtype != x_t.dtype else out
 
     total = len(solver.timesteps)
     for k, t in enumerate(solver.timesteps):

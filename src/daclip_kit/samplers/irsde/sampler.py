@@ -291,7 +291,11 @@ class IRSDESampler(Sampler):
 class IRSDESolver(Solver):
     """One IR-SDE run over integer steps: ``t = grid[k]`` moves to ``grid[k + 1]`` (0 after the last).
 
-    Stateless apart from the position in the grid; each network output is used once.
+    Stateless apart from the position in the grid; each network output is used once. Every rule
+    is affine in the state, the network output and the LQ image, so a step is one fused update
+    ``x' = lq + c1 (x - lq) + c2 eps + c3 z`` whose scalar coefficients are computed once per run
+    from :meth:`IRSDESampler.step`'s formulas (a handful of elementwise kernels per step instead of
+    about twenty; equal to the step-by-step formulas to float32 rounding, tested).
     """
 
     def __init__(self, sampler: IRSDESampler, grid: list[int]):
@@ -299,13 +303,31 @@ class IRSDESolver(Solver):
         self.grid = grid
         self.timesteps = tuple(float(t) for t in grid)
         self._k = 0
+        self.coefficients = [self._coefficients(t, grid[k + 1] if k + 1 < len(grid) else 0)
+                             for k, t in enumerate(grid)]
+
+    def _coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
+        """``(c1, c2, c3)`` of the step from ``t`` to ``t_prev``, found by applying the step rule to
+        basis inputs (``x - lq``, ``eps`` and ``z`` set to 1 one at a time), in float64."""
+        zero, one = torch.zeros(1, 1, 1, 1, dtype=torch.float64), torch.ones(1, 1, 1, 1, dtype=torch.float64)
+        sampler, mode = self.sampler, self.sampler.config.mode
+
+        def apply(x: torch.Tensor, eps: torch.Tensor, z: torch.Tensor) -> float:
+            noise = None if mode == "ode" else z
+            return float(sampler.step(eps, t, x, zero, t_prev=t_prev, noise=noise).prev_sample)
+
+        c1 = apply(one, zero, zero)
+        c2 = apply(zero, one, zero)
+        c3 = 0.0 if mode == "ode" else apply(zero, zero, one)
+        return c1, c2, c3
 
     def step(self, model_output: torch.Tensor, x: torch.Tensor, lq: torch.Tensor, draw: Draw) -> torch.Tensor:
         k = self._k
         if k >= len(self.grid):
             raise ConfigError(f"This IR-SDE run has {len(self.grid)} steps; make a new solver for another run.")
         self._k += 1
-        t = self.grid[k]
-        t_prev = self.grid[k + 1] if k + 1 < len(self.grid) else 0
-        noise = None if self.sampler.config.mode == "ode" else draw(x)
-        return self.sampler.step(model_output, t, x, lq, t_prev=t_prev, noise=noise).prev_sample
+        c1, c2, c3 = self.coefficients[k]
+        out = torch.sub(x, lq).mul_(c1).add_(model_output, alpha=c2).add_(lq)
+        if self.sampler.config.mode != "ode":
+            out.add_(draw(x), alpha=c3)
+        return out
