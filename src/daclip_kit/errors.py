@@ -48,12 +48,16 @@ class PluginLoadError(DaclipKitError):
     Attributes:
         entry_point: ``name = value`` of the entry point (or the built-in module name).
         distribution: the distribution that declares it, with its version.
+        kind: the registry kind (``"backbones"``) whose hook or names failed; ``""`` for a plugin
+            that failed to load.
     """
 
-    def __init__(self, message: str, *, entry_point: str = "", distribution: str = "", version: str = ""):
+    def __init__(self, message: str, *, entry_point: str = "", distribution: str = "", version: str = "",
+                 kind: str = ""):
         self.entry_point = entry_point
         self.distribution = distribution
         self.version = version
+        self.kind = kind
         super().__init__(message)
 
 
@@ -75,6 +79,10 @@ class WeightsNotFoundError(DaclipKitError, FileNotFoundError):
 
 class InputError(DaclipKitError):
     """A user input (image file, folder, data set) is missing or unreadable."""
+
+
+class NonFiniteError(DaclipKitError):
+    """A computation produced NaN or infinite values (broken weights, an overflow in low precision)."""
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

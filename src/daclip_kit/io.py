@@ -1,14 +1,18 @@
 """File I/O: atomic writes and image reading/writing as ``(B,3,H,W)`` float RGB in [0, 1].
 
-Outputs are written to a temporary file in the target folder and moved into place with
-:func:`os.replace`, so a crash never leaves a half-written file and an existing file is replaced
-only when the new one is complete.
+Outputs are written to a temporary file in the target folder (``.<name>.<pid>.<random>.tmp``)
+and then put in place: with ``exclusive=True`` by a hard link that fails when the name exists, so
+two runs writing into one folder never replace each other's files; otherwise with
+:func:`os.replace`. A crash never leaves a half-written file; :func:`clean_stale_temporaries`
+removes the temporaries of processes that died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,32 +20,100 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     import torch
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+#: Images with more pixels than this are refused unless the caller raises the limit (``--max-pixels``).
+MAX_PIXELS = 120_000_000
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+class OutputExistsError(InputError, FileExistsError):
+    """An output file already exists (written by an earlier or a concurrent run)."""
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``.
+def atomic_path(path: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success put it at ``path``.
+
+    Args:
+        path: the final file.
+        exclusive: claim ``path`` without replacing: a hard link that fails when ``path``
+            exists (:class:`OutputExistsError`), so concurrent writers never lose a file.
+
+    Raises:
+        OutputExistsError: ``exclusive`` and ``path`` exists.
+        InputError: the folder cannot be created or written (one line, naming it).
 
     Example:
         >>> with atomic_path("out.json") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("{}")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"Cannot write into {str(path.parent)!r}: {exc.strerror or exc}.") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         apply_default_mode(tmp_path)
-        os.replace(tmp_path, path)
+        if exclusive:
+            try:
+                os.link(tmp_path, path)
+            except FileExistsError:
+                raise OutputExistsError(f"{str(path)!r} was written meanwhile (another run?); it is kept. "
+                                        "Choose another output folder or pass --overwrite.") from None
+            except OSError:  # file systems without hard links: exclusive create, then copy in
+                _claim_by_create(tmp_path, path)
+        else:
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _claim_by_create(tmp_path: Path, path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise OutputExistsError(f"{str(path)!r} was written meanwhile (another run?); it is kept. "
+                                "Choose another output folder or pass --overwrite.") from None
+    with os.fdopen(fd, "wb") as out, tmp_path.open("rb") as src:
+        out.write(src.read())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the ``.<name>.<pid>.<random>.tmp`` files in ``folder`` whose process is gone
+    (left by a run that was killed); returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TMP_NAME.match(entry.name)
+        if match and entry.is_file() and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed.append(entry)
+    if removed:
+        log.info("removed %d temporary file(s) of runs that were killed in %s", len(removed), folder)
+    return removed
 
 
 def apply_default_mode(path: Path) -> None:
@@ -85,14 +157,63 @@ def list_images(inputs: Iterable[str | Path], *, recursive: bool = False) -> lis
     return found
 
 
-def read_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as a ``(1, 3, H, W)`` float32 RGB tensor in [0, 1].
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        raise InputError(f"{str(path)!r} is {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.0f} MP), above the "
+                         f"limit of {max_pixels / 1e6:.0f} MP; raise it with --max-pixels N if you mean it.")
 
-    Grayscale is repeated to three channels, an alpha channel is dropped (composited over white
-    is not done: restoration needs the raw colours), and 16-bit images keep their precision.
+
+def _png_is_16bit_rgb(path: Path) -> bool:
+    """Whether a PNG's header says 16 bits per sample in colour (Pillow reads those at 8 bits)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return False
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+
+
+def image_size(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (nothing is decoded).
 
     Raises:
-        InputError: the file is missing or not a readable image.
+        InputError: missing, unreadable or larger than ``max_pixels``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with _unlimited(Image), Image.open(path) as im:
+            size = im.size
+    except FileNotFoundError:
+        raise InputError(f"Image {str(path)!r} does not exist.") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+    _check_pixels(path, size, max_pixels)
+    return size
+
+
+@contextlib.contextmanager
+def _unlimited(image_module) -> Iterator[None]:
+    """Pillow's own decompression-bomb check off: :data:`MAX_PIXELS` (a clear error) replaces it."""
+    before = image_module.MAX_IMAGE_PIXELS
+    image_module.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        image_module.MAX_IMAGE_PIXELS = before
+
+
+def read_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
+    """Read an image file as a ``(1, 3, H, W)`` float32 RGB tensor in [0, 1].
+
+    Grayscale is repeated to three channels and an alpha channel is dropped (composited over white
+    is not done: restoration needs the raw colours). 16-bit grayscale keeps its precision; 16-bit
+    RGB PNGs are read at 8 bits (Pillow's limit; a warning says so). Of an animated image (GIF)
+    the first frame is read, with a warning.
+
+    Raises:
+        InputError: the file is missing, not a readable image, or larger than ``max_pixels``.
     """
     import numpy as np
     import torch
@@ -100,7 +221,13 @@ def read_image(path: str | Path) -> torch.Tensor:
 
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with _unlimited(Image), Image.open(path) as im:
+            _check_pixels(path, im.size, max_pixels)
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                log.warning("%s has %d frames; restoring the first", path, frames)
+            if _png_is_16bit_rgb(path):
+                log.warning("%s is a 16-bit RGB PNG; Pillow reads it at 8 bits per channel", path)
             im.load()
             arr = _to_float_rgb(ImageOps.exif_transpose(im), np)
     except FileNotFoundError:
@@ -138,19 +265,27 @@ def to_uint8(image: torch.Tensor):
     return arr.astype(np.uint8)
 
 
-def write_image(path: str | Path, image: torch.Tensor) -> Path:
+def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = False) -> Path:
     """Write a ``(3,H,W)`` or ``(1,3,H,W)`` float image in [0, 1] as an 8-bit file, atomically.
 
-    The format follows the suffix (PNG for ``.png``); values are clamped and rounded.
+    The format follows the suffix (PNG for ``.png``); values are clamped and rounded. With
+    ``exclusive`` an existing file is never replaced (:func:`atomic_path`).
+
+    Raises:
+        InputError: unknown suffix, non-finite values, or the folder cannot be written.
+        OutputExistsError: ``exclusive`` and the file exists.
     """
+    import torch
     from PIL import Image
 
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"Cannot write {str(path)!r}: unknown image suffix {path.suffix!r}; use .png.")
+    if not bool(torch.isfinite(image).all()):
+        raise InputError(f"Not writing {str(path)!r}: the image holds NaN or infinite values.")
     im = Image.fromarray(to_uint8(image), mode="RGB")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, exclusive=exclusive) as tmp:
         im.save(tmp, format=fmt)
     return path
 

@@ -93,7 +93,7 @@ def test_pipeline_equals_the_manual_loop(unet, sde):
             eps = padded_call(lambda a, b: unet(a, b, float(t), degradation=e.degradation, content=e.content),
                               (x, lq), unet.size_divisor)
             x = sde.step(eps, t, x, lq, generator=gen, t_prev=ts[k + 1] if k + 1 < 4 else 0).prev_sample
-    torch.testing.assert_close(got, x.clamp(0, 1), atol=0, rtol=0)
+    torch.testing.assert_close(got, x.clamp(0, 1), atol=2e-6, rtol=0)  # the solver fuses each step (float32 rounding)
 
 
 def test_engine_batches_same_size_images_and_results_do_not_depend_on_batching(unet, sde):

@@ -81,7 +81,7 @@ def test_refuses_existing_output_and_input_as_output(images, tmp_path, tiny_mode
     before = (out / "rgb.png").read_bytes()
     capsys.readouterr()
     assert _restore([images / "rgb.png"], out, tiny_models) == 1
-    assert "Pass --overwrite" in capsys.readouterr().err
+    assert "--overwrite to replace them" in capsys.readouterr().err
     assert (out / "rgb.png").read_bytes() == before
     assert _restore([images / "rgb.png"], out, tiny_models, "--overwrite", "--seed", "3") == 0
     # restoring a PNG into its own folder would overwrite the input: always refused

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, NonFiniteError
 from ..ops.memory import (
     ACTIVATION_BYTES,
     available_bytes,
@@ -271,6 +271,8 @@ class RestorationPipeline:
             :class:`RestoreResult` with the image clamped to [0, 1] on ``lq``'s device.
         """
         check_image(lq, "lq")
+        if not bool(torch.isfinite(lq).all()):
+            raise InputError("The input image holds NaN or infinite values; restore finite images in [0, 1].")
         opts = options or self.options
         if option_values:
             opts = replace(opts, **option_values)
@@ -295,6 +297,9 @@ class RestorationPipeline:
             backbone = self._compiled.get(self.backbone, device, denoiser=False) if opts.compile else self.backbone
             with autocast(precision, device):
                 out = self._run_backbone(backbone, x, cond, replace(opts, tile=tile), bucket).to(dtype)
+            if not bool(torch.isfinite(out).all()):
+                raise NonFiniteError(f"{type(backbone).__name__} produced NaN or infinite values; check the weights "
+                                     "(NaN/Inf tensors), or run in fp32 (--precision fp32).")
             if progress is not None:
                 progress(1, 1)
         return RestoreResult(out.clamp_(0, 1).to(lq.device, lq.dtype), embedding)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, NonFiniteError, ShapeError
 from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
 from ..types import Conditioning
@@ -67,7 +67,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
            x_T: torch.Tensor | None = None, noise: Iterable[torch.Tensor] | None = None,
            progress: Progress | None = None, tile: int | None = None, tile_overlap: int = 32,
            tile_batch: int = 1, solver: Solver | None = None, precision: str = "fp32",
-           bucket: int | None = None) -> torch.Tensor:
+           bucket: int | None = None, check_finite: bool = True) -> torch.Tensor:
     """Restore ``lq`` by running the reverse process of ``sampler`` with ``denoiser``.
 
     The network is called as ``denoiser(x_t, lq, t, degradation=, content=)`` with ``t`` a Python
@@ -93,6 +93,9 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
             the network runs under autocast, its output is cast to float32 and the state stays
             float32.
         bucket: pad network inputs to multiples of this too (static shapes for compiled networks).
+        check_finite: raise :class:`~daclip_kit.errors.NonFiniteError` naming the first step whose
+            state holds NaN or infinite values (flags stay on the device during the run: one
+            synchronisation at the end).
 
     Returns:
         ``(B, 3, H, W)`` final state (not clamped).
@@ -126,6 +129,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
         return out.float() if out.dtype != x_t.dtype else out
 
     total = len(solver.timesteps)
+    finite: list[torch.Tensor] = []
     for k, t in enumerate(solver.timesteps):
         t = float(t)
         if tile is None:
@@ -134,8 +138,18 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
             eps = tiled_apply(lambda *a, t=t: predict(*a, t=t), (x, lq), tile=tile, overlap=tile_overlap,
                               tile_batch=tile_batch, context=context)
         x = solver.step(eps, x, lq, draws)
+        if check_finite:
+            finite.append(torch.isfinite(x).all())
         if progress is not None:
             progress(k + 1, total)
+    if finite:
+        flags = torch.stack(finite)
+        if not bool(flags.all()):
+            first = int((~flags).nonzero()[0])
+            raise NonFiniteError(
+                f"Sampling produced NaN or infinite values at step {first + 1} of {total} "
+                f"(t={solver.timesteps[first]:g}); check the weights (NaN/Inf tensors), or run in fp32 "
+                "(--precision fp32) if this happened in bf16/fp16.")
     left = draws.unused()
     if left:
         raise ConfigError(f"noise= holds {left} more tensor(s) than the run drew ({draws.drawn}); the "

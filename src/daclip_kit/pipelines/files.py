@@ -1,0 +1,218 @@
+"""Restoring image files: the library behind ``daclip-kit restore``.
+
+* :func:`plan_outputs` decides every output path and checks it before any computation: one input
+  and ``-o name.png`` writes that file, otherwise ``OUT/<stem>.png``; clashes, inputs as outputs,
+  existing files and unwritable folders are one-line errors (``resume`` skips finished outputs).
+* :func:`restore_files` streams the inputs: images are decoded in DataLoader workers with a
+  bounded prefetch, restored in same-size batches (:func:`~daclip_kit.pipelines.engine.restore_images`)
+  and written by a background thread, so memory does not grow with the number of inputs and
+  decoding and writing overlap the network. Outputs are claimed exclusively (two runs into one
+  folder never replace each other's files). Under ``torchrun`` each process restores its share.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import IMAGE_SUFFIXES, MAX_PIXELS, clean_stale_temporaries, image_size
+
+log = logging.getLogger(__name__)
+
+#: Images decoded ahead of the network per worker; writes waiting for the writer thread.
+PREFETCH = 2
+MAX_PENDING_WRITES = 4
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and where its restoration goes."""
+
+    input: Path
+    output: Path
+    size: tuple[int, int]  # (width, height)
+
+
+def output_is_file(output: Path, n_inputs: int) -> bool:
+    """Whether ``-o output`` names a file: one input and an image suffix (``out.png``)."""
+    return n_inputs == 1 and output.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _check_writable(folder: Path) -> None:
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise InputError(f"Output {str(existing)!r} is a file, not a folder; choose a folder (or, for one input, "
+                         "a file name ending in .png).")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"Cannot write into {str(existing)!r} (permission denied); choose another --output.")
+
+
+def plan_outputs(inputs: Sequence[Path], output: str | Path, *, overwrite: bool = False, resume: bool = False,
+                 max_pixels: int | None = MAX_PIXELS) -> tuple[list[Job], list[Job]]:
+    """The jobs to run and the ones already done (``resume``), checked before any computation.
+
+    Every input's header is read (size, readability, pixel limit) without decoding it.
+
+    Raises:
+        InputError: unreadable inputs, clashing outputs, an input as output, existing outputs
+            (without ``overwrite`` or ``resume``), or an output folder that cannot be written.
+    """
+    output = Path(output)
+    if output_is_file(output, len(inputs)):
+        outs = [output]
+        folder = output.parent
+    else:
+        if output.suffix.lower() in IMAGE_SUFFIXES and len(inputs) > 1:
+            raise InputError(f"-o {str(output)!r} looks like a file name but there are {len(inputs)} inputs; "
+                             "give a folder.")
+        outs = [output / f"{p.stem}.png" for p in inputs]
+        folder = output
+    _check_writable(folder)
+    by_name: dict[Path, list[Path]] = defaultdict(list)
+    for src, dst in zip(inputs, outs):
+        by_name[dst].append(src)
+    clashes = {dst: srcs for dst, srcs in by_name.items() if len(srcs) > 1}
+    if clashes:
+        dst, srcs = next(iter(clashes.items()))
+        raise InputError(f"Inputs {', '.join(map(str, srcs))} would all be written to {dst}; "
+                         "rename them or restore them into separate folders.")
+    resolved_inputs = {p.resolve() for p in inputs}
+    for dst in outs:
+        if dst.resolve() in resolved_inputs:
+            raise InputError(f"Output {dst} is one of the inputs; choose another --output "
+                             "(inputs are never overwritten).")
+    sizes = [image_size(p, max_pixels=max_pixels) for p in inputs]
+    jobs = [Job(src, dst, size) for src, dst, size in zip(inputs, outs, sizes)]
+    done = [j for j in jobs if j.output.exists()]
+    if done and not (overwrite or resume):
+        shown = ", ".join(str(j.output) for j in done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
+        raise InputError(f"Output files exist: {shown}. Pass --resume to skip them or --overwrite to replace them.")
+    if resume and not overwrite:
+        jobs = [j for j in jobs if not j.output.exists()]
+    else:
+        done = []
+    return jobs, done
+
+
+class _Decoded:
+    """``(index, image)`` of a job list, decoded in DataLoader workers; a failure is returned
+    as its message (one line) instead of a worker traceback."""
+
+    def __init__(self, jobs: Sequence[Job], max_pixels: int | None):
+        self.jobs = list(jobs)
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int):
+        from ..io import read_image
+
+        try:
+            return index, read_image(self.jobs[index].input, max_pixels=self.max_pixels), ""
+        except InputError as exc:
+            return index, None, str(exc)
+
+
+def decoded_images(jobs: Sequence[Job], *, workers: int = 0, max_pixels: int | None = MAX_PIXELS
+                   ) -> Iterator[tuple[int, object]]:
+    """``(job index, (1, 3, H, W) image)`` in job order, decoded by ``workers`` processes ahead of
+    use (``PREFETCH`` each; ``0``: in this process, one at a time).
+
+    Raises:
+        InputError: an image that cannot be decoded, named in one line.
+    """
+    from torch.utils.data import DataLoader
+
+    dataset = _Decoded(jobs, max_pixels)
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                        prefetch_factor=PREFETCH if workers else None, persistent_workers=False)
+    for index, image, error in loader:
+        if error:
+            raise InputError(error)
+        yield int(index), image
+
+
+class Writer:
+    """Writes PNGs on a background thread, at most :data:`MAX_PENDING_WRITES` waiting; errors
+    surface on the next :meth:`submit` or at :meth:`close`."""
+
+    def __init__(self, *, exclusive: bool):
+        self.exclusive = exclusive
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daclip-kit-writer")
+        self._pending: list[Future] = []
+
+    def submit(self, path: Path, image) -> None:
+        from ..io import write_image
+
+        self._drain(MAX_PENDING_WRITES - 1)
+        self._pending.append(self._pool.submit(write_image, path, image, exclusive=self.exclusive))
+
+    def _drain(self, keep: int) -> None:
+        while len(self._pending) > keep:
+            self._pending.pop(0).result()
+
+    def close(self) -> None:
+        try:
+            self._drain(0)
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One written output."""
+
+    input: Path
+    output: Path
+    size: tuple[int, int]
+    seconds: float
+
+
+def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: int = 1, seed: int = 0,
+                  device=None, workers: int = 0, overwrite: bool = False, max_pixels: int | None = MAX_PIXELS,
+                  progress: Callable[[float, float], None] | None = None) -> list[FileResult]:
+    """Restore ``jobs`` (from :func:`plan_outputs`) with ``pipeline`` and write the outputs.
+
+    Args:
+        pipeline: a :class:`~daclip_kit.core.pipeline.RestorationPipeline`.
+        jobs: this process's jobs (see :func:`daclip_kit.core.distributed.shard`).
+        options: :class:`~daclip_kit.core.pipeline.RestoreOptions`.
+        batch_size: images of one size per network call.
+        seed: every image's noise seed.
+        device: where batches go (default: the network's device).
+        workers: decoding processes (0: decode in this process).
+        overwrite: replace existing outputs; otherwise outputs are claimed exclusively.
+        max_pixels: refuse larger images.
+        progress: ``progress(done, total)`` in image-evaluations.
+
+    Returns:
+        The written files, in input order.
+    """
+    from .engine import restore_images
+
+    for folder in {j.output.parent for j in jobs}:
+        clean_stale_temporaries(folder)
+    writer = Writer(exclusive=not overwrite)
+    results: list[FileResult] = []
+    try:
+        images = decoded_images(jobs, workers=workers, max_pixels=max_pixels)
+        for item in restore_images(pipeline, images, options=options, batch_size=batch_size, seed=seed,
+                                   device=device, total=len(jobs), progress=progress):
+            job = jobs[item.key]
+            writer.submit(job.output, item.image)
+            results.append(FileResult(job.input, job.output, job.size, item.seconds))
+    finally:
+        writer.close()
+    order = {j.input: i for i, j in enumerate(jobs)}
+    return sorted(results, key=lambda r: order[r.input])
