@@ -1,9 +1,10 @@
-"""Speed of the IR-SDE conditional U-Net: one step and a whole restoration.
+"""Speed of the IR-SDE conditional U-Net: one network step (whole restorations:
+``benchmarks/bench_restore.py``).
 
 Run as a script (prints a table, optionally JSON)::
 
     .venv/bin/python benchmarks/bench_unet.py                 # CPU, 256x256, batch 1
-    .venv/bin/python benchmarks/bench_unet.py --device cuda --restore-steps 100 --json out.json
+    .venv/bin/python benchmarks/bench_unet.py --device cuda --bf16 --batch 1 8 --json out.json
 
 or through pytest-benchmark: ``.venv/bin/pytest benchmarks/bench_unet.py --benchmark-only``.
 
@@ -46,20 +47,14 @@ OFFICIAL_H200 = {
     "step 256x256 b8 bf16 (ms)": 31.8,
     "step 512x512 b1 fp32 (ms)": 45.9,
     "step 512x512 b1 bf16 (ms)": 22.6,
-    "restore T=100 256x256 b1 fp32 (s)": 1.70,
 }
 
 
 def build_unet(wild: bool = False, device: str = "cpu"):
-    from daclip_kit.backbones.irsde_unet.arch import ConditionalUNet
-    from daclip_kit.backbones.irsde_unet.convert import (
-        WILD_SETTING,
-        config_from_setting,
-    )
+    from daclip_kit import create_backbone
 
     torch.manual_seed(0)
-    cfg = config_from_setting(WILD_SETTING if wild else None)
-    return ConditionalUNet(cfg).to(device).eval()
+    return create_backbone("irsde-unet-wild" if wild else "irsde-unet").to(device).eval()
 
 
 def _sync(device: str) -> None:
@@ -121,60 +116,6 @@ def step_benchmark(net, batch: int, size: int, device: str, rounds: int, dtype: 
     }
 
 
-class _FixedEmbedder(torch.nn.Module):
-    """Stand-in provider returning fixed random embeddings (DA-CLIP speed is in bench_encode.py)."""
-
-    def __init__(self, dim: int, device: str):
-        super().__init__()
-        g = torch.Generator().manual_seed(1)
-        self.content = torch.randn(1, dim, generator=g).to(device)
-        self.degradation = torch.randn(1, dim, generator=g).to(device)
-
-    def embed_image(self, images):
-        from daclip_kit.types import ImageEmbedding
-
-        b = images.shape[0]
-        return ImageEmbedding(self.content.expand(b, -1), self.degradation.expand(b, -1))
-
-
-def restore_benchmark(net, batch: int, size: int, device: str, steps: int, rounds: int,
-                      dtype: str = "fp32", tile: int | None = None) -> dict:
-    """A whole restoration (``steps`` posterior steps) through :class:`RestorationPipeline`."""
-    from daclip_kit.core.pipeline import RestorationPipeline
-    from daclip_kit.factory import create_sampler
-
-    pipe = RestorationPipeline(embedder=_FixedEmbedder(net.config.context_dim or 1, device),
-                               denoiser=net, sampler=create_sampler("irsde"))
-    lq = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(2)).to(device)
-    autocast = (torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-                if dtype == "bf16" else nullcontext())
-
-    def run(reference: bool):
-        def call():
-            net.use_reference_ops(reference)
-            with autocast:
-                return pipe(lq, steps=steps, generator=torch.Generator().manual_seed(0), tile=tile).image
-        return call
-
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    times = compare({"fast": run(False), "reference": run(True)}, rounds, device, warmup=0)
-    a, b = run(False)(), run(True)()
-    net.use_reference_ops(False)
-    mse = float(((a.float() - b.float()) ** 2).mean())
-    result = {
-        "what": f"restore {steps} steps {size}x{size} b{batch} {dtype}" + (f" tile {tile}" if tile else ""),
-        "device": device, "steps": steps, "batch": batch, "size": size, "dtype": dtype, "tile": tile,
-        "fast_median_s": statistics.median(times["fast"]),
-        "reference_median_s": statistics.median(times["reference"]),
-        "ratio_median": statistics.median(times["fast"]) / statistics.median(times["reference"]),
-        "fast_vs_reference_psnr_db": float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1 / mse)).item(),
-    }
-    if device.startswith("cuda"):
-        result["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
-    return result
-
-
 def _print(rows: list[dict]) -> None:
     try:
         from rich.console import Console
@@ -189,9 +130,8 @@ def _print(rows: list[dict]) -> None:
     for r in rows:
         unit, scale = ("ms", 1e3) if r["what"].startswith("step") else ("s", 1.0)
         key = f"{r['what']} ({unit})"
-        official = OFFICIAL_H200.get(key.replace("restore 100 steps", "restore T=100"))
-        check = (f"max|diff| {r['max_abs_diff']:.1e}" if "max_abs_diff" in r
-                 else f"PSNR {r['fast_vs_reference_psnr_db']:.1f} dB")
+        official = OFFICIAL_H200.get(key)
+        check = f"max|diff| {r['max_abs_diff']:.1e}"
         table.add_row(r["what"], r["device"], f"{r['fast_median_s'] * scale:.1f} {unit}",
                       f"{r['reference_median_s'] * scale:.1f} {unit}", f"{r['ratio_median']:.2f}", check,
                       "" if official is None else f"{official} {unit}")
@@ -204,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, nargs="+", default=[1])
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5 CPU, 20 GPU)")
-    parser.add_argument("--restore-steps", type=int, default=None,
-                        help="steps of the whole restoration (default 3 CPU, 100 GPU; 0 skips it)")
     parser.add_argument("--wild", action="store_true", help="Wild-IR configuration")
     parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast (GPU)")
     parser.add_argument("--json", help="write the rows to this file")
@@ -220,9 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     for batch in args.batch:
         for dtype in (("fp32", "bf16") if args.bf16 else ("fp32",)):
             rows.append(step_benchmark(net, batch, args.size, args.device, rounds, dtype))
-    steps = args.restore_steps if args.restore_steps is not None else (100 if gpu else 3)
-    if steps:
-        rows.append(restore_benchmark(net, 1, args.size, args.device, steps, 3 if gpu else 1))
     _print(rows)
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
