@@ -252,3 +252,34 @@ def run_table(table: TableSpec, options: BenchOptions, *,
         complete = all(c.key in values for c in table.columns)
         result.rows.append(RowResult(label, "measured" if complete else "partial", values, notes))
     return result
+
+
+def run_table_distributed(table: TableSpec, options: BenchOptions, *, progress: Progress | None = None,
+                          **injected: Any) -> TableResult | None:
+    """:func:`run_table` with the rows spread over the processes of a ``torchrun`` job.
+
+    Each process measures every ``world``-th selected row on its own device; rank 0 returns the
+    merged result (rows in table order) and the other ranks ``None``. With one process this is
+    :func:`run_table`.
+    """
+    import dataclasses
+
+    from ..core import distributed
+
+    proc = distributed.current()
+    if not proc.distributed:
+        return run_table(table, options, progress=progress, **injected)
+    labels = [r.label for r in table.rows if options.rows is None or r.label in options.rows]
+    mine = tuple(distributed.shard(labels, proc))
+    part = run_table(table, dataclasses.replace(options, rows=mine), progress=progress, **injected) if mine else None
+    parts = [p for p in distributed.gather(part) if p is not None]
+    if not proc.is_main:
+        return None
+    by_label = {r.label: r for p in parts for r in p.rows}
+    merged = TableResult(table, options, [by_label[label] for label in labels if label in by_label])
+    merged.images = [i for p in parts for i in p.images]
+    merged.notes = list(dict.fromkeys(n for p in parts for n in p.notes))
+    for p in parts:
+        merged.extra.update(p.extra)
+    merged.extra["processes"] = proc.world
+    return merged

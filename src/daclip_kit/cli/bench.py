@@ -52,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
     return execute(args)
 
 
+def torch_device(name: str):
+    import torch
+
+    return torch.device(name)
+
+
 def _table_sort_key(name: str) -> tuple[int, str]:
     return (int(name), "") if name.isdigit() else (10**6, name)
 
@@ -93,7 +99,8 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     from ..bench import plot, provenance, report
-    from ..bench.runner import BenchOptions, run_table
+    from ..bench.runner import BenchOptions, run_table_distributed
+    from ..core import distributed
 
     table = get_table(str(args.table))
     row_weights = parse_settings(args.row_weights)
@@ -108,9 +115,8 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         overrides["steps"] = str(args.steps)
     # read the earlier result before anything runs: --compare may name the file --json replaces
     old = report.read_json(args.compare) if args.compare else None
-    from ..core.device import pick_device
-
-    device = str(pick_device(args.device))
+    proc = distributed.current()
+    device = str(distributed.process_device(args.device, proc))
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
                            rows=tuple(args.rows) if args.rows else None, size=args.size,
@@ -123,8 +129,9 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         TimeElapsedColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=out, transient=True) as bar:
+    with distributed.process_group(torch_device(device), proc), \
+            Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                     TimeElapsedColumn(), console=out, transient=True, disable=not proc.is_main) as bar:
         tasks: dict[str, Any] = {}
 
         def on_progress(description: str, done: int, total: int) -> None:
@@ -132,8 +139,10 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
                 tasks[description] = bar.add_task(description, total=total)
             bar.update(tasks[description], completed=done)
 
-        result = run_table(table, options, restorers=restorers, classifiers=classifiers,
-                           lpips_net=lpips_net, fid_net=fid_net, progress=on_progress)
+        result = run_table_distributed(table, options, restorers=restorers, classifiers=classifiers,
+                                       lpips_net=lpips_net, fid_net=fid_net, progress=on_progress)
+    if result is None:  # another rank of a torchrun job: rank 0 reports
+        return 0
     report.render(result, out)
     data = report.to_json(result, provenance.collect(device))
     if args.json:
