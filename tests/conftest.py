@@ -25,18 +25,16 @@ def _fresh_plugin_host(monkeypatch):
     plugins.reset()
 
 
+#: Data made from the official code (tests/fixtures/reference/README.md): part of the repository.
+REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """``../shared/reference`` beside the checkout (or ``$DACLIP_KIT_REFERENCE_DIR``).
-
-    Under CI its absence is an error; elsewhere the tests that need it are skipped with a reason.
-    """
-    path = Path(os.environ.get("DACLIP_KIT_REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
-    if not path.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"reference fixtures not found at {path}")
-        pytest.skip(f"reference fixtures not found at {path}; set DACLIP_KIT_REFERENCE_DIR")
-    return path
+    """The golden fixtures and key lists of the official code (``tests/fixtures/reference``)."""
+    if not REFERENCE_DIR.is_dir():
+        pytest.fail(f"reference fixtures missing at {REFERENCE_DIR}; they are part of the repository")
+    return REFERENCE_DIR
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +66,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """A skipped test is not a passed one: the suite fails when anything was skipped."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} test(s) skipped; every test must run (see above)", red=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MRS_FIXTURE = "mrs_sampler.golden.pt"
 
 
-def _fixture_candidates() -> list[Path]:
-    paths = [REPO_ROOT / "tests" / "fixtures" / "reference" / MRS_FIXTURE]
-    if os.environ.get("DACLIP_KIT_REFERENCE_DIR"):
-        paths.append(Path(os.environ["DACLIP_KIT_REFERENCE_DIR"]) / MRS_FIXTURE)
-    paths.append(REPO_ROOT.parent / "shared" / "reference" / MRS_FIXTURE)
-    return paths
-
-
 @pytest.fixture(scope="session")
-def mrs_golden() -> dict:
-    """``mrs_sampler.golden.pt`` (official MRS runs): ``tests/fixtures/reference/`` if present,
-    else ``$DACLIP_KIT_REFERENCE_DIR``, else ``../shared/reference/`` beside the checkout."""
-    for path in _fixture_candidates():
-        if path.is_file():
-            return torch.load(path, map_location="cpu", weights_only=True)
-    pytest.fail(f"{MRS_FIXTURE} not found; looked in: " + ", ".join(map(str, _fixture_candidates())))
+def mrs_golden(reference_dir) -> dict:
+    """``mrs_sampler.golden.pt`` (official MRS runs) from ``tests/fixtures/reference/``."""
+    return torch.load(reference_dir / MRS_FIXTURE, map_location="cpu", weights_only=True)
 
 
 def lerp_at(values: torch.Tensor, t: float) -> torch.Tensor:
