@@ -1,0 +1,251 @@
+"""The demo's web page (Gradio Blocks): upload or pick a photo, see what DA-CLIP thinks is wrong with
+it, restore it, compare before and after, download the result.
+
+The page only wires widgets to the plain functions of :mod:`daclip_kit.demo.core`
+(:func:`~daclip_kit.demo.core.run_classify`, :func:`~daclip_kit.demo.core.run_restore`); the
+handlers here turn their errors into a readable status line (never a traceback) and feed
+``gr.Progress`` from the restore's ``progress(done, total)`` callback. Every model job runs in one
+queue slot (``concurrency_id="model"``, limit 1), so concurrent users share one GPU in order.
+
+Import this module only when the demo starts: it imports Gradio.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..errors import DaclipKitError
+from .core import (
+    MB,
+    DemoSettings,
+    Example,
+    load_input,
+    model_choices,
+    recipe_for,
+    run_classify,
+    run_restore,
+    sampler_choices,
+    step_range,
+    to_pil,
+)
+
+log = logging.getLogger(__name__)
+
+#: Every event that runs a model shares this queue group, which runs MODEL_SLOTS jobs at a time.
+MODEL_QUEUE = "model"
+MODEL_SLOTS = 1
+
+TITLE = "DA-CLIP image restoration"
+
+INTRO = """\
+# DA-CLIP universal image restoration
+Upload a damaged photo, or pick an example below. **DA-CLIP** (Luo et al., ICLR 2024) first tells
+what is wrong with it (noise, blur, haze, rain, raindrops, snow, shadows, low light, JPEG artefacts
+or missing regions), then the **IR-SDE** network restores it, guided by that judgement. Drag the
+handle on the result to compare before and after.
+"""
+
+CSS = """
+#status { min-height: 2.5em; }
+#status p { margin: 0.25em 0; }
+"""
+
+
+def plain(text: object) -> str:
+    """``text`` for the Markdown status line, shown as written (``*``, ``_``, ``<``, ... escaped)."""
+    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", str(text))
+
+
+def _error_text(exc: BaseException) -> str:
+    """The status line of a failed job: the error's own message, never a traceback."""
+    if isinstance(exc, DaclipKitError):
+        return f"**Error:** {plain(exc)}"
+    log.exception("demo job failed")
+    return (f"**Unexpected error** ({type(exc).__name__}: {plain(exc)}). The server log has the details; "
+            "please report it.")
+
+
+def on_image(image: Any, model: str, settings: DemoSettings) -> tuple[dict[str, float] | None, str]:
+    """A new upload or example: DA-CLIP's probabilities and a status line."""
+    if image is None:
+        return None, ""
+    try:
+        probabilities = run_classify(image, model, settings=settings)
+    except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
+        return None, _error_text(exc)
+    if not probabilities:
+        return None, f"{plain(model)} has no DA-CLIP; press **Restore**."
+    label, p = next(iter(probabilities.items()))
+    return probabilities, f"DA-CLIP thinks this photo is **{plain(label)}** ({p:.0%}). Press **Restore**."
+
+
+def on_restore(image: Any, model: str, sampler: str | None, steps: Any, seed: Any, tile: Any,
+               settings: DemoSettings, output_dir: Path, progress=None):
+    """The Restore button: ``(before/after pair, probabilities, status, download button)``."""
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress((done, total), desc="Restoring", unit="steps")
+
+    try:
+        if progress is not None:
+            progress(0, desc="Loading the models and classifying")
+        lq = load_input(image, settings)
+        restored, probabilities, message = run_restore(lq, model, sampler, steps, seed, tile, settings=settings,
+                                                       progress=report)
+    except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
+        return None, None, _error_text(exc), gr.DownloadButton(value=None, interactive=False)
+    stem = Path(image).stem if isinstance(image, (str, Path)) else "image"
+    folder = Path(tempfile.mkdtemp(dir=output_dir))
+    target = folder / f"{stem}-restored.png"
+    restored.save(target, format="PNG")
+    return ((to_pil(lq), restored), probabilities or None, plain(message),
+            gr.DownloadButton(value=str(target), interactive=True))
+
+
+def on_model(model: str):
+    """A model choice: its summary (under the model box), its sampler, its default and largest
+    step count."""
+    recipe = recipe_for(model)
+    steps = step_range(model)
+    sampler = gr.Dropdown(sampler_choices(), value=recipe.sampler or None, interactive=bool(recipe.sampler))
+    summary = gr.Dropdown(info=recipe.summary or None)
+    if steps is None:
+        return summary, sampler, gr.Slider(interactive=False)
+    return summary, sampler, gr.Slider(value=steps[0], maximum=steps[1], interactive=True)
+
+
+def on_sampler(model: str, sampler: str | None):
+    """A sampler choice: its default and largest step count with this model."""
+    try:
+        steps = step_range(model, sampler)
+    except DaclipKitError:
+        return gr.Slider()
+    if steps is None:
+        return gr.Slider(interactive=False)
+    return gr.Slider(value=steps[0], maximum=steps[1])
+
+
+def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, output_dir: str | Path) -> gr.Blocks:
+    """The page, not yet queued or launched (:func:`start` does both).
+
+    Args:
+        settings: weights, device, limits and the first values of the widgets.
+        examples: example photos (:func:`~daclip_kit.demo.core.make_examples`).
+        output_dir: where restored PNGs are written for the download button.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    recipe = recipe_for(settings.model, settings.sampler)
+    steps = step_range(settings.model, settings.sampler)
+    default_steps, max_steps = steps if steps is not None else (1, 1)
+    if settings.steps is not None:
+        default_steps = settings.steps
+        max_steps = max(max_steps, settings.steps)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True, delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                image = gr.Image(type="filepath", image_mode=None, label="Degraded photo",
+                                 sources=["upload", "clipboard"], elem_id="input-image", height=340)
+                button = gr.Button("Restore", variant="primary", elem_id="restore")
+                if examples:
+                    kinds = ", ".join(e.degradation for e in examples)
+                    gr.Examples([[str(e.path)] for e in examples], inputs=[image], examples_per_page=len(examples),
+                                label=f"Examples: bundled photos, degraded by daclip-kit ({kinds})",
+                                elem_id="examples")
+                with gr.Accordion("Model and sampling", open=True):
+                    model = gr.Dropdown(model_choices(settings), value=settings.model, label="Model",
+                                        info=recipe.summary or None, elem_id="model")
+                    with gr.Row():
+                        sampler = gr.Dropdown(sampler_choices(), value=recipe.sampler or None, label="Sampler",
+                                              interactive=bool(recipe.sampler), elem_id="sampler")
+                        step_slider = gr.Slider(1, max_steps, value=default_steps, step=1, label="Steps",
+                                                info="network evaluations", interactive=steps is not None,
+                                                elem_id="steps")
+                    with gr.Row():
+                        seed = gr.Number(settings.seed, label="Seed", precision=0, minimum=0, elem_id="seed")
+                        tile = gr.Number(settings.tile or 0, label="Tile size", info="0: the whole image at once",
+                                         precision=0, minimum=0, step=64, elem_id="tile")
+            with gr.Column(scale=1):
+                slider = gr.ImageSlider(label="Before / after", type="pil", format="png", elem_id="result",
+                                        max_height=480, interactive=False)
+                status = gr.Markdown("", elem_id="status")
+                download = gr.DownloadButton("Download restored PNG", interactive=False, elem_id="download")
+                probabilities = gr.Label(num_top_classes=10, label="What DA-CLIP thinks is wrong",
+                                         elem_id="probabilities")
+
+        def classify_event(img, name):
+            return on_image(img, name, settings)
+
+        def restore_event(img, name, smp, n, s, t, progress=gr.Progress()):  # noqa: B008 - how Gradio injects it
+            return on_restore(img, name, smp, n, s, t, settings, output_dir, progress=progress)
+
+        image.change(classify_event, [image, model], [probabilities, status], concurrency_id=MODEL_QUEUE,
+                     concurrency_limit=MODEL_SLOTS, show_progress="minimal", api_name="classify")
+        button.click(restore_event, [image, model, sampler, step_slider, seed, tile],
+                     [slider, probabilities, status, download], concurrency_id=MODEL_QUEUE,
+                     concurrency_limit=MODEL_SLOTS, api_name="restore")
+        model.input(on_model, [model], [model, sampler, step_slider], queue=False, show_progress="hidden",
+                    api_visibility="private")
+        model.input(classify_event, [image, model], [probabilities, status], concurrency_id=MODEL_QUEUE,
+                    concurrency_limit=MODEL_SLOTS, show_progress="minimal", api_visibility="private")
+        sampler.input(on_sampler, [model, sampler], [step_slider], queue=False, show_progress="hidden",
+                      api_visibility="private")
+    return demo
+
+
+def start(settings: DemoSettings, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          examples: Sequence[Example] = (), work_dir: str | Path, max_queue: int = 32
+          ) -> tuple[gr.Blocks, str, str | None]:
+    """Start serving the demo in the background; ``demo.block_thread()`` then waits for Ctrl+C
+    (or SIGTERM) and ``demo.close()`` stops it.
+
+    Args:
+        settings: see :class:`~daclip_kit.demo.core.DemoSettings`.
+        host, port: where to listen (``127.0.0.1``: this machine only; ``0.0.0.0``: the network;
+            port ``0``: any free port).
+        share: also open a public Gradio share link (off by default).
+        examples: example photos shown under the upload box.
+        work_dir: a folder for restored files (the caller removes it).
+        max_queue: jobs allowed to wait; more are refused with "queue full".
+
+    Returns:
+        ``(demo, local URL, share URL or None)``.
+
+    Raises:
+        ConfigError: the port cannot be opened.
+    """
+    from ..errors import ConfigError
+
+    work_dir = Path(work_dir)
+    demo = build_demo(settings, examples, output_dir=work_dir / "restored")
+    demo.queue(default_concurrency_limit=MODEL_SLOTS, max_size=max_queue)
+    allowed = sorted({str(work_dir), *(str(Path(e.path).parent) for e in examples)})
+    try:
+        _app, local_url, share_url = demo.launch(
+            server_name=host, server_port=port or _free_port(host), share=share, prevent_thread_lock=True,
+            quiet=True, max_file_size=int(settings.max_upload_mb * MB), allowed_paths=allowed, ssr_mode=False,
+            mcp_server=False, show_error=False, theme=gr.themes.Soft(primary_hue="indigo"), css=CSS,
+            footer_links=["api", "gradio"])
+    except OSError as exc:
+        if "Cannot find empty port" in str(exc):
+            raise ConfigError(f"Port {port} on {host} is in use; pass another --port (0 picks a free one).") from None
+        raise ConfigError(f"Cannot serve the demo on {host}:{port} ({exc}); pass another --port or --host.") from None
+    return demo, local_url, share_url
+
+
+def _free_port(host: str) -> int:
+    """A port on ``host`` that is free now (``--port 0``)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,170 @@
+"""End to end, the way a person uses it: ``daclip-kit demo`` with tiny local models, opened in
+headless Chromium (Playwright), a photo uploaded, restored, compared and downloaded.
+
+Chromium comes from the Debian package ``chromium`` (``.ci/run`` installs it); Playwright drives
+that executable, so no browser is downloaded. Without it this test fails, it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect, sync_playwright
+
+import daclip_kit
+
+#: Executable names of Chromium, Debian's first.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+STEPS = 8
+#: Seconds for the server to start (imports Gradio and torch, writes the examples).
+START_TIMEOUT = 90
+
+
+def chromium_executable() -> str:
+    """Path of an installed Chromium, from ``$DACLIP_KIT_CHROMIUM`` or ``PATH``; fails without one."""
+    wanted = os.environ.get("DACLIP_KIT_CHROMIUM")
+    if wanted:
+        if not Path(wanted).is_file():
+            pytest.fail(f"DACLIP_KIT_CHROMIUM={wanted!r} is not a file; point it at a Chromium executable.")
+        return wanted
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("Chromium is not installed, so the demo cannot be tested in a browser: run "
+                "`apt-get install -y chromium` (as .ci/run does) or set DACLIP_KIT_CHROMIUM=/path/to/chrome.")
+
+
+class DemoServer:
+    """``daclip-kit demo`` in a child process; :attr:`url` once it listens, its output in :attr:`lines`."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.proc = subprocess.Popen([sys.executable, "-m", "daclip_kit", "--no-color", "demo", *argv],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines: list[str] = []
+        self.url: str | None = None
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+            found = re.search(r"Open (http://\S+?)/? ", line)
+            if found and self.url is None:
+                self.url = found.group(1)
+
+    def wait_until_listening(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while self.url is None:
+            if self.proc.poll() is not None:
+                pytest.fail(f"daclip-kit demo exited with {self.proc.returncode}:\n" + "\n".join(self.lines))
+            if time.monotonic() > deadline:
+                pytest.fail(f"daclip-kit demo did not start in {timeout} s:\n" + "\n".join(self.lines))
+            time.sleep(0.1)
+        return self.url
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+@pytest.fixture
+def demo_url(tiny_models, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DACLIP_KIT_CACHE": str(tmp_path / "cache"),
+           "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "OMP_NUM_THREADS": "1"}
+    server = DemoServer(["--weights", str(tiny_models["weights"]), "--daclip-weights", str(tiny_models["daclip"]),
+                         "--no-download", "--device", "cpu", "--host", "127.0.0.1", "--port", "0",
+                         "--steps", str(STEPS), "--example-size", "64"], env)
+    try:
+        yield server.wait_until_listening(START_TIMEOUT)
+    finally:
+        code = server.stop()
+    # SIGTERM stops it like Ctrl+C: cleanly, its temporary folder removed
+    assert code == 0, "\n".join(server.lines)
+    assert not any("Traceback" in line for line in server.lines), "\n".join(server.lines)
+
+
+@pytest.fixture
+def chromium() -> str:
+    return chromium_executable()
+
+
+def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, tmp_path):
+    started = time.monotonic()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
+            page.goto(demo_url)
+            expect(page.locator("#restore")).to_be_visible(timeout=30_000)
+
+            # upload: DA-CLIP's probabilities of the ten degradations appear as bars
+            page.set_input_files("#input-image input[type=file]", str(photo))
+            bars = page.locator("#probabilities meter")
+            expect(bars).to_have_count(10, timeout=30_000)
+            labels = page.locator("#probabilities dt").all_inner_texts()
+            assert sorted(labels) == sorted(daclip_kit.DEGRADATIONS)
+            percents = [int(t.rstrip("%")) for t in page.locator("#probabilities dd").all_inner_texts()]
+            assert percents == sorted(percents, reverse=True) and 95 <= sum(percents) <= 105
+            expect(page.locator("#status")).to_contain_text(f"DA-CLIP thinks this photo is {labels[0]}")
+
+            # the model box offers the registered pipelines; another model brings its sampler and steps
+            assert (page.input_value("#sampler input"), page.input_value("#steps input[type=number]")) == (
+                "irsde", str(STEPS))
+            page.click("#model input")
+            offered = [t.split("\n")[-1] for t in page.locator("ul[role=listbox] li").all_inner_texts()]
+            assert offered == list(daclip_kit.get_registry("pipelines").names())
+            page.get_by_role("option", name="irsde-universal-fast", exact=True).click()
+            expect(page.locator("#sampler input")).to_have_value("mrs")
+            expect(page.locator("#steps input[type=number]")).to_have_value("10")
+
+            # record every progress text the page shows while sampling
+            page.evaluate("""() => {
+                window.progressSeen = [];
+                const node = document.querySelector('#result');
+                new MutationObserver(() => window.progressSeen.push(node.innerText))
+                    .observe(node, {subtree: true, childList: true, characterData: true});
+            }""")
+            page.click("#restore")
+            status = page.locator("#status")
+            expect(status).to_contain_text("Restored 40x28 in ", timeout=60_000)
+            assert "with irsde-universal-fast (mrs, 10 steps, seed 0)" in status.inner_text()
+            seen = "\n".join(page.evaluate("window.progressSeen"))
+            assert re.search(r"\b[1-9]/10 steps\b", seen), seen  # the progress bar while sampling
+
+            # before/after: two images of the input's size in the comparison slider
+            images = page.locator("#result img")
+            expect(images).to_have_count(2)
+            sizes = images.evaluate_all("els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+            assert sizes == [[40, 28], [40, 28]]
+
+            # the download button gives the restored PNG, of the input's size
+            with page.expect_download() as info:
+                page.click("#download")
+            download = info.value
+            assert download.suggested_filename == "noisy-photo-restored.png"
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            with Image.open(saved) as im:
+                assert im.format == "PNG" and im.size == (40, 28)
+
+            shot = tmp_path / "demo-screenshot.png"
+            page.screenshot(path=str(shot), full_page=True)
+            with Image.open(shot) as im:
+                assert im.size[0] == 1280 and im.size[1] >= 800
+        finally:
+            browser.close()
+    assert time.monotonic() - started < 60
