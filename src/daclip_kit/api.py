@@ -16,36 +16,81 @@ from typing import Any
 from .types import DEGRADATIONS
 
 
-@functools.lru_cache(maxsize=4)
-def _pipeline(model: str, weights: str | None, embedder_weights: str | None, device: str | None,
-              download: bool, overrides: tuple[tuple[str, Any], ...]):
-    from .pipelines.build import build_pipeline
-
-    return build_pipeline(model, weights=weights, embedder_weights=embedder_weights, device=device,
-                          download=download, overrides=dict(overrides))
-
-
-@functools.lru_cache(maxsize=4)
-def _embedder(name: str, weights: str | None, device: str | None, model: str | None):
-    from .factory import create_embedder
-    from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS
-
-    cfg: dict[str, Any] = {"device": device}
-    if model:
-        cfg["model"] = model
-    cfg["weights"] = weights if weights is not None or name != "daclip" else DEFAULT_EMBEDDER_WEIGHTS
-    return create_embedder(name, **cfg).eval()
+#: Settings that only change the sampler: applied per call to the cached networks.
+_SAMPLER_KEYS = ("sampler", "steps")
+#: DA-CLIPs already built, by (provider, weights file, device, bundled config): shared by
+#: :func:`restore` and :func:`classify`.
+_EMBEDDERS: dict[tuple[str, str, str, str | None], Any] = {}
 
 
 def _key(value: str | Path | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _is_sampler_setting(key: str) -> bool:
+    return key in _SAMPLER_KEYS or key.startswith("sampler.")
+
+
+@functools.lru_cache(maxsize=2)
+def _built(model: str, weights: str | None, embedder_weights: str | None, device: str | None, download: bool,
+           search_dirs: tuple[str, ...], structure: tuple[tuple[str, Any], ...]):
+    """The networks of ``model`` (built once per weights, device and structural settings)."""
+    from .pipelines.build import build_pipeline
+
+    built = build_pipeline(model, weights=weights, embedder_weights=embedder_weights, device=device,
+                           download=download, search_dirs=search_dirs, overrides=dict(structure))
+    embedder = built.pipeline.embedder
+    if embedder is not None and built.embedder_weights is not None:
+        key = (built.recipe.embedder, str(built.embedder_weights), str(built.device),
+               built.recipe.embedder_config.get("model"))
+        _EMBEDDERS.setdefault(key, embedder)
+    return built
+
+
+def _pipeline(model: str, weights, embedder_weights, device, download: bool, search_dirs,
+              overrides: dict[str, Any]):
+    """A pipeline on the cached networks with this call's sampler settings."""
+    from .core.pipeline import RestorationPipeline, RestoreOptions
+    from .factory import create_sampler
+    from .pipelines.recipe import with_overrides
+
+    sampler_part = {k: v for k, v in overrides.items() if _is_sampler_setting(k)}
+    structure = tuple(sorted((k, v) for k, v in overrides.items() if not _is_sampler_setting(k)))
+    built = _built(model, _key(weights), _key(embedder_weights), device, download,
+                   tuple(str(d) for d in search_dirs), structure)
+    if not sampler_part:
+        return built, built.pipeline
+    recipe = with_overrides(built.recipe, sampler_part)
+    base = built.pipeline
+    if not recipe.sampler:
+        return built, base
+    sampler = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
+    return built, RestorationPipeline(embedder=base.embedder, denoiser=base.denoiser, sampler=sampler,
+                                      options=RestoreOptions(steps=recipe.steps))
+
+
+def _embedder(name: str, weights: str | None, device: str | None, model: str | None, search_dirs=()):
+    from .core.device import pick_device
+    from .factory import create_embedder
+    from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS
+    from .weights import resolve_weights
+
+    ref = weights if weights is not None or name != "daclip" else DEFAULT_EMBEDDER_WEIGHTS
+    path = str(resolve_weights(ref, search_dirs=search_dirs)) if ref is not None else None
+    key = (name, str(path), str(pick_device(device)), model)
+    if key not in _EMBEDDERS:
+        cfg: dict[str, Any] = {"device": device, "weights": path}
+        if model:
+            cfg["model"] = model
+        _EMBEDDERS[key] = create_embedder(name, **cfg).eval()
+    return _EMBEDDERS[key]
+
+
 def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path | None = None,
             embedder_weights: str | Path | None = None, sampler: str | None = None, steps: int | None = None,
             settings: Mapping[str, Any] | None = None, seed: int = 0, tile: int | None = None,
             tile_overlap: int = 32, device: str | None = None, download: bool = True,
-            progress=None) -> Any:
+            search_dirs: Sequence[str | Path] = (), progress=None) -> Any:
     """Restore one image (or a batch tensor) with a named model.
 
     Args:
@@ -58,7 +103,11 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
         seed: the seed of the image's noise.
         tile, tile_overlap: restore in tiles (bounded memory).
         device: ``"cpu"``, ``"cuda"``; default CUDA when available.
+        search_dirs: folders searched first for named weights (``--weights-dir``).
         progress: ``progress(done, total)`` after each network evaluation.
+
+    Networks are loaded once per model, weights, device and network setting; calls that only
+    change the sampler, its settings or the steps reuse them.
 
     Returns:
         The restored image, of the same kind as ``image`` (a PIL image for a path).
@@ -76,10 +125,8 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
         overrides["sampler"] = sampler
     if steps is not None:
         overrides["steps"] = steps
-    built = _pipeline(model, _key(weights), _key(embedder_weights), device, download,
-                      tuple(sorted(overrides.items())))
+    built, pipe = _pipeline(model, weights, embedder_weights, device, download, search_dirs, overrides)
     lq, kind = to_image_tensor(image)
-    pipe = built.pipeline
     options = RestoreOptions(steps=pipe.options.steps, tile=tile, tile_overlap=tile_overlap)
     out = pipe(lq.to(built.device), generator=per_image_generators(seed, lq.shape[0]), options=options,
                progress=progress).image
@@ -87,8 +134,8 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
 
 
 def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None = None,
-             labels: Sequence[str] = DEGRADATIONS, model: str | None = None,
-             device: str | None = None) -> dict[str, float] | list[dict[str, float]]:
+             labels: Sequence[str] = DEGRADATIONS, model: str | None = None, device: str | None = None,
+             search_dirs: Sequence[str | Path] = ()) -> dict[str, float] | list[dict[str, float]]:
     """Degradation probabilities of an image: DA-CLIP's degradation embedding against the labels.
 
     Args:
@@ -98,6 +145,9 @@ def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None
         labels: candidate texts (default: the ten degradation words).
         model: the embedder's bundled config (``daclip_ViT-L-14`` for Wild-IR's DA-CLIP).
         device: where to run.
+        search_dirs: folders searched first for named weights.
+
+    The embedder is built once per weights and device, and shared with :func:`restore`.
 
     Returns:
         ``{label: probability}`` sorted from most to least likely (a list of those for a batch).
@@ -106,7 +156,7 @@ def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None
 
     from .io import to_image_tensor
 
-    emb = _embedder(embedder, _key(weights), device, model)
+    emb = _embedder(embedder, _key(weights), device, model, search_dirs)
     lq, kind = to_image_tensor(image)
     with torch.no_grad():
         result = emb.classify(lq, list(labels))

@@ -59,3 +59,18 @@ def test_classify_returns_probabilities_per_label(models, tmp_path):
     batch = daclip_kit.classify(torch.rand(2, 3, 24, 24), weights=models["embedder_weights"], labels=["a", "b"],
                                 device="cpu")
     assert isinstance(batch, list) and len(batch) == 2 and set(batch[0]) == {"a", "b"}
+
+
+def test_sampler_changes_reuse_the_loaded_networks_and_classify_shares_da_clip(models):
+    from daclip_kit import api
+
+    img = torch.rand(3, 16, 16)
+    cfg = {k: v for k, v in models.items() if k != "steps"}
+    daclip_kit.restore(img, **cfg, steps=2)
+    built_before = api._built.cache_info().currsize
+    daclip_kit.restore(img, **cfg, sampler="mrs", steps=3)
+    daclip_kit.restore(img, **cfg, sampler="heun", steps=2, settings={"sampler.solver_type": "ode"})
+    assert api._built.cache_info().currsize == built_before  # no network was loaded again
+    embedders = len(api._EMBEDDERS)
+    daclip_kit.classify(img, weights=models["embedder_weights"], device="cpu")
+    assert len(api._EMBEDDERS) == embedders  # the restore pipeline's DA-CLIP answered
