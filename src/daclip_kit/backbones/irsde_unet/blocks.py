@@ -351,7 +351,8 @@ class Upsample(Switchable, nn.Sequential):
         def phase(a: int, bb: int) -> torch.Tensor:  # output pixels (2i + a, 2j + bb)
             return out[:, (2 * a + bb) * c:(2 * a + bb + 1) * c, a:a + h, bb:bb + w]
 
-        if torch.is_grad_enabled() and (out.requires_grad or conv.bias.requires_grad):
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (out.requires_grad or conv.bias.requires_grad)):
+            # one traceable expression (no writes into views): training and torch.compile
             rows = [torch.stack([phase(a, 0), phase(a, 1)], dim=-1) for a in (0, 1)]
             y = torch.stack(rows, dim=3).reshape(b, c, 2 * h, 2 * w)
             return y + conv.bias.view(1, -1, 1, 1)
@@ -363,7 +364,8 @@ class Upsample(Switchable, nn.Sequential):
 
     def _subpixel_weight(self) -> torch.Tensor:
         weight = self[1].weight
-        if (torch.is_grad_enabled() and weight.requires_grad) or weight.is_inference():
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and weight.requires_grad) \
+                or weight.is_inference():
             return subpixel_weight(weight)
         key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
         if self._cache is None or self._cache[0] != key:
