@@ -18,6 +18,7 @@ from torch import nn
 from daclip_kit.bench.__main__ import build_parser
 from daclip_kit.cli.bench import execute
 from daclip_kit.cli.main import main
+from daclip_kit.errors import ConfigError
 from daclip_kit.types import DEGRADATIONS
 
 N_IMAGES = 3
@@ -170,6 +171,26 @@ def test_plot_writes_figure6_pngs(universal_val, tmp_path, capsys):
     with Image.open(out_dir / "figure6_psnr.png") as im:
         assert im.format == "PNG" and im.size[0] > 100
     assert not list(out_dir.glob(".*"))  # no temporary files left behind
+    before = (out_dir / "figure6_psnr.png").read_bytes()
+    args = ["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--row", "Ours", "--limit", "1",
+            "--plot", str(out_dir)]
+    with pytest.raises(ConfigError, match="pass --overwrite"):
+        _run(args, restorers={"Ours": identity})
+    assert (out_dir / "figure6_psnr.png").read_bytes() == before
+    assert _run([*args, "--overwrite"], restorers={"Ours": identity}) == 0
+
+
+def test_plot_only_for_tables_with_a_figure(tmp_path):
+    with pytest.raises(ConfigError, match="table 8 has no figure"):
+        _run(["--table", "8", "--plot", str(tmp_path / "f")])
+    assert not (tmp_path / "f").exists()
+
+
+def test_cpu_runtimes_get_no_delta_against_the_papers_gpu_figures():
+    from daclip_kit.bench.report import comparable
+
+    assert not comparable("runtime", "cpu") and comparable("runtime", "cuda:0")
+    assert comparable("psnr", "cpu") and comparable("params", "cpu")
 
 
 def test_table4_classification_mechanics(universal_val, tmp_path, capsys):

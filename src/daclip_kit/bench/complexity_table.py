@@ -100,6 +100,8 @@ def run_complexity(table: TableSpec, options: BenchOptions, *, progress: Progres
     plans = plan_table(table, options)
     for i, plan in enumerate(plans):
         row = plan.row
+        if progress:
+            progress(f"table {table.name}: {row.label}", i, len(plans))
         if not plan.runnable:
             result.rows.append(RowResult(row.label, "not-run", notes=plan.missing))
         else:

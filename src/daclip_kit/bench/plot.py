@@ -17,6 +17,13 @@ from .tables import PAPER_LABELS
 FIGURE6_METHODS = ("AirNet", "PromptIR", "IR-SDE", "Ours")
 #: Metric -> table holding its per-degradation values.
 FIGURE6_TABLES = {"psnr": "9", "ssim": "10", "lpips": "11", "fid": "12"}
+#: Tables whose results Figure 6 draws (``bench --plot`` refuses the others).
+FIGURE_TABLES = ("3", *FIGURE6_TABLES.values())
+
+
+def figure_paths(out_dir: str | Path) -> list[Path]:
+    """The files :func:`figure6` writes."""
+    return [Path(out_dir) / f"figure6_{metric}.png" for metric in FIGURE6_TABLES]
 
 
 def paper_series(metric: str, methods: Sequence[str] = FIGURE6_METHODS) -> dict[str, dict[str, float]]:

@@ -69,8 +69,8 @@ def to_json(result: TableResult, provenance: Mapping[str, Any]) -> dict[str, Any
             ours = r.values.get(c.key)
             if paper is None and ours is None:
                 continue
-            cells[c.key] = {"ours": ours, "paper": paper,
-                            "delta": None if ours is None or paper is None else ours - paper}
+            compare = ours is not None and paper is not None and comparable(c.metric, result.options.device)
+            cells[c.key] = {"ours": ours, "paper": paper, "delta": ours - paper if compare else None}
         rows.append({"label": r.label, "status": r.status, "notes": r.notes, "cells": cells,
                      "pipeline": spec.pipeline, "overrides": dict(spec.overrides),
                      "embedder": spec.embedder, "weights": list(spec.weights)})
@@ -163,6 +163,16 @@ def _head(col: ColumnSpec, cols: list[ColumnSpec]) -> str:
     return col.metric.upper()
 
 
+#: Metrics that depend on the machine: compared with the paper only when measured on a GPU.
+DEVICE_METRICS = ("runtime", "runtime_embedder")
+
+
+def comparable(metric: str, device: str) -> bool:
+    """Whether a value of ``metric`` measured on ``device`` is compared with the paper's (the
+    paper's runtimes are GPU figures: a CPU runtime gets no delta)."""
+    return metric not in DEVICE_METRICS or str(device).startswith("cuda")
+
+
 def _delta_markup(delta: float, col: ColumnSpec) -> str:
     better = delta > 0 if col.better_high else delta < 0
     colour = "green" if better else ("red" if delta else "white")
@@ -195,7 +205,8 @@ def render(result: TableResult, console) -> None:
             if any(v is not None for v in ours):
                 t.add_row("", "ours", *[f"[bold]{fmt(v, c.metric)}[/]" for v, c in zip(ours, cols)])
                 t.add_row("", "Δ", *[
-                    _delta_markup(o - p, c) if o is not None and p is not None else ""
+                    _delta_markup(o - p, c)
+                    if o is not None and p is not None and comparable(c.metric, result.options.device) else ""
                     for o, p, c in zip(ours, paper, cols)])
         console.print(t)
     _render_notes(result, console, by_label)
@@ -208,6 +219,9 @@ def _render_notes(result: TableResult, console, by_label) -> None:
     size = result.extra.get("image_size")
     if size:
         lines.append(f"[dim]input size {size}x{size}, device {result.options.device}[/]")
+        if not comparable("runtime", result.options.device):
+            lines.append("[dim]runtimes measured on the CPU are not compared with the paper's GPU runtimes "
+                         "(no delta)[/]")
         if size != result.table.protocol.image_size:
             lines.append(f"[yellow]note:[/] measured at {size}x{size}, not the paper's "
                          f"{result.table.protocol.image_size}x{result.table.protocol.image_size}: "

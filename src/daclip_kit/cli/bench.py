@@ -41,10 +41,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", type=Path, metavar="OLD.json",
                         help="show changes against an earlier --json result of the same table")
     parser.add_argument("--plot", nargs="?", type=Path, const=Path("figures"), metavar="DIR",
-                        help="draw Figure 6 radar plots (PNG) into DIR (default ./figures)")
+                        help="draw Figure 6 radar plots (PNG) into DIR (default ./figures); tables 3 and 9-12")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing plot files")
     parser.add_argument("--size", type=int, metavar="PX", help="input size for Table 8 (default 256)")
-    parser.add_argument("--repeats", type=int, default=3, metavar="N",
-                        help="timed runs per model for Table 8 runtime (0 skips timing; default 3)")
+    parser.add_argument("--repeats", type=int, default=None, metavar="N",
+                        help="timed runs per model for Table 8 runtime (0 skips timing; default 3 on a GPU, "
+                        "0 on the CPU, where one 100-step IR-SDE takes minutes)")
     parser.set_defaults(func=run)
 
 
@@ -103,6 +105,15 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     from ..core import distributed
 
     table = get_table(str(args.table))
+    if args.plot:
+        from ..bench.plot import FIGURE_TABLES, figure_paths
+
+        if table.name not in FIGURE_TABLES:
+            raise ConfigError(f"--plot draws Figure 6, from tables {', '.join(FIGURE_TABLES)}; "
+                              f"table {table.name} has no figure.")
+        existing = [str(p) for p in figure_paths(args.plot) if p.exists()]
+        if existing and not args.overwrite:
+            raise ConfigError(f"Plot files exist: {', '.join(existing)}; pass --overwrite or another --plot DIR.")
     row_weights = parse_settings(args.row_weights)
     for label in row_weights:
         table.row(label)  # unknown label -> error with the valid ones
@@ -117,10 +128,13 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     old = report.read_json(args.compare) if args.compare else None
     proc = distributed.current()
     device = str(distributed.process_device(args.device, proc))
+    repeats = args.repeats if args.repeats is not None else (3 if device.startswith("cuda") else 0)
+    if repeats < 0:
+        raise ConfigError(f"--repeats must not be negative, got {repeats}.")
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
                            rows=tuple(args.rows) if args.rows else None, size=args.size,
-                           repeats=args.repeats, row_weights=row_weights, overrides=overrides)
+                           repeats=repeats, row_weights=row_weights, overrides=overrides)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
