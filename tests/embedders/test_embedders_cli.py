@@ -121,5 +121,10 @@ def test_weights_list_and_fetch_offline(tmp_path, monkeypatch, capsys):
     assert main(["weights", "fetch", "universal-ir", "--cache-dir", str(tmp_path)]) == 1
     err = err_text(capsys)
     assert "HF_HUB_OFFLINE" in err and "universal-ir.pth" in err
+    monkeypatch.setenv("COLUMNS", "80")
     assert main(["weights", "list", "--cache-dir", str(tmp_path)]) == 0
-    assert "wild-daclip-vit-l-14" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wild-daclip-vit-l-14" in out and "description" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert main(["weights", "list", "--long", "--cache-dir", str(tmp_path)]) == 0
+    assert "MoCo queue" in capsys.readouterr().out

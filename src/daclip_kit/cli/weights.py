@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 from ..plugins import get_registry
@@ -21,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--cache-dir", type=Path, default=None,
                        help="cache folder (default: $DACLIP_KIT_CACHE or ~/.cache/daclip-kit)")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p_list.add_argument("-l", "--long", action="store_true",
+                        help="one block per weights file: also the file name, source and description")
     parser.set_defaults(func=run)
 
 
@@ -48,14 +51,26 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(rows)
         return 0
+    out = console.stdout()
+    if args.long:
+        for r in rows:
+            out.print(f"[bold]{r['name']}[/bold]  {r['model']}  {_size(r['size'])}  "
+                      f"{'cached' if r['cached'] else 'not cached'}")
+            out.print(f"  file: {r['file']}" + (f" (Hugging Face: {r['hf_repo']})" if r["hf_repo"] else ""),
+                      markup=False)
+            out.print(textwrap.fill(r["description"], width=max(out.width, 40), initial_indent="  ",
+                                    subsequent_indent="  "), markup=False)
+        out.print(f"cache: {cache}", markup=False)
+        return 0
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"weights (cache: {cache})")
-    table.add_column("name", no_wrap=True)
-    for col in ("file", "size", "model", "cached", "description"):
-        table.add_column(col, overflow="fold")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=f"cache: {cache}", caption_justify="left")
+    table.add_column("name", overflow="fold")
+    table.add_column("model", no_wrap=True)
+    table.add_column("size", no_wrap=True, justify="right")
+    table.add_column("cached", no_wrap=True)
     for r in rows:
-        table.add_row(r["name"], r["file"], _size(r["size"]), r["model"], "yes" if r["cached"] else "no",
-                      r["description"])
-    console.stdout().print(table)
+        table.add_row(r["name"], r["model"], _size(r["size"]), "yes" if r["cached"] else "no")
+    out.print(table)
     return 0
