@@ -5,17 +5,25 @@
 * The native format is a folder with ``model.safetensors`` and ``config.json``
   (:func:`save_pretrained` / :func:`load_pretrained_files`).
 * :func:`load_strict` loads a state dict and, on mismatch, raises a
-  :class:`~daclip_kit.errors.CheckpointError` that names every missing, unexpected and
-  mis-shaped key.
+  :class:`~daclip_kit.errors.CheckpointError` with the counts of missing, unexpected and
+  mis-shaped keys and the first few of each. It also refuses tensors holding NaN or Inf unless
+  the caller allows them (``allow_nonfinite=True``, or inside :func:`nonfinite_weights_allowed`).
+* :func:`build_and_load` builds on the meta device first and refuses, before allocating, a config
+  that describes a network far larger than the checkpoint holds (a ``config.json`` with
+  ``nf: 100000`` would otherwise ask for hundreds of gigabytes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +118,9 @@ def _read_obj(path: str | Path) -> Any:
         except Exception as exc:  # noqa: BLE001 - report any safetensors failure uniformly
             raise CheckpointError(f"Cannot read {str(path)!r} as safetensors: {exc}") from exc
     try:
-        with torch.serialization.safe_globals(_numpy_data_globals()):
+        with torch.serialization.safe_globals(_numpy_data_globals()), warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then refuses; the refusal says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             try:
                 return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except RuntimeError as exc:
@@ -119,12 +129,23 @@ def _read_obj(path: str | Path) -> Any:
                 return torch.load(path, map_location="cpu", weights_only=True)  # legacy non-zip file
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
-            f"{str(path)!r} cannot be loaded safely (weights_only=True refused it: {exc}). "
-            "daclip-kit never executes code from a checkpoint; re-save the file as a plain "
-            "state dict or safetensors with the tool that made it."
+            f"{str(path)!r} needs code execution to load ({_refusal_reason(exc)}), and daclip-kit never "
+            "executes code from a checkpoint (it reads with torch.load(weights_only=True)). Re-save it as a "
+            "plain state dict (torch.save(model.state_dict(), ...)) or as safetensors with the tool that made it."
         ) from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"Cannot read checkpoint {str(path)!r}: {exc}") from exc
+
+
+def _refusal_reason(exc: BaseException) -> str:
+    """The short reason inside torch's multi-paragraph ``weights_only`` refusal."""
+    text = str(exc)
+    found = re.search(r"(Unsupported global: GLOBAL \S+|Unsupported operand \d+|Unsupported class \S+)", text)
+    if found:
+        return found.group(1).rstrip(".")
+    detail = text.split("WeightsUnpickler error:", 1)[-1].split("Check the documentation", 1)[0]
+    detail = " ".join(detail.split())
+    return (detail[:150] + "...") if len(detail) > 150 else (detail or "refused by the safe unpickler")
 
 
 def _numpy_data_globals() -> list:
@@ -138,29 +159,129 @@ def _numpy_data_globals() -> list:
     return [np.dtype, scalar, (scalar, "numpy.core.multiarray.scalar"), *dtype_classes]
 
 
-def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
-    """``module.load_state_dict(state_dict, strict=True)`` with a complete error message.
+#: How many keys of each kind a mismatch message shows (the counts are always given).
+SHOWN_KEYS = 5
 
-    Raises:
-        CheckpointError: listing every missing key, unexpected key and shape mismatch.
-    """
+_ALLOW_NONFINITE: contextvars.ContextVar[bool] = contextvars.ContextVar("daclip_kit_allow_nonfinite",
+                                                                       default=False)
+
+
+@contextlib.contextmanager
+def nonfinite_weights_allowed(allowed: bool = True) -> Iterator[None]:
+    """Within the block, :func:`load_strict` accepts (``True``) or refuses (``False``) tensors
+    holding NaN or Inf when its caller does not say. :func:`daclip_kit.load_network` uses it so
+    that every converter (plugins' included) follows the caller's ``allow_nonfinite``."""
+    token = _ALLOW_NONFINITE.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _ALLOW_NONFINITE.reset(token)
+
+
+_CHECKED: contextvars.ContextVar[list | None] = contextvars.ContextVar("daclip_kit_nonfinite_checked", default=None)
+
+
+@contextlib.contextmanager
+def recording_nonfinite_checks() -> Iterator[list[str]]:
+    """Collect the sources :func:`load_strict` checked for non-finite values within the block (an
+    empty list afterwards: nothing was checked, e.g. a converter that loads by itself)."""
+    checked: list[str] = []
+    token = _CHECKED.set(checked)
+    try:
+        yield checked
+    finally:
+        _CHECKED.reset(token)
+
+
+def nonfinite_allowed() -> bool:
+    """Whether non-finite weights are allowed here (see :func:`nonfinite_weights_allowed`)."""
+    return _ALLOW_NONFINITE.get()
+
+
+def _key_text(key: Any, limit: int = 120) -> str:
+    text = str(key)
+    if not text.isprintable():
+        text = repr(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first(items: list[str], sep: str = ", ") -> str:
+    shown = sep.join(items[:SHOWN_KEYS])
+    return shown + (f"{sep}... ({len(items) - SHOWN_KEYS} more)" if len(items) > SHOWN_KEYS else "")
+
+
+def mismatch_message(module: nn.Module, state_dict: Mapping[str, Any], *, source: str = "checkpoint") -> str:
+    """``""`` when ``state_dict`` fits ``module`` key for key and shape for shape; otherwise one
+    line with the counts of missing, unexpected and mis-shaped keys and the first few of each.
+
+    Only shapes are compared, so ``module`` may live on the meta device."""
     own = module.state_dict()
     missing = sorted(k for k in own if k not in state_dict)
-    unexpected = sorted(k for k in state_dict if k not in own)
+    unexpected = sorted(str(k) for k in state_dict if k not in own)
     shapes = sorted(
-        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        f"{_key_text(k)}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
         for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     )
-    if missing or unexpected or shapes:
-        parts = [f"{source} does not match {type(module).__name__}."]
-        if missing:
-            parts.append(f"Missing keys ({len(missing)}): {', '.join(missing)}.")
-        if unexpected:
-            parts.append(f"Unexpected keys ({len(unexpected)}): {', '.join(unexpected)}.")
-        if shapes:
-            parts.append(f"Shape mismatches ({len(shapes)}): {'; '.join(shapes)}.")
-        parts.append("Check that the config matches the checkpoint (model size, context_dim, ...).")
-        raise CheckpointError(" ".join(parts))
+    if not (missing or unexpected or shapes):
+        return ""
+    parts = [f"{source} does not match {type(module).__name__}."]
+    if missing:
+        parts.append(f"Missing keys ({len(missing)}): {_first([_key_text(k) for k in missing])}.")
+    if unexpected:
+        parts.append(f"Unexpected keys ({len(unexpected)}): {_first([_key_text(k) for k in unexpected])}.")
+    if shapes:
+        parts.append(f"Shape mismatches ({len(shapes)}): {_first(shapes, '; ')}.")
+    parts.append("Check that the config matches the checkpoint (model size, context_dim, ...).")
+    return " ".join(parts)
+
+
+def nonfinite_message(state_dict: Mapping[str, Any], *, source: str = "checkpoint") -> str:
+    """``""`` when every floating-point tensor of ``state_dict`` is finite; otherwise one line
+    naming the first tensor with NaN or Inf and how many tensors have them."""
+    import torch
+
+    bad: list[str] = []
+    for key, value in state_dict.items():
+        if (isinstance(value, torch.Tensor) and value.device.type != "meta"
+                and (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all())):
+            bad.append(key)
+    if not bad:
+        return ""
+    first = state_dict[bad[0]]
+    n_nan = int(torch.isnan(first).sum())
+    n_inf = int(torch.isinf(first).sum())
+    return (f"{source} holds non-finite weights: {len(bad)} tensor(s) contain NaN or Inf, the first is "
+            f"{_key_text(bad[0])!r} ({n_nan} NaN and {n_inf} Inf of {first.numel():,} values). The file is "
+            "damaged or its training diverged; use another checkpoint, or load it anyway with "
+            "allow_nonfinite=True (CLI: --allow-nonfinite).")
+
+
+def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+                allow_nonfinite: bool | None = None) -> None:
+    """``module.load_state_dict(state_dict, strict=True)`` with a concise, complete error.
+
+    Args:
+        module: the network (already allocated).
+        state_dict: the weights.
+        source: name of the checkpoint in messages.
+        allow_nonfinite: accept tensors holding NaN or Inf; ``None``: as the surrounding
+            :func:`nonfinite_weights_allowed` block says (default: refuse).
+
+    Raises:
+        CheckpointError: keys or shapes that do not match (the counts of missing, unexpected and
+            mis-shaped keys, with the first few of each), or non-finite values (the first tensor
+            holding them and how many tensors do).
+    """
+    problem = mismatch_message(module, state_dict, source=source)
+    if problem:
+        raise CheckpointError(problem)
+    if not (nonfinite_allowed() if allow_nonfinite is None else allow_nonfinite):
+        problem = nonfinite_message(state_dict, source=source)
+        if problem:
+            raise CheckpointError(problem)
+        checked = _CHECKED.get()
+        if checked is not None:
+            checked.append(source)
     module.load_state_dict(state_dict, strict=True)
 
 
@@ -254,12 +375,75 @@ def describe_source(checkpoint: Any) -> str:
     return str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
 
 
+#: :func:`check_allocation` refuses a network with more values than this many times the
+#: checkpoint's, plus :data:`ALLOCATION_SLACK` (buffers that are not saved, such as attention masks).
+ALLOCATION_FACTOR = 4
+ALLOCATION_SLACK = 1 << 22
+
+
+def _config_of(module: Any) -> dict[str, Any]:
+    import dataclasses
+
+    try:
+        if hasattr(module, "export_config"):
+            return dict(module.export_config())
+        config = getattr(module, "config", None)
+        if dataclasses.is_dataclass(config) and not isinstance(config, type):
+            return dataclasses.asdict(config)
+    except Exception:  # noqa: BLE001 - only used to word a message
+        return {}
+    return {}
+
+
+def _largest_sizes(config: Mapping[str, Any], prefix: str = "") -> list[tuple[float, str]]:
+    """``(value, "key=value")`` for the numeric settings of ``config`` (nested dicts and lists of
+    numbers included)."""
+    found: list[tuple[float, str]] = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            found.append((float(value), f"{name}={value}"))
+        elif isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            found.append((float(max(value)), f"{name}={list(value)}"))
+        elif isinstance(value, Mapping):
+            found += _largest_sizes(value, prefix=f"{name}.")
+    return found
+
+
+def check_allocation(module: nn.Module, state_dict: Mapping[str, Any], *, source: str = "checkpoint",
+                     config: Mapping[str, Any] | None = None) -> None:
+    """Refuse to allocate ``module`` (built on the meta device) when it holds far more values than
+    ``state_dict``: its config then describes a far larger network than the file holds.
+
+    Raises:
+        CheckpointError: naming both sizes and the config's largest settings.
+    """
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() for b in module.buffers())
+    wanted = params + buffers
+    held = sum(int(v.numel()) for v in state_dict.values() if hasattr(v, "numel"))
+    if wanted <= ALLOCATION_FACTOR * held + ALLOCATION_SLACK:
+        return
+    sizes = sorted(_largest_sizes(config if config is not None else _config_of(module)), reverse=True)
+    blame = f" Check the sizes in its config (largest: {', '.join(t for _, t in sizes[:3])})." if sizes else ""
+    raise CheckpointError(
+        f"The config for {source} describes a {type(module).__name__} of {wanted:,} values "
+        f"(about {wanted * 4 / 2**30:,.1f} GiB as float32), but the checkpoint holds only {held:,}; it is not "
+        f"allocated.{blame} Use the config the checkpoint was saved with."
+    )
+
+
 def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torch.Tensor], *,
-                   source: str = "checkpoint", hint: Callable[[], str] | None = None) -> nn.Module:
+                   source: str = "checkpoint", hint: Callable[[], str] | None = None,
+                   config: Mapping[str, Any] | None = None, allow_nonfinite: bool | None = None) -> nn.Module:
     """Build a network without random initialisation and load ``state_dict`` strictly.
 
-    The module is built on the meta device and allocated on the CPU, so a full-size network costs
-    no initialisation time; every parameter and persistent buffer then comes from the checkpoint.
+    The module is built on the meta device and checked against the checkpoint there (sizes,
+    keys and shapes), so a wrong or hostile config costs no memory; only then is it allocated on
+    the CPU, and every parameter and persistent buffer comes from the checkpoint.
 
     Args:
         build: returns the (empty) network.
@@ -267,21 +451,32 @@ def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torc
         source: name of the checkpoint in messages (:func:`describe_source`).
         hint: called on a mismatch; its sentence is appended to the error (e.g. the config the
             checkpoint appears to have).
+        config: the settings ``build`` uses, named when they describe a far larger network than
+            the checkpoint holds (default: the module's ``export_config()`` or ``config``).
+        allow_nonfinite: see :func:`load_strict`.
 
     Returns:
         The network in eval mode, on the CPU.
 
     Raises:
-        CheckpointError: naming every missing, unexpected and mis-shaped key.
+        CheckpointError: a config far larger than the checkpoint, keys that do not match (with
+            counts and the first few), or non-finite weights.
     """
     import torch
 
+    def with_hint(message: str) -> str:
+        extra = hint() if hint is not None else ""
+        return f"{message} {extra}" if extra else message
+
     with torch.device("meta"):
         net = build()
-    net = net.to_empty(device="cpu")
+    mismatch = mismatch_message(net, state_dict, source=source)
     try:
-        load_strict(net, state_dict, source=source)
+        check_allocation(net, state_dict, source=source, config=config)
     except CheckpointError as exc:
-        extra = f" {hint()}" if hint is not None else ""
-        raise CheckpointError(f"{exc}{extra}") from None
+        raise CheckpointError(with_hint(str(exc))) from None
+    if mismatch:
+        raise CheckpointError(with_hint(mismatch))
+    net = net.to_empty(device="cpu")
+    load_strict(net, state_dict, source=source, allow_nonfinite=allow_nonfinite)
     return net.eval()

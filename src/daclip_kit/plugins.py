@@ -3,6 +3,23 @@
 Nothing here runs at import. :func:`get_plugin_manager` builds the manager on first use and caches
 it; :func:`reset` drops the cache (tests use it).
 
+A plugin can never break the host (nor ``daclip-kit --help``, ``ls`` or ``plugins``). Each of
+these is recorded against the plugin as a :class:`~daclip_kit.errors.PluginLoadError`, logged,
+shown as *failed* by ``daclip-kit plugins``, and skipped:
+
+* an entry point that fails to import, including one that calls ``sys.exit()`` or raises any
+  other :class:`BaseException` (``SystemExit``, ``KeyboardInterrupt``, ...) while importing;
+* a registration hook that raises (again any :class:`BaseException`) or returns anything but a
+  list or tuple of the kind's spec class (:data:`SPEC_TYPES`) with well-formed fields: a
+  non-empty ``name`` without spaces, ``"module:attr"`` strings in ``target``/``config``/
+  ``convert``/``meter``, text in ``summary``, a plain file name in a ``WeightSpec.filename``.
+  The whole answer of that hook is skipped; the plugin's other hooks still count;
+* a name that is already taken in its kind. **Conflict rule**: the built-in component always
+  wins; between third-party plugins the one registered first wins, and entry points are
+  registered in the order of their entry-point names (then distribution name), followed by
+  in-process plugins (:func:`register_plugin`) in the order they were registered. The later
+  spec is skipped and the error names both plugins; the plugin's other specs stay registered.
+
 Environment switches:
 
 ``DACLIP_KIT_DISABLE_PLUGIN_AUTOLOAD=1``
@@ -18,16 +35,19 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import pluggy
 
 from . import __version__, hookspecs
-from .errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
+from .errors import PluginLoadError, UnknownComponentError
 from .registry import Registry
-from .specs import KINDS
+from .specs import KINDS, CommandSpec, ComponentSpec, load_target
 
 if sys.version_info >= (3, 12):  # pragma: no cover - depends on interpreter
     from importlib import metadata as importlib_metadata
@@ -54,15 +74,43 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "daclip_kit.data.plugin",
     "daclip_kit.pipelines.plugin",
     "daclip_kit.train.plugin",
+    "daclip_kit.demo.plugin",
     "daclip_kit.cli.plugin",
 )
 
+#: The spec class each registration hook must return (``"module:attr"``, imported when checked;
+#: all are torch-free spec modules).
+SPEC_TYPES: dict[str, str] = {
+    "embedders": "daclip_kit.specs:EmbedderSpec",
+    "backbones": "daclip_kit.specs:BackboneSpec",
+    "adapters": "daclip_kit.specs:AdapterSpec",
+    "samplers": "daclip_kit.specs:SamplerSpec",
+    "metrics": "daclip_kit.specs:MetricSpec",
+    "tables": "daclip_kit.bench.spec:TableSpec",
+    "weights": "daclip_kit.specs:WeightSpec",
+    "degradations": "daclip_kit.specs:DegradationSpec",
+    "datasets": "daclip_kit.specs:DatasetSpec",
+    "pipelines": "daclip_kit.specs:PipelineSpec",
+    "commands": "daclip_kit.specs:CommandSpec",
+}
+
 _SINGULAR = {k: k[:-1] for k in KINDS}
+#: Spec fields that hold ``"module:attr"`` strings (``None`` allowed except for ``target``).
+_TARGET_FIELDS = ("target", "config", "convert", "meter")
+_TEXT_FIELDS = ("summary", "title", "description")
+_TARGET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+#: Component names: no spaces, quotes or separators of the CLI's own syntax.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
+_COMMAND_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass
 class PluginInfo:
-    """One plugin as ``daclip-kit plugins`` shows it."""
+    """One plugin as ``daclip-kit plugins`` shows it.
+
+    ``errors`` lists everything held against the plugin (import failure, hooks that raised or
+    answered wrongly, names it could not take); ``error`` is the first of them.
+    """
 
     name: str
     module: str
@@ -70,11 +118,85 @@ class PluginInfo:
     version: str
     builtin: bool
     hooks: list[str] = field(default_factory=list)
-    error: PluginLoadError | None = None
+    errors: list[PluginLoadError] = field(default_factory=list)
+
+    @property
+    def error(self) -> PluginLoadError | None:
+        return self.errors[0] if self.errors else None
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return not self.errors
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` of ``exc``, saying what ``sys.exit()`` was called with."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}) (it called sys.exit())"
+    text = _safe_str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _safe_str(obj: Any, limit: int = 300) -> str:
+    try:
+        text = str(obj)
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break reporting
+        text = f"<{type(obj).__name__} that cannot be shown>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _safe_repr(obj: Any, limit: int = 300) -> str:
+    try:
+        text = repr(obj)
+    except BaseException:  # noqa: BLE001
+        text = f"<{type(obj).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _target_fields(spec: Any) -> tuple[str, ...]:
+    if isinstance(spec, ComponentSpec):
+        return tuple(a for a in _TARGET_FIELDS if hasattr(spec, a))
+    return ("target",) if isinstance(spec, CommandSpec) else ()
+
+
+def check_specs(kind: str, specs: Any) -> str:
+    """Why ``specs`` (a registration hook's answer for ``kind``) is not acceptable, or ``""``.
+
+    It must be a list or tuple of instances of the kind's spec class (:data:`SPEC_TYPES`) whose
+    ``name`` is a non-empty word, whose ``"module:attr"`` fields are well formed, and whose text
+    fields are strings.
+    """
+    expected = load_target(SPEC_TYPES[kind])
+    if not isinstance(specs, (list, tuple)):
+        return (f"returned {type(specs).__name__} {_safe_repr(specs, 80)}, expected a list of "
+                f"{expected.__name__} objects")
+    for i, spec in enumerate(specs):
+        where = f"item {i}"
+        if not isinstance(spec, expected):
+            return f"{where} is a {type(spec).__name__}, expected a {expected.__name__}"
+        name = getattr(spec, "name", None)
+        if not isinstance(name, str) or not name:
+            return f"{where} has name {_safe_repr(name, 80)}, expected a non-empty string"
+        where = f"{_SINGULAR[kind]} {name!r}" if len(name) <= 80 else f"{where} (name too long)"
+        pattern = _COMMAND_RE if kind == "commands" else _NAME_RE
+        if len(name) > 80 or not pattern.match(name):
+            return f"{where}: the name must match {pattern.pattern} (at most 80 characters)"
+        for attr in _target_fields(spec):
+            value = getattr(spec, attr)
+            if value is None and attr != "target":
+                continue
+            if not isinstance(value, str) or not _TARGET_RE.match(value):
+                return f"{where} has {attr}={_safe_repr(value, 80)}, expected 'package.module:attribute'"
+        for attr in _TEXT_FIELDS:
+            if hasattr(spec, attr) and not isinstance(getattr(spec, attr), str):
+                return f"{where} has a {type(getattr(spec, attr)).__name__} {attr}, expected text"
+        if kind == "weights":
+            filename = spec.filename
+            if (not isinstance(filename, str) or not filename or filename in (".", "..")
+                    or "/" in filename or "\\" in filename or "\0" in filename):
+                return f"{where} has filename={_safe_repr(filename, 80)}, expected a plain file name"
+    return ""
 
 
 class PluginHost:
@@ -83,7 +205,10 @@ class PluginHost:
     def __init__(self, pm: pluggy.PluginManager):
         self.pm = pm
         self.infos: dict[str, PluginInfo] = {}
+        #: entry points that were not loaded at all (a name declared twice or taken by a built-in)
+        self.rejected: list[PluginInfo] = []
         self._registries: dict[str, Registry] = {}
+        self._order: dict[str, int] = {}
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -91,27 +216,29 @@ class PluginHost:
                         builtin: bool, entry_point: str = "", load=None) -> None:
         """Import ``module_name`` (or call ``load()``) and register the result.
 
-        A failure is recorded in :attr:`infos` and logged, never raised.
+        A failure, whatever it raises (``SystemExit`` and ``KeyboardInterrupt`` included), is
+        recorded in :attr:`infos` and logged, never raised.
         """
         info = PluginInfo(name, module_name, distribution, version, builtin)
         self.infos[name] = info
+        self._order.setdefault(name, len(self._order))
         try:
             module = load() if load is not None else importlib.import_module(module_name)
             self.pm.register(module, name=name)
-        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported and skipped
+        except BaseException as exc:  # noqa: BLE001 - any plugin failure is reported and skipped
             where = entry_point or module_name
             dist = f"{distribution} {version}".strip() or "unknown distribution"
-            err = PluginLoadError(
-                f"Plugin {name!r} ({where}, from {dist}) failed to load: "
-                f"{type(exc).__name__}: {exc}. It is skipped; fix or uninstall it, or set "
-                f"{ENV_ALLOW}=... to load only the plugins you need.",
+            self._record(info, PluginLoadError(
+                f"Plugin {name!r} ({where}, from {dist}) failed to load: {describe_exception(exc)}. "
+                f"It is skipped; fix or uninstall it, or set {ENV_ALLOW}=... to load only the plugins "
+                "you need.",
                 entry_point=where, distribution=distribution, version=version,
-            )
-            err.__cause__ = exc
-            info.error = err
-            log.warning("%s", err)
+            ), exc)
             return
-        info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or ())
+        try:
+            info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or ())
+        except BaseException:  # noqa: BLE001 - cosmetic only
+            info.hooks = []
 
     def load_entry_points(self) -> None:
         if os.environ.get(ENV_DISABLE_AUTOLOAD, "").strip() not in ("", "0"):
@@ -119,22 +246,41 @@ class PluginHost:
             return
         allow_raw = os.environ.get(ENV_ALLOW)
         allow = None if allow_raw is None else {a.strip() for a in allow_raw.split(",") if a.strip()}
-        eps = sorted(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-        seen: set[str] = set()
-        for ep in eps:
-            if ep.name in seen or ep.name in self.infos:
+        try:
+            found = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+        except Exception as exc:  # noqa: BLE001 - broken package metadata must not stop the host
+            log.warning("Cannot list the %r entry points (%s); no third-party plugins are loaded.",
+                        ENTRY_POINT_GROUP, describe_exception(exc))
+            return
+        described = sorted(((ep, *_distribution(ep)) for ep in found),
+                           key=lambda t: (str(t[0].name), t[1], str(t[0].value)))
+        first_by_name: dict[str, str] = {}
+        for ep, dist_name, dist_version in described:
+            name, value = str(ep.name), str(ep.value)
+            if allow is not None and name not in allow:
                 continue
-            seen.add(ep.name)
-            if allow is not None and ep.name not in allow:
+            where = f"{name} = {value}"
+            if name in first_by_name or name in self.infos:
+                taken_by = (f"the built-in plugin {name!r}" if name in self.infos and self.infos[name].builtin
+                            else f"the entry point {first_by_name.get(name) or name!r}")
+                info = PluginInfo(name, value.partition(":")[0], dist_name, dist_version, builtin=False)
+                self._record(info, PluginLoadError(
+                    f"Plugin {name!r} ({where}, from {f'{dist_name} {dist_version}'.strip() or 'unknown distribution'}) "
+                    f"is not loaded: its entry-point name is already taken by {taken_by}. Rename the entry "
+                    "point or uninstall one of the distributions.",
+                    entry_point=where, distribution=dist_name, version=dist_version,
+                ), None)
+                self.rejected.append(info)
                 continue
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else ""
-            dist_version = dist.version if dist is not None else ""
-            self.register_module(
-                ep.value.partition(":")[0], name=ep.name, distribution=dist_name,
-                version=dist_version, builtin=False, entry_point=f"{ep.name} = {ep.value}",
-                load=ep.load,
-            )
+            first_by_name[name] = f"{where} ({dist_name})" if dist_name else where
+            self.register_module(value.partition(":")[0], name=name, distribution=dist_name,
+                                 version=dist_version, builtin=False, entry_point=where, load=ep.load)
+
+    def _record(self, info: PluginInfo | None, err: PluginLoadError, cause: BaseException | None) -> None:
+        err.__cause__ = cause
+        if info is not None:
+            info.errors.append(err)
+        log.warning("%s", err)
 
     # -- registries --------------------------------------------------------------------------
 
@@ -148,34 +294,78 @@ class PluginHost:
             self._registries[kind] = reg
         return reg
 
+    def clear_registries(self) -> None:
+        """Drop the built registries and the errors found while building them (found again on
+        the next build)."""
+        self._registries.clear()
+        for info in [*self.infos.values(), *self.rejected]:
+            info.errors = [e for e in info.errors if not e.kind]
+
+    def _priority(self, plugin_name: str) -> tuple[float, str]:
+        return (self._order.get(plugin_name, math.inf), plugin_name)
+
+    def is_builtin(self, plugin_name: str) -> bool:
+        info = self.infos.get(plugin_name)
+        return bool(info and info.builtin)
+
     def _build(self, kind: str) -> Registry:
-        reg: Registry = Registry(_SINGULAR[kind], list_command=f"daclip-kit ls {kind}")
-        caller = getattr(self.pm.hook, f"daclip_kit_register_{kind}")
+        singular = _SINGULAR[kind]
+        hook = f"daclip_kit_register_{kind}"
+        reg: Registry = Registry(singular, list_command=f"daclip-kit ls {kind}")
+        caller = getattr(self.pm.hook, hook)
         trace = os.environ.get(ENV_TRACE, "").strip() not in ("", "0")
-        for impl in caller.get_hookimpls():
-            info = self.infos.get(impl.plugin_name)
+        for impl in sorted(caller.get_hookimpls(), key=lambda i: self._priority(i.plugin_name)):
+            plugin = impl.plugin_name
+            info = self.infos.get(plugin)
+            meta = {"entry_point": plugin, "distribution": info.distribution if info else "",
+                    "version": info.version if info else "", "kind": kind}
             try:
                 specs = impl.function()
-            except Exception as exc:  # noqa: BLE001 - a failing plugin is reported and skipped
-                err = PluginLoadError(
-                    f"Plugin {impl.plugin_name!r} failed in daclip_kit_register_{kind}: "
-                    f"{type(exc).__name__}: {exc}. Its {kind} are skipped.",
-                    entry_point=impl.plugin_name,
-                    distribution=info.distribution if info else "",
-                    version=info.version if info else "",
-                )
-                err.__cause__ = exc
-                if info is not None and info.error is None:
-                    info.error = err
-                log.warning("%s", err)
+                if not isinstance(specs, (list, tuple)) and hasattr(specs, "close"):
+                    specs.close()  # a generator or coroutine from a wrongly declared hook
+                problem = check_specs(kind, specs)
+            except BaseException as exc:  # noqa: BLE001 - a failing plugin is reported and skipped
+                self._record(info, PluginLoadError(
+                    f"Plugin {plugin!r} failed in {hook}: {describe_exception(exc)}. Its {kind} are skipped.",
+                    **meta), exc)
+                continue
+            if problem:
+                self._record(info, PluginLoadError(
+                    f"Plugin {plugin!r}: {hook} {problem}. Its {kind} are skipped; fix the plugin.", **meta), None)
                 continue
             if trace:
-                log.info("hook daclip_kit_register_%s of %s -> %r", kind, impl.plugin_name, specs)
-            for spec in specs or ():
-                reg.add(spec, plugin=impl.plugin_name,
-                        distribution=info.distribution if info else "",
-                        version=info.version if info else "")
+                log.info("hook %s of %s -> %s", hook, plugin, _safe_repr(specs, 2000))
+            dist = info.distribution if info else ""
+            version = info.version if info else ""
+            for spec in specs:
+                if spec.name in reg:
+                    old = reg.entry(spec.name)
+                    winner = "the built-in one" if self.is_builtin(old.plugin) else "the first registered one"
+                    self._record(info, PluginLoadError(
+                        f"Plugin {plugin!r}{_dist_text(dist, version)} registers {singular} {spec.name!r}, which "
+                        f"{old.provider()} already registers; {winner} is kept and this one is skipped. "
+                        f"Rename it in the plugin, or uninstall one of them ({ENV_ALLOW}=... loads only the "
+                        "listed plugins).", **meta), None)
+                    continue
+                reg.add(spec, plugin=plugin, distribution=dist, version=version)
         return reg.freeze()
+
+
+def _dist_text(dist: str, version: str) -> str:
+    text = f"{dist} {version}".strip()
+    return f" ({text})" if text else ""
+
+
+def _distribution(ep: Any) -> tuple[str, str]:
+    """``(name, version)`` of the distribution declaring ``ep``; ``("", "")`` when unknown."""
+    try:
+        dist = getattr(ep, "dist", None)
+        if dist is None:
+            return "", ""
+        name = dist.metadata["Name"]
+        return str(name or ""), str(dist.version or "")
+    except Exception:  # noqa: BLE001 - broken metadata only loses the label
+        return "", ""
 
 
 def _trace_before(hook_name, hook_impls, kwargs):
@@ -183,7 +373,8 @@ def _trace_before(hook_name, hook_impls, kwargs):
 
 
 def _trace_after(outcome, hook_name, hook_impls, kwargs):
-    log.info("%s returned %r", hook_name, outcome.get_result() if outcome.exception is None else outcome.exception)
+    result = outcome.get_result() if outcome.exception is None else outcome.exception
+    log.info("%s returned %s", hook_name, _safe_repr(result, 2000))
 
 
 def _own_version() -> str:
@@ -217,11 +408,17 @@ def get_registry(kind: str) -> Registry:
     return get_host().registry(kind)
 
 
+def is_builtin_plugin(plugin_name: str) -> bool:
+    """Whether ``plugin_name`` (as in :attr:`daclip_kit.registry.Entry.plugin`) is a built-in."""
+    return get_host().is_builtin(plugin_name)
+
+
 def register_plugin(plugin: object, name: str | None = None) -> str:
     """Register an in-process plugin (a module or object with ``@hookimpl`` functions).
 
     Use it in notebooks, scripts and tests; installed distributions use the ``daclip_kit``
-    entry-point group instead. Registries built earlier are rebuilt on next use.
+    entry-point group instead. Registries built earlier are rebuilt on next use. Its components
+    come after the built-ins and entry points: a name they already use is reported and skipped.
 
     Returns:
         the name the plugin was registered under.
@@ -240,22 +437,21 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     info = PluginInfo(registered, module, "", "", builtin=False)
     info.hooks = sorted(h.name for h in host.pm.get_hookcallers(plugin) or ())
     host.infos[registered] = info
-    host._registries.clear()
+    host._order.setdefault(registered, len(host._order))
+    host.clear_registries()
     return registered
 
 
 def plugin_infos() -> list[PluginInfo]:
     """Every plugin the host tried to load, built-ins first, failures included.
 
-    Every registry is built first, so a plugin whose registration hook raises shows as failed.
+    Every registry is built first, so a plugin whose registration hook raises, answers wrongly
+    or takes a name already in use shows as failed.
     """
     host = get_host()
     for kind in KINDS:
-        try:
-            host.registry(kind)
-        except DuplicateComponentError as exc:
-            log.warning("%s", exc)
-    infos = list(host.infos.values())
+        host.registry(kind)
+    infos = list(host.infos.values()) + list(host.rejected)
     return sorted(infos, key=lambda i: (not i.builtin, i.name))
 
 

@@ -12,11 +12,17 @@ Native ``config.json`` records what the folder holds::
      "config": {...}, "sampler": {"name": "irsde", "config": {...}}}
 
 ``sampler`` is optional: the settings a diffusion network was trained with, used by ``restore``.
-Folders written before this format (a flat config, ``kind`` for DA-CLIP) still load.
+Any other key is an error (a typo must not be ignored). Folders written before this format (a
+flat config, ``kind`` for DA-CLIP) still load.
+
+Loading is guarded: a config that describes a network far larger than the file holds is refused
+before anything is allocated, and weights holding NaN or Inf are refused unless the caller passes
+``allow_nonfinite=True``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +33,13 @@ from .checkpoint import (
     build_and_load,
     describe_source,
     load_pretrained_files,
+    nonfinite_allowed,
+    nonfinite_message,
+    nonfinite_weights_allowed,
     read_checkpoint,
     read_json_config,
     read_state_dict,
+    recording_nonfinite_checks,
     save_pretrained,
     state_dict_keys,
 )
@@ -43,6 +53,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 FORMAT = "daclip-kit/1"
+#: The keys of a native ``config.json``; any other is an error.
+NATIVE_KEYS = ("format", "component", "name", "config", "sampler")
 #: Registry kinds that hold networks loadable from checkpoints, searched in this order.
 NETWORK_KINDS = ("backbones", "embedders")
 
@@ -80,21 +92,51 @@ def find_network_spec(name: str) -> tuple[str, ComponentSpec]:
 
 
 def native_info(directory: str | Path) -> NativeInfo:
-    """Read the ``config.json`` of a native folder (either format).
+    """Read the ``config.json`` of a native folder (either format), strictly.
 
     Raises:
-        CheckpointError: not a folder with ``config.json`` and ``model.safetensors``, or a
-            ``config.json`` that is not a JSON object.
+        CheckpointError: not a folder with ``config.json`` and ``model.safetensors``; a
+            ``config.json`` that is not a JSON object; an unknown format or key (named); or an
+            entry of the wrong type.
     """
+    path = Path(directory) / CONFIG_NAME
     data = read_json_config(Path(directory))
-    if data.get("format") == FORMAT:
-        config = data.get("config") or {}
-        sampler = data.get("sampler")
-        if not isinstance(config, Mapping) or (sampler is not None and not isinstance(sampler, Mapping)):
-            raise CheckpointError(f"{Path(directory) / CONFIG_NAME} has a malformed 'config' or 'sampler' entry.")
-        return NativeInfo(str(data.get("name", "")), str(data.get("component", "backbones")), dict(config),
-                          dict(sampler) if sampler else None)
+
+    def bad(message: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {message}. Fix the file or write the folder again with "
+                               "save_network() / `daclip-kit convert`.")
+
+    if "format" in data:
+        if data["format"] != FORMAT:
+            raise CheckpointError(f"{path} has format {data['format']!r}, but this daclip-kit reads {FORMAT!r}; "
+                                  "upgrade daclip-kit or write the folder again with this version.")
+        unknown = sorted(str(k) for k in data if k not in NATIVE_KEYS)
+        if unknown:
+            raise bad(f"unknown key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                      + f"; the keys are {', '.join(NATIVE_KEYS)}")
+        name, component = data.get("name", ""), data.get("component", "backbones")
+        config, sampler = data.get("config", {}), data.get("sampler")
+        if not isinstance(name, str):
+            raise bad(f"'name' must be a registry name (text), not {type(name).__name__}")
+        if component not in NETWORK_KINDS:
+            raise bad(f"'component' is {component!r}, expected one of {', '.join(NETWORK_KINDS)}")
+        if not isinstance(config, Mapping):
+            raise bad(f"'config' must be an object of settings, not {type(config).__name__}")
+        if sampler is not None:
+            if not isinstance(sampler, Mapping):
+                raise bad(f"'sampler' must be an object {{\"name\": ..., \"config\": {{...}}}}, not {type(sampler).__name__}")
+            extra = sorted(str(k) for k in sampler if k not in ("name", "config"))
+            if extra:
+                raise bad(f"unknown key {extra[0]!r} in 'sampler'; its keys are name, config")
+            if not isinstance(sampler.get("name"), str) or not sampler.get("name"):
+                raise bad("'sampler' needs a 'name' (a registry name such as 'irsde')")
+            if not isinstance(sampler.get("config", {}), Mapping):
+                raise bad("'sampler.config' must be an object of settings")
+        return NativeInfo(name, component, dict(config), dict(sampler) if sampler else None)
     if data.get("kind") == "daclip":
+        unknown = sorted(str(k) for k in data if k not in ("kind", "model_config"))
+        if unknown:
+            raise bad(f"unknown key {unknown[0]!r} in a DA-CLIP config; the keys are kind, model_config")
         return NativeInfo("daclip", "embedders", {"model_config": data.get("model_config")})
     return NativeInfo("", "backbones", {k: v for k, v in data.items() if k != "kind"})
 
@@ -106,7 +148,7 @@ def is_native_folder(path: str | Path) -> bool:
 
 
 def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *,
-                 config: Mapping[str, Any] | str | None = None) -> nn.Module:
+                 config: Mapping[str, Any] | str | None = None, allow_nonfinite: bool | None = None) -> nn.Module:
     """Build the network ``name`` and load ``checkpoint`` into it strictly.
 
     Args:
@@ -117,20 +159,38 @@ def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *
         config: for released files, settings over the spec's defaults (the converter also accepts
             its authors' spellings, e.g. an official ``network_G.setting``) or another registry
             name whose defaults to use; ignored for native folders, which record their config.
+        allow_nonfinite: load weights holding NaN or Inf (``False``: refuse them). ``None``
+            (default) follows an enclosing :func:`daclip_kit.checkpoint.nonfinite_weights_allowed`
+            block, which is how callers above the factory (``classify --allow-nonfinite``) pass
+            it; outside one, non-finite weights are refused.
 
     Returns:
         The network in eval mode, on the CPU.
 
     Raises:
         UnknownComponentError: ``name`` is not registered.
-        CheckpointError: unreadable checkpoint, a folder holding another architecture, or keys
-            that do not match (every missing, unexpected and mis-shaped key is named).
+        CheckpointError: unreadable checkpoint, a folder holding another architecture, a config
+            far larger than the checkpoint, keys that do not match (counted, the first few named),
+            or non-finite weights (unless allowed).
 
     Example:
         >>> import daclip_kit  # doctest: +SKIP
         >>> unet = daclip_kit.load_network("irsde-unet", "universal-ir.pth")  # doctest: +SKIP
         >>> wild = daclip_kit.load_network("irsde-unet-wild", "wild-ir.pth")  # doctest: +SKIP
     """
+    scope = contextlib.nullcontext() if allow_nonfinite is None else nonfinite_weights_allowed(allow_nonfinite)
+    with scope, recording_nonfinite_checks() as checked:
+        net = _load_network(name, checkpoint, config)
+        if not checked and not nonfinite_allowed():
+            # converters that load without load_strict (a plugin's own code) are checked here too
+            problem = nonfinite_message(net.state_dict(), source=describe_source(checkpoint))
+            if problem:
+                raise CheckpointError(problem)
+    return net
+
+
+def _load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any],
+                  config: Mapping[str, Any] | str | None) -> nn.Module:
     if isinstance(checkpoint, (str, Path)) and Path(checkpoint).is_dir():
         return _load_native(name, Path(checkpoint))
     if name is None:
@@ -147,7 +207,7 @@ def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *
         settings = find_network_spec(settings)[1].defaults
     state = read_state_dict(checkpoint)
     return build_and_load(lambda: instantiate(spec, dict(settings or {})), state,
-                          source=describe_source(checkpoint))
+                          source=describe_source(checkpoint), config=dict(settings or {}))
 
 
 def _load_native(name: str | None, folder: Path) -> nn.Module:
@@ -168,7 +228,7 @@ def _load_native(name: str | None, folder: Path) -> nn.Module:
             raise CheckpointError(f"Embedder {spec.name!r} cannot load network folders (its spec has no convert).")
         return load_target(spec.convert)(folder).eval()
     _, state = load_pretrained_files(folder)
-    return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder))
+    return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder), config=info.config)
 
 
 def save_network(module: nn.Module, directory: str | Path, *, name: str, config: Mapping[str, Any] | None = None,

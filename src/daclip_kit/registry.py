@@ -2,7 +2,9 @@
 
 A registry holds the specs of one kind together with the plugin that registered each. Names are
 unique: a second registration of a name is a :class:`DuplicateComponentError` that names both
-plugins, never a silent overwrite.
+plugins, never a silent overwrite. The plugin host (:mod:`daclip_kit.plugins`) adds specs in a fixed
+order (built-ins first) and turns that error into a failure of the later plugin, so the first
+registration wins and nothing is lost silently.
 """
 
 from __future__ import annotations

@@ -76,6 +76,10 @@ def test_options_errors_and_no_overwrite(tmp_path, capsys):
     assert main(["degrade", str(src), "-o", str(tmp_path), "--types", "noisy", "--overwrite"]) == 1
     assert "input" in capsys.readouterr().err
     assert src.read_bytes() == before
+    # -o naming a file (an easy slip from `restore -o FILE`) is one line, and the file is kept
+    assert main(["degrade", str(img), "-o", str(src), "--types", "noisy"]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert src.read_bytes() == before
 
 
 def test_cli_modules_and_plugins_do_not_import_torch():

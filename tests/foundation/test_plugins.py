@@ -120,14 +120,29 @@ def test_allow_list_loads_only_named_plugins(fake_eps, monkeypatch):
     assert "d-net" in names and "c-net" not in names
 
 
-def test_duplicate_across_plugins_names_both(fake_eps, monkeypatch):
+@pytest.mark.parametrize("order", ["ef", "fe"])
+def test_duplicate_across_plugins_first_entry_point_name_wins_and_names_both(fake_eps, monkeypatch, order):
     _backbone_plugin(monkeypatch, "fake_plugin_e", "same-net")
     _backbone_plugin(monkeypatch, "fake_plugin_f", "same-net")
-    fake_eps += [FakeEntryPoint("e", "fake_plugin_e", dist=("pkg-e", "1")),
-                 FakeEntryPoint("f", "fake_plugin_f", dist=("pkg-f", "2"))]
-    with pytest.raises(DuplicateComponentError) as info:
-        daclip_kit.list_components("backbones")
-    assert "'e' (pkg-e 1)" in str(info.value) and "'f' (pkg-f 2)" in str(info.value)
+    eps = {"e": FakeEntryPoint("e", "fake_plugin_e", dist=("pkg-e", "1")),
+           "f": FakeEntryPoint("f", "fake_plugin_f", dist=("pkg-f", "2"))}
+    fake_eps += [eps[c] for c in order]  # discovery order does not matter: entry-point names decide
+    assert "same-net" in daclip_kit.list_components("backbones")
+    assert plugins.get_registry("backbones").entry("same-net").plugin == "e"
+    infos = {i.name: i for i in plugins.plugin_infos()}
+    assert infos["e"].ok and not infos["f"].ok
+    msg = str(infos["f"].error)
+    assert "'e' (pkg-e 1)" in msg and "'f' (pkg-f 2)" in msg and "skipped" in msg
+
+
+def test_registry_itself_still_refuses_duplicates():
+    from daclip_kit.registry import Registry
+    from daclip_kit.specs import BackboneSpec
+
+    reg = Registry("backbone")
+    reg.add(BackboneSpec(name="x", target="a:b"), plugin="p")
+    with pytest.raises(DuplicateComponentError):
+        reg.add(BackboneSpec(name="x", target="a:c"), plugin="q")
 
 
 def test_entry_point_order_does_not_matter(fake_eps, monkeypatch):

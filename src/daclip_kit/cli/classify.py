@@ -7,13 +7,16 @@ with the text embeddings of the labels, scaled by the model's learned logit scal
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import ConfigError, DaclipKitError, InputError
 from ..factory import create_embedder
 from ..io import list_images, read_image
 from ..types import DEGRADATIONS
 from . import console
+
+log = logging.getLogger(__name__)
 
 #: Named weights used by ``--embedder daclip`` when ``--weights`` is not given, per ``--model``.
 DEFAULT_WEIGHTS = {"daclip_ViT-B-32": "daclip-vit-b-32", "daclip_ViT-L-14": "wild-daclip-vit-l-14"}
@@ -29,7 +32,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="daclip: bundled config (daclip_ViT-B-32, daclip_ViT-L-14); clip: open_clip model name")
     parser.add_argument("--labels", type=Path, default=None,
                         help="text file with one label per line (default: the 10 DA-CLIP degradations)")
-    parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per image (default 3)")
+    parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per image (default 3, at least 1)")
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="load weights holding NaN or Inf and report NaN probabilities (JSON: null) instead "
+                        "of failing")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     parser.add_argument("--quantize-input", action="store_true",
                         help="emulate the official uint8 truncation before resizing")
@@ -65,24 +71,37 @@ def build_embedder(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     import torch
     from rich.progress import Progress
 
+    from ..checkpoint import nonfinite_weights_allowed
 
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be at least 1 (how many labels to show per image), got {args.top_k}.")
     labels = read_labels(args.labels)
     paths = list_images(args.inputs, recursive=args.recursive)
-    embedder = build_embedder(args).eval()
+    with nonfinite_weights_allowed(args.allow_nonfinite):
+        embedder = build_embedder(args).eval()
     results = []
     with torch.inference_mode(), Progress(console=console.stderr(), transient=True) as progress:
         task = progress.add_task("classifying", total=len(paths))
         text = embedder.label_features(labels)
         for path in paths:
             top = embedder.classify(read_image(path), labels, label_features=text).top_k(args.top_k)[0]
+            if not all(math.isfinite(p) for _, p in top):
+                if not args.allow_nonfinite:
+                    raise DaclipKitError(f"Classifying {str(path)!r} gave NaN or infinite probabilities; the "
+                                         "embedder's weights or the image are broken. Check them, or pass "
+                                         "--allow-nonfinite to report them (JSON: null).")
+                log.warning("%s: NaN or infinite probabilities (reported as %s)", path,
+                            "null" if args.json else "nan")
             results.append({"image": str(path),
                             "top_k": [{"label": label, "prob": round(p, 6)} for label, p in top]})
             progress.advance(task)
     if args.json:
-        console.print_json(results)
+        console.print_json(results, nonfinite="null" if args.allow_nonfinite else "error")
         return 0
     from rich.table import Table
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
-from typing import Any
+from typing import Any, Literal
+
+from ..errors import DaclipKitError
 
 
 @functools.cache
@@ -22,9 +25,53 @@ def stderr():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def print_json(data: Any) -> None:
-    """Write ``data`` as JSON to stdout (no colour, machine-readable)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+def _nonfinite_path(data: Any, path: str = "") -> str | None:
+    """Where in ``data`` the first NaN or infinite float sits (``"[0].top_k[1].prob"``), or ``None``."""
+    if isinstance(data, float):
+        return None if math.isfinite(data) else (path or "the value")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found = _nonfinite_path(value, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(data, (list, tuple)):
+        for i, value in enumerate(data):
+            found = _nonfinite_path(value, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _nonfinite_to_null(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _nonfinite_to_null(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_nonfinite_to_null(v) for v in data]
+    return data
+
+
+def print_json(data: Any, *, nonfinite: Literal["error", "null"] = "error") -> None:
+    """Write ``data`` as JSON to stdout (no colour, machine-readable), always valid JSON.
+
+    Args:
+        data: dicts, lists, strings, numbers (anything else is written as its ``str``).
+        nonfinite: what a NaN or infinite float does: ``"error"`` raises (nothing is written),
+            ``"null"`` writes ``null`` in its place (the caller has said so on stderr).
+
+    Raises:
+        DaclipKitError: ``nonfinite="error"`` and ``data`` holds NaN or Infinity, which JSON cannot
+            express; the message names where.
+    """
+    where = _nonfinite_path(data)
+    if where is not None:
+        if nonfinite != "null":
+            raise DaclipKitError(f"The JSON output would hold a NaN or infinite number at {where}, which is not "
+                                 "valid JSON; nothing was printed. The computation produced it: check the inputs "
+                                 "and weights (run without --json to see the values).")
+        data = _nonfinite_to_null(data)
+    sys.stdout.write(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def error(message: str) -> None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from ..errors import CheckpointError, InputError
 from ..pretrained import detect_network, find_network_spec, load_network, save_network
 from . import console
+
+log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the network's settings: a JSON file (e.g. the official network_G.setting or an "
                         "open_clip model JSON) or a bundled/registry name (daclip_ViT-L-14, irsde-unet-wild)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="convert weights holding NaN or Inf too (refused by default: such a network "
+                        "restores nothing)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
@@ -60,6 +66,12 @@ def choose_network(checkpoint: Path, model: str | None) -> str:
     return found[0]
 
 
+def _has_nonfinite(model) -> bool:
+    import torch
+
+    return any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in model.state_dict().values())
+
+
 def run(args: argparse.Namespace) -> int:
 
     src, out = args.checkpoint.resolve(), args.output.resolve()
@@ -71,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(f"{str(out)!r} already exists; pass --overwrite to replace it.")
     name = choose_network(src, args.model)
     kind, _ = find_network_spec(name)
-    model = load_network(name, src, config=_config(args.config))
+    model = load_network(name, src, config=_config(args.config), allow_nonfinite=args.allow_nonfinite)
+    if args.allow_nonfinite and _has_nonfinite(model):
+        log.warning("%s holds NaN or Inf weights; converted anyway (--allow-nonfinite).", src)
     save_network(model, out, name=name, component=kind, overwrite=args.overwrite)
     n_params = sum(p.numel() for p in model.parameters())
     if args.json:

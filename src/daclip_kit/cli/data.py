@@ -18,7 +18,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("prepare", help="build the universal layout from downloaded data sets",
                        description="Read each source in its published layout, synthesise the JPEG, noise and "
                                    "masked-face LQ images, write OUT/{train,val}/<degradation>/{LQ,GT}/ and compare "
-                                   "the counts with the paper's Table 1. Sources are never modified.")
+                                   "the counts with the paper's Table 1. Sources are never modified. Links that lead "
+                                   "out of a source folder and files that are not images are refused (naming the "
+                                   "file) before anything is written.")
     p.add_argument("--source", action="append", default=[], metavar="NAME=DIR", required=True,
                    help="a downloaded data set (repeatable); names: `daclip-kit ls datasets`")
     p.add_argument("--out", required=True, metavar="DIR", help="universal folder to create")
@@ -54,7 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--types", default=None, metavar="T1,T2", help="degradations (default: the ten official ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic", action="store_true", help="use drawn scenes instead of bundled photos")
-    p.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing mini data set in --out as a whole (the new set is built beside it "
+                   "and swapped in when complete)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=run_mini)
 

@@ -26,17 +26,25 @@ def normalise_kind(kind: str) -> str:
     raise UnknownComponentError("kind", kind, KINDS)
 
 
+def _summary(spec) -> str:
+    """The one-line description of a spec (its summary, title or description), always text."""
+    for attr in ("summary", "title", "description"):
+        value = getattr(spec, attr, "")
+        if isinstance(value, str) and value:
+            return " ".join(value.split())
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
 
     kind = normalise_kind(args.kind)
     entries = get_registry(kind).entries()
     rows = [
         {
-            "name": e.spec.name,
-            "summary": getattr(e.spec, "summary", "") or getattr(e.spec, "title", "")
-            or getattr(e.spec, "description", ""),
-            "plugin": e.plugin,
-            "distribution": e.distribution,
+            "name": str(e.spec.name),
+            "summary": _summary(e.spec),
+            "plugin": str(e.plugin),
+            "distribution": str(e.distribution),
         }
         for e in entries
     ]
@@ -48,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"{kind} ({len(rows)})")
     for col in ("name", "summary", "plugin"):
         table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(r["name"], r["summary"], r["plugin"])
+    from rich.markup import escape
+
+    for r in rows:  # plugin texts are shown as written, never as rich markup
+        table.add_row(escape(r["name"]), escape(r["summary"]), escape(r["plugin"]))
     console.stdout().print(table)
     return 0

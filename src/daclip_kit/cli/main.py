@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import DaclipKitError
-from ..plugins import get_registry
+from ..errors import DaclipKitError, PluginLoadError
+from ..plugins import ENV_ALLOW, describe_exception, get_registry, is_builtin_plugin
 from ..specs import load_target
 from . import console
 from .console import error
@@ -22,14 +22,40 @@ log = logging.getLogger("daclip_kit")
 
 
 def _setup_logging(verbose: int, no_color: bool) -> None:
-    from rich.logging import RichHandler
-
-
+    """Log records go to stderr: through rich on a terminal, one plain ``level: message`` line
+    each otherwise (pipes, CI logs, tests)."""
     if no_color:
         os.environ["NO_COLOR"] = "1"
     level = logging.WARNING - 10 * min(verbose, 2)
-    handler = RichHandler(console=console.stderr(), show_time=False, show_path=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    err = console.stderr()
+    if err.is_terminal:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=err, show_time=False, show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = _PlainHandler()
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in ("PIL", "matplotlib", "urllib3", "httpx", "filelock"):  # their debug records are not ours
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+
+
+class _PlainHandler(logging.StreamHandler):
+    """A stream handler on the current ``sys.stderr`` (captured streams included), one line per record."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler assigns it; the current sys.stderr is always used
+        pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = " ".join(f"{record.levelname.lower()}: {record.getMessage()}".split())
+        if record.exc_info and logging.getLogger().level <= logging.DEBUG:  # -vv: the whole story
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -45,20 +71,73 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--no-color", action="store_true", help="plain output without colours")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    specs = {s.name: s for s in get_registry("commands")}
     wanted = next((a for a in argv if not a.startswith("-")), None)
-    for name in sorted(specs):
-        spec = specs[name]
-        p = sub.add_parser(name, help=spec.summary, description=spec.summary)
+    plugin_log = logging.getLogger("daclip_kit.plugins")
+    level = plugin_log.level
+    if wanted == "plugins":  # that verb lists every plugin failure itself; say each once
+        plugin_log.setLevel(logging.ERROR)
+    try:
+        entries = {e.spec.name: e for e in get_registry("commands").entries()}
+    finally:
+        plugin_log.setLevel(level)
+    for name in sorted(entries):
+        entry = entries[name]
+        summary = entry.spec.summary.replace("%", "%%")  # argparse %-formats help texts
+        p = sub.add_parser(name, help=summary, description=summary)
+        p.set_defaults(_daclip_kit_verb=name)
         if name == wanted:
-            load_target(spec.target)(p)
+            if is_builtin_plugin(entry.plugin):
+                load_target(entry.spec.target)(p)
+            else:
+                _configure_plugin_command(entry, p)
     return parser
+
+
+def _plugin_label(entry) -> str:
+    return f"command {entry.spec.name!r} of {entry.provider()}"
+
+
+def _configure_plugin_command(entry, parser: argparse.ArgumentParser) -> None:
+    """Set up a third-party verb; whatever its import or ``configure`` raises (``sys.exit()``
+    included) becomes a one-line :class:`PluginLoadError`. Ctrl-C stays an interruption."""
+    try:
+        load_target(entry.spec.target)(parser)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's verb must fail cleanly
+        raise PluginLoadError(
+            f"The {_plugin_label(entry)} cannot be set up: {describe_exception(exc)}. Fix or uninstall "
+            f"the plugin (`daclip-kit plugins` lists it), or set {ENV_ALLOW}=... to load only the plugins you need."
+        ) from exc
+    if not callable(parser.get_default("func")):
+        raise PluginLoadError(f"The {_plugin_label(entry)} did not set a function to run "
+                              "(its configure() must call parser.set_defaults(func=run)). Fix the plugin.")
+
+
+def _run_plugin_command(entry, func, args: argparse.Namespace) -> int:
+    """Run a third-party verb: its own errors are one line naming the plugin; its ``sys.exit(code)``
+    is its exit status."""
+    try:
+        result = func(args)
+    except (DaclipKitError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin bug is named, not shown as our traceback
+        raise PluginLoadError(f"The {_plugin_label(entry)} failed: {describe_exception(exc)} "
+                              "(run with --debug for the traceback).") from exc
+    if result is None:
+        return 0
+    if isinstance(result, bool) or not isinstance(result, int):
+        raise PluginLoadError(f"The {_plugin_label(entry)} returned {type(result).__name__}, "
+                              "not an exit status (int). Fix the plugin.")
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("DACLIP_KIT_DEBUG", "") not in ("", "0")
     try:
+        # plugin problems found while listing the verbs are logged through the same handler
+        _setup_logging(0, "--no-color" in argv)
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         _setup_logging(args.verbose, args.no_color)
@@ -66,12 +145,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             parser.print_help()
             return 2
+        entry = get_registry("commands").entry(getattr(args, "_daclip_kit_verb", args.command))
+        if not is_builtin_plugin(entry.plugin):
+            return _run_plugin_command(entry, func, args)
         return int(func(args) or 0)
     except DaclipKitError as exc:
         if debug:
             raise
 
         error(str(exc))
+        return 1
+    except OSError as exc:  # disk full, permissions, a file vanishing: the system's words, one line
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        error(f"{exc.strerror or exc}{where} (run with --debug for the traceback)")
         return 1
     except KeyboardInterrupt:
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from ..plugins import plugin_infos
 from . import console
@@ -13,9 +14,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
+def _infos():
+    """:func:`plugin_infos` without the host's warnings: this command shows every failure itself."""
+    logger = logging.getLogger("daclip_kit.plugins")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return plugin_infos()
+    finally:
+        logger.setLevel(before)
+
+
 def run(args: argparse.Namespace) -> int:
 
-    infos = plugin_infos()
+    infos = _infos()
     rows = [
         {
             "name": i.name,
@@ -25,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             "status": "ok" if i.ok else "failed",
             "hooks": i.hooks,
             "error": str(i.error) if i.error else None,
+            "errors": [str(e) for e in i.errors],
         }
         for i in infos
     ]
@@ -40,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         status = "[green]ok[/]" if r["status"] == "ok" else "[red]failed[/]"
         hooks = ", ".join(h.removeprefix("daclip_kit_") for h in r["hooks"])
-        table.add_row(r["name"], r["distribution"], r["version"], status, hooks)
+        table.add_row(escape(r["name"]), escape(r["distribution"]), escape(r["version"]), status, escape(hooks))
     console.stdout().print(table)
     for r in rows:
-        if r["error"]:
-            console.stderr().print(f"[red]{escape(r['name'])}[/]: {escape(r['error'])}")
+        for message in r["errors"]:
+            console.stderr().print(f"[red]{escape(r['name'])}[/]: {escape(message)}")
     return 0

@@ -10,8 +10,11 @@ describing each photo (no BLIP needed).
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..factory import create_degradation
-from ..io import write_image
+from ..io import apply_default_mode, write_image
 from ..types import DEGRADATIONS
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,48 @@ def random_crop(photo: torch.Tensor, size: int, draw) -> torch.Tensor:
     return resized[..., top:top + size, left:left + size]
 
 
+#: What a folder written by :func:`build_mini` holds; ``--overwrite`` replaces only such folders.
+MINI_ENTRIES = frozenset({"train", "val", "daclip_train.csv", "daclip_val.csv"})
+
+
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file, non-empty without ``overwrite``, or (with ``overwrite``)
+    holds anything a mini data set does not: replacing it would lose those files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"--out {str(out)!r} exists and is not a folder; choose another --out.")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        raise InputError(f"{str(out)!r} is not an empty folder; choose another --out or pass --overwrite "
+                         "(which replaces the whole mini data set).")
+    foreign = [e for e in entries if e not in MINI_ENTRIES]
+    if foreign:
+        raise InputError(f"--overwrite replaces a whole mini data set, but {str(out)!r} also holds {foreign[0]!r}"
+                         + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+                         + f" (a mini set holds only {', '.join(sorted(MINI_ENTRIES))}); nothing was changed. "
+                         "Choose another --out or move those files away.")
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` onto ``out``; an existing ``out`` is replaced as a whole."""
+    apply_default_mode(tmp)
+    if out.exists():
+        backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.replace(out, backup / out.name)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            os.replace(backup / out.name, out)  # put the old set back
+            raise
+        finally:
+            shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
 @dataclass
 class MiniReport:
     """What :func:`build_mini` wrote: ``counts[split][folder]`` pairs and the CSV paths."""
@@ -145,18 +190,44 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
         overwrite: allow a non-empty ``out``.
         synthetic: use drawn scenes even when bundled photos are available.
 
+    The set is written into a hidden sibling folder and moved onto ``out`` when complete: an
+    interrupted run (an error, Ctrl-C or a kill) never leaves a half-written set or an LQ without
+    its GT in ``out``, and ``overwrite`` replaces the old set as a whole (never mixing the two).
+
     Returns:
         a :class:`MiniReport`; ``out/daclip_{train,val}.csv`` hold the template captions.
-    """
-    from ..degradations.base import Draw
-    from ..degradations.compose import RandomComposition, folder_name
-    from .captions import write_dataset_csvs
 
+    Raises:
+        InputError: ``out`` is a file, is not empty (without ``overwrite``), or holds files a mini
+            set does not (with ``overwrite``; nothing is replaced).
+    """
     out = Path(out)
     if size < 16:
         raise ConfigError(f"--size must be at least 16 pixels, got {size}.")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
-        raise InputError(f"{str(out)!r} is not an empty folder; choose another --out or pass --overwrite.")
+    _check_replaceable(out, overwrite)
+    target = out.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
+                             types=types, seed=seed, synthetic=synthetic)
+        _check_replaceable(out, overwrite)  # nothing appeared in the meantime
+        _swap_into_place(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_type: int, composed: int,
+                types: Sequence[str], seed: int, synthetic: bool) -> MiniReport:
+    """Write the mini set into the (new, empty) folder ``out``, to be moved onto ``final``; see
+    :func:`build_mini`."""
+    from ..degradations.base import Draw
+    from ..degradations.compose import RandomComposition, folder_name
+    from .captions import write_dataset_csvs
+    from .universal import read_captions_csv, write_captions_csv
+
     g = torch.Generator().manual_seed(seed)
     draw = Draw(g)
     photos = [] if synthetic else bundled_photos()
@@ -169,7 +240,7 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     n_val = max(1, min(2, len(photos) // 3))
     split_photos = {"train": photos[:-n_val], "val": photos[-n_val:]}
     captions: dict[str, str] = {}
-    report = MiniReport(out, photos=[p[0] for p in photos])
+    report = MiniReport(final, photos=[p[0] for p in photos])
     gens = {t: create_degradation(t) for t in types}
     mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types)))) if composed and len(types) >= 2 else None
 
@@ -191,5 +262,11 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
             write_image(out / split / folder / "LQ" / f"{stem}.png", lq)
             captions[f"{stem}.png"] = caption
             report.counts[split][folder] = report.counts[split].get(folder, 0) + 1
-    report.csvs = write_dataset_csvs(out, captions)
+    # the CSVs name the LQ files where they will be once the folder is moved onto ``final``
+    final_abs = final.resolve()
+    report.csvs = []
+    for csv in write_dataset_csvs(out, captions, relative_to=out):
+        rows = [replace(r, filepath=str(final_abs / r.filepath)) for r in read_captions_csv(csv)]
+        write_captions_csv(csv, rows)
+        report.csvs.append(final / csv.relative_to(out))
     return report

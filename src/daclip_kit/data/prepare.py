@@ -4,6 +4,16 @@ Sources are read in their published layouts (:mod:`daclip_kit.data.sources`), mi
 are reported before anything is written, LQ images of the clean-only sets are synthesised
 (JPEG quality 10, Gaussian noise σ=50, masked faces), and the counts are compared with the
 paper's Table 1. Source folders are only read: outputs go to ``out`` and are written atomically.
+
+Before anything is written:
+
+* **Links**: a file reached through a symbolic link that leads *out of* its source folder (to the
+  file itself or to a folder on its way) is refused with an error naming the link and its target;
+  ``prepare`` never copies files from outside a source tree into the data set. Links that stay
+  inside the source folder are followed as usual.
+* **Images**: every file to be copied is opened as an image (headers only); a file that is not
+  one is an error naming it. At copy time both images of a pair are decoded (PNG: verified)
+  before either is written, so a pair is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from .sources import (
     SourceReader,
     SourceTask,
     expected_count,
+    links_out_of,
 )
 
 log = logging.getLogger(__name__)
@@ -114,28 +125,91 @@ def _seed_for(seed: int, *parts: str) -> int:
     return (seed * 2_654_435_761 + zlib.crc32("/".join(parts).encode())) % (2**63)
 
 
-def _copy_png(src: Path, dst: Path, size: int | None = None) -> None:
-    """Copy ``src`` to ``dst`` (a ``.png``): byte copy for PNG, decode and re-encode otherwise."""
+def _decoded(src: Path, size: int | None = None) -> Callable[[Path], None]:
+    """Check that ``src`` is a whole image and return ``write(dst)``, which writes it to ``dst`` (a
+    ``.png``) atomically: a byte copy for PNG (verified first), decoded and re-encoded otherwise.
 
-    if src.suffix.lower() == ".png" and size is None:
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
-        return
+    Raises:
+        InputError: ``src`` cannot be decoded (truncated or not an image), naming it.
+    """
     from PIL import Image
 
-    with Image.open(src) as im:
-        im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.BICUBIC)
+    try:
+        if src.suffix.lower() == ".png" and size is None:
+            with Image.open(src) as im:
+                im.verify()
+
+            def copy(dst: Path) -> None:
+                with atomic_path(dst) as tmp:
+                    shutil.copyfile(src, tmp)
+
+            return copy
+        with Image.open(src) as im:
+            rgb = im.convert("RGB")
+        if size is not None and rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+        raise InputError(_unreadable(src, exc)) from exc
+
+    def save(dst: Path) -> None:
         with atomic_path(dst) as tmp:
-            im.save(tmp, format="PNG")
+            rgb.save(tmp, format="PNG")
+
+    return save
 
 
-def _image_size(path: Path) -> tuple[int, int]:
+def _unreadable(path: Path, exc: BaseException) -> str:
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return (f"{str(path)!r} is not a readable image ({reason[:200]}); remove it from the source folder or "
+            "replace it with the real file.")
+
+
+def _probe(path: Path) -> tuple[int, int] | BaseException:
+    """The pixel size of ``path`` read from its header, or the exception that reading raised."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return im.size
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:  # noqa: BLE001 - reported by the caller, naming the file
+        return exc
+
+
+def _check_links(name: str, root: Path, tasks: list[SourceTask]) -> None:
+    files = [p for task in tasks for pair in task.pairs for p in (pair.gt, pair.lq) if p is not None]
+    outside = links_out_of(root, files)
+    if outside:
+        link, real = outside[0]
+        more = f" ({len(outside) - 1} more such files)" if len(outside) > 1 else ""
+        raise InputError(
+            f"{str(link)!r} is a symbolic link to {str(real)!r}, outside the {name} source folder {str(root)!r}{more}; "
+            "data prepare never follows links out of a source tree. Replace the link with the file itself, or "
+            "point --source at the folder that really holds it. Nothing was written."
+        )
+
+
+def _check_images(jobs: list[tuple[str, SourceTask, SourcePair]]) -> dict[Path, tuple[int, int]]:
+    """Pixel sizes of every file of ``jobs`` (headers only).
+
+    Raises:
+        InputError: a file is not a readable image, naming the first one and the count.
+    """
+    sizes: dict[Path, tuple[int, int]] = {}
+    bad: dict[Path, BaseException] = {}
+    for _, _, pair in jobs:
+        for path in (pair.gt, pair.lq):
+            if path is None or path in sizes or path in bad:
+                continue
+            got = _probe(path)
+            if isinstance(got, BaseException):
+                bad[path] = got
+            else:
+                sizes[path] = got
+    if bad:
+        path, exc = next(iter(bad.items()))
+        more = f" ({len(bad) - 1} more unreadable files)" if len(bad) > 1 else ""
+        raise InputError(_unreadable(path, exc).rstrip(".") + f"{more}. Nothing was written.")
+    return sizes
 
 
 def plan(sources: Mapping[str, str | Path], *, paper_subsets: bool = True) -> tuple[list[tuple[str, SourceTask]], list[str]]:
@@ -144,12 +218,14 @@ def plan(sources: Mapping[str, str | Path], *, paper_subsets: bool = True) -> tu
     missing: list[str] = []
     for name, root in sources.items():
         reader = load_reader(name, root)
-        for task in reader.tasks():
+        found = reader.tasks()
+        for task in found:
             limit = reader.paper_subset.get(task.split) if paper_subsets else None
             if limit is not None and len(task.pairs) > limit:
                 task.pairs = task.pairs[:limit]
             missing.extend(task.missing)
             tasks.append((name, task))
+        _check_links(name, Path(root), found)
     return tasks, missing
 
 
@@ -172,8 +248,9 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
         progress: called as ``progress(done, total)`` after each pair.
 
     Raises:
-        InputError: a source is missing or not in its published layout, files lack their partner
-            (unless ``skip_missing``), LQ/GT sizes differ, or ``out`` is unsuitable.
+        InputError: a source is missing or not in its published layout, a file is reached through
+            a link out of its source folder, a file is not a readable image, files lack their
+            partner (unless ``skip_missing``), LQ/GT sizes differ, or ``out`` is unsuitable.
     """
     import torch
 
@@ -185,6 +262,7 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
         _check_out(out, roots, overwrite)
     tasks, missing = plan(roots, paper_subsets=paper_subsets)
 
+    pixel_sizes = _check_images([(name, task, pair) for name, task in tasks for pair in task.pairs])
     taken: dict[tuple[str, str], set[str]] = {}
     jobs: list[tuple[str, SourceTask, SourcePair, str]] = []
     problems = list(missing)
@@ -196,8 +274,8 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
                 k += 1
                 stem = f"{name}_{pair.name}" if k == 2 else f"{name}_{pair.name}_{k}"
             used.add(stem)
-            if check_sizes and pair.lq is not None and _image_size(pair.lq) != _image_size(pair.gt):
-                problems.append(f"{pair.lq} is {_image_size(pair.lq)} but {pair.gt} is {_image_size(pair.gt)}")
+            if check_sizes and pair.lq is not None and pixel_sizes[pair.lq] != pixel_sizes[pair.gt]:
+                problems.append(f"{pair.lq} is {pixel_sizes[pair.lq]} but {pair.gt} is {pixel_sizes[pair.gt]}")
                 continue
             jobs.append((name, task, pair, stem))
     if problems and not skip_missing:
@@ -232,9 +310,11 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
         folder = out / task.split / task.degradation
         gt_path, lq_path = folder / "GT" / f"{stem}.png", folder / "LQ" / f"{stem}.png"
         size = sizes[name]
-        _copy_png(pair.gt, gt_path, size)
-        if pair.lq is not None:
-            _copy_png(pair.lq, lq_path, size)
+        write_gt = _decoded(pair.gt, size)  # both decode before either is written: pairs stay whole
+        write_lq = _decoded(pair.lq, size) if pair.lq is not None else None
+        write_gt(gt_path)
+        if write_lq is not None:
+            write_lq(lq_path)
         else:
 
             gen = torch.Generator().manual_seed(_seed_for(seed, task.split, task.degradation, stem))

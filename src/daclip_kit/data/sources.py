@@ -7,6 +7,9 @@ Data sets with clean images only (DIV2K, Flickr2K, LIVE1, CBSD68, CelebA-HQ) giv
 an LQ file; ``daclip-kit data prepare`` synthesises the LQ as the paper did (JPEG quality 10,
 Gaussian noise σ=50, masked faces). Readers never write into ``root``.
 
+Readers may list files reached through symbolic links; :func:`links_out_of` finds those that lead
+out of the source folder, which ``data prepare`` refuses.
+
 Table 1 of the paper gives the image counts that :data:`TABLE1` records. Two notes:
 
 * JPEG / noisy training: Table 1 says 3,550 and Appendix A says 3,440. DIV2K train (800) +
@@ -83,6 +86,18 @@ def images_in(folder: Path, recursive: bool = False) -> list[Path]:
     pattern = "**/*" if recursive else "*"
     files = [p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     return sorted(files, key=natural_key)
+
+
+def links_out_of(root: Path, paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+    """``(path, where it really is)`` for each of ``paths`` that resolves outside ``root``: a
+    symbolic link (to the file, or to a folder on its way) pointing out of the source tree."""
+    base = Path(root).resolve()
+    found = []
+    for path in paths:
+        real = Path(path).resolve()
+        if not real.is_relative_to(base):
+            found.append((Path(path), real))
+    return found
 
 
 def natural_key(path: Path) -> list:

@@ -110,6 +110,9 @@ def degrade_files(inputs: Sequence[str | Path], out: str | Path, *, types: Seque
 
     files = list_images(inputs)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; degrade writes one <type>.png per degradation into a "
+                         "folder. Give a folder path (it is created if missing).")
     g = torch.Generator().manual_seed(seed)
     mixer = None
     if compose_types and not types:

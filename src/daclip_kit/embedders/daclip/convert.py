@@ -14,10 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...checkpoint import load_pretrained_files, load_strict, read_state_dict
-from ...errors import CheckpointError
+from ...checkpoint import (
+    check_allocation,
+    load_pretrained_files,
+    load_strict,
+    read_state_dict,
+)
+from ...errors import CheckpointError, ConfigError
 from ...pretrained import native_info, save_network
-from .architectures import config_names, model_config
+from .architectures import IGNORED_KEYS, config_names, model_config
 from .model import DaCLIP
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,49 @@ def _guess_config_name(state_dict: Mapping[str, Any]) -> str:
     return DEFAULT_CONFIG
 
 
+def _open_clip_keys() -> tuple[set[str], dict[str, set[str]]]:
+    """The top-level keys ``open_clip.CLIP`` takes, and the fields of its vision and text configs."""
+    import dataclasses
+    import inspect
+
+    import open_clip
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
+    top = {n for n in inspect.signature(open_clip.CLIP.__init__).parameters if n != "self"}
+    nested = {"vision_cfg": {f.name for f in dataclasses.fields(CLIPVisionCfg)},
+              "text_cfg": {f.name for f in dataclasses.fields(CLIPTextCfg)}}
+    return top | set(IGNORED_KEYS), nested
+
+
+def check_model_config(config: Any, where: str) -> dict[str, Any]:
+    """``config`` (an open_clip model JSON dict) when every key is one open_clip knows.
+
+    Raises:
+        ConfigError: not a dict, or an unknown key (named, with the nearest known one).
+    """
+    from ...errors import suggest
+
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{where}: the DA-CLIP model_config must be an object (an open_clip model JSON), "
+                          f"not {type(config).__name__}.")
+    top, nested = _open_clip_keys()
+    for key in config:
+        if key not in top:
+            raise ConfigError(f"{where}: unknown DA-CLIP model_config key {str(key)!r}.{suggest(str(key), top)} "
+                              f"Known keys: {', '.join(sorted(top))}.")
+    for section, fields in nested.items():
+        value = config.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: DA-CLIP model_config.{section} must be an object, not {type(value).__name__}.")
+        for key in value:
+            if key not in fields:
+                raise ConfigError(f"{where}: unknown key {str(key)!r} in DA-CLIP model_config.{section}."
+                                  f"{suggest(str(key), fields)}")
+    return dict(config)
+
+
 def _resolve_config(config: Mapping[str, Any] | str | None, state_dict: Mapping[str, Any]) -> dict[str, Any]:
     if config is None:
         name = _guess_config_name(state_dict)
@@ -46,7 +94,19 @@ def _resolve_config(config: Mapping[str, Any] | str | None, state_dict: Mapping[
         return model_config(name)
     if isinstance(config, str):
         return model_config(config)
-    return dict(config)
+    return check_model_config(config, "the given DA-CLIP config")
+
+
+def _build_checked(config: dict[str, Any], state_dict: Mapping[str, Any], source: str) -> DaCLIP:
+    """Build DA-CLIP for ``config`` after checking on the meta device that the checkpoint holds a
+    network of that size (a hostile or mistyped config allocates nothing)."""
+    import torch
+
+    with torch.device("meta"):
+        probe = DaCLIP.from_config(config)
+    check_allocation(probe, state_dict, source=source, config=config)
+    del probe
+    return DaCLIP.from_config(config)
 
 
 def load_official_daclip(checkpoint: str | Path | Mapping[str, Any], *,
@@ -71,7 +131,7 @@ def load_official_daclip(checkpoint: str | Path | Mapping[str, Any], *,
         return load_daclip(checkpoint)
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given DA-CLIP state dict"
     sd = read_state_dict(checkpoint, wrappers=("state_dict",), strip=("module.",))
-    model = DaCLIP.from_config(_resolve_config(config, sd))
+    model = _build_checked(_resolve_config(config, sd), sd, source)
     load_strict(model, sd, source=source)
     return model.eval()
 
@@ -106,7 +166,17 @@ def load_daclip(directory: str | Path) -> DaCLIP:
             "must name 'daclip' and hold model_config). Convert an official file with "
             "`daclip-kit convert FILE OUT_DIR`."
         )
+    where = str(Path(directory) / "config.json")
+    extra = sorted(str(k) for k in info.config if k != "model_config")
+    if extra:
+        raise CheckpointError(f"{where}: unknown key {extra[0]!r} in the DA-CLIP config (it holds only "
+                              "model_config). Fix the file or convert the official checkpoint again.")
+    try:
+        cfg = check_model_config(info.config["model_config"], where)
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from None
     _, sd = load_pretrained_files(directory)
-    model = DaCLIP.from_config(info.config["model_config"])
-    load_strict(model, fill_visual_alias(sd), source=str(directory))
+    sd = fill_visual_alias(sd)
+    model = _build_checked(cfg, sd, str(directory))
+    load_strict(model, sd, source=str(directory))
     return model.eval()

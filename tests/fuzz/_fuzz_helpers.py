@@ -1,0 +1,130 @@
+"""Helpers of the fuzz cases: fake entry points, an in-process CLI runner, folder snapshots and
+small crafted models, all tiny so every case runs in well under a second or two."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import types
+from pathlib import Path
+
+from daclip_kit.cli.main import main
+
+
+class FakeDist:
+    """What ``importlib.metadata`` says about a distribution: its name and version."""
+
+    def __init__(self, name: str, version: str):
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+class FakeEntryPoint:
+    """An entry point of group ``daclip_kit``; ``load()`` imports ``value`` (a module name) or
+    raises ``error``."""
+
+    def __init__(self, name: str, value: str, dist=("fuzz-dist", "0.1"), error: BaseException | None = None):
+        self.name = name
+        self.value = value
+        self.dist = FakeDist(*dist)
+        self._error = error
+
+    def load(self):
+        if self._error is not None:
+            raise self._error
+        return __import__(self.value, fromlist=["_"])
+
+
+def install_module(monkeypatch, name: str, **attrs) -> types.ModuleType:
+    """Put a module called ``name`` with ``attrs`` into ``sys.modules`` for the test."""
+    mod = types.ModuleType(name)
+    for key, value in attrs.items():
+        setattr(mod, key, value)
+    monkeypatch.setitem(sys.modules, name, mod)
+    return mod
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of ``daclip-kit ARGV`` run in process."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's --help and usage errors exit, as the console script does
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def assert_clean_failure(code: int, err: str, *needles: str) -> str:
+    """Exit 1, one ``error:`` line on stderr (no traceback) holding every needle; returns it."""
+    assert code == 1, err
+    assert "Traceback" not in err, err
+    errors = [line for line in lines(err) if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert len(lines(err)) == 1, f"stderr should be one line:\n{err}"
+    for needle in needles:
+        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
+    return errors[0]
+
+
+def assert_no_traceback(err: str) -> None:
+    assert "Traceback" not in err, err
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` (itself included) with a digest of its content: files by
+    SHA-256, links by target, folders as such. Equal snapshots: nothing was added, removed or
+    changed."""
+    root = Path(root)
+    if not root.exists() and not root.is_symlink():
+        return {}
+    found: dict[str, str] = {}
+    for path in sorted([root, *root.rglob("*")]):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            found[rel] = "link:" + str(path.readlink())
+        elif path.is_dir():
+            found[rel] = "dir"
+        else:
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def strict_json(text: str):
+    """Parse JSON refusing NaN and Infinity (which Python's json accepts by default)."""
+
+    def refuse(constant):
+        raise ValueError(f"invalid JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+#: A tiny DA-CLIP (full BPE vocabulary, so the real tokenizer works).
+TINY_DACLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1},
+}
+
+
+def tiny_nafnet():
+    """A NAFNet with the registry's tiny settings (a few thousand parameters)."""
+    from daclip_kit.factory import create_backbone
+    from daclip_kit.plugins import get_registry
+
+    return create_backbone("nafnet", **dict(get_registry("backbones").get("nafnet").tiny_config))
+
+
+def write_image_file(path: Path, size=(12, 16), seed: int = 0) -> Path:
+    import torch
+
+    from daclip_kit.io import write_image
+
+    g = torch.Generator().manual_seed(seed)
+    write_image(path, torch.rand(1, 3, *size, generator=g))
+    return path
