@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from daclip_kit.cli.main import main
+from daclip_kit.specs import KINDS
 
 NO_TORCH = """
 import sys
@@ -61,3 +62,18 @@ def test_unknown_verb_is_usage_error(capsys):
 def test_no_verb_prints_help(capsys):
     assert main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_ls_without_kind_counts_every_kind(capsys):
+    assert main(["ls", "--json"]) == 0
+    counts = {r["kind"]: r["count"] for r in json.loads(capsys.readouterr().out)}
+    assert set(counts) == set(KINDS)
+    assert counts["backbones"] >= 10 and counts["samplers"] >= 3
+
+
+@pytest.mark.parametrize("argv", [["ls"], ["ls", "backbones"], ["ls", "tables"], ["plugins"]])
+def test_listings_fit_an_80_column_terminal(argv, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.strip() and max(len(line) for line in out.splitlines()) <= 80

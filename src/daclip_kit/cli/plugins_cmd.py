@@ -44,16 +44,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(rows)
         return 0
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"plugins ({len(rows)})")
-    for col in ("name", "distribution", "version", "status", "hooks"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"plugins ({len(rows)})", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("distribution", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("registers", overflow="fold")
     for r in rows:
         status = "[green]ok[/]" if r["status"] == "ok" else "[red]failed[/]"
-        hooks = ", ".join(h.removeprefix("daclip_kit_") for h in r["hooks"])
-        table.add_row(escape(r["name"]), escape(r["distribution"]), escape(r["version"]), status, escape(hooks))
+        hooks = ", ".join(h.removeprefix("daclip_kit_").removeprefix("register_") for h in r["hooks"])
+        table.add_row(escape(r["name"]), escape(f"{r['distribution']} {r['version']}"), status, escape(hooks))
     console.stdout().print(table)
     for r in rows:
         for message in r["errors"]:
