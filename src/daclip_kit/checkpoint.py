@@ -252,8 +252,8 @@ def nonfinite_message(state_dict: Mapping[str, Any], *, source: str = "checkpoin
     n_inf = int(torch.isinf(first).sum())
     return (f"{source} holds non-finite weights: {len(bad)} tensor(s) contain NaN or Inf, the first is "
             f"{_key_text(bad[0])!r} ({n_nan} NaN and {n_inf} Inf of {first.numel():,} values). The file is "
-            "damaged or its training diverged; use another checkpoint, or load it anyway with "
-            "allow_nonfinite=True (CLI: --allow-nonfinite).")
+            "damaged or its training diverged; use another checkpoint, or, to inspect it, load it anyway "
+            "with allow_nonfinite=True (CLI: `daclip-kit convert --allow-nonfinite`).")
 
 
 def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint",

@@ -74,12 +74,22 @@ def test_convert_then_classify(tmp_path, official_file, image_files, network, ca
     assert rows[1]["top_k"][0]["prob"] == pytest.approx(float(best.values[0]), abs=1e-5)
 
 
-def test_classify_with_plain_clip(image_files, tmp_path, capsys):
+def test_classify_with_plain_clip(image_files, tmp_path, monkeypatch, capsys):
     assert main(["classify", str(image_files[0]), "--weights", str(tmp_path / "x.pt"), "--embedder", "clip"]) == 1
     assert "does not exist" in err_text(capsys)
     assert main(["classify", str(image_files[0]), "--embedder", "clip", "--model", "ViT-B-33"]) == 1
     assert "Unknown open_clip model 'ViT-B-33'" in err_text(capsys)
-    # the full ViT-B-32 with random weights: checks the plain-CLIP path end to end, not accuracy
+    # no --weights: the OpenAI ViT-B/32 weights, never random ones
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "cache"))
+    assert main(["classify", str(image_files[0]), "--embedder", "clip"]) == 1
+    assert "clip-vit-b-32-openai.pt" in err_text(capsys)
+    # a full ViT-B-32 state dict (random values) in the cache: the plain-CLIP path end to end, not accuracy
+    import open_clip
+
+    (tmp_path / "cache").mkdir()
+    torch.save({k: v.half() for k, v in open_clip.create_model("ViT-B-32").state_dict().items()},
+               tmp_path / "cache" / "clip-vit-b-32-openai.pt")
     rows = run_json(capsys, ["classify", str(image_files[0]), "--embedder", "clip", "--top-k", "10",
                              "--device", "cpu", "--json"])
     probs = [t["prob"] for t in rows[0]["top_k"]]

@@ -27,7 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedder", default="daclip", help="embedding provider: daclip (default) or clip")
     parser.add_argument("--weights", "--pretrained", dest="weights", default=None,
                         help="file, native folder or weights name (daclip-kit weights list); clip also takes an "
-                        "open_clip tag (default for daclip: daclip-vit-b-32 from the cache)")
+                        "open_clip tag (default: daclip-vit-b-32; clip: clip-vit-b-32-openai, or the tag openai "
+                        "for other --model)")
     parser.add_argument("--model", default=None,
                         help="daclip: bundled config (daclip_ViT-B-32, daclip_ViT-L-14); clip: open_clip model name")
     parser.add_argument("--labels", type=Path, default=None,
@@ -62,8 +63,10 @@ def read_labels(path: Path | None) -> tuple[str, ...]:
 def build_embedder(args: argparse.Namespace):
 
     weights = args.weights
-    if args.embedder == "daclip" and weights is None:
+    if weights is None and args.embedder == "daclip":
         weights = DEFAULT_WEIGHTS.get(args.model or "daclip_ViT-B-32", "daclip-vit-b-32")
+    elif weights is None and args.embedder == "clip":  # never classify with random weights
+        weights = "clip-vit-b-32-openai" if args.model in (None, "ViT-B-32") else "openai"
     cfg = {"weights": weights, "device": args.device, "quantize_input": args.quantize_input}
     if args.model:
         cfg["model"] = args.model
