@@ -79,3 +79,29 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
         session.exitstatus = 1
+
+
+@pytest.fixture
+def torchrun():
+    """Run ``python -m torch.distributed.run --standalone --nproc_per_node N -m daclip_kit ARGS`` (CPU,
+    gloo, one thread per process) and return the finished process. On a timeout the whole process group
+    is killed: the workers do not outlive the launcher."""
+    import signal
+    import subprocess
+    import sys
+
+    def run(*args: str, nproc: int = 2, timeout: float = 300, env: dict | None = None):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+               "-m", "daclip_kit", *map(str, args)]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"torchrun did not finish in {timeout} s: {' '.join(cmd)}\n{err[-3000:]}")
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+    return run

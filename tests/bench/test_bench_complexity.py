@@ -98,17 +98,10 @@ def test_table8_irsde_unet_parameter_counts_offline(tmp_path, capsys):
     assert "48.976" in text and "36.2" in text
 
 
-def test_bench_rows_are_spread_over_torchrun_processes(tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_bench_rows_are_spread_over_torchrun_processes(tmp_path, torchrun):
     out = tmp_path / "t8.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "daclip_kit", "bench", "--table", "8", "--row", "IR-SDE", "--row", "NAFNet", "--row", "PromptIR",
-           "--size", "32", "--repeats", "0", "--device", "cpu", "--json", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    done = torchrun("bench", "--table", "8", "--row", "IR-SDE", "--row", "NAFNet", "--row", "PromptIR",
+                    "--size", "32", "--repeats", "0", "--device", "cpu", "--json", out, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(out.read_text())
     assert [r["label"] for r in data["rows"]] == ["PromptIR", "NAFNet", "IR-SDE"]  # table order

@@ -3,8 +3,6 @@ non-finite values, memory limits and torchrun."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -180,13 +178,12 @@ def test_automatic_tiling_under_a_memory_limit():
         pipe.plan_tile(1, 512, 512, RestoreOptions(max_memory=1000), torch.device("cpu"), "fp32")
 
 
-def test_a_4000x3000_image_restores_on_the_cpu_in_tiles_under_a_memory_limit(models, tmp_path, capsys):
+def test_a_4000x3000_image_restores_on_the_cpu_in_tiles_under_a_memory_limit(tmp_path, capsys):
     src = tmp_path / "big"
     src.mkdir()
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
     Image.fromarray(small).resize((4000, 3000)).save(src / "big.png", compress_level=1)
-    unet, _ = models
     plain = tmp_path / "plain"
     daclip_kit.save_network(daclip_kit.create_backbone("irsde-unet-plain", nf=32, ch_mult=(1, 1)), plain,
                             name="irsde-unet-plain")
@@ -199,15 +196,12 @@ def test_a_4000x3000_image_restores_on_the_cpu_in_tiles_under_a_memory_limit(mod
         assert im.size == (4000, 3000)
 
 
-def test_torchrun_with_two_cpu_processes_writes_every_output_once(models, tmp_path):
+def test_torchrun_with_two_cpu_processes_writes_every_output_once(models, tmp_path, torchrun):
     src = _images(tmp_path / "in", n=5, size=(16, 20))
     unet, daclip = models
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "daclip_kit", "restore", str(src), "-o", str(out), "--weights", str(unet),
-           "--daclip-weights", str(daclip), "--steps", "2", "--device", "cpu", "--json"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    done = torchrun("restore", src, "-o", out, "--weights", unet, "--daclip-weights", daclip, "--steps", "2",
+                    "--device", "cpu", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout[done.stdout.index("{"):])
     assert summary["processes"] == 2
