@@ -32,7 +32,11 @@ from daclip_kit.data.universal import (
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     root = tmp_path_factory.mktemp("mini") / "universal"
-    report = build_mini(root, size=32, per_type=2, val_per_type=1, composed=2, seed=0)
+    calls = []
+    report = build_mini(root, size=32, per_type=2, val_per_type=1, composed=2, seed=0,
+                        progress=lambda done, total: calls.append((done, total)))
+    n = 10 * 2 + 2 + 10 * 1 + 2  # per type and composed, train then val
+    assert calls == [(k, n) for k in range(1, n + 1)]
     return root, report
 
 

@@ -146,12 +146,17 @@ def run_caption(args: argparse.Namespace) -> int:
 
 
 def run_mini(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
     from ..data.mini import build_mini
 
     types = [t.strip() for t in args.types.split(",") if t.strip()] if args.types else list(DEGRADATIONS)
-    report = build_mini(args.out, size=args.size, per_type=args.per_type, val_per_type=args.val_per_type,
-                        composed=args.composed, types=types, seed=args.seed, overwrite=args.overwrite,
-                        synthetic=args.synthetic)
+    with Progress(console=console.stderr(), transient=True, disable=args.json) as bar:
+        task = bar.add_task("writing pairs", total=None)
+        report = build_mini(args.out, size=args.size, per_type=args.per_type, val_per_type=args.val_per_type,
+                            composed=args.composed, types=types, seed=args.seed, overwrite=args.overwrite,
+                            synthetic=args.synthetic,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     data = {"root": str(report.root), "photos": report.photos, "counts": report.counts,
             "csvs": [str(p) for p in report.csvs]}
     if args.json:

@@ -176,7 +176,7 @@ class MiniReport:
 
 def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_type: int = 2, composed: int = 4,
                types: Sequence[str] = DEGRADATIONS, seed: int = 0, overwrite: bool = False,
-               synthetic: bool = False) -> MiniReport:
+               synthetic: bool = False, progress: Callable[[int, int], None] | None = None) -> MiniReport:
     """Write a small mixed-degradation data set in the official universal layout.
 
     Args:
@@ -189,6 +189,7 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
         seed: everything (crops, degradations) follows from it.
         overwrite: allow a non-empty ``out``.
         synthetic: use drawn scenes even when bundled photos are available.
+        progress: called as ``progress(pairs_written, pairs_total)`` after every pair.
 
     The set is written into a hidden sibling folder and moved onto ``out`` when complete: an
     interrupted run (an error, Ctrl-C or a kill) never leaves a half-written set or an LQ without
@@ -210,7 +211,7 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
-                             types=types, seed=seed, synthetic=synthetic)
+                             types=types, seed=seed, synthetic=synthetic, progress=progress)
         _check_replaceable(out, overwrite)  # nothing appeared in the meantime
         _swap_into_place(tmp, target)
     finally:
@@ -220,7 +221,8 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
 
 
 def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_type: int, composed: int,
-                types: Sequence[str], seed: int, synthetic: bool) -> MiniReport:
+                types: Sequence[str], seed: int, synthetic: bool,
+                progress: Callable[[int, int], None] | None) -> MiniReport:
     """Write the mini set into the (new, empty) folder ``out``, to be moved onto ``final``; see
     :func:`build_mini`."""
     from ..degradations.base import Draw
@@ -244,12 +246,15 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     gens = {t: create_degradation(t) for t in types}
     mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types)))) if composed and len(types) >= 2 else None
 
+    n_composed = composed if mixer else 0
+    total = sum(len(types) * count + n_composed for count in (per_type, val_per_type))
+    written = 0
     for split, count in (("train", per_type), ("val", val_per_type)):
         pool = split_photos[split]
         report.counts[split] = {}
         jobs = [(t, i) for t in types for i in range(count)]
-        jobs += [(None, i) for i in range(composed if mixer else 0)]
-        for k, (deg, i) in enumerate(jobs):
+        jobs += [(None, i) for i in range(n_composed)]
+        for k, (deg, _) in enumerate(jobs):
             name, photo, caption = pool[k % len(pool)]
             clean = random_crop(photo, size, draw)
             if deg is None:
@@ -262,6 +267,9 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
             write_image(out / split / folder / "LQ" / f"{stem}.png", lq)
             captions[f"{stem}.png"] = caption
             report.counts[split][folder] = report.counts[split].get(folder, 0) + 1
+            written += 1
+            if progress is not None:
+                progress(written, total)
     # the CSVs name the LQ files where they will be once the folder is moved onto ``final``
     final_abs = final.resolve()
     report.csvs = []
