@@ -127,30 +127,20 @@ def _fill_averages(table: TableSpec, values: dict[str, float]) -> list[str]:
 def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: Sequence[str],
                      options: BenchOptions, meters: Mapping[str, Callable[[], Any]], records: list[ImageRecord],
                      progress: Progress | None, notes: list[str]) -> dict[str, float]:
+    from ..metrics.score import score_pairs
     from .data import paired_images
 
     values: dict[str, float] = {}
     for dataset in datasets:
         pairs = paired_images(options.data_root, dataset, options.limit)
-        running = {m: make() for m, make in meters.items()}
-        for i, (lq_path, gt_path) in enumerate(pairs):
-            lq, gt = read_image(lq_path).to(options.device), read_image(gt_path)
-            if lq.shape != gt.shape:
-                raise DaclipKitError(f"{lq_path} is {tuple(lq.shape[-2:])} but its GT {gt_path} is "
-                                     f"{tuple(gt.shape[-2:])}; LQ and GT must have the same size.")
-            t0 = time.perf_counter()
-            out = restore(lq).detach().float().cpu().clamp(0, 1)  # the copy waits for the device
-            seconds = time.perf_counter() - t0
-            row_vals: dict[str, Any] = {}
-            for m, meter in running.items():
-                per_image = meter.update(out, gt)
-                if per_image:
-                    row_vals[m] = per_image[0]
-            records.append(ImageRecord(label, dataset, lq_path.name, row_vals, seconds))
+
+        def on_image(i, n, _name, _values, _seconds, dataset=dataset):
             if progress:
-                progress(f"{table.name} {label} {dataset}", i + 1, len(pairs))
-        for m, meter in running.items():
-            value = meter.compute()
+                progress(f"{table.name} {label} {dataset}", i, n)
+
+        means, images = score_pairs(pairs, meters, restore=restore, device=options.device, on_image=on_image)
+        records.extend(ImageRecord(label, dataset, s.name, s.values, s.seconds) for s in images)
+        for m, value in means.items():
             if value is not None:
                 values[f"{dataset}/{m}"] = value
             elif m == "fid":

@@ -78,3 +78,9 @@ def error(message: str) -> None:
     from rich.markup import escape
 
     stderr().print(f"[bold red]error:[/] {escape(message)}")
+
+
+def warning(message: str) -> None:
+    from rich.markup import escape
+
+    stderr().print(f"[yellow]warning:[/] {escape(message)}")

@@ -104,7 +104,7 @@ def _configure_plugin_command(entry, parser: argparse.ArgumentParser) -> None:
         load_target(entry.spec.target)(parser)
     except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # noqa: BLE001 - a plugin's verb must fail cleanly
+    except BaseException as exc:
         raise PluginLoadError(
             f"The {_plugin_label(entry)} cannot be set up: {describe_exception(exc)}. Fix or uninstall "
             f"the plugin (`daclip-kit plugins` lists it), or set {ENV_ALLOW}=... to load only the plugins you need."
@@ -121,7 +121,7 @@ def _run_plugin_command(entry, func, args: argparse.Namespace) -> int:
         result = func(args)
     except (DaclipKitError, KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # noqa: BLE001 - a plugin bug is named, not shown as our traceback
+    except Exception as exc:
         raise PluginLoadError(f"The {_plugin_label(entry)} failed: {describe_exception(exc)} "
                               "(run with --debug for the traceback).") from exc
     if result is None:

@@ -1,4 +1,4 @@
-"""Built-in plugin: the CLI verbs that need no model (``ls``, ``plugins``)."""
+"""Built-in plugin: the CLI verbs of the core (``ls``, ``plugins``, ``score``)."""
 
 from __future__ import annotations
 
@@ -13,4 +13,6 @@ def daclip_kit_register_commands():
                     summary="list registered components of a kind (backbones, embedders, ...)"),
         CommandSpec(name="plugins", target="daclip_kit.cli.plugins_cmd:configure",
                     summary="list loaded plugins with distribution, version, hooks and status"),
+        CommandSpec(name="score", target="daclip_kit.cli.score:configure",
+                    summary="PSNR/SSIM/LPIPS of restored images, or of a network run on a paired folder"),
     ]

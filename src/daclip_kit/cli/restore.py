@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io import MAX_PIXELS
-from ..pipelines.recipe import parse_settings
 from . import console
+from .model_args import add_model_arguments, model_overrides
 
 
 def _positive_bytes(text: str) -> int:
@@ -30,21 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, type=Path,
                         help="output folder (OUT/<name>.png), or a file name ending in .png for one input")
-    parser.add_argument("--model", default="irsde-universal",
-                        help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
-                        "default irsde-universal")
-    parser.add_argument("--weights", type=Path, help="network weights file or folder (bypasses the named weights)")
-    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=Path,
-                        help="DA-CLIP (embedder) weights file or folder (bypasses the named weights)")
-    parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
-                        help="folder searched first for named weights (repeatable)")
-    parser.add_argument("--sampler", help="sampler of a diffusion model (daclip-kit ls samplers); default the model's")
-    parser.add_argument("--steps", type=int, help="network evaluations per image (default: the model's)")
-    parser.add_argument("--mode", help="the sampler's mode setting (irsde: posterior, sde, ode)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
-                        help="model setting, e.g. sampler.order=3 or backbone.tlc=false (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of every image (default 0)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    add_model_arguments(parser)
     parser.add_argument("--precision", default="auto",
                         help="fp32, bf16, fp16 or auto (default: bf16 on CUDA, fp32 on the CPU); the diffusion "
                         "state stays fp32")
@@ -64,18 +50,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-download", action="store_true", help="never download named weights")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
     parser.set_defaults(func=run)
-
-
-def model_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """The recipe settings the options ask for (``--sampler``, ``--steps``, ``--mode``, ``--set``)."""
-    overrides = parse_settings(args.settings)
-    if args.sampler:
-        overrides["sampler"] = args.sampler
-    if args.steps is not None:
-        overrides["steps"] = str(args.steps)
-    if args.mode:
-        overrides["sampler.mode"] = args.mode
-    return overrides
 
 
 def run(args: argparse.Namespace) -> int:

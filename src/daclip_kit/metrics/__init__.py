@@ -29,6 +29,6 @@ _LAZY = {
     "FeatureStats": "daclip_kit.metrics.frechet",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 __getattr__ = lazy_exports(__name__, _LAZY, globals())

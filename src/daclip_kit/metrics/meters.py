@@ -124,7 +124,6 @@ class FIDMeter:
 
         feature_stats(pred, self.net, quantize=self.quantize, stats=self.stats[0])
         feature_stats(ref, self.net, quantize=self.quantize, stats=self.stats[1])
-        return None
 
     def compute(self) -> float | None:
         from .frechet import frechet_distance_from_stats

@@ -1,0 +1,39 @@
+"""The options that choose a restoration model, shared by ``restore`` and ``score``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..pipelines.recipe import parse_settings
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model --weights --daclip-weights --weights-dir --sampler --steps --mode --set --seed --device``."""
+    parser.add_argument("--model", default="irsde-universal",
+                        help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
+                        "default irsde-universal")
+    parser.add_argument("--weights", type=Path, help="network weights file or folder (bypasses the named weights)")
+    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=Path,
+                        help="DA-CLIP (embedder) weights file or folder (bypasses the named weights)")
+    parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="folder searched first for named weights (repeatable)")
+    parser.add_argument("--sampler", help="sampler of a diffusion model (daclip-kit ls samplers); default the model's")
+    parser.add_argument("--steps", type=int, help="network evaluations per image (default: the model's)")
+    parser.add_argument("--mode", help="the sampler's mode setting (irsde: posterior, sde, ode)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="model setting, e.g. sampler.order=3 or backbone.tlc=false (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of every image (default 0)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The recipe settings the options ask for (``--sampler``, ``--steps``, ``--mode``, ``--set``)."""
+    overrides = parse_settings(args.settings)
+    if args.sampler:
+        overrides["sampler"] = args.sampler
+    if args.steps is not None:
+        overrides["steps"] = str(args.steps)
+    if args.mode:
+        overrides["sampler.mode"] = args.mode
+    return overrides
