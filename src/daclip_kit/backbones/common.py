@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ShapeError
+from ..errors import ConfigError, ShapeError
 from ..plugins import get_registry
 
 
@@ -85,3 +85,60 @@ def config_mapping(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
 
         return dict(get_registry("backbones").get(config).defaults)
     return dict(config or {})
+
+
+def _has_role_option(adapter: str) -> bool:
+    """Whether the registered adapter's config has a ``role`` field."""
+    import dataclasses
+
+    from ..specs import load_target
+
+    spec = get_registry("adapters").get(adapter)
+    config = load_target(spec.config) if spec.config else None
+    return config is not None and dataclasses.is_dataclass(config) and any(
+        f.name == "role" for f in dataclasses.fields(config))
+
+
+class AdapterSlots(nn.Module):
+    """The adapters an :class:`~daclip_kit.backbones.conditioning_config.AdapterSlotsConfig` asks for,
+    attached at named points of a backbone.
+
+    Args:
+        config: the backbone config (its ``*_adapter`` fields).
+        degradation_points: ``{point: channels}`` where the degradation adapter is applied.
+        content_points: ``{point: channels}`` where the content adapter is applied.
+
+    Each point holds its own adapter, built as ``create_adapter(name, dim=channels,
+    context_dim=config.context_dim, **options)``; keys are ``<point>.*`` inside this module.
+    ``slots(point, x, cond)`` applies the adapter of ``point`` (``x`` unchanged where none is
+    attached or ``cond`` lacks its embedding).
+    """
+
+    def __init__(self, config: Any, degradation_points: Mapping[str, int], content_points: Mapping[str, int]):
+        from ..factory import create_adapter
+
+        super().__init__()
+        self.points = nn.ModuleDict()
+        roles = set()
+        for role, points in (("degradation", degradation_points), ("content", content_points)):
+            name = getattr(config, f"{role}_adapter")
+            if name is None:
+                continue
+            options = dict(getattr(config, f"{role}_adapter_config"))
+            if "role" not in options and _has_role_option(name):  # e.g. cross-attention to either embedding
+                options["role"] = role
+            for point, channels in points.items():
+                adapter = create_adapter(name, dim=channels, context_dim=config.context_dim, **options)
+                if getattr(adapter, "role", role) != role:
+                    raise ConfigError(
+                        f"The {name!r} adapter reads the {adapter.role!r} embedding, so it cannot be the "
+                        f"{role}_adapter; pick an adapter for the {role} embedding (daclip-kit ls adapters)."
+                    )
+                self.points[point] = adapter
+            roles.add(role)
+        self.roles = frozenset(roles)
+
+    def forward(self, point: str, x: torch.Tensor, cond: Any) -> torch.Tensor:
+        if cond is None or point not in self.points:
+            return x
+        return self.points[point](x, cond)

@@ -116,6 +116,22 @@ def _peer_backbones() -> list[BackboneSpec]:
             tiny_config={**_TINY_RESTORMER, "prompt_dims": (8, 16, 32), "prompt_sizes": (8, 4, 4)},
         ),
         BackboneSpec(
+            name="restormer-daclip", target=_RESTORMER, config=_RESTORMER_CONFIG, accepts=("degradation", "content"),
+            defaults={"degradation_adapter": "prompt", "content_adapter": "cross-attention"},
+            summary="Restormer + DA-CLIP: degradation prompt adapters at the decoder inputs, content "
+            "cross-attention after the latent blocks (by configuration; zero-initialised)",
+            tiny_config={**_TINY_RESTORMER, "context_dim": 32, "content_adapter_config": {"heads": 2}},
+        ),
+        BackboneSpec(
+            name="promptir-daclip", target="daclip_kit.backbones.promptir.arch:PromptIR",
+            config="daclip_kit.backbones.promptir.config:PromptIRConfig", accepts=("content",),
+            defaults={"content_adapter": "cross-attention"},
+            summary="PromptIR + content embedding (paper Table 6): DA-CLIP content cross-attention after the "
+            "latent blocks; PromptIR's own prompts model the degradation",
+            tiny_config={**_TINY_RESTORMER, "prompt_dims": (8, 16, 32), "prompt_sizes": (8, 4, 4),
+                         "context_dim": 32, "content_adapter_config": {"heads": 2}},
+        ),
+        BackboneSpec(
             name="airnet", target="daclip_kit.backbones.airnet.arch:AirNet",
             config="daclip_kit.backbones.airnet.config:AirNetConfig",
             weights=("airnet-all", "airnet-denoise", "airnet-derain", "airnet-dehaze"),

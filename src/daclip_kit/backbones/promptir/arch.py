@@ -24,6 +24,8 @@ from ..restormer.arch import (
     TransformerBlock,
     Upsample,
     blocks,
+    decoder_adapters,
+    no_adapter,
 )
 from .config import PromptIRConfig
 
@@ -64,9 +66,12 @@ class PromptIR(RestorationBackbone):
     Shape:
         - lq: ``(B, inp_channels, H, W)`` float in [0, 1], H and W multiples of 8.
         - output: ``(B, out_channels, H, W)``, not clamped.
-    """
 
-    accepts: frozenset[str] = frozenset()
+    DA-CLIP adapters attach by configuration as in
+    :class:`~daclip_kit.backbones.restormer.arch.Restormer` (content after the latent blocks,
+    degradation at the decoder inputs, after PromptIR's own prompt blocks); "PromptIR + content
+    embedding" of the paper's Table 6 is ``content_adapter="cross-attention"``.
+    """
 
     def __init__(self, config: PromptIRConfig | None = None):
         super().__init__()
@@ -114,6 +119,9 @@ class PromptIR(RestorationBackbone):
         self.decoder_level1 = blocks(nb[0], 2 * d, hd[0], cfg)
         self.refinement = blocks(cfg.num_refinement_blocks, 2 * d, hd[0], cfg)
         self.output = nn.Conv2d(2 * d, cfg.out_channels, 3, padding=1, bias=bias)
+        if cfg.uses_adapters:
+            self.adapters = decoder_adapters(cfg)
+        self.accepts = self.adapters.roles if cfg.uses_adapters else frozenset()
 
     def export_config(self) -> dict[str, Any]:
         """JSON-able config (``save_pretrained(net, dir, net.export_config())``)."""
@@ -130,11 +138,12 @@ class PromptIR(RestorationBackbone):
         enc1 = self.encoder_level1(self.patch_embed(lq))
         enc2 = self.encoder_level2(self.down1_2(enc1))
         enc3 = self.encoder_level3(self.down2_3(enc2))
-        x = self.latent(self.down3_4(enc3))
+        slot = self.adapters if self.config.uses_adapters else no_adapter
+        x = slot("latent", self.latent(self.down3_4(enc3)), cond)
         x = self._prompted(x, self.prompt3, self.noise_level3, self.reduce_noise_level3)
-        x = self.decoder_level3(self.reduce_chan_level3(torch.cat([self.up4_3(x), enc3], 1)))
+        x = self.decoder_level3(slot("decoder3", self.reduce_chan_level3(torch.cat([self.up4_3(x), enc3], 1)), cond))
         x = self._prompted(x, self.prompt2, self.noise_level2, self.reduce_noise_level2)
-        x = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(x), enc2], 1)))
+        x = self.decoder_level2(slot("decoder2", self.reduce_chan_level2(torch.cat([self.up3_2(x), enc2], 1)), cond))
         x = self._prompted(x, self.prompt1, self.noise_level1, self.reduce_noise_level1)
-        x = self.refinement(self.decoder_level1(torch.cat([self.up2_1(x), enc1], 1)))
+        x = self.refinement(self.decoder_level1(slot("decoder1", torch.cat([self.up2_1(x), enc1], 1), cond)))
         return self.output(x) + lq

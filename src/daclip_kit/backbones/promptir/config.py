@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ...errors import ConfigError
+from ..conditioning_config import AdapterSlotsConfig
 
 
 @dataclass(frozen=True, kw_only=True)
-class PromptIRConfig:
+class PromptIRConfig(AdapterSlotsConfig):
     """Hyper-parameters of PromptIR with its decoder prompts (official ``decoder=True``).
 
     Defaults are the released all-in-one model (35,592,263 parameters). The official class
@@ -24,6 +25,9 @@ class PromptIRConfig:
         prompt_dims: channels of the prompts at decoder levels 1, 2 and the bottleneck
             (``prompt1..3``).
         prompt_sizes: spatial size of the stored prompts (resized bilinearly to the features).
+        context_dim, degradation_adapter, content_adapter (and their ``*_config``): optional DA-CLIP
+            adapters, off by default (:class:`~daclip_kit.backbones.conditioning_config.AdapterSlotsConfig`;
+            placement as in :class:`~daclip_kit.backbones.restormer.arch.Restormer`).
     """
 
     inp_channels: int = 3
@@ -40,6 +44,7 @@ class PromptIRConfig:
     prompt_sizes: tuple[int, ...] = (64, 32, 16)
 
     def __post_init__(self) -> None:
+        self.check_adapters()
         for name in ("num_blocks", "heads", "prompt_dims", "prompt_sizes"):
             object.__setattr__(self, name, tuple(int(n) for n in getattr(self, name)))
         if len(self.num_blocks) != 4 or len(self.heads) != 4:

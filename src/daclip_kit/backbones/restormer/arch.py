@@ -17,7 +17,7 @@ from ...config import to_dict
 from ...core.backbone import RestorationBackbone
 from ...core.checks import check_image
 from ...types import Conditioning
-from ..common import BiasFreeLayerNorm2d, LayerNorm2d, check_multiple
+from ..common import AdapterSlots, BiasFreeLayerNorm2d, LayerNorm2d, check_multiple
 from .config import RestormerConfig
 
 __all__ = ["Restormer", "RestormerConfig", "TransformerBlock"]
@@ -125,6 +125,19 @@ def blocks(n: int, dim: int, heads: int, cfg: Any) -> nn.Sequential:
                            for _ in range(n)))
 
 
+def decoder_adapters(cfg: Any) -> AdapterSlots:
+    """The DA-CLIP adapters of a Restormer-shaped network (Restormer, PromptIR): degradation at the
+    inputs of decoder levels 3, 2, 1; content after the latent blocks."""
+    d = cfg.dim
+    return AdapterSlots(cfg, degradation_points={"decoder3": 4 * d, "decoder2": 2 * d, "decoder1": 2 * d},
+                        content_points={"latent": 8 * d})
+
+
+def no_adapter(_point: str, x: torch.Tensor, _cond: Any) -> torch.Tensor:
+    """The slot function of a network without adapters: ``x`` unchanged."""
+    return x
+
+
 class Restormer(RestorationBackbone):
     """Restormer restoration network: ``net(lq) -> restored`` (conditioning ignored).
 
@@ -136,13 +149,22 @@ class Restormer(RestorationBackbone):
           reflect-pads to 8 and crops, as the official demo and test scripts do).
         - output: ``(B, out_channels, H, W)``, not clamped.
 
+    DA-CLIP conditioning by configuration (off by default; the official keys are unchanged): the
+    ``degradation_adapter`` sits at the input of decoder levels 3, 2 and 1 (where PromptIR puts its
+    prompt blocks), the ``content_adapter`` after the latent blocks (lowest resolution, as the
+    cross-attention of NAFNet + DA-CLIP). Their keys are ``adapters.points.<point>.*``.
+
     Example:
         >>> net = Restormer(RestormerConfig(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1))
         >>> net(torch.rand(1, 3, 16, 24)).shape
         torch.Size([1, 3, 16, 24])
+        >>> cfg = RestormerConfig(dim=8, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1, context_dim=16,
+        ...                       degradation_adapter="prompt", content_adapter="cross-attention",
+        ...                       content_adapter_config={"heads": 2})
+        >>> cond = Conditioning(degradation=torch.randn(1, 16), content=torch.randn(1, 16))
+        >>> Restormer(cfg)(torch.rand(1, 3, 16, 24), cond).shape
+        torch.Size([1, 3, 16, 24])
     """
-
-    accepts: frozenset[str] = frozenset()
 
     def __init__(self, config: RestormerConfig | None = None):
         super().__init__()
@@ -170,6 +192,9 @@ class Restormer(RestorationBackbone):
         if cfg.dual_pixel_task:
             self.skip_conv = nn.Conv2d(d, d * 2, 1, bias=cfg.bias)
         self.output = nn.Conv2d(d * 2, cfg.out_channels, 3, padding=1, bias=cfg.bias)
+        if cfg.uses_adapters:
+            self.adapters = decoder_adapters(cfg)
+        self.accepts = self.adapters.roles if cfg.uses_adapters else frozenset()
 
     def export_config(self) -> dict[str, Any]:
         """JSON-able config (``save_pretrained(net, dir, net.export_config())``)."""
@@ -184,9 +209,11 @@ class Restormer(RestorationBackbone):
         enc2 = self.encoder_level2(self.down1_2(enc1))
         enc3 = self.encoder_level3(self.down2_3(enc2))
         x = self.latent(self.down3_4(enc3))
-        x = self.decoder_level3(self.reduce_chan_level3(torch.cat([self.up4_3(x), enc3], 1)))
-        x = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(x), enc2], 1)))
-        x = self.refinement(self.decoder_level1(torch.cat([self.up2_1(x), enc1], 1)))
+        slot = self.adapters if self.config.uses_adapters else no_adapter
+        x = slot("latent", x, cond)
+        x = self.decoder_level3(slot("decoder3", self.reduce_chan_level3(torch.cat([self.up4_3(x), enc3], 1)), cond))
+        x = self.decoder_level2(slot("decoder2", self.reduce_chan_level2(torch.cat([self.up3_2(x), enc2], 1)), cond))
+        x = self.refinement(self.decoder_level1(slot("decoder1", torch.cat([self.up2_1(x), enc1], 1), cond)))
         if self.config.dual_pixel_task:
             return self.output(x + self.skip_conv(emb1))
         return self.output(x) + lq

@@ -6,15 +6,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ...errors import ConfigError
+from ..conditioning_config import AdapterSlotsConfig
 
 #: Restormer downsamples three times with PixelUnshuffle(2).
 RESTORMER_DIVISOR = 8
 
 
 @dataclass(frozen=True, kw_only=True)
-class RestormerConfig:
+class RestormerConfig(AdapterSlotsConfig):
     """Hyper-parameters of Restormer (official constructor names, ``LayerNorm_type`` spelled
     ``layer_norm_type``). Defaults are the official ones (26,126,644 parameters).
+
+    The DA-CLIP adapter fields of :class:`~daclip_kit.backbones.conditioning_config.AdapterSlotsConfig`
+    (``degradation_adapter``, ``content_adapter``, ``context_dim``) are off by default; see
+    :class:`~daclip_kit.backbones.restormer.arch.Restormer` for where they attach.
 
     Attributes:
         inp_channels, out_channels: image channels (6 in for dual-pixel defocus).
@@ -41,6 +46,7 @@ class RestormerConfig:
     dual_pixel_task: bool = False
 
     def __post_init__(self) -> None:
+        self.check_adapters()
         object.__setattr__(self, "num_blocks", tuple(int(n) for n in self.num_blocks))
         object.__setattr__(self, "heads", tuple(int(n) for n in self.heads))
         if len(self.num_blocks) != 4 or len(self.heads) != 4:
