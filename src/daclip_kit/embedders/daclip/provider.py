@@ -43,10 +43,18 @@ def build_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
 class DaClipEmbedder(EmbeddingProvider):
     """DA-CLIP embedding provider.
 
+    Built by name with ``create_embedder("daclip", weights="daclip-vit-b-32")`` (the paper's ViT-B/32,
+    512-d embeddings); the example builds a tiny random one:
+
     Example:
-        >>> from daclip_kit import create_embedder  # doctest: +SKIP
-        >>> emb = create_embedder("daclip", weights="daclip-vit-b-32")
-        >>> out = emb.embed_image(torch.rand(1, 3, 256, 256))  # content, degradation: (1, 512)
+        >>> from daclip_kit import create_embedder
+        >>> tiny = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16,
+        ...         "head_width": 16}, "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16,
+        ...         "heads": 1, "layers": 1}}
+        >>> emb = create_embedder("daclip", model_config=tiny, device="cpu")
+        >>> out = emb.embed_image(torch.rand(2, 3, 40, 56))
+        >>> out.content.shape, out.degradation.shape
+        (torch.Size([2, 16]), torch.Size([2, 16]))
     """
 
     provides_degradation = True
