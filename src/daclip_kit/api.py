@@ -89,7 +89,8 @@ def _embedder(name: str, weights: str | None, device: str | None, model: str | N
 def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path | None = None,
             embedder_weights: str | Path | None = None, sampler: str | None = None, steps: int | None = None,
             settings: Mapping[str, Any] | None = None, seed: int = 0, tile: int | None = None,
-            tile_overlap: int = 32, device: str | None = None, download: bool = True,
+            tile_overlap: int = 32, precision: str = "auto", compile: bool = False,
+            max_memory: int | None = None, device: str | None = None, download: bool = True,
             search_dirs: Sequence[str | Path] = (), progress=None) -> Any:
     """Restore one image (or a batch tensor) with a named model.
 
@@ -102,6 +103,11 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
         sampler, steps, settings: recipe overrides (``settings={"sampler.order": 3}``).
         seed: the seed of the image's noise.
         tile, tile_overlap: restore in tiles (bounded memory).
+        precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 on CUDA, fp32 on the CPU); the
+            diffusion state stays fp32.
+        compile: run the networks through ``torch.compile`` (CUDA graphs on CUDA).
+        max_memory: bytes the run may use (default: the device's free memory); larger images are
+            tiled automatically.
         device: ``"cpu"``, ``"cuda"``; default CUDA when available.
         search_dirs: folders searched first for named weights (``--weights-dir``).
         progress: ``progress(done, total)`` after each network evaluation.
@@ -127,7 +133,8 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
         overrides["steps"] = steps
     built, pipe = _pipeline(model, weights, embedder_weights, device, download, search_dirs, overrides)
     lq, kind = to_image_tensor(image)
-    options = RestoreOptions(steps=pipe.options.steps, tile=tile, tile_overlap=tile_overlap)
+    options = RestoreOptions(steps=pipe.options.steps, tile=tile, tile_overlap=tile_overlap, precision=precision,
+                             compile=compile, max_memory=max_memory)
     out = pipe(lq.to(built.device), generator=per_image_generators(seed, lq.shape[0]), options=options,
                progress=progress).image
     return from_image_tensor(out.cpu(), kind)

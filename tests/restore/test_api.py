@@ -74,3 +74,25 @@ def test_sampler_changes_reuse_the_loaded_networks_and_classify_shares_da_clip(m
     embedders = len(api._EMBEDDERS)
     daclip_kit.classify(img, weights=models["embedder_weights"], device="cpu")
     assert len(api._EMBEDDERS) == embedders  # the restore pipeline's DA-CLIP answered
+
+
+def test_fast_path_options_reach_the_pipeline(models):
+    img = torch.rand(3, 40, 48, generator=torch.Generator().manual_seed(3))
+    fp32 = daclip_kit.restore(img, **models)
+    bf16 = daclip_kit.restore(img, **models, precision="bf16")
+    assert not torch.equal(bf16, fp32) and bf16.shape == fp32.shape  # autocast changed the arithmetic
+    # a memory budget between the tiled and the whole image's estimate makes the run tile
+    from daclip_kit.core.pipeline import BUDGET_FRACTION
+    from daclip_kit.pipelines.build import build_pipeline
+
+    big = torch.rand(3, 160, 192, generator=torch.Generator().manual_seed(4))
+    pipe = build_pipeline("irsde-universal", weights=models["weights"], embedder_weights=models["embedder_weights"],
+                          device="cpu").pipeline
+    whole, tiles = pipe.estimate_memory(1, 160, 192), pipe.estimate_memory(1, 160, 192, tile=96)
+    assert tiles < whole
+    budget = int((whole + tiles) / 2 / BUDGET_FRACTION)
+    untiled = daclip_kit.restore(big, **models)
+    tiled = daclip_kit.restore(big, **models, max_memory=budget)
+    assert tiled.shape == untiled.shape and not torch.equal(tiled, untiled)
+    with pytest.raises(daclip_kit.errors.ConfigError, match="precision"):
+        daclip_kit.restore(img, **models, precision="fp8")
