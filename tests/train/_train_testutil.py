@@ -46,6 +46,7 @@ def daclip_run(root: Path, out: Path, **top) -> dict:
         "data": {"root": str(root), "batch_size": 4, "num_workers": 0},
         "model": {"pretrained": None, "model_config": copy.deepcopy(TINY_CLIP_CONFIG)},
         "optim": {"lr": 1e-3, "warmup_steps": 1},
+        "validation": {"enabled": False},
     }
     return _merge(cfg, top)
 

@@ -110,3 +110,25 @@ def test_help_and_print_config_do_not_import_torch():
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "lr = 0.0001" in done.stdout and done.stdout.strip().endswith("False")
+
+
+def test_a_plain_irsde_trained_with_t20_restores_with_t20_without_daclip(root, tmp_path, capsys):
+    """The sampler a network was trained with is saved in its folder and used by `restore`."""
+    out = tmp_path / "run"
+    assert main(["train", "restoration", "--config", str(EXAMPLES / "irsde_tiny.toml"), "--set", f"data.root={root}",
+                 "--set", "data.degradations=noisy", "--set", "data.batch_size=2", "--set", "sampler.T=20",
+                 "--set", "network.name=irsde-unet-plain", "--set", "embedder.name=none", "--set",
+                 "validation.every=0", "--out", str(out), "--max-steps", "1", "--json"]) == 0
+    folder = json.loads(capsys.readouterr().out)["models"]["network-ema"]
+    saved = json.loads((Path(folder) / "config.json").read_text())
+    assert saved["name"] == "irsde-unet-plain" and saved["sampler"]["config"]["T"] == 20
+
+    lq = min((root / "val" / "noisy" / "LQ").glob("*.png"))
+    # a plain IR-SDE restores without DA-CLIP weights (none given, none downloaded)
+    assert main(["restore", str(lq), "-o", str(tmp_path / "restored"), "--weights", folder, "--device", "cpu",
+                 "--no-download", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sampler"] == "irsde" and summary["sampler_config"]["T"] == 20
+    assert summary["steps"] == 20 and summary["embedder_weights"] is None
+    image = read_image(tmp_path / "restored" / f"{lq.stem}.png")
+    assert image.shape == read_image(lq).shape and torch.isfinite(image).all()

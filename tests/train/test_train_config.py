@@ -48,13 +48,17 @@ def test_official_run_files_spell_out_the_defaults(kind):
     assert load_run_config(kind, EXAMPLES / f"{kind}_official.toml") == load_run_config(kind)
 
 
-def test_tiny_run_files_load():
+def test_tiny_run_files_load_and_chain():
     d = load_run_config("daclip", EXAMPLES / "daclip_tiny.toml")
     assert d.model.pretrained is None and d.model.model_config["vision_cfg"]["layers"] == 2
-    assert d.precision == "fp32" and d.max_steps == 20
+    assert d.precision == "fp32" and d.max_steps == 500 and d.validation.enabled
     r = load_run_config("irsde", EXAMPLES / "irsde_tiny.toml")
-    assert r.data.degradations is None and r.network.options["ch_mult"] == [1, 1, 1, 1]
-    assert r.embedder.options["weights"] == "runs/daclip-tiny/checkpoints/step-00000020/daclip"
+    assert r.data.degradations == ("noisy",) and r.network.options["ch_mult"] == [1, 2, 2]
+    # stage 2 reads the folder stage 1 saves last
+    assert d.max_steps % d.save_every == 0
+    assert r.embedder.options["weights"] == f"{d.out_dir}/checkpoints/step-{d.max_steps:08d}/daclip"
+    assert r.network.options["context_dim"] == d.model.model_config["embed_dim"]
+    assert r.sampler.options["T"] == 100 and (r.ema.update_every, r.ema.update_after_step) == (1, 100)
 
 
 def test_partial_optim_table_keeps_the_irsde_defaults(tmp_path):
@@ -165,21 +169,51 @@ def test_no_weight_decay_on_gains_biases_and_logit_scale():
     assert plain == {id(model.proj.bias), id(model.ln_post.weight), id(model.ln_post.bias), id(model.logit_scale)}
 
 
-def test_ema_updates_every_n_steps_with_the_decay():
+def test_ema_copies_during_warm_up_then_trails_with_the_ramped_decay():
+    """ema-pytorch semantics (beta 0.995, update_every 10, update_after_step 100, inv_gamma 1,
+    power 2/3): after optimizer step n, with s = n - 1, s = 0 and every s that is a multiple of 10
+    up to 100 copy the weights; later multiples of 10 average with the ramped decay."""
     from daclip_kit.train.ema import EMA
 
     net = torch.nn.Linear(2, 1)
+    ema = EMA(net, decay=0.995, update_every=10)
+    seen = {}
+    for n in range(1, 122):
+        with torch.no_grad():
+            net.weight.fill_(float(n))  # the "trained" weights after step n
+        ema.update(net)
+        seen[n] = float(ema.model.weight[0, 0])
+    assert seen[1] == 1.0 and seen[10] == 1.0  # the first step copies; nothing until s = 10
+    assert seen[11] == 11.0 and seen[101] == 101.0  # warm-up: equal to the weights of that step
+    assert seen[105] == 101.0
+    d = 1 - (1 + (111 - 100 - 1)) ** (-2 / 3)  # first averaging update, n = 111
+    assert seen[111] == pytest.approx(d * 101 + (1 - d) * 111, rel=1e-6)
+    assert 101 < seen[111] < 111 and seen[121] < 121  # trails the weights
+    d2 = 1 - (1 + (121 - 101)) ** (-2 / 3)
+    assert seen[121] == pytest.approx(d2 * seen[111] + (1 - d2) * 121, rel=1e-6)
+    assert ema.step == 121 and not ema.model.weight.requires_grad
+    assert ema.state() == {"step": 121, "initted": True}
+
+
+def test_ema_decay_is_capped_at_beta_and_state_round_trips():
+    from daclip_kit.train.ema import EMA
+
+    net = torch.nn.Linear(2, 1)
+    ema = EMA(net, decay=0.9, update_every=1, update_after_step=0)
     with torch.no_grad():
         net.weight.zero_()
-    ema = EMA(net, decay=0.9, update_every=3)
+    for _ in range(2000):
+        ema.update()
     with torch.no_grad():
         net.weight.fill_(1.0)
-    assert [ema.update(net) for _ in range(3)] == [False, False, True]
-    assert torch.allclose(ema.model.weight, torch.full((1, 2), 0.1))
-    for _ in range(3):
-        ema.update(net)
-    assert torch.allclose(ema.model.weight, torch.full((1, 2), 0.19))
-    assert ema.updates == 2 and not ema.model.weight.requires_grad
+    ema.update()
+    assert float(ema.model.weight[0, 0]) == pytest.approx(0.1, rel=1e-5)  # decay capped at 0.9
+    again = EMA(net, decay=0.9, update_every=1, update_after_step=0)
+    again.model.load_state_dict(ema.model.state_dict())
+    again.load_state(ema.state())
+    ema.update()
+    again.update()
+    assert torch.equal(again.model.weight, ema.model.weight)
 
 
 def test_random_resized_crop_covers_the_official_scale():
@@ -211,3 +245,95 @@ def test_flip_transpose_keeps_lq_and_gt_aligned():
         torch.testing.assert_close(b, a * 2)
         seen.add(tuple(a[0, 0, :2].tolist()))
     assert len(seen) > 4
+
+
+@pytest.mark.parametrize("setting, key, allowed", [
+    ("data.batch_size=-3", "data.batch_size=-3", "an integer >= 1"),
+    ("data.batch_size=0", "data.batch_size=0", "an integer >= 1"),
+    ("data.patch_size=0", "data.patch_size=0", "an integer >= 1"),
+    ("data.num_workers=-1", "data.num_workers=-1", "an integer >= 0"),
+    ("data.accumulate_steps=0", "data.accumulate_steps=0", "an integer >= 1"),
+    ("data.accumulate_steps=3", "data.batch_size=16 must be divisible by data.accumulate_steps=3", ""),
+    ("optim.lr=nan", "optim.lr=nan", "a finite number > 0"),
+    ("optim.lr=inf", "optim.lr=inf", "a finite number > 0"),
+    ("optim.lr=-1e-4", "optim.lr=-0.0001", "a finite number > 0"),
+    ("optim.min_lr=1", "optim.min_lr=1.0", "in [0, optim.lr=0.0002]"),
+    ("optim.betas=[0.9,1.0]", "optim.betas[1]=1.0", "a number in [0, 1)"),
+    ("optim.betas=[0.9]", "optim.betas", "expected 2 items"),
+    ("optim.eps=0", "optim.eps=0.0", "a finite number > 0"),
+    ("optim.weight_decay=nan", "optim.weight_decay=nan", "a finite number >= 0"),
+    ("optim.warmup_steps=-1", "optim.warmup_steps=-1", "an integer >= 0"),
+    ("optim.grad_clip=0", "optim.grad_clip=0.0", "a finite number > 0 or none"),
+    ("max_steps=0", "max_steps=0", "an integer >= 1"),
+    ("log_every=0", "log_every=0", "an integer >= 1"),
+    ("save_every=-1", "save_every=-1", "an integer >= 0"),
+    ("keep=-2", "keep=-2", "an integer >= 0"),
+    ("seed=-1", "seed=-1", "an integer in [0, 4294967295]"),
+    ("ema.decay=1.0", "ema.decay=1.0", "a number in [0, 1)"),
+    ("ema.update_every=0", "ema.update_every=0", "an integer >= 1"),
+    ("ema.update_after_step=-1", "ema.update_after_step=-1", "an integer >= 0"),
+    ("ema.power=0", "ema.power=0.0", "a finite number > 0"),
+    ("ema.inv_gamma=nan", "ema.inv_gamma=nan", "a finite number > 0"),
+    ("validation.count=0", "validation.count=0", "an integer >= 1"),
+    ("validation.steps=0", "validation.steps=0", "an integer >= 1 or none"),
+    ("validation.every=-5", "validation.every=-5", "an integer >= 0"),
+])
+def test_bad_values_are_one_line_errors_naming_the_key_and_range(setting, key, allowed, capsys):
+    from daclip_kit.cli.main import main
+
+    with pytest.raises(ConfigError) as err:
+        load_run_config("restoration", None, [setting])
+    message = str(err.value)
+    assert key in message and allowed in message and "\n" not in message, message
+    assert main(["train", "restoration", "--print-config", "--set", setting]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and len(out.err.strip().splitlines()) == 1 and key in out.err
+
+
+@pytest.mark.parametrize("setting, key", [
+    ("data.batch_size=-3", "data.batch_size=-3"), ("data.num_workers=-1", "data.num_workers=-1"),
+    ("optim.eps=nan", "optim.eps=nan"), ("validation.batch_size=0", "validation.batch_size=0"),
+    ("epochs=0", "epochs=0"),
+])
+def test_bad_daclip_values_are_refused(setting, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.").replace("[", r"\[")):
+        load_run_config("daclip", None, [setting])
+
+
+def test_bad_values_in_a_run_file_are_refused_too(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("[optim]\nlr = nan\n")
+    with pytest.raises(ConfigError, match=r"optim\.lr=nan is out of range"):
+        load_run_config("restoration", path)
+    path.write_text("[data]\npatch_size = 0\n")
+    with pytest.raises(ConfigError, match=r"data\.patch_size=0 is out of range"):
+        load_run_config("restoration", path)
+
+
+def test_resume_changes_names_only_the_settings_that_decide_the_weights():
+    from daclip_kit.train.config import RESUME_ALLOWED, resume_changes
+
+    assert {"max_steps", "device", "data.num_workers", "validation.*"} <= set(RESUME_ALLOWED)
+    stored = load_run_config("restoration", EXAMPLES / "irsde_tiny.toml")
+    allowed = apply_overrides(stored, ["max_steps=99", "log_every=1", "save_every=3", "keep=2", "device=cpu",
+                                       "out_dir=elsewhere", "data.num_workers=3", "validation.every=7",
+                                       "validation.count=1"])
+    assert resume_changes(stored, allowed.validate()) == []
+    changed = apply_overrides(stored, ["optim.lr=5e-3", "data.batch_size=16", "network.nf=64", "ema.decay=0.9",
+                                       "precision=bf16", "sampler.T=20"]).validate()
+    assert [k for k, _, _ in resume_changes(stored, changed)] == [
+        "data.batch_size", "ema.decay", "network.nf", "optim.lr", "precision", "sampler.T"]
+    assert ("optim.lr", stored.optim.lr, 5e-3) in resume_changes(stored, changed)
+
+
+def test_bundled_run_files_load_by_name_from_any_folder(tmp_path, monkeypatch):
+    from daclip_kit.train.config import RECIPES_DIR, bundled_recipes, resolve_run_file
+
+    monkeypatch.chdir(tmp_path)  # as from an installed wheel: no examples/ folder around
+    assert {"daclip_tiny", "daclip_official", "irsde_tiny", "irsde_official"} <= set(bundled_recipes())
+    assert resolve_run_file("irsde_tiny") == resolve_run_file("irsde_tiny.toml") == RECIPES_DIR / "irsde_tiny.toml"
+    assert load_run_config("daclip", "daclip_tiny") == load_run_config("daclip", EXAMPLES / "daclip_tiny.toml")
+    (tmp_path / "irsde_tiny.toml").write_text("max_steps = 3\n")  # a file of that name wins over the bundled one
+    assert load_run_config("restoration", "irsde_tiny.toml").max_steps == 3
+    with pytest.raises(ConfigError, match="bundled run file.*daclip_tiny"):
+        load_run_config("daclip", "daclip_tinyy")

@@ -152,3 +152,47 @@ def test_keep_prunes_old_checkpoints(root, tmp_path):
     result = train_daclip(cfg)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
     assert result.checkpoint.name == "step-00000003"
+
+
+def test_validation_reports_loss_and_accuracy_on_the_val_csv(root, tmp_path):
+    """Every validation.every steps: the val CSV's loss terms and degradation accuracy, in metrics.jsonl;
+    the accuracy is what the saved embedder's zero-shot classification of the val images gives."""
+    import json
+
+    from daclip_kit import create_embedder
+    from daclip_kit.data.universal import read_captions_csv
+    from daclip_kit.io import read_image
+
+    cfg = from_dict(DaClipTrainConfig, daclip_run(root, tmp_path / "run", max_steps=4, save_every=2,
+                                                  validation={"enabled": True, "every": 2, "batch_size": 2}))
+    result = train_daclip(cfg)
+    val = [r for r in result.history if "val_accuracy" in r]
+    assert [r["step"] for r in val] == [2, 4]
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in lines if "val_accuracy" in r] == val
+    for r in val:
+        assert r["val_loss"] == pytest.approx(r["val_contrastive_loss"] + r["val_degra_loss"])
+        assert math.isfinite(r["val_loss"]) and 0.0 <= r["val_accuracy"] <= 1.0
+
+    rows = read_captions_csv(root / "daclip_val.csv")
+    words = sorted({r.degradation for r in rows} | {r.degradation for r in read_captions_csv(root / "daclip_train.csv")})
+    embedder = create_embedder("daclip", weights=str(result.checkpoint / "daclip"), device="cpu")
+    images = torch.cat([read_image(root / r.filepath) for r in rows])
+    guesses = [top[0][0] for top in embedder.classify(images, labels=words).top_k(1)]
+    expected = sum(g == r.degradation for g, r in zip(guesses, rows)) / len(rows)
+    assert val[-1]["val_accuracy"] == pytest.approx(expected)
+
+
+def test_validation_runs_once_per_epoch_by_default(root, tmp_path):
+    cfg = from_dict(DaClipTrainConfig, daclip_run(root, tmp_path / "run", max_steps=6, save_every=6,
+                                                  validation={"enabled": True}))
+    result = train_daclip(cfg)  # 12 rows, batch 4: 3 steps per epoch
+    assert [r["step"] for r in result.history if "val_accuracy" in r] == [3, 6]
+
+
+def test_a_missing_val_csv_is_an_error_before_anything_is_written(root, tmp_path):
+    cfg = from_dict(DaClipTrainConfig, daclip_run(root, tmp_path / "run", validation={
+        "enabled": True, "csv": str(tmp_path / "nope.csv")}))
+    with pytest.raises(InputError, match="nope.csv"):
+        train_daclip(cfg)
+    assert not (tmp_path / "run").exists()

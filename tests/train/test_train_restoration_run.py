@@ -37,12 +37,14 @@ def test_overfits_a_fixed_batch(root, daclip, tmp_path):
     cfg = _config(root, daclip, tmp_path / "run", objective="noise")
     torch.manual_seed(0)
     task = RestorationTask(cfg, torch.device("cpu"), None)
-    batch = {k: torch.stack([task.dataset[i][k] for i in range(2)]) for k in ("lq", "gt")}
+    items = [task.dataset[i] for i in range(2)]
+    batch = {k: torch.stack([item[k] for item in items]) for k in ("lq", "gt")}
+    batch["seed"] = torch.tensor([item["seed"] for item in items])  # same t and noise every step
     frozen = {k: v.clone() for k, v in task.embedder.state_dict().items()}
     optimizer = build_optimizer(task.trainable(), cfg.optim)
     losses = []
     for _ in range(20):
-        loss, _ = task.loss(batch, torch.Generator().manual_seed(1))  # same t and noise every step
+        loss, _ = task.loss(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -65,21 +67,27 @@ def test_balanced_sampling_cycles_the_degradations(root, daclip, tmp_path):
     assert item["lq"].shape == item["gt"].shape == (3, 32, 32)
 
 
-def test_ema_follows_the_network_every_n_steps(root, daclip, tmp_path):
-    cfg = _config(root, daclip, tmp_path / "run", save_every=1, ema={"decay": 0.0, "update_every": 2})
+def test_ema_copies_the_network_during_warm_up_then_trails_it(root, daclip, tmp_path):
+    """update_every 2, update_after_step 2: steps 1 and 3 copy (s = n - 1 = 0, 2), step 5 averages."""
+    cfg = _config(root, daclip, tmp_path / "run", save_every=1, max_steps=5,
+                  ema={"decay": 0.995, "update_every": 2, "update_after_step": 2})
     result = train_restoration(cfg)
-    assert result.step == 3 and all(math.isfinite(r["loss"]) for r in result.history)
+    assert result.step == 5 and all(math.isfinite(r["loss"]) for r in result.history)
     ckpt = tmp_path / "run" / "checkpoints"
-    config, unet2 = load_pretrained_files(ckpt / "step-00000002" / "network")
-    config = config["config"]
-    _, unet1 = load_pretrained_files(ckpt / "step-00000001" / "network")
-    _, unet3 = load_pretrained_files(ckpt / "step-00000003" / "network")
-    _, ema3 = load_pretrained_files(ckpt / "step-00000003" / "network-ema")
-    assert config["nf"] == 32 and config["context_dim"] == 32
-    # decay 0 and update_every 2: the average equals the weights of step 2, not those of step 3
-    assert all(torch.equal(ema3[k], unet2[k]) for k in unet2)
-    assert any(not torch.equal(unet3[k], unet2[k]) for k in unet2)
-    assert any(not torch.equal(unet2[k], unet1[k]) for k in unet2)
+    net, ema = {}, {}
+    for n in range(1, 6):
+        config, net[n] = load_pretrained_files(ckpt / f"step-{n:08d}" / "network")
+        _, ema[n] = load_pretrained_files(ckpt / f"step-{n:08d}" / "network-ema")
+    assert config["config"]["nf"] == 32 and config["config"]["context_dim"] == 32
+    keys = list(net[1])
+    assert all(torch.equal(ema[1][k], net[1][k]) for k in keys)  # warm-up: a copy of the trained weights
+    assert all(torch.equal(ema[2][k], net[1][k]) for k in keys)  # no update at s = 1
+    assert all(torch.equal(ema[3][k], net[3][k]) for k in keys)
+    assert any(not torch.equal(net[3][k], net[1][k]) for k in keys)
+    d = 1 - (1 + (5 - 2 - 1)) ** (-2 / 3)  # the ramped decay of the first average (n = 5)
+    for k in keys:
+        torch.testing.assert_close(ema[5][k], d * net[3][k] + (1 - d) * net[5][k], rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(ema[5][k], net[5][k]) for k in keys)  # trails the weights
 
 
 def test_resumed_run_matches_an_uninterrupted_one(root, daclip, tmp_path):
@@ -139,3 +147,25 @@ def test_bf16_autocast_step(root, daclip, tmp_path):
     assert result.step == 1 and math.isfinite(result.history[-1]["loss"])
     _, state = load_pretrained_files(result.checkpoint / "network")
     assert all(v.dtype == torch.float32 for v in state.values())
+
+
+def test_a_broken_image_in_a_loader_worker_is_one_line_naming_the_file(root, daclip, tmp_path, capsys):
+    import shutil
+
+    from daclip_kit.cli.main import main
+    from daclip_kit.train.config import config_to_toml
+
+    broken = tmp_path / "universal"
+    shutil.copytree(root, broken)
+    bad = sorted((broken / "train").glob("*/LQ/*.png"))
+    for path in bad:
+        path.write_bytes(b"not a png")
+    cfg = _config(broken, daclip, tmp_path / "run", data={"num_workers": 1})
+    with pytest.raises(InputError, match="Cannot read .*LQ.*png"):
+        train_restoration(cfg)
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(config_to_toml(cfg.validate()))
+    assert main(["train", "restoration", "--config", str(run_file), "--out", str(tmp_path / "cli"), "--json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert any(str(path) in err for path in bad), err

@@ -1,15 +1,25 @@
-"""``daclip-kit train {daclip,irsde} --config RUN.toml``: train DA-CLIP's controller, then the
-IR-SDE restoration network."""
+"""``daclip-kit train {daclip,restoration} --config RUN.toml``: train DA-CLIP's controller, then the
+restoration network.
+
+Under ``torchrun --nproc_per_node N -m daclip_kit train ...`` every process runs this command;
+process 0 draws the progress bar and prints the summary, the others stay quiet. Ctrl-C (SIGINT) or
+SIGTERM saves a checkpoint of the current step and exits with 130 / 143.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DaclipKitError
 from ..specs import load_target
-from ..train.checkpoints import CONFIG_TOML, find_checkpoint, run_dir_of
-from ..train.config import config_to_toml, load_run_config
+from ..train.checkpoints import find_checkpoint, run_dir_of, stored_config_text
+from ..train.config import (
+    config_class,
+    config_to_toml,
+    load_run_config,
+    parse_run_config,
+)
 from . import console
 
 TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip",
@@ -22,13 +32,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="daclip: DA-CLIP's controller (stage 1); restoration: the restoration network "
                         "(stage 2; any registered backbone, the IR-SDE U-Net by default; irsde is its older name)")
     parser.add_argument("--config", type=Path, metavar="RUN.toml",
-                        help="TOML run file (default: the official recipe, or the resumed run's config.toml)")
+                        help="TOML run file, or the name of a bundled one (daclip_tiny, daclip_official, irsde_tiny, "
+                        "...; examples/train in a clone); default: the official recipe, or the resumed run's "
+                        "config.toml")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value, e.g. --set optim.lr=1e-4 (repeatable; typed, never evaluated)")
     parser.add_argument("--out", type=Path, help="run folder (overrides out_dir)")
     parser.add_argument("--max-steps", type=int, help="train until this step (overrides max_steps)")
     parser.add_argument("--resume", type=Path, metavar="DIR",
-                        help="continue a run: its folder or one of its checkpoints/step-N folders")
+                        help="continue a run: its folder or one of its checkpoints/step-N folders, with its stored "
+                        "config.toml; only max_steps, epochs, log_every, save_every, keep, device, out_dir, "
+                        "data.num_workers and validation.* may change")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
     parser.add_argument("--init-from", metavar="WEIGHTS",
                         help="restoration: start the network from these weights (a released file, read through "
@@ -47,10 +61,12 @@ def resolve_config(args: argparse.Namespace):
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}.")
     overrides = list(args.set)
     path = args.config
+    stored = None
     if args.resume is not None:
-        run_dir = run_dir_of(find_checkpoint(args.resume))
-        if path is None and (run_dir / CONFIG_TOML).is_file():
-            path = run_dir / CONFIG_TOML
+        checkpoint = find_checkpoint(args.resume)
+        run_dir = run_dir_of(checkpoint)
+        if path is None:
+            stored = stored_config_text(checkpoint)
         if args.out is None:
             overrides.append(f"out_dir={run_dir}")
     if args.out is not None:
@@ -63,16 +79,39 @@ def resolve_config(args: argparse.Namespace):
         if args.trainer == "daclip":
             raise ConfigError("--init-from is for the restoration trainer; DA-CLIP starts from model.pretrained.")
         overrides.append(f"init_from={args.init_from}")
+    if stored is not None:
+        text, where = stored
+        return parse_run_config(config_class(args.trainer), text, where, overrides)
     return load_run_config(args.trainer, path, overrides)
 
 
-def run(args: argparse.Namespace) -> int:
-    import logging
+def _rank() -> int:
+    from ..core.distributed import current
 
+    try:
+        return current().rank
+    except ConfigError:
+        return 0  # the trainer reports the malformed environment
+
+
+def run(args: argparse.Namespace) -> int:
+    """Process 0 reports; the other processes of a torchrun job stay quiet (their errors are the
+    same as process 0's: the trainer raises the first error on every process)."""
+    if _rank() == 0:
+        return _run(args)
+    try:
+        return _run(args, quiet=True)
+    except DaclipKitError:
+        return 1
+
+
+def _run(args: argparse.Namespace, *, quiet: bool = False) -> int:
+    import logging
 
     cfg = resolve_config(args)
     if args.print_config:
-        console.stdout().out(config_to_toml(cfg), end="")
+        if not quiet:
+            console.stdout().out(config_to_toml(cfg), end="")
         return 0
 
     from rich.progress import (
@@ -84,11 +123,13 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
+    from ..train.loop import TrainingInterrupted
+
     train = load_target(TRAINERS[args.trainer])
-    echo = not args.json and not logging.getLogger("daclip_kit.train").isEnabledFor(logging.INFO)
+    echo = not (args.json or quiet) and not logging.getLogger("daclip_kit.train").isEnabledFor(logging.INFO)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
-    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json) as bar:
+    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json or quiet) as bar:
         task = bar.add_task(f"train {args.trainer}", total=None, status="")
 
         def progress(step: int, total: int, record: dict | None) -> None:
@@ -101,7 +142,14 @@ def run(args: argparse.Namespace) -> int:
                 if echo:
                     bar.console.print(shown)
 
-        result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=progress)
+        try:
+            result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=progress)
+        except TrainingInterrupted as stop:
+            if not quiet:
+                console.stderr().print(str(stop), markup=False, highlight=False)
+            return stop.exit_code
+    if quiet:
+        return 0
 
     models = sorted(p.name for p in result.checkpoint.iterdir() if p.is_dir()) if result.checkpoint else []
     summary = {"trainer": args.trainer, "out_dir": str(result.out_dir), "step": result.step,

@@ -4,20 +4,28 @@ Under ``torchrun`` (or any launcher that sets ``RANK``, ``WORLD_SIZE`` and ``LOC
 process runs the same command; :func:`process_group` joins them (NCCL on CUDA, gloo on the CPU),
 each process takes its own device (``cuda:LOCAL_RANK``) and its share of the work
 (:func:`shard`), and rank 0 gathers what the others produced (:func:`gather`). Without those
-variables everything runs in one process and these functions are no-ops.
+variables everything runs in one process and these functions are no-ops. Importing this module
+does not import torch (the CLI reads the process's rank before deciding what to load).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
+
+#: How long a process waits for the others (e.g. while rank 0 downloads weights, validates or saves).
+TIMEOUT = datetime.timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -44,44 +52,84 @@ class Process:
 
 
 def current() -> Process:
-    """The process's place from the launcher's environment (one process when unset)."""
-    def env(name: str, default: int) -> int:
-        try:
-            return int(os.environ.get(name, default))
-        except ValueError:
-            return default
+    """The process's place from the launcher's environment (one process when unset).
 
-    world = env("WORLD_SIZE", 1)
-    return Process(rank=env("RANK", 0) if world > 1 else 0, world=max(1, world),
-                   local_rank=env("LOCAL_RANK", 0) if world > 1 else 0)
+    Raises:
+        ConfigError: values that are not integers or do not fit together.
+    """
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise ConfigError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (torchrun sets them).") from None
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise ConfigError(f"RANK={rank}, WORLD_SIZE={world}, LOCAL_RANK={local} do not fit together; start "
+                          "several processes with torchrun.")
+    return Process(rank=rank, world=world, local_rank=local) if world > 1 else Process()
 
 
 def process_device(setting: str | torch.device | None, proc: Process | None = None) -> torch.device:
-    """The device of this process: ``cuda:LOCAL_RANK`` when the setting is CUDA (or auto with
-    CUDA available) under a launcher, else the setting as :func:`~daclip_kit.core.device.pick_device`
-    gives it."""
+    """The device of this process: the setting as :func:`~daclip_kit.core.device.pick_device` gives
+    it; with several processes a CUDA setting (``auto`` on a GPU machine, or ``cuda``) becomes
+    ``cuda:LOCAL_RANK``.
+
+    Raises:
+        ConfigError: a fixed ``cuda:N`` with several processes, or more processes on a machine than
+            it has GPUs.
+    """
+    import torch
+
     from .device import pick_device
 
     proc = proc or current()
     device = pick_device(setting)
-    if device.type == "cuda" and proc.distributed and device.index is None:
-        return torch.device("cuda", proc.local_rank)
-    return device
+    if not proc.distributed or device.type != "cuda":
+        return device
+    if device.index is not None and str(setting) not in ("auto", "cuda"):
+        raise ConfigError(f"device={str(setting)!r} would put all {proc.world} processes on one GPU; use "
+                          "--device cuda (each process takes cuda:LOCAL_RANK) and choose GPUs with "
+                          "CUDA_VISIBLE_DEVICES.")
+    if proc.local_rank >= torch.cuda.device_count():
+        raise ConfigError(f"LOCAL_RANK={proc.local_rank} but only {torch.cuda.device_count()} GPU(s) are "
+                          "visible; start at most that many processes per machine.")
+    return torch.device("cuda", proc.local_rank)
+
+
+def join_group(device: torch.device, proc: Process | None = None) -> bool:
+    """Join the job's process group (NCCL on CUDA, gloo on the CPU) unless alone or already in one;
+    ``True`` when this call created it (the caller then ends it with
+    ``torch.distributed.destroy_process_group()``).
+
+    Raises:
+        ConfigError: an existing group whose size is not ``WORLD_SIZE``.
+    """
+    import torch
+    import torch.distributed as dist
+
+    proc = proc or current()
+    if not (proc.distributed and dist.is_available()):
+        return False
+    if dist.is_initialized():
+        if dist.get_world_size() != proc.world:
+            raise ConfigError(f"the process group has {dist.get_world_size()} processes but "
+                              f"WORLD_SIZE={proc.world}.")
+        return False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=proc.rank, world_size=proc.world,
+                            timeout=TIMEOUT)
+    return True
 
 
 @contextlib.contextmanager
 def process_group(device: torch.device, proc: Process | None = None) -> Iterator[Process]:
-    """Join the job's process group for the duration of the block (NCCL on CUDA, gloo on the
-    CPU); does nothing for a single process or when a group already exists."""
+    """Join the job's process group for the duration of the block (:func:`join_group`); does
+    nothing for a single process or when a group already exists."""
     import torch.distributed as dist
 
     proc = proc or current()
-    owned = proc.distributed and dist.is_available() and not dist.is_initialized()
-    if owned:
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend, rank=proc.rank, world_size=proc.world)
+    owned = join_group(device, proc)
     try:
         yield proc
     finally:

@@ -7,8 +7,9 @@ Submodules import torch; this package itself does not (its ``plugin`` module is 
 * :mod:`.daclip`: :func:`train_daclip` (``daclip-kit train daclip``).
 * :mod:`.restoration`: :func:`train_restoration` (``daclip-kit train restoration``): any registered
   network, the IR-SDE U-Net by default.
-* :mod:`.loop`: the shared loop (device, precision, logging, checkpoints, resume).
-* :mod:`.ema`: :class:`EMA`.
+* :mod:`.loop`: the shared loop (device, precision, logging, checkpoints, resume, Ctrl-C).
+* :mod:`.distributed`: data-parallel training under ``torchrun``.
+* :mod:`.ema`: :class:`EMA` (``ema-pytorch`` semantics).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _LAZY = {
     "train_restoration": "restoration",
     "TrainResult": "loop",
     "TrainingError": "loop",
+    "TrainingInterrupted": "loop",
     "EMA": "ema",
 }
 

@@ -9,12 +9,17 @@ A run folder holds::
         trainer_state.pt              optimizer, scaler, step, epoch, random states
 
 Each checkpoint folder is written under a temporary name and renamed into place, so it is
-complete or absent. ``trainer_state.pt`` holds tensors and plain Python values only and loads
-with ``torch.load(weights_only=True)``.
+complete or absent, with the permissions of an ordinary folder (the umask). ``trainer_state.pt``
+holds tensors and plain Python values only and loads with ``torch.load(weights_only=True)``.
+
+A folder with no complete checkpoint yet (a start that failed, or a run stopped before its first
+save) holds nothing worth keeping: a new start reuses it. While a run trains, ``OUT/.lock`` is
+locked so a second run cannot write into the same folder.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -24,12 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, InputError
+from ..io import apply_default_mode
+
+log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 STATE_NAME = "trainer_state.pt"
 CONFIG_TOML = "config.toml"
 CONFIG_JSON = "config.json"
 METRICS = "metrics.jsonl"
+LOCK = ".lock"
+#: The files a run writes in its folder (besides ``checkpoints/``).
+RUN_FILES = (CONFIG_TOML, CONFIG_JSON, METRICS, LOCK)
 _STEP = re.compile(r"^step-(\d+)$")
 
 
@@ -72,27 +83,76 @@ def run_dir_of(checkpoint: Path) -> Path:
     return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint
 
 
-def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool) -> Path:
-    """Create the run folder; refuse a non-empty one unless resuming or overwriting.
-
-    With ``overwrite`` the files a run writes (checkpoints, configs, metrics) are removed first;
-    anything else in the folder is left alone.
+def check_out_dir(out_dir: str | Path, *, resume_in_place: bool, overwrite: bool) -> str:
+    """Whether a run may use ``out_dir``; reads only. Returns ``"new"`` (absent or empty),
+    ``"stale"`` (only the files of a run that saved no checkpoint: reused), ``"resume"`` or
+    ``"overwrite"``.
 
     Raises:
-        InputError: the folder is not empty and neither flag is given.
+        InputError: ``out_dir`` is a file, or holds checkpoints or other files and neither
+            resuming that run nor ``overwrite`` was asked for.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{str(out)!r} is a file; choose another output folder.")
-    if out.is_dir() and any(out.iterdir()) and not (resume or overwrite):
-        raise InputError(f"Output folder {str(out)!r} is not empty. Pass --resume {out} to continue that run, "
-                         "--overwrite to start over in it, or choose another --out.")
-    if overwrite and not resume and out.is_dir():
+    if resume_in_place:
+        return "resume"
+    if not out.is_dir() or not any(out.iterdir()):
+        return "new"
+    if overwrite:
+        return "overwrite"
+    others = [p.name for p in out.iterdir() if p.name not in (*RUN_FILES, CHECKPOINTS)]
+    if not others and not list_checkpoints(out):
+        return "stale"
+    raise InputError(f"Output folder {str(out)!r} is not empty. Pass --resume {out} to continue that run, "
+                     "--overwrite to start over in it, or choose another --out.")
+
+
+def prepare_out_dir(out_dir: str | Path, plan: str) -> Path:
+    """Create the run folder for :func:`check_out_dir`'s ``plan``: for ``"overwrite"`` and
+    ``"stale"`` the files an earlier run wrote (checkpoints, configs, metrics) are removed first;
+    anything else in the folder is left alone."""
+    out = Path(out_dir)
+    if plan in ("overwrite", "stale") and out.is_dir():
+        if plan == "stale":
+            log.warning("%s holds an earlier start that saved no checkpoint; replacing its files", out)
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
         for name in (CONFIG_TOML, CONFIG_JSON, METRICS):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+class RunLock:
+    """An exclusive lock on ``OUT/.lock`` for the time a run writes into ``OUT`` (POSIX
+    ``flock``; elsewhere nothing is locked)."""
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / LOCK
+        self._fh = None
+
+    def acquire(self) -> RunLock:
+        """Raises:
+            InputError: another run holds the lock.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise InputError(f"Another training run is writing into {str(self.path.parent)!r}; wait for it to "
+                             "finish or choose another --out.") from None
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
 
 def save_checkpoint(out_dir: str | Path, step: int, models: Mapping[str, Callable[[Path], Any]],
@@ -113,6 +173,7 @@ def save_checkpoint(out_dir: str | Path, step: int, models: Mapping[str, Callabl
     final = step_dir(out_dir, step)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    apply_default_mode(tmp)  # mkdtemp makes it private to the owner
     try:
         for name, write in models.items():
             write(tmp / name)
@@ -144,3 +205,14 @@ def load_state(checkpoint: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure means the state cannot be used
         raise CheckpointError(f"Cannot read {str(path)!r}: {exc}") from exc
+
+
+def stored_config_text(checkpoint: str | Path) -> tuple[str, str] | None:
+    """``(TOML text, where it came from)`` of the config a checkpoint was trained with: its run
+    folder's ``config.toml``, else the copy in ``trainer_state.pt``; ``None`` if neither exists."""
+    checkpoint = Path(checkpoint)
+    path = run_dir_of(checkpoint) / CONFIG_TOML
+    if path.is_file():
+        return path.read_text(encoding="utf-8"), str(path)
+    text = load_state(checkpoint).get("config")
+    return (text, str(checkpoint / STATE_NAME)) if isinstance(text, str) else None

@@ -17,7 +17,8 @@ the field's type (:func:`daclip_kit.config.apply_overrides`), never evaluated.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,34 @@ from ..types import DEGRADATIONS
 from .toml_text import dumps
 
 Precision = Literal["fp32", "bf16", "fp16"]
+
+
+def _bad(key: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{key}={value!r} is out of range: it must be {allowed}.")
+
+
+def check_int(key: str, value: Any, low: int = 0, *, allow_none: bool = False) -> None:
+    """Refuse an integer setting below ``low`` (one line naming ``key`` and the range)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _bad(key, value, f"an integer >= {low}" + (" or none" if allow_none else ""))
+
+
+def check_float(key: str, value: Any, *, low: float = 0.0, high: float = math.inf, low_open: bool = False,
+                high_open: bool = False, allow_none: bool = False) -> None:
+    """Refuse a non-finite number or one outside ``[low, high]`` (``(`` / ``)`` when open)."""
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        if math.isinf(high):
+            allowed = f"a finite number {'>' if low_open else '>='} {low:g}"
+        else:
+            allowed = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise _bad(key, value, allowed + (" or none" if allow_none else ""))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,12 +91,18 @@ class OptimConfig:
     grad_clip: float | None = None
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.min_lr < 0 or self.min_lr > self.lr:
-            raise ConfigError(f"optim: need 0 <= min_lr <= lr and lr > 0, got lr={self.lr}, min_lr={self.min_lr}.")
-        if self.warmup_steps < 0 or self.weight_decay < 0:
-            raise ConfigError("optim.warmup_steps and optim.weight_decay must not be negative.")
-        if not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"optim.betas={list(self.betas)} must lie in [0, 1).")
+        check_float("optim.lr", self.lr, low_open=True)
+        check_float("optim.min_lr", self.min_lr)
+        if self.min_lr > self.lr:
+            raise ConfigError(f"optim.min_lr={self.min_lr} is out of range: it must be in [0, optim.lr={self.lr}].")
+        if len(self.betas) != 2:
+            raise ConfigError(f"optim.betas={list(self.betas)} must hold two numbers in [0, 1), e.g. [0.9, 0.99].")
+        for i, beta in enumerate(self.betas):
+            check_float(f"optim.betas[{i}]", beta, high=1.0, high_open=True)
+        check_float("optim.eps", self.eps, low_open=True)
+        check_float("optim.weight_decay", self.weight_decay)
+        check_int("optim.warmup_steps", self.warmup_steps, 0)
+        check_float("optim.grad_clip", self.grad_clip, low_open=True, allow_none=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,8 +129,12 @@ class DaClipDataConfig:
         split: the split whose CSV is read when ``csv`` is not given.
         csv: tab-separated ``filepath<TAB>title`` file; default ``ROOT/daclip_<split>.csv``.
             Relative ``filepath`` values are looked up beside the CSV, then in the working folder.
-        batch_size: images per step (FACTS §1.7: 784 in the README single-GPU command).
-        num_workers: data-loader processes (not part of the recipe).
+        batch_size: the global batch: images per optimizer step over all processes and
+            accumulation steps, and the contrastive batch of the loss (FACTS §1.7: 784 in the
+            README single-GPU command; the README 4-GPU run is 4 x 784 = 3136).
+        accumulate_steps: split each process's share of the batch into this many micro-batches
+            (memory); the loss and gradient equal those of the whole batch (see docs/train.md).
+        num_workers: data-loader processes per training process (not part of the recipe).
         crop: the official ``--crop`` option (with probability 0.8 a random square of side in
             ``[64, min(h, w)]`` before the transform); off in the published commands.
     """
@@ -104,8 +143,12 @@ class DaClipDataConfig:
     split: str = "train"
     csv: str | None = None
     batch_size: int = 784
+    accumulate_steps: int = 1
     num_workers: int = 8
     crop: bool = False
+
+    def __post_init__(self) -> None:
+        _check_batching(self)
 
     def csv_path(self) -> Path:
         return Path(self.csv) if self.csv else Path(self.root) / f"daclip_{self.split}.csv"
@@ -129,6 +172,37 @@ class DaClipModelConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DaClipValidationConfig:
+    """Stage-1 validation, like the official per-epoch evaluation of ``daclip_val.csv``.
+
+    Reported (``val_*`` in ``metrics.jsonl``): ``loss``, ``contrastive_loss`` and ``degra_loss``
+    (the training loss on the val rows, in batches of ``batch_size``, weighted by batch size) and
+    ``accuracy``: top-1 degradation classification of each val image (its degradation embedding
+    against the degradation words of the training and val CSVs, as ``evaluate.py``). Val images
+    are resized and centre-cropped (the inference transform), not randomly cropped.
+
+    Attributes:
+        enabled: validate at all.
+        every: every N steps; ``0``: at the end of every epoch (official).
+        csv: the val CSV; default ``data.root/daclip_val.csv``.
+        batch_size: rows per loss batch (``None``: ``data.batch_size``); the contrastive loss
+            depends on it, the accuracy does not.
+    """
+
+    enabled: bool = True
+    every: int = 0
+    csv: str | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_int("validation.every", self.every, 0)
+        check_int("validation.batch_size", self.batch_size, 1, allow_none=True)
+
+    def csv_path(self, data: DaClipDataConfig) -> Path:
+        return Path(self.csv) if self.csv else Path(data.root) / "daclip_val.csv"
+
+
+@dataclass(frozen=True, kw_only=True)
 class DaClipTrainConfig:
     """Contrastive training of DA-CLIP's controller (paper §3.1; FACTS §1.7).
 
@@ -136,8 +210,8 @@ class DaClipTrainConfig:
     ``contrastive_loss + degra_loss``; ``logit_scale`` is clamped to ``[0, ln 100]`` after each step.
 
     Attributes:
-        data, model, optim: the sections above (optim defaults: lr 2e-5, betas (0.9, 0.98),
-            eps 1e-6, weight decay 0.05, warmup 100: the README single-GPU recipe).
+        data, model, optim, validation: the sections above (optim defaults: lr 2e-5, betas
+            (0.9, 0.98), eps 1e-6, weight decay 0.05, warmup 100: the README single-GPU recipe).
         epochs: passes over the data (30); ignored when ``max_steps`` is set.
         max_steps: total optimizer steps; ``None`` derives them from ``epochs``.
         log_every: log every N steps.
@@ -154,6 +228,7 @@ class DaClipTrainConfig:
     data: DaClipDataConfig = field(default_factory=DaClipDataConfig)
     model: DaClipModelConfig = field(default_factory=DaClipModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    validation: DaClipValidationConfig = field(default_factory=DaClipValidationConfig)
     epochs: int = 30
     max_steps: int | None = None
     log_every: int = 100
@@ -183,36 +258,65 @@ class IRSDEDataConfig:
         root: the universal folder; ``ROOT/<split>/<degradation>/{LQ,GT}``.
         split: training split folder.
         degradations: folders to train on (the ten official words); ``None``: every folder found.
-        batch_size: patches per step (16).
+        batch_size: the global batch: patches per optimizer step over all processes and
+            accumulation steps (16; the official distributed code also splits it over GPUs).
+        accumulate_steps: split each process's share of the batch into this many micro-batches
+            (memory); the step equals one on the whole batch (see docs/train.md).
         patch_size: side of the random crop taken at the same place in LQ and GT (256).
         augment: random horizontal/vertical flips and transposition, each p = 0.5 (``use_flip``,
             ``use_rot``).
-        num_workers: data-loader processes (``n_workers`` 16 in train.yml; lower it on small machines).
+        num_workers: data-loader processes per training process (``n_workers`` 16 in train.yml;
+            lower it on small machines).
     """
 
     root: str = "datasets/universal"
     split: str = "train"
     degradations: tuple[str, ...] | None = tuple(DEGRADATIONS)
     batch_size: int = 16
+    accumulate_steps: int = 1
     patch_size: int = 256
     augment: bool = True
     num_workers: int = 16
 
+    def __post_init__(self) -> None:
+        _check_batching(self)
+        check_int("data.patch_size", self.patch_size, 1)
+
 
 @dataclass(frozen=True, kw_only=True)
 class EMAConfig:
-    """Exponential moving average of the network (train.yml: ``EMA(beta=0.995, update_every=10)``).
+    """Exponential moving average of the network: ``ema_pytorch.EMA(beta=decay,
+    update_every=..., update_after_step=..., inv_gamma=..., power=...)``, as the official
+    train.yml (``EMA(beta=0.995, update_every=10)`` with the package's other defaults).
 
-    Every ``update_every`` steps ``ema = decay * ema + (1 - decay) * weights``; buffers are copied.
+    After optimizer step ``n = 1, 2, ...`` (``s = n - 1``): at ``s = 0`` and at every multiple
+    ``s`` of ``update_every`` up to ``update_after_step`` the weights are copied (warm-up: the
+    average never starts from the random initialisation); at later multiples
+    ``ema = d * ema + (1 - d) * weights`` with the ramped decay
+    ``d = min(decay, 1 - (1 + (n - update_after_step - 1) / inv_gamma) ** -power)``.
+
+    Attributes:
+        enabled: keep an EMA (saved as ``network-ema`` next to ``network``).
+        decay: the largest decay (``beta``), in [0, 1).
+        update_every: average every N steps (>= 1).
+        update_after_step: copy instead of averaging up to this step (>= 0).
+        inv_gamma, power: the decay ramp (> 0 each); with the defaults the decay reaches 0.9 at
+            about step 130, 0.99 at 1,100 and its cap 0.995 at 2,930.
     """
 
     enabled: bool = True
     decay: float = 0.995
     update_every: int = 10
+    update_after_step: int = 100
+    inv_gamma: float = 1.0
+    power: float = 2 / 3
 
     def __post_init__(self) -> None:
-        if not 0 <= self.decay < 1 or self.update_every < 1:
-            raise ConfigError(f"ema: need 0 <= decay < 1 and update_every >= 1, got {self.decay}, {self.update_every}.")
+        check_float("ema.decay", self.decay, high=1.0, high_open=True)
+        check_int("ema.update_every", self.update_every, 1)
+        check_int("ema.update_after_step", self.update_after_step, 0)
+        check_float("ema.inv_gamma", self.inv_gamma, low_open=True)
+        check_float("ema.power", self.power, low_open=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,6 +338,11 @@ class ValidationConfig:
     count: int = 100
     steps: int | None = None
     use_ema: bool = False
+
+    def __post_init__(self) -> None:
+        check_int("validation.every", self.every, 0)
+        check_int("validation.count", self.count, 1)
+        check_int("validation.steps", self.steps, 1, allow_none=True)
 
 
 def _default_network() -> Component:
@@ -328,15 +437,58 @@ def _takes_context(network: Component) -> bool:
 IRSDETrainConfig = RestorationTrainConfig
 
 
+def _check_batching(data: Any) -> None:
+    check_int("data.batch_size", data.batch_size, 1)
+    check_int("data.accumulate_steps", data.accumulate_steps, 1)
+    check_int("data.num_workers", data.num_workers, 0)
+    if data.batch_size % data.accumulate_steps:
+        raise ConfigError(f"data.batch_size={data.batch_size} must be divisible by data.accumulate_steps="
+                          f"{data.accumulate_steps} (each micro-batch has batch_size / accumulate_steps items).")
+
+
 def _check_loop(cfg: Any) -> None:
+    check_int("max_steps", cfg.max_steps, 1, allow_none=True)
+    check_int("epochs", cfg.epochs, 1, allow_none=True)
     if cfg.max_steps is None and not cfg.epochs:
         raise ConfigError("Set max_steps or epochs (e.g. --max-steps 1000).")
-    for name in ("max_steps", "epochs"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"{name}={value} must be at least 1.")
-    if cfg.log_every < 1 or cfg.save_every < 0 or cfg.keep < 0:
-        raise ConfigError("log_every must be >= 1; save_every and keep must not be negative.")
+    check_int("log_every", cfg.log_every, 1)
+    check_int("save_every", cfg.save_every, 0)
+    check_int("keep", cfg.keep, 0)
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        raise _bad("seed", cfg.seed, f"an integer in [0, {2**32 - 1}]")
+
+
+#: Settings that may differ from the stored ``config.toml`` when a run is resumed: how long to
+#: train (extending a run stretches the rest of the cosine schedule), how often to log, save,
+#: keep and validate, and where to run. Everything else (data, model, optimizer, batch,
+#: precision, seed, ...) decides the weights and is refused. ``section.*`` allows a whole section.
+RESUME_ALLOWED: tuple[str, ...] = ("max_steps", "epochs", "log_every", "save_every", "keep", "device", "out_dir",
+                                   "data.num_workers", "validation.*")
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _allowed(key: str) -> bool:
+    return any(key == a or (a.endswith(".*") and key.startswith(a[:-1])) for a in RESUME_ALLOWED)
+
+
+def resume_changes(stored: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """``(key, stored value, new value)`` of every setting that differs between two run configs
+    and may not change on resume (outside :data:`RESUME_ALLOWED`)."""
+    a, b = flatten(to_dict(stored)), flatten(to_dict(new))
+    missing = object()
+    return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
+            if a.get(k, missing) != b.get(k, missing) and not _allowed(k)]
 
 
 #: The run-config class of each trainer, by CLI name (``irsde`` is the older name of ``restoration``).
@@ -352,17 +504,56 @@ def config_class(kind: str) -> type:
     return TRAINERS[kind]
 
 
-def load_run_config(kind: str, path: str | Path | None = None, overrides: Sequence[str] = ()):
-    """The run config of trainer ``kind`` from a TOML file (defaults when ``path`` is ``None``)
-    with ``section.key=value`` overrides applied, then checked as a whole (``cfg.validate()``).
+#: The run files shipped with the package (``examples/train`` in a clone links here).
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+
+def bundled_recipes() -> list[str]:
+    """Names of the bundled run files (``daclip_tiny``, ``irsde_official``, ...)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
+def resolve_run_file(path: str | Path) -> Path:
+    """``path`` when it exists, else the bundled run file of that name (``irsde_tiny`` or
+    ``irsde_tiny.toml``), so the documented commands work from an installed wheel too.
 
     Raises:
-        ConfigError: unreadable TOML, unknown keys (with a suggestion) or invalid values.
+        ConfigError: neither a file nor a bundled name (the message lists the bundled ones).
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    bundled = RECIPES_DIR / f"{path.name.removesuffix('.toml')}.toml"
+    if bundled.is_file():
+        return bundled
+    raise ConfigError(f"Run file {str(path)!r} does not exist, and it is not a bundled run file "
+                      f"({', '.join(bundled_recipes())}); give a TOML file or one of those names.")
+
+
+def load_run_config(kind: str, path: str | Path | None = None, overrides: Sequence[str] = ()):
+    """The run config of trainer ``kind`` from a TOML file or bundled run file name (defaults when
+    ``path`` is ``None``) with ``section.key=value`` overrides applied, then checked as a whole
+    (``cfg.validate()``).
+
+    Raises:
+        ConfigError: a missing file, unreadable TOML, unknown keys (with a suggestion) or invalid values.
     """
     cls = config_class(kind)
     if path is None:
         return apply_overrides(from_dict(cls, {}), overrides).validate()
-    return load_toml(cls, path, overrides).validate()
+    return load_toml(cls, resolve_run_file(path), overrides).validate()
+
+
+def parse_run_config(cls: type, text: str, where: str, overrides: Sequence[str] = ()):
+    """A run config of class ``cls`` from TOML ``text`` (``where`` names it in errors), with
+    overrides, checked as a whole."""
+    from ..config import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    return apply_overrides(from_dict(cls, data), overrides).validate()
 
 
 def config_to_toml(cfg: Any) -> str:

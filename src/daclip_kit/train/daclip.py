@@ -7,6 +7,14 @@ CLIP is frozen (:meth:`DaCLIP.lock_clip`); the controller tower and DA-CLIP's ow
 and concatenated, as ``DaCLIP.forward`` expects. ``logit_scale`` is clamped to ``[0, ln 100]``
 after every step.
 
+The loss is always that of the **global batch** (``data.batch_size`` rows, every process's and
+every micro-batch's): features are gathered over the processes (as open_clip's
+``gather_features`` with ``local_loss=False``), and with ``data.accumulate_steps = k > 1`` the
+features of all ``k`` micro-batches are first computed without gradients and the loss of micro-batch
+``j`` uses its live features with the cached ones of the others (open_clip's ``--accum-freq``).
+The gradients are scaled so that the summed (and, over processes, averaged) gradient equals the
+gradient of that single global-batch loss, ``logit_scale`` included.
+
 Example:
     >>> from daclip_kit.train import DaClipTrainConfig, train_daclip  # doctest: +SKIP
     >>> result = train_daclip(DaClipTrainConfig(out_dir="runs/daclip"))  # doctest: +SKIP
@@ -28,11 +36,13 @@ from ..embedders.daclip.architectures import model_config as bundled_config
 from ..embedders.daclip.convert import load_daclip, load_official_daclip, save_daclip
 from ..embedders.daclip.loss import DaClipLoss
 from ..embedders.daclip.model import DaCLIP
+from ..embedders.preprocess import clip_preprocess
 from ..embedders.tokenizer import tokenize
 from ..errors import WeightsNotFoundError
+from ..io import read_image
 from .config import DaClipModelConfig, DaClipTrainConfig
 from .datasets import CaptionImageDataset
-from .loop import Progress, TrainResult, TrainTask, run
+from .loop import Progress, StepContext, TrainResult, TrainTask, run
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +106,10 @@ def _from_open_clip_tag(config: dict[str, Any], arch: str, tag: str) -> DaCLIP:
     return DaCLIP(clip, config=config)
 
 
+#: The feature keys of ``DaCLIP.forward`` that enter the loss.
+FEATURES = ("image_features", "text_features", "image_degra_features", "text_degra_features")
+
+
 class DaClipTask(TrainTask):
     """The DA-CLIP side of :func:`~daclip_kit.train.loop.run`."""
 
@@ -105,31 +119,97 @@ class DaClipTask(TrainTask):
         model = load_daclip(checkpoint / MODEL_DIR) if checkpoint is not None else build_daclip(cfg.model)
         self.model = model.lock_clip().to(device).train()
         self.model.clip.eval()
+        self.train_model: torch.nn.Module = self.model
         self.criterion = DaClipLoss()
         self.dataset = CaptionImageDataset(cfg.data.csv_path(), self.model.image_size, seed=cfg.seed,
                                            crop=cfg.data.crop)
         self.batch_size = cfg.data.batch_size
+        self.accumulate_steps = cfg.data.accumulate_steps
         self.num_workers = cfg.data.num_workers
+        v = cfg.validation
+        self.val_rows = CaptionImageDataset(v.csv_path(cfg.data), self.model.image_size) if v.enabled else None
+        words = set(self.dataset.degradations) | set(self.val_rows.degradations if self.val_rows else ())
+        #: The degradation words a val image is classified into (training and val CSVs).
+        self.class_words = sorted(words)
         trainable = sum(p.numel() for _, p in self.trainable())
-        log.info("DA-CLIP: %d trainable parameters (controller + logit_scale); %d training rows",
-                 trainable, len(self.dataset))
+        log.info("DA-CLIP: %d trainable parameters (controller + logit_scale); %d training rows%s",
+                 trainable, len(self.dataset), f", {len(self.val_rows)} val rows" if self.val_rows else "")
 
     def trainable(self):
         return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def wrap(self, wrap):
+        self.train_model = wrap(self.model)
 
     def tokens(self, captions: list[str], degradations: list[str]) -> torch.Tensor:
         """``(B, 2 * context_length)`` ids: the caption's, then the degradation word's."""
         ctx = self.model.context_length
         return torch.cat([tokenize(captions, ctx), tokenize(degradations, ctx)], dim=1)
 
-    def loss(self, batch: dict, generator: torch.Generator):
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         pixels = batch["pixels"].to(self.device, non_blocking=True)
         tokens = self.tokens(list(batch["caption"]), list(batch["degradation"])).to(self.device)
-        out = self.model(pixels, tokens)
-        contrastive, degra = self.criterion(**out)
+        return pixels, tokens
+
+    def _loss(self, features: dict[str, torch.Tensor], logit_scale: torch.Tensor):
+        contrastive, degra = self.criterion(**features, logit_scale=logit_scale)
+        return contrastive, degra
+
+    def loss(self, batch: dict):
+        """The loss of one batch on its own (one process, no accumulation)."""
+        out = self.train_model(*self._inputs(batch))
+        contrastive, degra = self._loss({k: out[k].float() for k in FEATURES}, out["logit_scale"].float())
         return contrastive + degra, {"contrastive_loss": float(contrastive.detach()),
                                      "degra_loss": float(degra.detach()),
                                      "logit_scale": float(out["logit_scale"].detach())}
+
+    def accumulate(self, batches: list[dict], ctx: StepContext) -> dict[str, float]:
+        """One step on the global batch (see the module docstring).
+
+        Process ``r`` of ``W`` with ``k`` micro-batches of ``m`` rows: the loss ``L`` over all
+        ``W k m`` rows (in rank-major, then micro-batch order: the single-process order) is
+        computed ``k`` times, each time with the live features of one micro-batch; backward of
+        ``W * L`` with the logit scale's gradient divided by ``W k`` gives, after the sum over
+        micro-batches and the average over processes, exactly ``dL/dθ``.
+        """
+        dist, k = ctx.dist, len(batches)
+        inputs = [self._inputs(b) for b in batches]
+        scale_split = dist.world * k
+        first = None
+        if k > 1:
+            with torch.no_grad(), ctx.autocast():
+                cached = [self.model(*x) for x in inputs]
+            base = {key: torch.cat([c[key].float() for c in cached]) for key in FEATURES}
+        else:
+            with ctx.sync(True), ctx.autocast():
+                first = self.train_model(*inputs[0])
+            base = {key: first[key].float().detach() for key in FEATURES}
+        gathered = {key: dist.gather(base[key]) for key in FEATURES}
+        rows = [len(x[0]) for x in inputs]
+        values: dict[str, float] = {}
+        for j in range(k):
+            with ctx.sync(j == k - 1):
+                if first is not None:
+                    out = first
+                else:
+                    with ctx.autocast():
+                        out = self.train_model(*inputs[j])
+                lo = sum(rows[:j])
+                features = {}
+                for key in FEATURES:
+                    own = base[key]
+                    own = torch.cat([own[:lo], out[key].float(), own[lo + rows[j]:]])
+                    parts = list(gathered[key])
+                    parts[dist.rank] = own
+                    features[key] = torch.cat(parts)
+                scale = out["logit_scale"].float()
+                scale = scale.detach() + (scale - scale.detach()) / scale_split
+                contrastive, degra = self._loss(features, scale)
+                loss = contrastive + degra
+                ctx.backward(loss * dist.world)
+            values = {"loss": float(loss.detach()), "contrastive_loss": float(contrastive.detach()),
+                      "degra_loss": float(degra.detach()), "logit_scale": float(out["logit_scale"].detach())}
+        return values
 
     def after_step(self, step: int) -> None:
         with torch.no_grad():
@@ -137,6 +217,41 @@ class DaClipTask(TrainTask):
 
     def model_writers(self):
         return {MODEL_DIR: lambda path: save_daclip(self.model, path)}
+
+    def validation_interval(self, steps_per_epoch: int) -> int:
+        if self.val_rows is None:
+            return 0
+        return self.cfg.validation.every or steps_per_epoch
+
+    @torch.no_grad()
+    def validate(self, step: int) -> dict[str, float]:
+        """Loss and degradation accuracy on the val CSV (official per-epoch evaluation)."""
+        rows = self.val_rows
+        model = self.model
+        was_training = model.training
+        model.eval()
+        words = tokenize(self.class_words, model.context_length).to(self.device)
+        word_features = model.encode_text(words, normalize=True).float()
+        size = self.cfg.validation.batch_size or self.cfg.data.batch_size
+        sums = {"contrastive_loss": 0.0, "degra_loss": 0.0}
+        correct = 0
+        for lo in range(0, len(rows), size):
+            idx = range(lo, min(lo + size, len(rows)))
+            pixels = torch.cat([clip_preprocess(read_image(rows.paths[i]), model.image_size) for i in idx])
+            captions = [rows.captions[i] for i in idx]
+            truth = [rows.degradations[i] for i in idx]
+            batch = {"pixels": pixels, "caption": captions, "degradation": truth}
+            out = model(*self._inputs(batch))
+            contrastive, degra = self._loss({k: out[k].float() for k in FEATURES}, out["logit_scale"].float())
+            sums["contrastive_loss"] += float(contrastive) * len(idx)
+            sums["degra_loss"] += float(degra) * len(idx)
+            guess = (out["image_degra_features"].float() @ word_features.T).argmax(dim=1).tolist()
+            correct += sum(self.class_words[g] == t for g, t in zip(guess, truth))
+        model.train(was_training)
+        model.clip.eval()
+        n = len(rows)
+        result = {k: v / n for k, v in sums.items()}
+        return {"loss": result["contrastive_loss"] + result["degra_loss"], **result, "accuracy": correct / n}
 
 
 def train_daclip(cfg: DaClipTrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,

@@ -1,26 +1,33 @@
-"""The two training sets and the epoch-ordered sampler both trainers use.
+"""The two training sets and the batch sampler both trainers use.
 
 * :class:`CaptionImageDataset`: rows of ``daclip_<split>.csv`` -> train-transformed LQ pixels with
   the caption and degradation texts (DA-CLIP, FACTS §1.7).
 * :class:`BalancedPatchDataset`: LQ/GT patches, item ``i`` of degradation ``i % n`` (the official
-  ``MD`` dataset, FACTS §2.7).
+  ``MD`` dataset, FACTS §2.7), each with its own ``seed`` for the training noise.
+* :class:`ShardedBatchSampler`: the micro-batches of one process: global batch ``s`` of an epoch is
+  ``order[s*G:(s+1)*G]`` of the epoch's seeded permutation, split into equal consecutive parts
+  per process (rank ``r`` takes the ``r``-th) and then per accumulation step.
 
-Randomness of item ``i`` in epoch ``e`` depends only on ``(seed, e, i)``, so runs and resumed runs
-see the same data.
+Randomness of item ``i`` in epoch ``e`` depends only on ``(seed, e, i)``, and the global batches
+only on ``(seed, e)``, so runs, resumed runs and runs with another number of processes see the
+same data.
 """
 
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..data.paired import Pair, flip_transpose, item_generator
 from ..data.universal import read_captions_csv, scan_universal
-from ..errors import InputError
+from ..errors import DaclipKitError, InputError
 from ..io import read_image
 from .transforms import crop_patch, random_resized_crop, random_square_crop
 
@@ -102,8 +109,10 @@ class BalancedPatchDataset(_EpochDataset):
         seed: data seed.
 
     Items:
-        ``{"lq": (3, P, P), "gt": (3, P, P)`` float in [0, 1], ``"degradation": str, "path": str}``.
-        Item ``i`` takes folder ``i % n`` and a random pair of it; ``len`` is the number of pairs.
+        ``{"lq": (3, P, P), "gt": (3, P, P)`` float in [0, 1], ``"degradation": str, "path": str,
+        "seed": int}``. Item ``i`` takes folder ``i % n`` and a random pair of it; ``len`` is the
+        number of pairs. ``seed`` (in ``[0, 2**62)``) seeds the item's training noise and time
+        step, so they do not depend on how items are batched or split over processes.
 
     Raises:
         InputError: missing folders, or an image smaller than ``patch_size`` (it could not be batched).
@@ -140,7 +149,8 @@ class BalancedPatchDataset(_EpochDataset):
         lq, gt = crop_patch(lq, gt, self.patch_size, g)
         if self.augment:
             lq, gt = flip_transpose(lq, gt, g)
-        return {"lq": lq, "gt": gt, "degradation": pair.degradation, "path": str(pair.lq)}
+        seed = int(torch.randint(0, 2**62, (), generator=g))
+        return {"lq": lq, "gt": gt, "degradation": pair.degradation, "path": str(pair.lq), "seed": seed}
 
 
 def round_robin(root: str | Path, split: str, degradations: Sequence[str] | None, count: int) -> list[Pair]:
@@ -154,22 +164,95 @@ def round_robin(root: str | Path, split: str, degradations: Sequence[str] | None
     return out[:count]
 
 
-class EpochSampler(Sampler[int]):
-    """A seeded permutation of ``range(n)`` per epoch, started at ``offset`` (for resuming)."""
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The seeded permutation of ``range(n)`` that epoch ``epoch`` visits."""
+    order = list(range(int(n)))
+    random.Random(int(seed) * 7_919 + int(epoch)).shuffle(order)
+    return order
 
-    def __init__(self, n: int, seed: int):
-        self.n = int(n)
-        self.seed = int(seed)
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """The micro-batches (lists of item indices) one process trains on.
+
+    Step ``s`` of an epoch uses the global batch ``order[s*G:(s+1)*G]``; process ``rank`` of
+    ``world`` takes its ``G / world`` consecutive items, cut into ``accumulate`` micro-batches of
+    ``G / (world * accumulate)``. A trailing part of the permutation shorter than ``G`` is dropped.
+
+    Args:
+        n: items in the data set.
+        seed: data seed.
+        global_batch: ``G``, items per optimizer step over all processes.
+        world, rank: processes and this one's index.
+        accumulate: micro-batches per optimizer step and process.
+    """
+
+    def __init__(self, n: int, seed: int, global_batch: int, *, world: int = 1, rank: int = 0,
+                 accumulate: int = 1):
+        if global_batch % (world * accumulate):
+            raise ValueError(f"global batch {global_batch} is not divisible by {world} x {accumulate}")
+        self.n, self.seed, self.global_batch = int(n), int(seed), int(global_batch)
+        self.world, self.rank, self.accumulate = int(world), int(rank), int(accumulate)
+        self.micro = self.global_batch // (self.world * self.accumulate)
         self.epoch = 0
-        self.offset = 0
+        self.start_step = 0
 
-    def set_epoch(self, epoch: int, offset: int = 0) -> None:
-        self.epoch, self.offset = int(epoch), int(offset)
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n // self.global_batch
 
-    def __iter__(self) -> Iterator[int]:
-        order = list(range(self.n))
-        random.Random(self.seed * 7_919 + self.epoch).shuffle(order)
-        return iter(order[self.offset:])
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        """Visit ``epoch`` from its step ``start_step`` on (for resuming)."""
+        self.epoch, self.start_step = int(epoch), int(start_step)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = epoch_order(self.n, self.seed, self.epoch)
+        share = self.global_batch // self.world
+        for step in range(self.start_step, self.steps_per_epoch):
+            mine = order[step * self.global_batch + self.rank * share:][:share]
+            for j in range(self.accumulate):
+                yield mine[j * self.micro:(j + 1) * self.micro]
 
     def __len__(self) -> int:
-        return self.n - self.offset
+        return (self.steps_per_epoch - self.start_step) * self.accumulate
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """An item that could not be read (returned by :class:`SafeItems` instead of raising, so the
+    error reaches the training process as one line rather than a data-loader worker traceback)."""
+
+    index: int
+    message: str
+
+
+class SafeItems(Dataset):
+    """``dataset`` whose unreadable items (any :class:`~daclip_kit.errors.DaclipKitError` or
+    ``OSError``) come back as :class:`ItemFailure`."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except (DaclipKitError, OSError) as exc:
+            return ItemFailure(int(index), str(exc))
+
+
+def collate_items(items: list[Any]) -> Any:
+    """``default_collate``, or the first :class:`ItemFailure` of the batch."""
+    from torch.utils.data import default_collate
+
+    for item in items:
+        if isinstance(item, ItemFailure):
+            return item
+    return default_collate(items)
+
+
+def ignore_interrupts(_worker_id: int) -> None:
+    """Data-loader worker start: leave Ctrl-C to the training process, which saves a checkpoint
+    and stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

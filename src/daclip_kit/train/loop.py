@@ -1,10 +1,21 @@
 """The training loop both trainers share.
 
 A trainer supplies a :class:`TrainTask` (its models, data, loss and checkpoint contents); the loop
-does the rest: run folder, device and precision, seeding, data order, AdamW and the learning-rate
-rule, gradient scaling, logging every ``log_every`` steps, validation, atomic checkpoints and
-resuming. Library code logs through :mod:`logging`; a ``progress(step, total, record)`` callback
-lets the CLI draw a progress bar.
+does the rest: run folder, device and precision, seeding, data order and sharding over processes,
+gradient accumulation, AdamW and the learning-rate rule, gradient scaling, logging every
+``log_every`` steps, validation, atomic checkpoints, resuming and stopping on Ctrl-C. Library code
+logs through :mod:`logging`; a ``progress(step, total, record)`` callback lets the CLI draw a
+progress bar.
+
+Order of a start (nothing is written before step 4, so a start that fails leaves no trace):
+
+1. check the config, the resumed run's stored config and the output folder (read only);
+2. build the task (models, data) and the optimizer, load the resumed state;
+3. every process checks that all others got this far (:meth:`Distributed.agree`);
+4. process 0 locks the folder and writes ``config.toml``; then training starts.
+
+With several processes (``torchrun``) each trains on its share of every global batch and
+``DistributedDataParallel`` averages the gradients; only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -13,9 +24,11 @@ import contextlib
 import json
 import logging
 import random
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,21 +38,31 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import to_dict
-from ..core.device import pick_device
-from ..errors import ConfigError, DaclipKitError
+from ..errors import CheckpointError, ConfigError, DaclipKitError, InputError
 from ..io import atomic_write_text
+from . import distributed
 from .checkpoints import (
     CONFIG_JSON,
     CONFIG_TOML,
     METRICS,
+    RunLock,
+    check_out_dir,
     find_checkpoint,
     load_state,
     prepare_out_dir,
     run_dir_of,
     save_checkpoint,
+    stored_config_text,
 )
-from .config import config_to_toml
-from .datasets import EpochSampler
+from .config import config_to_toml, parse_run_config, resume_changes
+from .datasets import (
+    ItemFailure,
+    SafeItems,
+    ShardedBatchSampler,
+    collate_items,
+    ignore_interrupts,
+)
+from .distributed import Distributed
 from .optim import build_optimizer, lr_at, set_lr
 
 log = logging.getLogger(__name__)
@@ -50,9 +73,30 @@ Progress = Callable[[int, int, "dict[str, Any] | None"], None]
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
+#: A second Ctrl-C later than this after the first stops at once, without a checkpoint.
+SECOND_SIGNAL_S = 2.0
+
 
 class TrainingError(DaclipKitError):
     """Training cannot go on (for instance the loss is no longer finite)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT (Ctrl-C) or SIGTERM after saving a checkpoint at the current step.
+
+    Attributes:
+        signum: the signal.
+        step: the step training stopped at.
+        checkpoint: the checkpoint to ``--resume`` from (``None`` when no step was done).
+        exit_code: ``128 + signum`` (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        name = signal.Signals(signum).name
+        where = f"; resume from {checkpoint}" if checkpoint is not None else ""
+        super().__init__(f"stopped by {name} at step {step}{where}")
+        self.signum, self.step, self.checkpoint = int(signum), int(step), checkpoint
+        self.exit_code = 128 + int(signum)
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -75,6 +119,37 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class StepContext:
+    """What :meth:`TrainTask.accumulate` gets for one optimizer step.
+
+    Attributes:
+        dist: the processes (:class:`~daclip_kit.train.distributed.Distributed`).
+        accumulate: micro-batches per step and process.
+        nonfinite: whether a loss passed to :meth:`backward` was not finite.
+    """
+
+    def __init__(self, dist: Distributed, device: torch.device, precision: str, scaler: torch.amp.GradScaler,
+                 accumulate: int):
+        self.dist, self.device, self.precision = dist, device, precision
+        self.scaler, self.accumulate = scaler, accumulate
+        self.nonfinite = False
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The forward pass's precision context."""
+        return autocast(self.device, self.precision)
+
+    def sync(self, last: bool) -> contextlib.AbstractContextManager:
+        """Wrap the forward and backward pass of a micro-batch: gradients are averaged over the
+        processes only in the ``last`` one (``DistributedDataParallel.no_sync`` before)."""
+        return self.dist.no_sync(last)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss`` (scaled for fp16), accumulating into ``.grad``."""
+        if not bool(torch.isfinite(loss.detach()).all()):
+            self.nonfinite = True
+        self.scaler.scale(loss).backward()
+
+
 class TrainTask(ABC):
     """What a trainer contributes to :func:`run`.
 
@@ -83,12 +158,15 @@ class TrainTask(ABC):
 
     Attributes:
         dataset: the training set; it must have ``set_epoch(epoch)``.
-        batch_size, num_workers: data-loader settings.
+        batch_size: the global batch (items per optimizer step over all processes).
+        accumulate_steps: micro-batches per step and process.
+        num_workers: data-loader processes (per training process).
         validate_every: call :meth:`validate` every N steps (``0``: never).
     """
 
     dataset: Dataset
     batch_size: int
+    accumulate_steps: int = 1
     num_workers: int = 0
     validate_every: int = 0
 
@@ -96,9 +174,32 @@ class TrainTask(ABC):
     def trainable(self) -> Iterable[tuple[str, nn.Parameter]]:
         """``(name, parameter)`` of everything the optimizer updates."""
 
+    def wrap(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Replace the trained module used in :meth:`loss` by ``wrap(module)`` (data-parallel
+        wrapper with several processes). The default trains without a wrapper (one process)."""
+
     @abstractmethod
-    def loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        """Scalar loss of one batch (called under autocast) and values to log."""
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scalar loss of one micro-batch (called under autocast) and values to log."""
+
+    def accumulate(self, batches: list[dict], ctx: StepContext) -> dict[str, float]:
+        """Forward and backward of one optimizer step's micro-batches (this process's share).
+
+        The default: ``backward(loss_j / k)`` for each of the ``k`` micro-batches, so the
+        gradient is that of the mean loss over the process's share (and, averaged by the
+        data-parallel wrapper, over the global batch). Returns the values to log (``"loss"``
+        included), averaged over the micro-batches.
+        """
+        k = len(batches)
+        totals: dict[str, float] = {}
+        for j, batch in enumerate(batches):
+            with ctx.sync(j == k - 1):
+                with ctx.autocast():
+                    loss, values = self.loss(batch)
+                ctx.backward(loss / k)
+            for key, value in {"loss": float(loss.detach()), **values}.items():
+                totals[key] = totals.get(key, 0.0) + float(value) / k
+        return totals
 
     def after_step(self, step: int) -> None:
         """Called after each optimizer step with the new step count."""
@@ -114,8 +215,12 @@ class TrainTask(ABC):
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state`."""
 
+    def validation_interval(self, steps_per_epoch: int) -> int:
+        """Validate every N steps (``0``: never); default :attr:`validate_every`."""
+        return self.validate_every
+
     def validate(self, step: int) -> dict[str, float]:
-        """Validation metrics at ``step``."""
+        """Validation metrics at ``step`` (run by process 0 only)."""
         return {}
 
 
@@ -127,7 +232,8 @@ class TrainResult:
         out_dir: the run folder.
         step: the step training ended at.
         checkpoint: the newest checkpoint folder (``None`` if nothing was saved).
-        history: the logged records (``{"step", "lr", "loss", ...}``) and validation records.
+        history: the logged records (``{"step", "lr", "loss", ...}``) and validation records
+            (process 0; empty on the others).
     """
 
     out_dir: Path
@@ -142,24 +248,78 @@ def write_run_config(out_dir: Path, cfg: Any) -> None:
     atomic_write_text(out_dir / CONFIG_JSON, json.dumps(to_dict(cfg), indent=2) + "\n")
 
 
+def check_resume_config(cfg: Any, checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` with a config that differs from the one it was trained with
+    in anything but :data:`~daclip_kit.train.config.RESUME_ALLOWED` (reads only).
+
+    Raises:
+        ConfigError: one line naming the changed keys, their stored and new values.
+        CheckpointError: no stored config to compare with.
+    """
+    found = stored_config_text(checkpoint)
+    if found is None:
+        raise CheckpointError(f"{str(checkpoint)!r} has no config.toml in its run folder and no stored config; "
+                              "it cannot be resumed safely.")
+    text, where = found
+    stored = parse_run_config(type(cfg), text, where)
+    changes = resume_changes(stored, cfg)
+    if changes:
+        shown = ", ".join(f"{k} {_value(a)} -> {_value(b)}" for k, a, b in changes)
+        raise ConfigError(
+            f"Cannot resume {str(run_dir_of(checkpoint))!r} with a changed config: {shown}. Resuming may only change "
+            "max_steps, epochs, log_every, save_every, keep, device, out_dir, data.num_workers and validation.*; "
+            "drop the other changes (the run's config.toml is used by default) or start a new run with --out.")
+
+
+def _value(v: Any) -> str:
+    return "(absent)" if type(v) is object else repr(v)
+
+
 def _total_steps(cfg: Any, steps_per_epoch: int) -> int:
     return int(cfg.max_steps) if cfg.max_steps is not None else int(cfg.epochs) * steps_per_epoch
 
 
-def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "generator": generator.get_state(),
-             "python": list(random.getstate()[1])}
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def _load_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+def _load_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    generator.set_state(state["generator"])
     random.setstate((3, tuple(state["python"]), None))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM set :attr:`signum` instead of raising, so the loop can save and stop after
+    the current step. A second SIGINT more than :data:`SECOND_SIGNAL_S` after the first raises
+    ``KeyboardInterrupt`` at once (copies of one Ctrl-C, e.g. forwarded by torchrun, are ignored)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._at = 0.0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:  # noqa: PYI034 - typing.Self needs Python 3.11
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        now = time.monotonic()
+        if self.signum is None:
+            self.signum, self._at = signum, now
+        elif signum == signal.SIGINT and now - self._at > SECOND_SIGNAL_S:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg: Any, *,
@@ -167,124 +327,219 @@ def run(task_factory: Callable[[Any, torch.device, Path | None], TrainTask], cfg
         progress: Progress | None = None) -> TrainResult:
     """Train ``task_factory(cfg, device, checkpoint)`` as ``cfg`` says.
 
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls this; they share each global
+    batch and process 0 writes the run folder.
+
     Args:
         task_factory: builds the :class:`TrainTask` (a trainer class).
         cfg: a run config (:class:`~daclip_kit.train.config.DaClipTrainConfig` or
             :class:`~daclip_kit.train.config.RestorationTrainConfig`); ``cfg.out_dir`` is the run folder.
         resume: a run folder or checkpoint folder to continue from (its step count, optimizer,
-            scaler, random states and weights).
+            scaler, EMA and weights). ``cfg`` must equal the run's stored config except for
+            :data:`~daclip_kit.train.config.RESUME_ALLOWED`.
         overwrite: allow a non-empty ``cfg.out_dir`` (the files of an earlier run are removed).
         progress: see :data:`Progress`.
 
     Raises:
-        InputError: non-empty output folder without ``resume``/``overwrite``.
-        ConfigError: batch larger than the data set, unusable device or precision.
+        InputError: non-empty output folder without ``resume``/``overwrite``; unreadable data.
+        ConfigError: bad or changed settings, batch larger than the data set, unusable device.
         TrainingError: the loss stopped being finite.
+        TrainingInterrupted: SIGINT/SIGTERM; a checkpoint of the current step was saved first.
     """
     cfg = cfg.validate()
-    checkpoint = find_checkpoint(resume) if resume is not None else None
-    out = Path(cfg.out_dir)
-    if checkpoint is not None and run_dir_of(checkpoint).resolve() != out.resolve():
-        log.info("resuming from %s into %s", checkpoint, out)
-    out = prepare_out_dir(out, resume=checkpoint is not None, overwrite=overwrite)
-    write_run_config(out, cfg)
+    with distributed.session(cfg.device) as dist:
+        return _Run(task_factory, cfg, dist, progress).start(resume, overwrite)
 
-    device = pick_device(cfg.device)
-    check_precision(cfg.precision, device)
-    seed_everything(cfg.seed)
-    task = task_factory(cfg, device, checkpoint)
-    steps_per_epoch = len(task.dataset) // task.batch_size
-    if steps_per_epoch == 0:
-        raise ConfigError(f"data.batch_size={task.batch_size} is larger than the {len(task.dataset)} training "
-                          "samples; lower it (--set data.batch_size=N) or add data.")
-    total = _total_steps(cfg, steps_per_epoch)
 
-    params = list(task.trainable())
-    optimizer = build_optimizer(params, cfg.optim)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    generator = torch.Generator().manual_seed(cfg.seed)
-    step = 0
-    if checkpoint is not None:
-        state = load_state(checkpoint)
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        _load_rng_state(state["rng"], generator)
-        task.load_state(state["task"])
-        step = int(state["step"])
-        log.info("resumed at step %d from %s", step, checkpoint)
-        truncate_metrics(out / METRICS, step)
+class _Run:
+    def __init__(self, task_factory, cfg, dist: Distributed, progress: Progress | None):
+        self.task_factory, self.cfg, self.dist, self.progress = task_factory, cfg, dist, progress
+        self.device = dist.device
 
-    result = TrainResult(out, step, checkpoint)
-    if step >= total:
-        log.info("nothing to do: step %d >= total %d", step, total)
+    # -- start ------------------------------------------------------------------------------
+
+    def _plan(self, resume, overwrite):
+        checkpoint = find_checkpoint(resume) if resume is not None else None
+        out = Path(self.cfg.out_dir)
+        if checkpoint is not None:
+            check_resume_config(self.cfg, checkpoint)
+        in_place = checkpoint is not None and run_dir_of(checkpoint).resolve() == out.resolve()
+        return checkpoint, out, check_out_dir(out, resume_in_place=in_place, overwrite=overwrite)
+
+    def _build(self, checkpoint: Path | None) -> None:
+        cfg, dist = self.cfg, self.dist
+        check_precision(cfg.precision, self.device)
+        seed_everything(cfg.seed)
+        task = self.task_factory(cfg, self.device, checkpoint)
+        g, k = task.batch_size, task.accumulate_steps
+        if g % (dist.world * k):
+            raise ConfigError(f"data.batch_size={g} (the global batch) must be divisible by the {dist.world} "
+                              f"process(es) x data.accumulate_steps={k}; change one of them.")
+        self.steps_per_epoch = len(task.dataset) // g
+        if self.steps_per_epoch == 0:
+            raise ConfigError(f"data.batch_size={g} is larger than the {len(task.dataset)} training samples; "
+                              "lower it (--set data.batch_size=N) or add data.")
+        self.total = _total_steps(cfg, self.steps_per_epoch)
+        params = list(task.trainable())
+        self.trainable = [p for _, p in params]
+        self.optimizer = build_optimizer(params, cfg.optim)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
+        self.step = 0
+        if checkpoint is not None:
+            state = load_state(checkpoint)
+            try:
+                self.optimizer.load_state_dict(state["optimizer"])
+                self.scaler.load_state_dict(state["scaler"])
+                _load_rng_state(state["rng"])
+                task.load_state(state["task"])
+                self.step = int(state["step"])
+            except (KeyError, ValueError, RuntimeError) as exc:
+                raise CheckpointError(f"Cannot resume from {str(checkpoint)!r}: its trainer state does not fit "
+                                      f"this run ({exc}).") from None
+        self.task = task
+
+    def start(self, resume, overwrite) -> TrainResult:
+        dist, cfg = self.dist, self.cfg
+        checkpoint, out, plan = dist.agree(lambda: self._plan(resume, overwrite))
+        dist.agree(lambda: self._build(checkpoint))
+        self.out = out
+        lock = RunLock(out)
+
+        def write() -> None:
+            out.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+            prepare_out_dir(out, plan)
+            write_run_config(out, cfg)
+            if plan == "resume":
+                truncate_metrics(out / METRICS, self.step)
+
+        try:
+            dist.agree(write, only_main=True)
+            if checkpoint is not None:
+                log.info("resumed at step %d from %s", self.step, checkpoint)
+            self.task.wrap(dist.wrap)
+            return self._train(checkpoint)
+        finally:
+            lock.release()
+
+    # -- training ---------------------------------------------------------------------------
+
+    def _save(self) -> Path | None:
+        state = {"step": self.step, "total": self.total, "optimizer": self.optimizer.state_dict(),
+                 "scaler": self.scaler.state_dict(), "rng": _rng_state(), "task": self.task.state(),
+                 "world_size": self.dist.world, "config": config_to_toml(self.cfg)}
+        path = None
+        if self.dist.is_main:
+            path = save_checkpoint(self.out, self.step, self.task.model_writers(), state, keep=self.cfg.keep)
+            log.info("saved %s", path)
+        return path
+
+    def _batches(self, loader: DataLoader) -> Iterator[list[Any]]:
+        k = self.task.accumulate_steps
+        it = iter(loader)
+        while True:
+            micro = []
+            for _ in range(k):
+                try:
+                    micro.append(next(it))
+                except StopIteration:
+                    return
+            yield micro
+
+    def _train(self, checkpoint: Path | None) -> TrainResult:
+        cfg, dist, task = self.cfg, self.dist, self.task
+        result = TrainResult(self.out, self.step, checkpoint if dist.is_main else None)
+        total = self.total
+        if self.step >= total:
+            log.info("nothing to do: step %d >= total %d", self.step, total)
+            return result
+        sampler = ShardedBatchSampler(len(task.dataset), cfg.seed, task.batch_size, world=dist.world,
+                                      rank=dist.rank, accumulate=task.accumulate_steps)
+        loader = DataLoader(SafeItems(task.dataset), batch_sampler=sampler, num_workers=task.num_workers,
+                            collate_fn=collate_items, pin_memory=self.device.type == "cuda",
+                            worker_init_fn=ignore_interrupts if task.num_workers else None)
+        save_every = cfg.save_every or self.steps_per_epoch
+        validate_every = task.validation_interval(self.steps_per_epoch)
+        ctx = StepContext(dist, self.device, cfg.precision, self.scaler, task.accumulate_steps)
+        window: dict[str, float] = {}
+        window_steps = 0
+        saved_at = -1
+        tic = time.perf_counter()
+        log.info("training %d steps (%d per epoch, global batch %d = %d process(es) x %d micro-batch(es) of %d) "
+                 "on %s, %s", total, self.steps_per_epoch, task.batch_size, dist.world, task.accumulate_steps,
+                 sampler.micro, self.device, cfg.precision)
+        with _StopSignals() as stop:
+            while self.step < total:
+                epoch, offset = divmod(self.step, self.steps_per_epoch)
+                task.dataset.set_epoch(epoch)
+                sampler.set_epoch(epoch, offset)
+                for micro in self._batches(loader):
+                    failure = next((b for b in micro if isinstance(b, ItemFailure)), None)
+                    halt = dist.max([float(failure is not None), float(stop.signum or 0)])
+                    if halt[0]:
+                        raise InputError(failure.message if failure is not None else
+                                         "another process could not read a training item (see its error).")
+                    if halt[1]:
+                        signum = int(halt[1])
+                        if saved_at != self.step and self.step > 0:
+                            result.checkpoint = self._save() or result.checkpoint
+                        dist.barrier()
+                        raise TrainingInterrupted(signum, self.step, result.checkpoint if self.step > 0 else None)
+
+                    lr = lr_at(self.step, total, cfg.optim)
+                    set_lr(self.optimizer, lr)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    ctx.nonfinite = False
+                    values = task.accumulate(micro, ctx)
+                    if dist.any(ctx.nonfinite):
+                        if cfg.precision != "fp16":
+                            raise TrainingError(f"The loss is {values.get('loss')} at step {self.step + 1}; lower "
+                                                "optim.lr, set optim.grad_clip, or check the data.")
+                        log.warning("non-finite loss at step %d; the gradient scaler skips this step", self.step + 1)
+                    if cfg.optim.grad_clip is not None:
+                        self.scaler.unscale_(self.optimizer)
+                        torch.nn.utils.clip_grad_norm_(self.trainable, cfg.optim.grad_clip)
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                    self.step += 1
+                    step = self.step
+                    task.after_step(step)
+
+                    window_steps += 1
+                    for key, value in values.items():
+                        window[key] = window.get(key, 0.0) + float(value)
+                    record = None
+                    if step % cfg.log_every == 0 or step == total:
+                        keys = sorted(window)
+                        sums = dist.sum([window[k] for k in keys])
+                        seconds = time.perf_counter() - tic
+                        record = {"step": step, "epoch": epoch, "lr": lr,
+                                  **{k: v / (window_steps * dist.world) for k, v in zip(keys, sums)},
+                                  "steps_per_s": window_steps / max(seconds, 1e-9)}
+                        self._log(record, result)
+                        window, window_steps, tic = {}, 0, time.perf_counter()
+                    if validate_every and step % validate_every == 0:
+                        if dist.is_main:
+                            val = {"step": step, **{f"val_{k}": v for k, v in task.validate(step).items()}}
+                            self._log(val, result)
+                            record = {**(record or {}), **val}
+                        dist.barrier()
+                    if step % save_every == 0 or step == total:
+                        result.checkpoint = self._save() or result.checkpoint
+                        saved_at = step
+                    if self.progress is not None:
+                        self.progress(step, total, record)
+                    if step >= total:
+                        break
+        dist.barrier()
+        result.step = self.step
         return result
 
-    sampler = EpochSampler(len(task.dataset), cfg.seed)
-    loader = DataLoader(task.dataset, batch_size=task.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=task.num_workers, pin_memory=device.type == "cuda")
-    save_every = cfg.save_every or steps_per_epoch
-    trainable = [p for _, p in params]
-
-    def save() -> Path:
-        state = {"step": step, "total": total, "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                 "rng": _rng_state(generator), "task": task.state()}
-        return save_checkpoint(out, step, task.model_writers(), state, keep=cfg.keep)
-
-    window: dict[str, float] = {}
-    window_steps = 0
-    tic = time.perf_counter()
-    log.info("training %d steps (%d per epoch, batch %d) on %s, %s", total, steps_per_epoch,
-             task.batch_size, device, cfg.precision)
-    while step < total:
-        epoch, offset = divmod(step, steps_per_epoch)
-        task.dataset.set_epoch(epoch)
-        sampler.set_epoch(epoch, offset * task.batch_size)
-        for batch in loader:
-            lr = lr_at(step, total, cfg.optim)
-            set_lr(optimizer, lr)
-            with autocast(device, cfg.precision):
-                loss, values = task.loss(batch, generator)
-            if not torch.isfinite(loss.detach()):
-                if cfg.precision != "fp16":
-                    raise TrainingError(f"The loss is {float(loss)} at step {step + 1}; lower optim.lr, "
-                                        "set optim.grad_clip, or check the data.")
-                log.warning("non-finite loss at step %d; the gradient scaler skips this step", step + 1)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.optim.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            task.after_step(step)
-
-            window_steps += 1
-            for key, value in {"loss": float(loss.detach()), **values}.items():
-                window[key] = window.get(key, 0.0) + float(value)
-            record = None
-            if step % cfg.log_every == 0 or step == total:
-                seconds = time.perf_counter() - tic
-                record = {"step": step, "epoch": epoch, "lr": lr,
-                          **{k: v / window_steps for k, v in window.items()},
-                          "steps_per_s": window_steps / max(seconds, 1e-9)}
-                _log_record(out, record)
-                result.history.append(record)
-                window, window_steps, tic = {}, 0, time.perf_counter()
-            if task.validate_every and step % task.validate_every == 0:
-                val = {"step": step, **{f"val_{k}": v for k, v in task.validate(step).items()}}
-                _log_record(out, val)
-                result.history.append(val)
-                record = {**(record or {}), **val}
-            if step % save_every == 0 or step == total:
-                result.checkpoint = save()
-                log.info("saved %s", result.checkpoint)
-            if progress is not None:
-                progress(step, total, record)
-            if step >= total:
-                break
-    result.step = step
-    return result
+    def _log(self, record: dict[str, Any], result: TrainResult) -> None:
+        if not self.dist.is_main:
+            return
+        _log_record(self.out, record)
+        result.history.append(record)
 
 
 def truncate_metrics(path: Path, step: int) -> None:

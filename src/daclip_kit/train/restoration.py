@@ -7,10 +7,13 @@ any registered backbone trains here, a plugin's included:
   degradations), the embedder's content and degradation embeddings of each LQ patch (no
   gradients; the embedder sees the patch, as the official ``LQ_clip``), ``t ~ U{1..T}`` per sample,
   ``x_t`` drawn from the sampler's forward marginal around the LQ image, and the sampler's
-  training loss on the noise prediction (official maximum-likelihood L1 by default);
+  training loss on the noise prediction (official maximum-likelihood L1 by default). Each
+  sample's ``t`` and noise come from its own seed (``item["seed"]``), so a step is the same
+  whatever the number of processes and micro-batches it is split into;
 * a **one-shot backbone** (NAFNet, Restormer, a plugin's): ``loss`` between its output and GT.
 
-An EMA of the weights is kept; checkpoints hold the network (``network``) and the EMA
+An EMA of the weights is kept (``ema_pytorch`` semantics: warm-up copies, then a ramped decay;
+:mod:`.ema`); checkpoints hold the network (``network``) and the EMA
 (``network-ema``) as native folders that record the backbone name and, for denoisers, the
 sampler settings, so ``daclip-kit restore --weights FOLDER`` restores with the trained process.
 
@@ -98,16 +101,20 @@ class RestorationTask(TrainTask):
             net.load_state_dict(start.state_dict(), strict=True)
             log.info("network initialised from %s", cfg.init_from)
         self.net = net.to(device).train()
+        self.train_net: torch.nn.Module = self.net
         self.embedder = build_embedder(cfg, device, self.net)
         self.ema = None
         if cfg.ema.enabled:
-            self.ema = EMA(self.net, decay=cfg.ema.decay, update_every=cfg.ema.update_every)
+            e = cfg.ema
+            self.ema = EMA(self.net, decay=e.decay, update_every=e.update_every, update_after_step=e.update_after_step,
+                           inv_gamma=e.inv_gamma, power=e.power)
             if checkpoint is not None:
                 load_network_folder(self.ema.model, checkpoint / EMA_DIR, cfg.network.name)
         d = cfg.data
         self.dataset = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
                                             augment=d.augment, seed=cfg.seed)
         self.batch_size = d.batch_size
+        self.accumulate_steps = d.accumulate_steps
         self.num_workers = d.num_workers
         v = cfg.validation
         self.validate_every = v.every
@@ -119,6 +126,9 @@ class RestorationTask(TrainTask):
     def trainable(self):
         return list(self.net.named_parameters())
 
+    def wrap(self, wrap):
+        self.train_net = wrap(self.net)
+
     @torch.no_grad()
     def condition(self, lq: torch.Tensor) -> Conditioning:
         """Embeddings of ``(B, 3, H, W)`` LQ images as float32 conditioning."""
@@ -126,20 +136,27 @@ class RestorationTask(TrainTask):
             return Conditioning()
         return Conditioning.from_embedding(self.embedder.embed_image(lq).to(dtype=torch.float32))
 
-    def _forward(self, net, lq: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        return padded_call(lambda image: net(image, cond), (lq,), net.size_divisor, net.pad_mode)
+    def draws(self, seeds: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample time steps ``(B, 1, 1, 1)`` (long) and noise ``(B, *shape)`` from each
+        sample's own seed (a CPU generator each), on the training device."""
+        ts, noises = [], []
+        for seed in seeds.tolist():
+            g = torch.Generator().manual_seed(int(seed))
+            ts.append(self.sampler.random_timesteps(1, g))
+            noises.append(torch.randn((1, *shape), generator=g))
+        return torch.cat(ts).to(self.device), torch.cat(noises).to(self.device)
 
-    def loss(self, batch: dict, generator: torch.Generator):
+    def loss(self, batch: dict):
+        net = self.train_net
         lq = batch["lq"].to(self.device, non_blocking=True)
         gt = batch["gt"].to(self.device, non_blocking=True)
         cond = self.condition(lq)
         if not self.denoiser:
-            out = self._forward(self.net, lq, cond).float()
+            out = padded_call(lambda image: net(image, cond), (lq,), self.net.size_divisor, self.net.pad_mode).float()
             return (F.l1_loss if self.cfg.loss == "l1" else F.mse_loss)(out, gt), {}
-        t = self.sampler.random_timesteps(lq.shape[0], generator, self.device)
-        x_t, _ = self.sampler.forward_noise(gt, lq, t, generator=generator)
-        noise = padded_call(lambda a, b: self.net(a, b, t.reshape(-1), degradation=cond.degradation,
-                                                  content=cond.content),
+        t, noise = self.draws(batch["seed"], tuple(gt.shape[1:]))
+        x_t, _ = self.sampler.forward_noise(gt, lq, t, noise=noise.to(gt.dtype))
+        noise = padded_call(lambda a, b: net(a, b, t.reshape(-1), degradation=cond.degradation, content=cond.content),
                             (x_t, lq), self.net.size_divisor, self.net.pad_mode)
         loss = self.sampler.training_loss(noise.float(), x_t, gt, lq, t, objective=self.cfg.objective,
                                           loss=self.cfg.loss)
@@ -147,7 +164,7 @@ class RestorationTask(TrainTask):
 
     def after_step(self, step: int) -> None:
         if self.ema is not None:
-            self.ema.update(self.net)
+            self.ema.update()
 
     def _save(self, net: torch.nn.Module, path: Path) -> Path:
         sampler = None

@@ -1,0 +1,181 @@
+"""Data-parallel training under ``torchrun`` (``torch.distributed``).
+
+``torchrun --nproc_per_node N -m daclip_kit train ...`` starts N processes with the standard
+environment variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (and ``MASTER_ADDR``/``PORT``).
+:func:`setup` reads them, picks the process's device (``cuda:LOCAL_RANK`` on GPUs) and joins the
+process group (NCCL on CUDA, gloo on CPU); without them (or with ``WORLD_SIZE=1``) training runs in
+one process and nothing here communicates.
+
+* :meth:`Distributed.wrap`: ``DistributedDataParallel`` around the trained module, which averages
+  the gradients over the processes during ``backward``.
+* :meth:`Distributed.gather`: every process's rows of a tensor, in rank order (no gradient).
+* :meth:`Distributed.agree`: run a step on every process and raise the first error on all of
+  them, so one process's bad input never leaves the others waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from .. import errors
+from ..core import distributed as core
+from ..errors import DaclipKitError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+@dataclass
+class Distributed:
+    """This process's place in a data-parallel run (``world == 1``: a single process).
+
+    Attributes:
+        world, rank, local_rank: the processes, this one's index, its index on this machine.
+        device: the device this process trains on.
+        owns_group: whether :func:`setup` created the process group (and :meth:`close` ends it).
+        wrapped: the ``DistributedDataParallel`` modules :meth:`wrap` made.
+    """
+
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False
+    wrapped: list[nn.Module] = field(default_factory=list)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def barrier(self) -> None:
+        if self.active:
+            torch.distributed.barrier()
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """``module`` itself in one process; else ``DistributedDataParallel(module)``: gradients
+        averaged over the processes. Parameters a step does not use are allowed (the IR-SDE
+        U-Net's single-token cross-attention leaves some without gradient; a plugin's network may
+        too); buffers are not re-broadcast before each forward (the trained networks have no
+        running statistics)."""
+        if not self.active:
+            return module
+        import inspect
+
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        takes = inspect.signature(DistributedDataParallel.__init__).parameters
+        buffers = {"forward_sync_buffers": False} if "forward_sync_buffers" in takes else {"broadcast_buffers": False}
+        ddp = DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True, **buffers)
+        self.wrapped.append(ddp)
+        return ddp
+
+    def no_sync(self, sync: bool) -> contextlib.AbstractContextManager:
+        """Inside, ``backward`` only accumulates gradients locally (unless ``sync``); the pass with
+        ``sync=True`` averages the accumulated gradients over the processes."""
+        if sync or not self.wrapped:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        for ddp in self.wrapped:
+            stack.enter_context(ddp.no_sync())
+        return stack
+
+    @torch.no_grad()
+    def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        """``[rows of process 0, rows of process 1, ...]`` of a ``(B, ...)`` tensor with the same
+        shape on every process (detached copies; the own part is ``tensor`` itself, detached)."""
+        if not self.active:
+            return [tensor.detach()]
+        parts = [torch.empty_like(tensor) for _ in range(self.world)]
+        torch.distributed.all_gather(parts, tensor.detach().contiguous())
+        parts[self.rank] = tensor.detach()
+        return parts
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum of ``values`` over the processes."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
+        torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def max(self, values: list[float]) -> list[float]:
+        """Element-wise maximum of ``values`` over the processes."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return t.tolist()
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any process."""
+        if not self.active:
+            return bool(flag)
+        t = torch.tensor([1 if flag else 0], device=self._comm_device())
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item())
+
+    def agree(self, fn: Callable[[], T], *, only_main: bool = False) -> T | None:
+        """Run ``fn`` (on process 0 only when ``only_main``), then raise on every process the
+        first error any of them got (same class for daclip-kit errors), so none is left waiting
+        at the next collective."""
+        result, failure = None, None
+        try:
+            if self.is_main or not only_main:
+                result = fn()
+        except DaclipKitError as exc:
+            if not self.active:
+                raise
+            failure = (type(exc).__name__, str(exc))
+        if not self.active:
+            return result
+        found: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(found, failure)
+        first = next((f for f in found if f is not None), None)
+        if first is not None:
+            name, message = first
+            cls = getattr(errors, name, None)
+            if not (isinstance(cls, type) and issubclass(cls, DaclipKitError)):
+                cls = DaclipKitError
+            raise cls(message)
+        return result
+
+    def close(self) -> None:
+        if self.owns_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        self.owns_group = False
+
+    def _comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+
+def setup(device_name: str | None) -> Distributed:
+    """This process's :class:`Distributed` (joining the process group when ``WORLD_SIZE > 1``;
+    environment, device and group as :mod:`daclip_kit.core.distributed` reads them)."""
+    proc = core.current()
+    device = core.process_device(device_name, proc)
+    if not proc.distributed:
+        return Distributed(device=device)
+    owns = core.join_group(device, proc)
+    log.info("process %d of %d on %s (%s)", proc.rank, proc.world, device, torch.distributed.get_backend())
+    return Distributed(world=proc.world, rank=proc.rank, local_rank=proc.local_rank, device=device, owns_group=owns)
+
+
+@contextlib.contextmanager
+def session(device_name: str | None) -> Iterator[Distributed]:
+    """:func:`setup`, then :meth:`Distributed.close` on leaving."""
+    dist = setup(device_name)
+    try:
+        yield dist
+    finally:
+        dist.close()
