@@ -376,7 +376,8 @@ class RestorationTrainConfig:
             ``name = "none"`` to train without conditioning (the network must take none).
         objective: for denoisers, ``"ml"``: the official maximum-likelihood target (reverse-SDE
             mean vs the optimal posterior mean); ``"noise"``: noise matching.
-        loss: ``"l1"`` (official) or ``"l2"``.
+        loss: ``"l1"`` (official; Restormer, PromptIR), ``"l2"``, or, for one-shot backbones,
+            ``"psnr"`` (NAFNet's PSNR loss: ``10 log10`` of each image's MSE, averaged).
         optim: AdamW lr 2e-4, betas (0.9, 0.99), no weight decay, cosine to 1e-6, no warmup.
         max_steps: total steps (``niter`` 700,000).
         log_every: 200 (``print_freq``); save_every: 10,000 (``save_checkpoint_freq``).
@@ -390,7 +391,7 @@ class RestorationTrainConfig:
     sampler: Component = field(default_factory=_default_sampler)
     embedder: Component = field(default_factory=_default_embedder)
     objective: Literal["ml", "noise"] = "ml"
-    loss: Literal["l1", "l2"] = "l1"
+    loss: Literal["l1", "l2", "psnr"] = "l1"
     optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
@@ -416,6 +417,9 @@ class RestorationTrainConfig:
         network = check_component("backbones", self.network, "network")
         spec = get_registry("backbones").get(network.name)
         sampler = check_component("samplers", self.sampler, "sampler")
+        if self.loss == "psnr" and spec.kind == "denoiser":
+            raise ConfigError(f"loss='psnr' is for one-shot backbones; {network.name!r} is a denoiser trained on the "
+                              "sampler's objective: use loss = \"l1\" (official) or \"l2\".")
         embedder = self.embedder
         if self.uses_embedder:
             embedder = check_component("embedders", self.embedder, "embedder")

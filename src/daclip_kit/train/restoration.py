@@ -10,7 +10,9 @@ any registered backbone trains here, a plugin's included:
   training loss on the noise prediction (official maximum-likelihood L1 by default). Each
   sample's ``t`` and noise come from its own seed (``item["seed"]``), so a step is the same
   whatever the number of processes and micro-batches it is split into;
-* a **one-shot backbone** (NAFNet, Restormer, a plugin's): ``loss`` between its output and GT.
+* a **one-shot backbone** (NAFNet, Restormer, PromptIR, a plugin's): ``loss`` between its output and
+  GT (L1, L2, or NAFNet's PSNR loss), conditioned on the embedder's embeddings when the network
+  takes them (``nafnet-daclip``, ``restormer-daclip``, ``promptir-daclip``; paper Tables 6 and 7).
 
 An EMA of the weights is kept (``ema_pytorch`` semantics: warm-up copies, then a ramped decay;
 :mod:`.ema`); checkpoints hold the network (``network``) and the EMA
@@ -26,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -79,6 +82,17 @@ def load_network_folder(net: torch.nn.Module, folder: Path, name: str) -> torch.
     loaded = load_network(name, folder)
     net.load_state_dict(loaded.state_dict(), strict=True)
     return net
+
+
+def psnr_loss(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """NAFNet's training loss: ``10 log10(MSE + 1e-8)`` per image, averaged over the batch (minus the
+    mean PSNR of images in [0, 1], up to the constant; lower is better)."""
+    mse = (out - gt).pow(2).flatten(1).mean(1)
+    return (10 / math.log(10)) * torch.log(mse + 1e-8).mean()
+
+
+#: ``loss`` of one-shot backbones: ``(output, gt) -> scalar``, both ``(B, 3, H, W)``.
+ONE_SHOT_LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}
 
 
 class RestorationTask(TrainTask):
@@ -153,7 +167,7 @@ class RestorationTask(TrainTask):
         cond = self.condition(lq)
         if not self.denoiser:
             out = padded_call(lambda image: net(image, cond), (lq,), self.net.size_divisor, self.net.pad_mode).float()
-            return (F.l1_loss if self.cfg.loss == "l1" else F.mse_loss)(out, gt), {}
+            return ONE_SHOT_LOSSES[self.cfg.loss](out, gt), {}
         t, noise = self.draws(batch["seed"], tuple(gt.shape[1:]))
         x_t, _ = self.sampler.forward_noise(gt, lq, t, noise=noise.to(gt.dtype))
         noise = padded_call(lambda a, b: net(a, b, t.reshape(-1), degradation=cond.degradation, content=cond.content),
