@@ -1,4 +1,4 @@
-"""Every ```python block of docs/*.md runs as written (offline, tiny models).
+"""Every ```python block of README.md and docs/*.md runs as written (offline, tiny models).
 
 Blocks that need files a user downloads (official weights) are written as ```text in the docs.
 """
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-BLOCKS = [(path.name, i, block) for path in sorted(DOCS.glob("*.md"))
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+BLOCKS = [(path.name, i, block) for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
           for i, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S))]
 
 
