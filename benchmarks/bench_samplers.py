@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train", action="store_true",
                    help="first train the tiny IR-SDE of benchmarks/bench_learning.py (mini data set)")
     p.add_argument("--minutes", type=float, default=10.0, help="training budget with --train")
-    p.add_argument("--work", type=Path, default=None, help="folder for --train's data and runs (default: temporary)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="new folder for --train's data and runs, kept afterwards (default: a temporary one)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
@@ -77,19 +78,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def train_tiny(args: argparse.Namespace) -> tuple[Path, Path | None, Path]:
-    """Train the learning check's tiny DA-CLIP and IR-SDE; return (network, embedder, data root)."""
+    """Train the learning check's tiny DA-CLIP and IR-SDE (``benchmarks/bench_learning.py``, kept in
+    ``--work``); return (network-ema folder, DA-CLIP folder, data root)."""
+    import tempfile
+
     sys.path.insert(0, str(REPO / "benchmarks"))
     import bench_learning
 
-    work = args.work or Path(__import__("tempfile").mkdtemp(prefix="bench-samplers-"))
-    out = work / "learning.json"
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-samplers-")) / "learning"
+    out = work.parent / f"{work.name}.json"
     code = bench_learning.main(["--json", str(out), "--minutes", str(args.minutes), "--device", args.device,
-                                "--work", str(work), "--keep"])
+                                "--work", str(work), "--threads", str(args.threads or 1)])
     report = json.loads(out.read_text())
     if code != 0:
-        print(f"warning: the tiny run did not reach the learning goals: {report.get('irsde')}", file=sys.stderr)
-    paths = report["paths"]
-    return Path(paths["network"]), (Path(paths["daclip"]) if paths.get("daclip") else None), Path(paths["data"])
+        print(f"warning: the tiny run did not reach the learning goals: {report['irsde']}", file=sys.stderr)
+    return Path(report["irsde"]["weights"]), Path(report["daclip"]["weights"]), work / "mini"
 
 
 def build(network: Path, embedder: Path | None, device: str):
