@@ -61,6 +61,14 @@ def test_daclip_then_irsde_then_restore(root, daclip_run, tmp_path, capsys):
     image = read_image(restored / f"{lq.stem}.png")
     assert image.shape == read_image(lq).shape
     assert torch.isfinite(image).all()
+    # the trained network with the MR Sampler: the SDE stored with it, 10 network evaluations
+    capsys.readouterr()
+    assert main(["restore", str(lq), "-o", str(tmp_path / "mrs"), "--weights", summary["models"]["network-ema"],
+                 "--daclip-weights", str(daclip_folder), "--sampler", "mrs", "--steps", "10", "--device", "cpu",
+                 "--json"]) == 0
+    run = _json(capsys)
+    assert run["sampler"] == "mrs" and run["steps"] == 10 and run["sampler_config"]["max_sigma"] == 50
+    assert not torch.equal(read_image(tmp_path / "mrs" / f"{lq.stem}.png"), image)
 
 
 def test_resolved_config_is_saved_and_equals_print_config(root, daclip_run, capsys):
