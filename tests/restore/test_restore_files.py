@@ -160,6 +160,22 @@ def test_non_finite_values_stop_the_run_and_write_nothing(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_nan_weights_are_refused_at_load_and_allowed_ones_stop_at_the_first_step(tmp_path, capsys):
+    net = daclip_kit.create_backbone("irsde-unet-plain", nf=32, ch_mult=(1, 1)).eval()
+    with torch.no_grad():
+        net.final_conv.bias.fill_(float("nan"))
+    daclip_kit.save_network(net, tmp_path / "nan-net", name="irsde-unet-plain")
+    src = _images(tmp_path / "in", n=1, size=(16, 16))
+    argv = ["restore", str(src), "-o", str(tmp_path / "out"), "--model", "irsde-unet-plain", "--weights",
+            str(tmp_path / "nan-net"), "--steps", "2", "--device", "cpu"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "non-finite weights" in err and "final_conv.bias" in err
+    assert main([*argv, "--allow-nonfinite"]) == 1
+    assert "at step 1 of 2" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.png"))  # nothing written
+
+
 def test_automatic_tiling_under_a_memory_limit():
     from daclip_kit.core.pipeline import RestorationPipeline, RestoreOptions
 

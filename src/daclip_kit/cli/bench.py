@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bench.spec import get_table
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..pipelines.recipe import parse_settings
 from ..plugins import get_registry
 from . import console
@@ -30,9 +30,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler noise (default 0)")
     parser.add_argument("--row", action="append", metavar="LABEL", dest="rows",
                         help="run only this row (repeatable); labels as in the paper")
-    parser.add_argument("--weights", action="append", default=[], metavar="LABEL=PATH", dest="row_weights",
-                        help="measure a row with these weights (a file, a run's checkpoints/step-N/network "
-                        "folder, or a weights name) instead of its released ones (repeatable)")
+    parser.add_argument("--weights", action="append", default=[], metavar="LABEL[@DATASET]=PATH", dest="row_weights",
+                        help="measure a row with these weights instead of its released ones: a file, a network "
+                        "folder, a `daclip-kit train` run folder or checkpoint (its newest network-ema, with the "
+                        "DA-CLIP the run used), or a weights name; LABEL@DATASET for one data set of the row "
+                        "(Table 7: one model per data set) (repeatable)")
+    parser.add_argument("--runs", type=Path, metavar="DIR", dest="runs_dir",
+                        help="folder of your training runs: rows of unreleased models (Tables 6, 7) read the "
+                        "run folder their bundled run file writes, DIR/<run name> (e.g. runs/table6-nafnet)")
     parser.add_argument("--sampler", help="restore diffusion rows with this sampler (e.g. mrs)")
     parser.add_argument("--steps", type=int, help="network evaluations of diffusion rows")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
@@ -101,6 +106,7 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     from ..bench import plot, provenance, report
+    from ..bench.plan import split_weights_key
     from ..bench.runner import BenchOptions, run_table_distributed
     from ..core import distributed
 
@@ -115,8 +121,12 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         if existing and not args.overwrite:
             raise ConfigError(f"Plot files exist: {', '.join(existing)}; pass --overwrite or another --plot DIR.")
     row_weights = parse_settings(args.row_weights)
-    for label in row_weights:
-        table.row(label)  # unknown label -> error with the valid ones
+    for key in row_weights:
+        split_weights_key(table, key)  # unknown label or data set -> error with the valid ones
+    runs_dir = getattr(args, "runs_dir", None)
+    if runs_dir is not None and not runs_dir.is_dir():
+        raise InputError(f"--runs folder {str(runs_dir)!r} does not exist; give the folder holding your "
+                         "`daclip-kit train restoration` run folders (runs by default).")
     overrides: dict[str, str] = parse_settings(args.settings)
     if args.sampler:
         overrides["sampler"] = args.sampler
@@ -134,7 +144,7 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
                            rows=tuple(args.rows) if args.rows else None, size=args.size,
-                           repeats=repeats, row_weights=row_weights, overrides=overrides)
+                           repeats=repeats, row_weights=row_weights, runs_dir=runs_dir, overrides=overrides)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

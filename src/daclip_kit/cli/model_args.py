@@ -9,7 +9,8 @@ from ..pipelines.recipe import parse_settings
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model --weights --daclip-weights --weights-dir --sampler --steps --mode --set --seed --device``."""
+    """``--model --weights --daclip-weights --weights-dir --sampler --steps --mode --set --seed --device
+    --allow-nonfinite``."""
     parser.add_argument("--model", default="irsde-universal",
                         help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
                         "default irsde-universal")
@@ -25,6 +26,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model setting, e.g. sampler.order=3 or backbone.tlc=false (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of every image (default 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="load weights holding NaN or Inf (to inspect them); a non-finite sampler step still "
+                        "stops the run and nothing is written")
+
+
+def nonfinite_scope(args: argparse.Namespace):
+    """The scope the models are loaded in: NaN/Inf weights refused unless ``--allow-nonfinite``."""
+    from ..checkpoint import nonfinite_weights_allowed
+
+    return nonfinite_weights_allowed(bool(args.allow_nonfinite))
 
 
 def model_overrides(args: argparse.Namespace) -> dict[str, str]:

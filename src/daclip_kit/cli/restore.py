@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..io import MAX_PIXELS
 from . import console
-from .model_args import add_model_arguments, model_overrides
+from .model_args import add_model_arguments, model_overrides, nonfinite_scope
 
 
 def _positive_bytes(text: str) -> int:
@@ -88,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
         if not proc.is_main:
             distributed.barrier()  # rank 0 downloads missing weights first
         try:
-            built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.embedder_weights,
-                                   device=device, download=not args.no_download, search_dirs=args.weights_dir,
-                                   overrides=model_overrides(args))
+            with nonfinite_scope(args):
+                built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.embedder_weights,
+                                       device=device, download=not args.no_download, search_dirs=args.weights_dir,
+                                       overrides=model_overrides(args))
         finally:
             if proc.is_main:
                 distributed.barrier()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from . import console
-from .model_args import add_model_arguments, model_overrides
+from .model_args import add_model_arguments, model_overrides, nonfinite_scope
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +36,10 @@ def _restorer(args: argparse.Namespace):
     from ..core.pipeline import per_image_generators
     from ..pipelines.build import build_pipeline
 
-    built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.embedder_weights,
-                           device=None if args.device == "auto" else args.device, download=not args.no_download,
-                           search_dirs=args.weights_dir, overrides=model_overrides(args))
+    with nonfinite_scope(args):
+        built = build_pipeline(args.model, weights=args.weights, embedder_weights=args.embedder_weights,
+                               device=None if args.device == "auto" else args.device, download=not args.no_download,
+                               search_dirs=args.weights_dir, overrides=model_overrides(args))
     pipe, recipe = built.pipeline, built.recipe
 
     def restore(image):
