@@ -403,6 +403,34 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return get_host().pm
 
 
+def call_hook(name: str, *, firstresult: bool = False, **kwargs: Any) -> Any:
+    """Call hook ``name`` with every plugin isolated from the others, in pluggy's order.
+
+    A third-party implementation that raises (``sys.exit()`` included; Ctrl-C is not caught) is
+    skipped with one warning naming the plugin, and the next one answers; a built-in's error
+    propagates. With ``firstresult`` the first non-``None`` answer is returned, else the list of
+    answers.
+    """
+    hook = getattr(get_plugin_manager().hook, name)
+    answers = []
+    for impl in reversed(hook.get_hookimpls()):  # pluggy calls the last registered first
+        try:
+            answer = impl.function(*(kwargs[arg] for arg in impl.argnames))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a plugin's failure must not end the caller's work
+            if is_builtin_plugin(impl.plugin_name):
+                raise
+            log.warning("plugin %s failed in %s and was skipped: %s", impl.plugin_name, name,
+                        describe_exception(exc))
+            continue
+        if answer is not None:
+            if firstresult:
+                return answer
+            answers.append(answer)
+    return None if firstresult else answers
+
+
 def get_registry(kind: str) -> Registry:
     """The registry of ``kind`` (``"backbones"``, ``"embedders"``, ...)."""
     return get_host().registry(kind)

@@ -197,3 +197,33 @@ def test_registering_an_in_process_plugin_twice_is_a_clear_error():
     daclip_kit.register_plugin(mod, name="twice")
     with pytest.raises(PluginLoadError, match="already registered"):
         daclip_kit.register_plugin(types.ModuleType("twice2"), name="twice")
+
+
+def test_a_raising_weights_or_provenance_hook_is_skipped_and_named(tmp_path, caplog):
+    from daclip_kit.bench.provenance import collect
+    from daclip_kit.weights import resolve_weights
+
+    class Broken:
+        @daclip_kit.hookimpl(tryfirst=True)
+        def daclip_kit_resolve_weights(self, spec, cache_dir, search_dirs):
+            raise RuntimeError("mirror offline")
+
+        @daclip_kit.hookimpl
+        def daclip_kit_update_provenance(self, info):
+            raise SystemExit(3)
+
+    class Mirror:
+        @daclip_kit.hookimpl
+        def daclip_kit_update_provenance(self, info):
+            info["mirror"] = "ok"
+
+    daclip_kit.register_plugin(Mirror(), name="mirror")
+    daclip_kit.register_plugin(Broken(), name="broken-mirror")
+    with open(tmp_path / "universal-ir.pth", "wb") as f:  # a sparse file of the release's size
+        f.truncate(daclip_kit.get_registry("weights").get("universal-ir").size)
+    with caplog.at_level("WARNING", logger="daclip_kit.plugins"):
+        assert resolve_weights("universal-ir", cache_dir=tmp_path) == tmp_path / "universal-ir.pth"
+        info = collect("cpu")
+    assert info["mirror"] == "ok"  # the other plugins still answer
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "broken-mirror" in messages and "mirror offline" in messages and "sys.exit()" in messages

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..plugins import get_plugin_manager
+from ..plugins import call_hook
 
 _PACKAGES = ("daclip-kit", "torch", "torchvision", "open_clip_torch", "lpips", "numpy", "pillow",
              "scikit-image")
@@ -61,5 +61,5 @@ def collect(device: str) -> dict[str, Any]:
         "argv": list(sys.argv),
     }
 
-    get_plugin_manager().hook.daclip_kit_update_provenance(info=info)
+    call_hook("daclip_kit_update_provenance", info=info)
     return info

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import WeightsNotFoundError
-from ..plugins import get_plugin_manager, get_registry
+from ..plugins import call_hook, get_registry
 from ..specs import WeightSpec
 
 #: File suffixes that mark a weights reference as a path rather than a registered name.
@@ -129,8 +129,8 @@ def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Seq
     spec = get_weight_spec(str(ref))
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
 
-    found = get_plugin_manager().hook.daclip_kit_resolve_weights(
-        spec=spec, cache_dir=cache, search_dirs=tuple(Path(d).expanduser() for d in search_dirs))
+    found = call_hook("daclip_kit_resolve_weights", firstresult=True, spec=spec, cache_dir=cache,
+                      search_dirs=tuple(Path(d).expanduser() for d in search_dirs))
     if found is not None:
         return Path(found)
     if not download:
@@ -172,7 +172,7 @@ def download_weights(spec: WeightSpec, cache_dir: str | Path, *, progress: bool 
             from torch.hub import download_url_to_file
 
             download_url_to_file(spec.url, str(target), progress=progress)
-    except Exception as exc:  # noqa: BLE001 - every transport failure gets the same advice
+    except Exception as exc:
         raise WeightsNotFoundError(f"Downloading {spec.name} failed: {type(exc).__name__}: {exc}. "
                                    + where_to_get(spec, cache)) from exc
     problem = _size_problem(spec, target)
