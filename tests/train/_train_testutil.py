@@ -74,3 +74,11 @@ def _merge(base: dict, extra: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def irsde_config(root: Path, daclip: Path, out: Path, **top):
+    """A tiny IR-SDE :class:`~daclip_kit.train.config.RestorationTrainConfig` (see :func:`irsde_run`)."""
+    from daclip_kit.config import from_dict
+    from daclip_kit.train.config import RestorationTrainConfig
+
+    return from_dict(RestorationTrainConfig, irsde_run(root, out, daclip, **top))

@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from _train_testutil import mini_root, tiny_daclip_folder
 
 import daclip_kit
 from daclip_kit.cli.main import main
@@ -41,8 +40,7 @@ def test_tables_6_and_7_have_a_run_file_per_model():
 
 
 @pytest.mark.parametrize("name", ABLATIONS)
-def test_each_run_file_trains_a_few_steps_and_restores(name, tmp_path, tmp_path_factory, capsys):
-    root, daclip = mini_root(tmp_path_factory), tiny_daclip_folder(tmp_path_factory)
+def test_each_run_file_trains_a_few_steps_and_restores(name, root, daclip, tmp_path, capsys):
     network = load_run_config("restoration", name).network.name
     base = network.removesuffix("-daclip")
     sets = [f"network.{s}" for s in TINY[base]]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_testutil import mini_root
 
 from daclip_kit.cli.main import main
 from daclip_kit.io import read_image
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _json(capsys) -> dict:
     return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return mini_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

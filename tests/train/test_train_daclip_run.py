@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from _train_testutil import daclip_run, mini_root, tiny_daclip_folder
+from _train_testutil import daclip_run, tiny_daclip_folder
 
 from daclip_kit.checkpoint import load_pretrained_files
 from daclip_kit.config import from_dict
@@ -17,11 +17,6 @@ from daclip_kit.train.config import DaClipTrainConfig
 from daclip_kit.train.daclip import DaClipTask, train_daclip
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return mini_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

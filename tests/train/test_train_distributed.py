@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_testutil import daclip_run, irsde_run, mini_root, tiny_daclip_folder
+from _train_testutil import daclip_run, irsde_run
 
 from daclip_kit.checkpoint import load_pretrained_files
 from daclip_kit.config import from_dict
@@ -26,16 +26,6 @@ from daclip_kit.train.datasets import ShardedBatchSampler
 from daclip_kit.train.restoration import train_restoration
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return mini_root(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def daclip(tmp_path_factory):
-    return tiny_daclip_folder(tmp_path_factory)
 
 
 def torchrun(trainer: str, run_file: Path, *extra: str) -> dict:

@@ -7,34 +7,18 @@ from collections import Counter
 
 import pytest
 import torch
-from _train_testutil import TYPES, irsde_run, mini_root, tiny_daclip_folder
+from _train_testutil import TYPES, irsde_config
 
 from daclip_kit.checkpoint import load_pretrained_files
-from daclip_kit.config import from_dict
 from daclip_kit.errors import ConfigError, InputError
-from daclip_kit.train.config import RestorationTrainConfig
 from daclip_kit.train.optim import build_optimizer
 from daclip_kit.train.restoration import RestorationTask, train_restoration
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return mini_root(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def daclip(tmp_path_factory):
-    return tiny_daclip_folder(tmp_path_factory)
-
-
-def _config(root, daclip, out, **top) -> RestorationTrainConfig:
-    return from_dict(RestorationTrainConfig, irsde_run(root, out, daclip, **top))
-
-
 def test_overfits_a_fixed_batch(root, daclip, tmp_path):
-    cfg = _config(root, daclip, tmp_path / "run", objective="noise")
+    cfg = irsde_config(root, daclip, tmp_path / "run", objective="noise")
     torch.manual_seed(0)
     task = RestorationTask(cfg, torch.device("cpu"), None)
     items = [task.dataset[i] for i in range(2)]
@@ -56,7 +40,7 @@ def test_overfits_a_fixed_batch(root, daclip, tmp_path):
 
 
 def test_balanced_sampling_cycles_the_degradations(root, daclip, tmp_path):
-    task = RestorationTask(_config(root, daclip, tmp_path / "run"), torch.device("cpu"), None)
+    task = RestorationTask(irsde_config(root, daclip, tmp_path / "run"), torch.device("cpu"), None)
     ds = task.dataset
     assert ds.names == list(TYPES) or sorted(ds.names) == sorted(TYPES)
     assert len(ds) == 12
@@ -69,7 +53,7 @@ def test_balanced_sampling_cycles_the_degradations(root, daclip, tmp_path):
 
 def test_ema_copies_the_network_during_warm_up_then_trails_it(root, daclip, tmp_path):
     """update_every 2, update_after_step 2: steps 1 and 3 copy (s = n - 1 = 0, 2), step 5 averages."""
-    cfg = _config(root, daclip, tmp_path / "run", save_every=1, max_steps=5,
+    cfg = irsde_config(root, daclip, tmp_path / "run", save_every=1, max_steps=5,
                   ema={"decay": 0.995, "update_every": 2, "update_after_step": 2})
     result = train_restoration(cfg)
     assert result.step == 5 and all(math.isfinite(r["loss"]) for r in result.history)
@@ -91,15 +75,15 @@ def test_ema_copies_the_network_during_warm_up_then_trails_it(root, daclip, tmp_
 
 
 def test_resumed_run_matches_an_uninterrupted_one(root, daclip, tmp_path):
-    straight = train_restoration(_config(root, daclip, tmp_path / "a", max_steps=4, save_every=2))
+    straight = train_restoration(irsde_config(root, daclip, tmp_path / "a", max_steps=4, save_every=2))
 
     def interrupt(step, total, record):
         if step == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_restoration(_config(root, daclip, tmp_path / "b", max_steps=4, save_every=2), progress=interrupt)
-    resumed = train_restoration(_config(root, daclip, tmp_path / "b", max_steps=4, save_every=2), resume=tmp_path / "b")
+        train_restoration(irsde_config(root, daclip, tmp_path / "b", max_steps=4, save_every=2), progress=interrupt)
+    resumed = train_restoration(irsde_config(root, daclip, tmp_path / "b", max_steps=4, save_every=2), resume=tmp_path / "b")
     assert resumed.step == 4
     _, a = load_pretrained_files(straight.checkpoint / "network")
     _, b = load_pretrained_files(resumed.checkpoint / "network")
@@ -113,7 +97,7 @@ def test_resumed_run_matches_an_uninterrupted_one(root, daclip, tmp_path):
 
 
 def test_validation_reports_psnr(root, daclip, tmp_path):
-    cfg = _config(root, daclip, tmp_path / "run", max_steps=2, validation={"every": 2, "count": 3, "steps": 2})
+    cfg = irsde_config(root, daclip, tmp_path / "run", max_steps=2, validation={"every": 2, "count": 3, "steps": 2})
     result = train_restoration(cfg)
     val = [r for r in result.history if "val_psnr" in r]
     assert len(val) == 1 and val[0]["step"] == 2 and math.isfinite(val[0]["val_psnr"])
@@ -123,7 +107,7 @@ def test_validation_reports_psnr(root, daclip, tmp_path):
 
 
 def test_plain_irsde_without_an_embedder(root, daclip, tmp_path):
-    cfg = _config(root, daclip, tmp_path / "run", max_steps=1, embedder={"name": "none"},
+    cfg = irsde_config(root, daclip, tmp_path / "run", max_steps=1, embedder={"name": "none"},
                   network={"use_degra_context": False, "use_image_context": False, "context_dim": 0},
                   ema={"enabled": False})
     result = train_restoration(cfg)
@@ -131,19 +115,19 @@ def test_plain_irsde_without_an_embedder(root, daclip, tmp_path):
 
 
 def test_mismatched_context_dim_is_an_error(root, daclip, tmp_path):
-    cfg = _config(root, daclip, tmp_path / "run", network={"context_dim": 64})
+    cfg = irsde_config(root, daclip, tmp_path / "run", network={"context_dim": 64})
     with pytest.raises(ConfigError, match="set network.context_dim=32"):
         train_restoration(cfg)
 
 
 def test_patch_larger_than_the_images_is_an_error(root, daclip, tmp_path):
-    cfg = _config(root, daclip, tmp_path / "run", data={"patch_size": 48})
+    cfg = irsde_config(root, daclip, tmp_path / "run", data={"patch_size": 48})
     with pytest.raises(InputError, match="smaller than data.patch_size=48"):
         train_restoration(cfg)
 
 
 def test_bf16_autocast_step(root, daclip, tmp_path):
-    result = train_restoration(_config(root, daclip, tmp_path / "run", max_steps=1, precision="bf16"))
+    result = train_restoration(irsde_config(root, daclip, tmp_path / "run", max_steps=1, precision="bf16"))
     assert result.step == 1 and math.isfinite(result.history[-1]["loss"])
     _, state = load_pretrained_files(result.checkpoint / "network")
     assert all(v.dtype == torch.float32 for v in state.values())
@@ -160,7 +144,7 @@ def test_a_broken_image_in_a_loader_worker_is_one_line_naming_the_file(root, dac
     bad = sorted((broken / "train").glob("*/LQ/*.png"))
     for path in bad:
         path.write_bytes(b"not a png")
-    cfg = _config(broken, daclip, tmp_path / "run", data={"num_workers": 1})
+    cfg = irsde_config(broken, daclip, tmp_path / "run", data={"num_workers": 1})
     with pytest.raises(InputError, match="Cannot read .*LQ.*png"):
         train_restoration(cfg)
     run_file = tmp_path / "run.toml"

@@ -13,37 +13,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_testutil import irsde_run, mini_root, tiny_daclip_folder
+from _train_testutil import irsde_config
 
 from daclip_kit.checkpoint import load_pretrained_files
 from daclip_kit.cli.main import main
-from daclip_kit.config import from_dict
 from daclip_kit.errors import ConfigError, InputError
 from daclip_kit.train.checkpoints import RunLock
-from daclip_kit.train.config import RestorationTrainConfig, config_to_toml
+from daclip_kit.train.config import config_to_toml
 from daclip_kit.train.loop import TrainingInterrupted
 from daclip_kit.train.restoration import train_restoration
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return mini_root(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def daclip(tmp_path_factory):
-    return tiny_daclip_folder(tmp_path_factory)
-
-
-def _cfg(root, daclip, out, **top) -> RestorationTrainConfig:
-    return from_dict(RestorationTrainConfig, irsde_run(root, out, daclip, **top))
-
-
 def _run_file(root, daclip, tmp_path, name="run.toml", **top) -> Path:
     path = tmp_path / name
-    path.write_text(config_to_toml(_cfg(root, daclip, tmp_path / "unused", **top).validate()))
+    path.write_text(config_to_toml(irsde_config(root, daclip, tmp_path / "unused", **top).validate()))
     return path
 
 
@@ -90,29 +75,29 @@ def test_resume_with_a_changed_config_is_refused_before_anything_is_written(root
 
 def test_resume_through_the_api_compares_with_the_stored_config(root, daclip, tmp_path):
     out = tmp_path / "run"
-    train_restoration(_cfg(root, daclip, out, max_steps=2, save_every=2))
+    train_restoration(irsde_config(root, daclip, out, max_steps=2, save_every=2))
     config = (out / "config.toml").read_bytes()
     with pytest.raises(ConfigError, match=r"objective 'ml' -> 'noise'"):
-        train_restoration(_cfg(root, daclip, out, max_steps=3, objective="noise"), resume=out)
+        train_restoration(irsde_config(root, daclip, out, max_steps=3, objective="noise"), resume=out)
     assert (out / "config.toml").read_bytes() == config
-    assert train_restoration(_cfg(root, daclip, out, max_steps=3, keep=1), resume=out).step == 3
+    assert train_restoration(irsde_config(root, daclip, out, max_steps=3, keep=1), resume=out).step == 3
 
 
 def test_sigint_saves_the_current_step_and_resuming_is_exact(root, daclip, tmp_path):
-    straight = train_restoration(_cfg(root, daclip, tmp_path / "a", max_steps=4, save_every=10))
+    straight = train_restoration(irsde_config(root, daclip, tmp_path / "a", max_steps=4, save_every=10))
 
     def ctrl_c(step, total, record):
         if step == 3:
             os.kill(os.getpid(), signal.SIGINT)  # handled after this step: save, then stop
 
     with pytest.raises(TrainingInterrupted) as stop:
-        train_restoration(_cfg(root, daclip, tmp_path / "b", max_steps=4, save_every=10), progress=ctrl_c)
+        train_restoration(irsde_config(root, daclip, tmp_path / "b", max_steps=4, save_every=10), progress=ctrl_c)
     assert stop.value.exit_code == 130 and stop.value.step == 3
     assert stop.value.checkpoint == tmp_path / "b" / "checkpoints" / "step-00000003"
     assert torch.load(stop.value.checkpoint / "trainer_state.pt", weights_only=True)["step"] == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
-    resumed = train_restoration(_cfg(root, daclip, tmp_path / "b", max_steps=4, save_every=10),
+    resumed = train_restoration(irsde_config(root, daclip, tmp_path / "b", max_steps=4, save_every=10),
                                 resume=tmp_path / "b")
     for model in ("network", "network-ema"):
         _, a = load_pretrained_files(straight.checkpoint / model)
@@ -148,29 +133,29 @@ def test_a_failed_start_leaves_the_folder_reusable(root, daclip, tmp_path):
     out = tmp_path / "run"
     # fails while checking: nothing is created
     with pytest.raises(ConfigError, match="larger than the 12 training samples"):
-        train_restoration(_cfg(root, daclip, out, data={"batch_size": 100}))
+        train_restoration(irsde_config(root, daclip, out, data={"batch_size": 100}))
     assert not out.exists()
     # fails at the first step (patches larger than the images): the folder holds no checkpoint
     with pytest.raises(InputError, match="smaller than data.patch_size=48"):
-        train_restoration(_cfg(root, daclip, out, data={"patch_size": 48}))
+        train_restoration(irsde_config(root, daclip, out, data={"patch_size": 48}))
     assert (out / "config.toml").is_file() and not list((out / "checkpoints").glob("step-*"))
     # ... so the corrected start needs no --overwrite and replaces the failed start's files
-    result = train_restoration(_cfg(root, daclip, out, max_steps=1, save_every=1))
+    result = train_restoration(irsde_config(root, daclip, out, max_steps=1, save_every=1))
     assert result.step == 1 and "patch_size = 32" in (out / "config.toml").read_text()
     # a folder with a checkpoint, or with files of the user's, is still refused
     with pytest.raises(InputError, match="is not empty"):
-        train_restoration(_cfg(root, daclip, out, max_steps=1))
+        train_restoration(irsde_config(root, daclip, out, max_steps=1))
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(InputError, match="is not empty"):
-        train_restoration(_cfg(root, daclip, mine, max_steps=1))
+        train_restoration(irsde_config(root, daclip, mine, max_steps=1))
 
 
 def test_checkpoint_folders_get_ordinary_permissions(root, daclip, tmp_path):
     old = os.umask(0o022)
     try:
-        result = train_restoration(_cfg(root, daclip, tmp_path / "run", max_steps=1, save_every=1))
+        result = train_restoration(irsde_config(root, daclip, tmp_path / "run", max_steps=1, save_every=1))
     finally:
         os.umask(old)
     for path in (result.checkpoint, result.checkpoint / "network", result.checkpoint / "network-ema"):
@@ -184,8 +169,8 @@ def test_a_second_run_into_a_locked_folder_is_refused(root, daclip, tmp_path):
     lock = RunLock(out).acquire()  # as a run that is still training would hold it
     try:
         with pytest.raises(InputError, match="Another training run is writing into"):
-            train_restoration(_cfg(root, daclip, out, max_steps=1))
+            train_restoration(irsde_config(root, daclip, out, max_steps=1))
         assert not (out / "config.toml").exists()
     finally:
         lock.release()
-    assert train_restoration(_cfg(root, daclip, out, max_steps=1)).step == 1
+    assert train_restoration(irsde_config(root, daclip, out, max_steps=1)).step == 1
