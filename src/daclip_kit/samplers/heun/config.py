@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ...errors import ConfigError
-from ..mrs.config import check_algorithm, check_sde_fields
+from ..mrs.config import MRSDESettings
 
 
 @dataclass(frozen=True, kw_only=True)
-class HeunConfig:
+class HeunConfig(MRSDESettings):
     """Settings of the Heun sampler, named as in the MRS option files.
 
     The SDE fields are those of the ``sde:`` section (``algorithm: heun`` is accepted); of the
@@ -29,24 +29,11 @@ class HeunConfig:
             (Heun on the probability-flow ODE).
     """
 
-    max_sigma: float = 50.0
-    T: int = 100
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    eps: float = 0.005
-    algorithm: str | None = None
-    num_sample_steps: int | None = None
+    ALGORITHM = "heun"
+
     solver_type: Literal["sde", "ode"] = "sde"
 
     def __post_init__(self) -> None:
-        check_sde_fields(self.max_sigma, self.T, self.schedule, self.eps)
-        check_algorithm(self.algorithm, "heun")
-        if self.num_sample_steps is not None and self.num_sample_steps < 1:
-            raise ConfigError(f"num_sample_steps={self.num_sample_steps} must be at least 1 (or left "
-                              "out for T).")
+        self.check_sde("T")
         if self.solver_type not in ("sde", "ode"):
             raise ConfigError(f"solver_type={self.solver_type!r} must be 'sde' or 'ode'.")
-
-    @property
-    def lam(self) -> float:
-        """Stationary standard deviation lambda in [0, 1] image units."""
-        return self.max_sigma / 255 if self.max_sigma >= 1 else self.max_sigma

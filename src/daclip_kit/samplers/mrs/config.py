@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ...errors import ConfigError
 
@@ -47,7 +47,45 @@ def check_algorithm(algorithm: str | None, expected: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MRSConfig:
+class MRSDESettings:
+    """The ``sde:`` section of an MRS option file, shared by the ``mrs`` and ``heun`` configs.
+
+    Attributes:
+        max_sigma: stationary noise level lambda; values >= 1 are in 0-255 units (divided by 255).
+        T: number of steps of the discretised SDE the network was trained on.
+        schedule: theta schedule: ``cosine``, ``linear`` or ``constant``.
+        eps: ``exp(-theta_bar_T dt) = eps`` fixes ``dt`` (MRS convention: ``theta_0`` is kept in
+            ``theta_bar``).
+        algorithm: optional ``sde.algorithm`` key of a pasted option file; must name this sampler.
+        num_sample_steps: default number of network evaluations (NFE) of a run.
+    """
+
+    #: The ``algorithm`` value of a pasted option file that selects this sampler.
+    ALGORITHM: ClassVar[str] = ""
+
+    max_sigma: float = 50.0
+    T: int = 100
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    eps: float = 0.005
+    algorithm: str | None = None
+    num_sample_steps: int | None = None
+
+    def check_sde(self, default_steps: str) -> None:
+        """Validate the shared fields (``default_steps`` says what ``num_sample_steps=None`` means)."""
+        check_sde_fields(self.max_sigma, self.T, self.schedule, self.eps)
+        check_algorithm(self.algorithm, self.ALGORITHM)
+        if self.num_sample_steps is not None and self.num_sample_steps < 1:
+            raise ConfigError(f"num_sample_steps={self.num_sample_steps} must be at least 1 (or left "
+                              f"out for {default_steps}).")
+
+    @property
+    def lam(self) -> float:
+        """Stationary standard deviation lambda in [0, 1] image units."""
+        return self.max_sigma / 255 if self.max_sigma >= 1 else self.max_sigma
+
+
+@dataclass(frozen=True, kw_only=True)
+class MRSConfig(MRSDESettings):
     """Settings of the MR Sampler and of the mean-reverting SDE it solves.
 
     Defaults are the MRS paper's recommended setting for the DA-CLIP universal model
@@ -90,12 +128,8 @@ class MRSConfig:
             the final solver step.
     """
 
-    max_sigma: float = 50.0
-    T: int = 100
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    eps: float = 0.005
-    algorithm: str | None = None
-    num_sample_steps: int | None = None
+    ALGORITHM = "mrsampler"
+
     solver_type: Literal["ode", "sde"] = "ode"
     parameterization: Literal["data", "noise"] = "data"
     order: int = 2
@@ -110,11 +144,7 @@ class MRSConfig:
     denoise_last: bool = False
 
     def __post_init__(self) -> None:
-        check_sde_fields(self.max_sigma, self.T, self.schedule, self.eps)
-        check_algorithm(self.algorithm, "mrsampler")
-        if self.num_sample_steps is not None and self.num_sample_steps < 1:
-            raise ConfigError(f"num_sample_steps={self.num_sample_steps} must be at least 1 (or left "
-                              "out for 10).")
+        self.check_sde("10")
         if self.solver_type not in SOLVER_TYPES:
             raise ConfigError(f"solver_type={self.solver_type!r} must be 'ode' or 'sde'.")
         if self.parameterization not in PARAMETERIZATIONS:
@@ -150,7 +180,3 @@ class MRSConfig:
             raise ConfigError("thresholding=True clips data predictions and needs parameterization='data' "
                               f"(got {self.parameterization!r}); set thresholding=False or use 'data'.")
 
-    @property
-    def lam(self) -> float:
-        """Stationary standard deviation lambda in [0, 1] image units."""
-        return self.max_sigma / 255 if self.max_sigma >= 1 else self.max_sigma
