@@ -84,3 +84,23 @@ def warning(message: str) -> None:
     from rich.markup import escape
 
     stderr().print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def progress_bar(*, disable: bool = False, remaining: bool = False, status: bool = False):
+    """The CLI's progress bar on stderr (description, bar, done/total, elapsed; optionally the time
+    remaining and a ``status`` field), cleared when done; ``disable`` for JSON output or quiet ranks."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    if status:
+        columns.append(TextColumn("{task.fields[status]}"))
+    return Progress(*columns, console=stderr(), transient=True, disable=disable)

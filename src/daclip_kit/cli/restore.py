@@ -54,13 +54,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
 
     from ..core import distributed
     from ..core.pipeline import RestoreOptions
@@ -99,9 +92,8 @@ def run(args: argparse.Namespace) -> int:
         options = RestoreOptions(**{**options.__dict__, "steps": recipe.steps})
         evaluations = pipe.evaluations(options)
         workers = args.workers if args.workers is not None else (2 if len(mine) > 1 else 0)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         quiet = args.json or not proc.is_main
-        with Progress(*columns, console=console.stderr(), transient=True, disable=quiet) as bar, torch.no_grad():
+        with console.progress_bar(disable=quiet) as bar, torch.no_grad():
             task = bar.add_task(f"restoring {len(mine)} image(s)", total=max(1, len(mine) * evaluations))
             results = restore_files(pipe, mine, options=options, batch_size=args.batch, seed=args.seed,
                                     device=built.device, workers=workers, overwrite=args.overwrite,

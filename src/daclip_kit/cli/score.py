@@ -55,13 +55,6 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     import torch
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
 
     from ..bench.spec import MetricProtocol
     from ..metrics.score import score_folders
@@ -75,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--metrics is empty; name at least one, e.g. --metrics psnr,ssim.")
     protocol = dataclasses.replace(MetricProtocol(), crop_border=args.crop_border, y_channel=args.y_channel)
     restore, about, device = (None, {}, "cpu") if args.pred else _restorer(args)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json) as bar, torch.no_grad():
+    with console.progress_bar(disable=args.json) as bar, torch.no_grad():
         task = bar.add_task("restoring and scoring" if restore else "scoring", total=None)
         report = score_folders(args.gt, pred=args.pred, lq=args.lq, restore=restore, metrics=metrics,
                                protocol=protocol, device=device, search_dirs=args.weights_dir, by=args.pair_by,

@@ -114,22 +114,11 @@ def _run(args: argparse.Namespace, *, quiet: bool = False) -> int:
             console.stdout().out(config_to_toml(cfg), end="")
         return 0
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from ..train.loop import TrainingInterrupted
 
     train = load_target(TRAINERS[args.trainer])
     echo = not (args.json or quiet) and not logging.getLogger("daclip_kit.train").isEnabledFor(logging.INFO)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
-    with Progress(*columns, console=console.stderr(), transient=True, disable=args.json or quiet) as bar:
+    with console.progress_bar(disable=args.json or quiet, remaining=True, status=True) as bar:
         task = bar.add_task(f"train {args.trainer}", total=None, status="")
 
         def progress(step: int, total: int, record: dict | None) -> None:
