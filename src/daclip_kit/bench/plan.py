@@ -6,18 +6,27 @@ restoration/classification runner and the complexity table. No model is built he
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError, DaclipKitError
+from ..errors import ConfigError, DaclipKitError, InputError
 from ..pipelines.recipe import get_recipe, with_overrides
 from ..plugins import get_registry
 from ..specs import PipelineSpec
 from ..types import DEGRADATIONS
 from ..weights import resolve_weights
+from .runs import (
+    ModelWeights,
+    describe_error,
+    network_mismatch,
+    resolve_model,
+    run_folder_name,
+    train_command,
+)
 from .spec import MetricProtocol, RowSpec, TableSpec
 
 log = logging.getLogger(__name__)
@@ -40,7 +49,11 @@ class BenchOptions:
         size: input size of complexity tables (default: the table's protocol, 256).
         repeats: timed forward passes per model in complexity tables (0 skips runtime).
         row_weights: ``{row label: weights}`` measured instead of the row's named weights (a
-            file, a native folder such as a run's ``checkpoints/step-N/network``, or a name).
+            file, a native folder, a ``daclip-kit train`` run folder or one of its checkpoints, or
+            a name); ``{"LABEL@DATASET": weights}`` for one data set of the row (rows measured
+            with one model per data set, Table 7).
+        runs_dir: folder holding the run folders of the bundled run files (``runs``): every
+            row naming a run reads ``runs_dir/<run with - for _>`` unless ``row_weights`` names it.
         overrides: recipe settings applied to every restoration row on top of its own
             (``{"sampler": "mrs", "steps": 10}``).
     """
@@ -54,12 +67,18 @@ class BenchOptions:
     size: int | None = None
     repeats: int = 3
     row_weights: Mapping[str, str] = field(default_factory=dict)
+    runs_dir: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class RowPlan:
-    """Whether a row can run, the weights it resolved and what is missing."""
+    """Whether a row can run, the weights it resolved and what is missing.
+
+    ``models`` holds the weights of each restorer of a restoration row: key ``""`` for every data
+    set, or a data set name (rows measured with one model per data set); ``notes`` are remarks on
+    a runnable row (a data set left without weights, whose weights are measured).
+    """
 
     row: RowSpec
     runnable: bool
@@ -67,6 +86,12 @@ class RowPlan:
     weights: dict[str, Path] = field(default_factory=dict)
     injected: bool = False
     recipe: PipelineSpec | None = None
+    models: dict[str, ModelWeights] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def model_for(self, dataset: str) -> ModelWeights | None:
+        """The weights ``dataset`` is measured with (its own, else the row's), or ``None``."""
+        return self.models.get(dataset) or self.models.get("")
 
 
 @dataclass
@@ -159,8 +184,143 @@ def check_protocol(table: TableSpec) -> None:
             "Remove fid from the table's MetricProtocol.")
 
 
+def split_weights_key(table: TableSpec, key: str) -> tuple[str, str]:
+    """``(row label, data set)`` of a ``row_weights`` key: ``"LABEL"`` (data set ``""``: every
+    data set of the row) or ``"LABEL@DATASET"``.
+
+    Raises:
+        UnknownComponentError: no row ``LABEL`` (the message lists the labels).
+        ConfigError: ``DATASET`` is not a data set of the table, or a row measured with one model per
+            data set is given one set of weights for all of them.
+    """
+    labels = [r.label for r in table.rows]
+    label, dataset = key, ""
+    if key not in labels and "@" in key:
+        label, _, dataset = key.rpartition("@")
+    row = table.row(label.strip())
+    dataset = dataset.strip()
+    datasets = table.datasets()
+    if dataset and dataset not in datasets:
+        raise ConfigError(f"--weights {key!r}: table {table.name} has no data set {dataset!r}; use "
+                          f"{' or '.join(f'{row.label}@{d}' for d in datasets)}.")
+    if not dataset and row.per_dataset and table.kind == "restoration":
+        raise ConfigError(f"Row {row.label!r} of table {table.name} is measured with one model per data set; give "
+                          f"{' and '.join(repr(f'{row.label}@{d}=PATH') for d in datasets)} instead of "
+                          f"{row.label + '=PATH'!r}.")
+    return row.label, dataset
+
+
+def _own_refs(table: TableSpec, row: RowSpec, options: BenchOptions) -> tuple[dict[str, str], dict[str, str]]:
+    """``({model key: weights the user gave}, {model key: note on a run folder that is missing})``;
+    key ``""`` means every data set of the row, else one data set."""
+    refs: dict[str, str] = {}
+    for key, value in options.row_weights.items():
+        label, dataset = split_weights_key(table, key)
+        if label == row.label and value:
+            refs[dataset] = value
+    absent: dict[str, str] = {}
+    if options.runs_dir is None:
+        return refs, absent
+    keys = table.datasets() if row.per_dataset else [""]
+    for key in keys:
+        run = row.run_for(key or None)
+        if not run or key in refs or "" in refs:
+            continue
+        folder = Path(options.runs_dir) / run_folder_name(run)
+        if folder.is_dir():
+            refs[key] = str(folder)
+        else:
+            absent[key] = f"no run folder {folder}: `{train_command(run)}` makes it"
+    return refs, absent
+
+
+def _how_to_measure(row: RowSpec, datasets: Sequence[str], options: BenchOptions) -> str:
+    """How to give a user-trained row weights (one line)."""
+    if row.per_dataset:
+        flag = " ".join(f"--weights '{row.label}@{d}=RUN'" for d in datasets)
+    else:
+        flag = f"--weights '{row.label}=RUN'"
+    runs = row.run_names()
+    if not runs:
+        return f"train it, then pass {flag}"
+    commands = " and ".join(f"`{train_command(r)}`" for r in runs)
+    where = str(options.runs_dir) if options.runs_dir is not None else "runs"
+    return f"train it: {commands}, then --runs {where} (or {flag})"
+
+
+def _released_plan(row: RowSpec, recipe: PipelineSpec, options: BenchOptions) -> RowPlan:
+    """A row measured with its pipeline's released weights."""
+    names = (recipe.weights,) + ((recipe.embedder_weights,) if recipe.embedder_weights else ())
+    missing: list[str] = []
+    found: dict[str, Path] = {}
+    for name in names:
+        path, why = locate_weights(name, options.weights_dir)
+        if path is None:
+            missing.append(why)
+        else:
+            found[name] = path
+    plan = RowPlan(row, not missing, missing, found, recipe=recipe)
+    if not missing:
+        plan.models[""] = ModelWeights(network=found[recipe.weights], origin=f"released weights {recipe.weights}",
+                                       embedder_weights=found.get(recipe.embedder_weights), user=False)
+    return plan
+
+
+def _own_plan(table: TableSpec, row: RowSpec, recipe: PipelineSpec, options: BenchOptions,
+              refs: Mapping[str, str], absent: Mapping[str, str]) -> RowPlan:
+    """A row measured with weights the user gave (files, network folders, training runs)."""
+    search = [Path(options.weights_dir)] if options.weights_dir else []
+    missing: list[str] = []
+    models: dict[str, ModelWeights] = {}
+    found: dict[str, Path] = {}
+    datasets = table.datasets()
+    for key, ref in refs.items():
+        who = f"weights of {key}" if key else "weights"
+        try:
+            model = resolve_model(ref, search_dirs=search)
+        except DaclipKitError as exc:
+            missing.append(f"{who} {ref!r}: {describe_error(exc)}")
+            continue
+        why = network_mismatch(model, recipe.backbone, row.network_config)
+        if why:
+            missing.append(why)
+            continue
+        if model.embedder is None and recipe.embedder_weights:  # not from a run: the recipe's embedder
+            path, why = locate_weights(recipe.embedder_weights, options.weights_dir)
+            if path is None:
+                missing.append(why)
+                continue
+            model = dataclasses.replace(model, embedder_weights=path)
+            found[recipe.embedder_weights] = path
+        models[key] = model
+        found[ref] = model.network
+    if not models and not missing:
+        if absent:
+            missing.append("; ".join(absent[k] if not k else f"{k}: {absent[k]}" for k in absent)
+                           + f" (or pass --weights '{row.label}{'@DATASET' if row.per_dataset else ''}=PATH')")
+        else:
+            missing.append(f"{row.note or 'weights not released'}; {_how_to_measure(row, datasets, options)}")
+        return RowPlan(row, False, missing, recipe=recipe)
+    plan = RowPlan(row, not missing, missing, found, recipe=recipe, models=models)
+    if "" not in models:
+        for d in datasets:
+            if d not in models:
+                why = absent.get(d) or f"no weights given; pass --weights '{row.label}@{d}=PATH'"
+                plan.notes.append(f"{d} not measured: {why}")
+    for key, model in models.items():
+        scope = f" for {key}" if key else ""
+        plan.notes.append(f"measured with your weights{scope} (your training, not the paper's model): "
+                          f"{model.describe()}")
+    return plan
+
+
 def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected: bool = False) -> RowPlan:
-    """Decide whether ``row`` can run (data availability is handled per data set by the runner)."""
+    """Decide whether ``row`` can run (data availability is handled per data set by the runner).
+
+    A restoration row is measured with the weights the user gave (``options.row_weights``, its
+    run folder under ``options.runs_dir``), else with its pipeline's released weights, except a
+    ``user_trained`` row, which never falls back to released weights.
+    """
     unknown = _unknown_classes(table)
     if unknown:
 
@@ -175,41 +335,46 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     if table.kind == "classification":
         if row.embedder not in get_registry("embedders"):
             return RowPlan(row, False, [f"embedder {row.embedder!r} is not available in this installation"])
-        names = row.weights
-    else:
-        try:
-            recipe = row_recipe(row, options)
-        except DaclipKitError as exc:
-            return RowPlan(row, False, [f"model {row.pipeline!r} is not available in this installation ({exc})"])
-        if table.kind == "complexity":
-            return RowPlan(row, True, recipe=recipe)
-        own = options.row_weights.get(row.label)
-        if own is None and not recipe.weights:
-            return RowPlan(row, False, [f"no released weights: {row.note or 'trained by the paper authors'}"],
-                           recipe=recipe)
-        names = (own or recipe.weights,) + ((recipe.embedder_weights,) if recipe.embedder_weights else ())
-    missing: list[str] = []
-    found: dict[str, Path] = {}
-    for name in names:
-        path, why = locate_weights(name, options.weights_dir)
-        if path is None:
-            missing.append(why)
-        else:
-            found[name] = path
-    plan = RowPlan(row, not missing, missing, found)
-    if table.kind == "restoration":
-        plan.recipe = recipe
-    return plan
+        missing: list[str] = []
+        found: dict[str, Path] = {}
+        for name in row.weights:
+            path, why = locate_weights(name, options.weights_dir)
+            if path is None:
+                missing.append(why)
+            else:
+                found[name] = path
+        return RowPlan(row, not missing, missing, found)
+    try:
+        recipe = row_recipe(row, options)
+    except DaclipKitError as exc:
+        return RowPlan(row, False, [f"model {row.pipeline!r} is not available in this installation ({exc})"])
+    if table.kind == "complexity":
+        return RowPlan(row, True, recipe=recipe)
+    refs, absent = _own_refs(table, row, options)
+    if refs or absent or row.user_trained:
+        return _own_plan(table, row, recipe, options, refs, absent)
+    if not recipe.weights:
+        return RowPlan(row, False, [f"no released weights: {row.note or 'trained by the paper authors'}"],
+                       recipe=recipe)
+    return _released_plan(row, recipe, options)
 
 
 def plan_table(table: TableSpec, options: BenchOptions, *, injected: Sequence[str] = ()) -> list[RowPlan]:
     """Plans of the selected rows of ``table`` (``options.rows``), in table order.
 
     Raises:
-        ConfigError: the table's :class:`MetricProtocol` asks for metrics that are not implemented.
-        UnknownComponentError: ``options.rows`` names a row the table does not have.
+        ConfigError: the table's :class:`MetricProtocol` asks for metrics that are not implemented,
+            or ``options.row_weights`` names a data set the table does not have.
+        UnknownComponentError: ``options.rows`` or ``options.row_weights`` names a row the table
+            does not have.
+        InputError: ``options.runs_dir`` is not a folder.
     """
     check_protocol(table)
+    for key in options.row_weights:
+        split_weights_key(table, key)
+    if options.runs_dir is not None and not Path(options.runs_dir).is_dir():
+        raise InputError(f"--runs folder {str(options.runs_dir)!r} does not exist; give the folder holding your "
+                         "`daclip-kit train restoration` run folders (runs by default).")
     rows = list(table.rows)
     if options.rows is not None:
         for label in options.rows:

@@ -6,7 +6,10 @@ are returned with notes saying what is missing and how to get it.
 
 Models can be injected (``restorers=`` / ``classifiers=``), which is how tests run the mechanics on a
 tiny synthetic data set; users measure their own trained weights with ``row_weights`` (CLI
-``--weights LABEL=PATH``). Restoration rows are built by
+``--weights LABEL=PATH``, ``--weights LABEL@DATASET=PATH``: a file, a network folder or a
+``daclip-kit train`` run folder) and ``runs_dir`` (CLI ``--runs DIR``: the run folders of the
+bundled run files). Rows the authors never released run only with such weights. A row with
+per-data-set weights gets one restorer per data set. Restoration rows are built by
 :func:`daclip_kit.pipelines.build.build_pipeline` from the row's pipeline and overrides, metrics by
 :func:`daclip_kit.metrics.meters.make_meter` from the metrics registry.
 """
@@ -19,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import DaclipKitError
+from ..errors import DaclipKitError, WeightsNotFoundError
 from ..factory import create_embedder
 from ..io import read_image
 from ..types import DEGRADATIONS
@@ -46,18 +49,31 @@ Classifier = Callable[[Any, Sequence[str]], Any]
 # --- building real models ----------------------------------------------------------------------
 
 
-def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Restorer:
-    """The model of ``row`` (:func:`~daclip_kit.pipelines.build.build_pipeline` with the resolved
-    weights); every image's noise comes from its own generator seeded with ``options.seed``."""
+def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: str = "") -> Restorer:
+    """The model of ``row`` for ``dataset`` (``""``: the row's model for every data set), built by
+    :func:`~daclip_kit.pipelines.build.build_pipeline` from the weights the plan resolved (a run's
+    network with the embedder it was trained with); every image's noise comes from its own
+    generator seeded with ``options.seed``.
+
+    Raises:
+        WeightsNotFoundError: the plan holds no weights for ``dataset``.
+    """
     from ..core.pipeline import per_image_generators
     from ..pipelines.build import build_pipeline
 
     recipe = plan.recipe
-    net_ref = options.row_weights.get(row.label) or recipe.weights
-    overrides = {k: v for k, v in {**row.overrides, **(options.overrides if recipe.sampler else {})}.items()}
-    built = build_pipeline(row.pipeline, weights=plan.weights[net_ref],
-                           embedder_weights=plan.weights.get(recipe.embedder_weights), device=options.device,
-                           download=False, overrides=overrides)
+    model = plan.model_for(dataset)
+    if model is None:
+        raise WeightsNotFoundError(f"row {row.label!r} has no weights for {dataset or 'its data sets'}; pass "
+                                   f"--weights '{row.label}@{dataset or 'DATASET'}=PATH'.")
+    overrides: dict[str, Any] = {**row.overrides, **(options.overrides if recipe.sampler else {})}
+    if model.embedder is not None:  # the embedder the run was trained with ("" = none)
+        overrides["embedder"] = model.embedder
+        overrides.update({f"embedder.{k}": v for k, v in model.embedder_options.items()})
+        if model.embedder_weights is None:
+            overrides["embedder_weights"] = ""
+    built = build_pipeline(row.pipeline, weights=model.network, embedder_weights=model.embedder_weights,
+                           device=options.device, download=False, overrides=overrides)
     pipe = built.pipeline
 
     def restore(lq):
@@ -149,6 +165,38 @@ def _restoration_row(table: TableSpec, restore: Restorer, label: str, datasets: 
     return values
 
 
+def _message(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, DaclipKitError) else f"{type(exc).__name__}: {exc}"
+
+
+def _restoration_models(table: TableSpec, plan: RowPlan, datasets: Sequence[str], options: BenchOptions,
+                        meters: Mapping[str, Callable[[], Any]], records: list[ImageRecord],
+                        progress: Progress | None, notes: list[str],
+                        ) -> tuple[dict[str, float], list[tuple[list[str], Exception]]]:
+    """Measure a row with the restorer of each data set: one per (row, data set) when the row has
+    per-data-set weights, else one for all. Returns the values and ``(data sets, error)`` of the
+    restorers that failed (the others still count)."""
+    groups: dict[str, list[str]] = {}
+    for dataset in datasets:
+        key = dataset if dataset in plan.models else ("" if "" in plan.models else None)
+        if key is not None:
+            groups.setdefault(key, []).append(dataset)
+    values: dict[str, float] = {}
+    failures: list[tuple[list[str], Exception]] = []
+    for key, sets in groups.items():
+        try:
+            restore = build_restorer(plan.row, plan, options, key)
+            values.update(_restoration_row(table, restore, plan.row.label, sets, options, meters, records,
+                                           progress, notes))
+        except (DaclipKitError, RuntimeError) as exc:
+            log.warning("row %r of table %s failed on %s: %s", plan.row.label, table.name, ", ".join(sets),
+                        _message(exc))
+            failures.append((sets, exc))
+        finally:
+            restore = None  # free the model before the next data set's
+    return values, failures
+
+
 def _classification_row(table: TableSpec, classify: Classifier, label: str, datasets: Sequence[str],
                         options: BenchOptions, records: list[ImageRecord],
                         progress: Progress | None) -> dict[str, float]:
@@ -222,21 +270,31 @@ def run_table(table: TableSpec, options: BenchOptions, *,
         if not present:
             result.rows.append(RowResult(label, "not-run", notes=["no data set of this table is present"]))
             continue
-        notes: list[str] = []
+        notes: list[str] = list(plan.notes)
         try:
-            if table.kind == "restoration":
-                model = injected.get(label) or build_restorer(plan.row, plan, options)
-                values = _restoration_row(table, model, label, present, options, meters,
+            if table.kind == "restoration" and label in injected:
+                values = _restoration_row(table, injected[label], label, present, options, meters,
                                           result.images, progress, notes)
+            elif table.kind == "restoration":
+                values, failures = _restoration_models(table, plan, present, options, meters, result.images,
+                                                       progress, notes)
+                if failures and not values:
+                    raise failures[0][1]
+                notes += [f"{', '.join(sets)} not measured: {_message(exc)}" for sets, exc in failures]
             else:
                 model = injected.get(label) or build_classifier(plan.row, plan, options)
                 values = _classification_row(table, model, label, present, options,
                                              result.images, progress)
         except (DaclipKitError, RuntimeError) as exc:
             # RuntimeError: torch failures such as CUDA out of memory; the other rows still run
-            message = str(exc) if isinstance(exc, DaclipKitError) else f"{type(exc).__name__}: {exc}"
+            message = _message(exc)
             log.warning("row %r of table %s failed: %s", label, table.name, message)
             result.rows.append(RowResult(label, "failed", notes=[message]))
+            continue
+        if table.kind == "restoration" and label not in injected and not any(plan.model_for(d) for d in present):
+            # per-data-set weights only for data sets that are absent here
+            result.rows.append(RowResult(label, "not-run", notes=notes + [
+                "none of the data sets it has weights for is present"]))
             continue
         notes += _fill_averages(table, values)
         complete = all(c.key in values for c in table.columns)

@@ -16,7 +16,10 @@ be measured here. Plugins add tables through ``daclip_kit_register_tables``::
                           rows=(RowSpec(label="MyUNet", pipeline="my-unet"),))]
 
 A row names a registered pipeline (or a backbone, whose recipe is used) plus overrides; the metrics
-of a column are looked up in the metrics registry, so a plugin metric can be asked for by name.
+of a column are looked up in the metrics registry, so a plugin metric can be asked for by name. A
+row of a model nobody released sets ``user_trained=True`` (or names the run file that trains it,
+``run="my_run"``; ``dataset_runs`` for one model per data set): it is measured only with weights
+the user gives (``--weights LABEL=RUN_FOLDER``, ``--runs DIR``), never with released ones.
 This module imports nothing heavy; ``plugin.py`` files may import it.
 """
 
@@ -130,6 +133,19 @@ class RowSpec:
         embedder_config: its keyword config.
         weights: weights names of a classification row's embedder.
         note: why the row cannot be measured, or what it is (shown when it is not run).
+        user_trained: the paper's model was never released: the row is measured only with weights
+            the user gives (``--weights LABEL=PATH``, ``--runs DIR``), never with the pipeline's
+            released weights (which were trained for something else).
+        run: the bundled run file that trains the row (``daclip-kit train restoration --config
+            RUN``); with ``--runs DIR`` the row reads ``DIR/<run with - for _>``.
+        dataset_runs: ``{data set: run file}`` of a row measured with one model per data set
+            (paper Table 7: one NAFNet for Rain100H, another for LOL).
+        per_dataset: each data set is measured with its own model (``--weights LABEL@DATASET=PATH``);
+            set by ``dataset_runs``.
+        network_config: settings the trained network must have (``{"use_content": False}``),
+            checked against the ``config.json`` of the network folder the row is given.
+
+    A row naming ``run`` or ``dataset_runs`` is ``user_trained``.
     """
 
     label: str
@@ -139,6 +155,26 @@ class RowSpec:
     embedder_config: Mapping[str, Any] = field(default_factory=dict)
     weights: tuple[str, ...] = ()
     note: str = ""
+    user_trained: bool = False
+    run: str = ""
+    dataset_runs: Mapping[str, str] = field(default_factory=dict)
+    per_dataset: bool = False
+    network_config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dataset_runs:
+            object.__setattr__(self, "per_dataset", True)
+        if self.run or self.dataset_runs:
+            object.__setattr__(self, "user_trained", True)
+
+    def run_for(self, dataset: str | None = None) -> str:
+        """The bundled run file that trains the model of ``dataset`` (``""``: none)."""
+        return self.dataset_runs.get(dataset, "") if self.per_dataset else self.run
+
+    def run_names(self) -> tuple[str, ...]:
+        """Every bundled run file of the row, in data set order."""
+        return tuple(dict.fromkeys(self.dataset_runs.values())) if self.per_dataset else (
+            (self.run,) if self.run else ())
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ kept as labels.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from ..types import DEGRADATIONS
@@ -37,16 +38,40 @@ def _paper_only(label: str, why: str = _NOT_RELEASED) -> RowSpec:
     return RowSpec(label=label, note=why)
 
 
-def _unified_row(label: str, pipeline: str) -> RowSpec:
-    return RowSpec(label=label, pipeline=pipeline,
-                   note="unified model trained by the paper's authors on the mixed data set; weights not "
-                        "released (measure your own with --weights LABEL=PATH)")
+_USER_ONLY = "measured only with weights you train, never with released ones"
 
 
-IRSDE_UNIFIED = RowSpec(
-    label="IR-SDE", pipeline="irsde-unet-plain", overrides=PAPER_SAMPLING,
-    note="IR-SDE without DA-CLIP trained on the mixed data set; weights not released",
+def _unified_row(label: str, pipeline: str, run: str = "", **settings) -> RowSpec:
+    """A unified model of the paper (trained on the ten degradations) that the authors never
+    released: measured only with the user's weights, from the bundled run file ``run`` if any."""
+    return RowSpec(label=label, pipeline=pipeline, run=run, user_trained=True, **settings,
+                   note=f"unified model of the authors (mixed data set), not released: {_USER_ONLY}")
+
+
+def _specific_row(label: str, pipeline: str, runs: dict[str, str], **settings) -> RowSpec:
+    """A degradation-specific model (one per data set) the authors never released."""
+    return RowSpec(label=label, pipeline=pipeline, dataset_runs=runs, **settings,
+                   note=f"one model per data set by the authors, not released: {_USER_ONLY}")
+
+
+IRSDE_UNIFIED = dataclasses.replace(
+    _unified_row("IR-SDE", "irsde-unet-plain"), overrides=PAPER_SAMPLING,
+    note=f"IR-SDE without DA-CLIP trained on the mixed data set, not released: {_USER_ONLY}",
 )
+
+#: Table 6 (and the same models in Tables 3, 9-12): the bundled run file of each row.
+RUN_NAFNET = "table6_nafnet"
+RUN_NAFNET_DEGRADATION = "table6_nafnet_degradation"
+RUN_NAFNET_DACLIP = "table6_nafnet_daclip"
+RUN_RESTORMER = "table6_restormer"
+RUN_PROMPTIR = "table6_promptir"
+RUN_PROMPTIR_CONTENT = "table6_promptir_content"
+#: Table 7: one model per data set.
+RUNS_T7_NAFNET = {"rainy": "table7_nafnet_rain100h", "low-light": "table7_nafnet_lol"}
+RUNS_T7_NAFNET_DACLIP = {"rainy": "table7_nafnet_daclip_rain100h", "low-light": "table7_nafnet_daclip_lol"}
+#: What the trained network of the NAFNet + DA-CLIP rows must be configured with.
+_DEGRADATION_ONLY = {"use_degradation": True, "use_content": False}
+_BOTH_EMBEDDINGS = {"use_degradation": True, "use_content": True}
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -98,6 +123,7 @@ def _t2(per_set: dict[str, dict[str, tuple[float, float, float, float]]]) -> dic
 
 TABLE_2 = TableSpec(
     name="2",
+    version="2",  # user-trained rows: never measured with released weights
     title="Degradation-specific restoration: Rain100H, LOL, GoPro, RESIDE-6k (PSNR, SSIM, LPIPS, FID)",
     rows=(
         _paper_only("JORDER"), _paper_only("PReNet"), _paper_only("MPRNet"),
@@ -105,11 +131,12 @@ TABLE_2 = TableSpec(
         _paper_only("DeepDeblur"), _paper_only("DeblurGAN"), _paper_only("DeblurGANv2"),
         _paper_only("GCANet"), _paper_only("GridDehazeNet"), _paper_only("DehazeFormer"),
         _paper_only("MAXIM", "JAX model, not part of daclip-kit"),
-        RowSpec(label="IR-SDE", pipeline="irsde-unet-plain", overrides=PAPER_SAMPLING,
-                note="one IR-SDE per data set; these degradation-specific weights were not released"),
-        RowSpec(label="Ours", pipeline="irsde-unet", overrides=PAPER_SAMPLING,
-                note="one IR-SDE + DA-CLIP per data set; these degradation-specific weights were "
-                     "not released (train them with daclip-kit; --weights LABEL=PATH)"),
+        RowSpec(label="IR-SDE", pipeline="irsde-unet-plain", overrides=PAPER_SAMPLING, user_trained=True,
+                per_dataset=True,
+                note=f"one IR-SDE per data set, not released: {_USER_ONLY}"),
+        RowSpec(label="Ours", pipeline="irsde-unet", overrides=PAPER_SAMPLING, user_trained=True, per_dataset=True,
+                note="one IR-SDE + DA-CLIP per data set, not released (universal-ir is Table 3's unified "
+                     f"model): {_USER_ONLY}"),
     ),
     columns=_T2_COLS,
     reference=_t2({
@@ -158,15 +185,16 @@ _T3_COLS = _avg_columns(METRICS4)
 
 TABLE_3 = TableSpec(
     name="3",
+    version="2",
     title="Unified restoration: averages over the ten degradations (PSNR, SSIM, LPIPS, FID)",
     rows=(
-        _unified_row("NAFNet", "nafnet"),
-        _paper_only("NAFNet + Degradation", "NAFNet with the DA-CLIP degradation embedding; no "
-                    "official code or weights"),
-        _paper_only("NAFNet + DA-CLIP", "NAFNet with DA-CLIP; no official code or weights"),
-        _unified_row("Restormer", "restormer"),
+        _unified_row("NAFNet", "nafnet", RUN_NAFNET),
+        _unified_row("NAFNet + Degradation", "nafnet-daclip", RUN_NAFNET_DEGRADATION,
+                     network_config=_DEGRADATION_ONLY),
+        _unified_row("NAFNet + DA-CLIP", "nafnet-daclip", RUN_NAFNET_DACLIP, network_config=_BOTH_EMBEDDINGS),
+        _unified_row("Restormer", "restormer", RUN_RESTORMER),
         _unified_row("AirNet", "airnet"),
-        _unified_row("PromptIR", "promptir"),
+        _unified_row("PromptIR", "promptir", RUN_PROMPTIR),
         IRSDE_UNIFIED,
         OURS_UNIVERSAL,
     ),
@@ -188,14 +216,17 @@ TABLE_3 = TableSpec(
 
 TABLE_6 = TableSpec(
     name="6",
+    version="2",
     title="Ablation: DA-CLIP embeddings in MSE-based networks, unified restoration averages",
     rows=(
-        _unified_row("NAFNet", "nafnet"),
-        _paper_only("+ Degradation embedding", "NAFNet + degradation embedding; no official code"),
-        _paper_only("+ Degradation and Content embedding", "NAFNet + DA-CLIP; no official code"),
-        _unified_row("Restormer", "restormer"),
-        _unified_row("PromptIR (Restormer + degradation)", "promptir"),
-        _paper_only("PromptIR + Content embedding", "PromptIR + DA-CLIP content; no official code"),
+        _unified_row("NAFNet", "nafnet", RUN_NAFNET),
+        _unified_row("+ Degradation embedding", "nafnet-daclip", RUN_NAFNET_DEGRADATION,
+                     network_config=_DEGRADATION_ONLY),
+        _unified_row("+ Degradation and Content embedding", "nafnet-daclip", RUN_NAFNET_DACLIP,
+                     network_config=_BOTH_EMBEDDINGS),
+        _unified_row("Restormer", "restormer", RUN_RESTORMER),
+        _unified_row("PromptIR (Restormer + degradation)", "promptir", RUN_PROMPTIR),
+        _unified_row("PromptIR + Content embedding", "promptir-daclip", RUN_PROMPTIR_CONTENT),
     ),
     columns=_T3_COLS,
     reference=_reference({
@@ -206,6 +237,11 @@ TABLE_6 = TableSpec(
         "PromptIR (Restormer + degradation)": (27.14, 0.859, 0.147, 48.26),
         "PromptIR + Content embedding": (27.26, 0.861, 0.145, 47.75),
     }, _T3_COLS),
+    notes=(
+        "No model of this ablation was released: every row is measured only with weights you train "
+        "(the bundled run files table6_*; docs/bench.md, 'Tables 6 and 7: your own training runs'). "
+        "Small-scale runs are not comparable with the paper's numbers.",
+    ),
 )
 
 # --- Table 4: degradation classification ------------------------------------------------------
@@ -253,6 +289,7 @@ _T5_COLS = _columns(["rain100l"], METRICS4, {"rain100l": "Rain100L"})
 
 TABLE_5 = TableSpec(
     name="5",
+    version="2",
     title="Unified models on Rain100L (out of distribution)",
     rows=(
         _unified_row("AirNet", "airnet"),
@@ -278,17 +315,22 @@ _T7_COLS = _columns(list(_T7_SETS), METRICS4, _T7_SETS)
 
 TABLE_7 = TableSpec(
     name="7",
+    version="2",
     title="NAFNet with DA-CLIP on degradation-specific tasks (Rain100H, LOL)",
     rows=(
-        _paper_only("NAFNet", "degradation-specific NAFNet trained by the authors; weights not "
-                    "released"),
-        _paper_only("NAFNet+DA-CLIP", "no official code or weights"),
+        _specific_row("NAFNet", "nafnet", RUNS_T7_NAFNET),
+        _specific_row("NAFNet+DA-CLIP", "nafnet-daclip", RUNS_T7_NAFNET_DACLIP, network_config=_BOTH_EMBEDDINGS),
     ),
     columns=_T7_COLS,
     reference=_reference({
         "NAFNet": (31.49, 0.903, 0.087, 31.05, 23.09, 0.839, 0.122, 57.45),
         "NAFNet+DA-CLIP": (31.68, 0.907, 0.086, 31.02, 23.72, 0.844, 0.116, 50.69),
     }, _T7_COLS),
+    notes=(
+        "Two sub-tables with separately trained models: each data set (rainy = Rain100H, low-light = LOL) is "
+        "measured with its own model (--weights 'LABEL@rainy=RUN', --runs DIR). No model was released: "
+        "the rows run only with weights you train; small-scale runs are not comparable with the paper's numbers.",
+    ),
 )
 
 # --- Table 8: complexity ----------------------------------------------------------------------
@@ -351,11 +393,11 @@ TABLE_8 = TableSpec(
 # --- Tables 9-12: unified restoration per degradation -----------------------------------------
 
 _UNIFIED_ROWS = (
-    _unified_row("NAFNet", "nafnet"),
-    _paper_only("NAFNet+DA-CLIP", "NAFNet with DA-CLIP; no official code or weights"),
-    _unified_row("Restormer", "restormer"),
+    _unified_row("NAFNet", "nafnet", RUN_NAFNET),
+    _unified_row("NAFNet+DA-CLIP", "nafnet-daclip", RUN_NAFNET_DACLIP, network_config=_BOTH_EMBEDDINGS),
+    _unified_row("Restormer", "restormer", RUN_RESTORMER),
     _unified_row("AirNet", "airnet"),
-    _unified_row("PromptIR", "promptir"),
+    _unified_row("PromptIR", "promptir", RUN_PROMPTIR),
     IRSDE_UNIFIED,
     OURS_UNIVERSAL,
 )
@@ -363,7 +405,7 @@ _UNIFIED_ROWS = (
 
 def _per_degradation(name: str, metric: str, title: str, values: dict) -> TableSpec:
     cols = _columns(DEGRADATIONS, (metric,), PAPER_LABELS, average=True)
-    return TableSpec(name=name, title=title, rows=_UNIFIED_ROWS, columns=cols,
+    return TableSpec(name=name, title=title, version="2", rows=_UNIFIED_ROWS, columns=cols,
                      reference=_reference(values, cols))
 
 
