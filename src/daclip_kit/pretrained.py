@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checkpoint import (
     CONFIG_NAME,
+    WEIGHTS_NAME,
     build_and_load,
     describe_source,
     load_pretrained_files,
@@ -142,9 +143,10 @@ def native_info(directory: str | Path) -> NativeInfo:
 
 
 def is_native_folder(path: str | Path) -> bool:
-    """Whether ``path`` is a folder holding ``config.json`` (a native model folder)."""
+    """Whether ``path`` is a native model folder: ``config.json`` and ``model.safetensors`` (a training
+    run folder also holds a ``config.json``, its run config, but no weights)."""
     p = Path(path)
-    return p.is_dir() and (p / CONFIG_NAME).is_file()
+    return p.is_dir() and (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()
 
 
 def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *,

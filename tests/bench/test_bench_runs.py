@@ -79,6 +79,7 @@ def make_run(base: Path, run: str, network: str, *, seed: int, steps: tuple[int,
     }).validate()
     out.mkdir(parents=True)
     (out / "config.toml").write_text(config_to_toml(cfg), encoding="utf-8")
+    (out / "config.json").write_text("{}", encoding="utf-8")  # training writes the run config as JSON too
     for i, step in enumerate(steps):
         torch.manual_seed(seed + 100 * i)
         net = create_backbone(network, **options)

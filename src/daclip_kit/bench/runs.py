@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError, DaclipKitError, WeightsNotFoundError
+from ..pretrained import is_native_folder
 from ..train.checkpoints import (
     CHECKPOINTS,
     CONFIG_TOML,
@@ -88,7 +89,7 @@ class ModelWeights:
 
 
 def _is_native(path: Path) -> bool:
-    return path.is_dir() and (path / "config.json").is_file()
+    return is_native_folder(path)
 
 
 def _network_folder(checkpoint: Path) -> Path | None:
