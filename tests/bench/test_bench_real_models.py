@@ -96,11 +96,13 @@ def test_bench_rows_with_another_sampler(tmp_path, capsys):
     Image.fromarray(gt).save(tmp_path / "d" / "val" / "noisy" / "GT" / "0.png")
     Image.fromarray(255 - gt).save(tmp_path / "d" / "val" / "noisy" / "LQ" / "0.png")
     results = {}
-    for name, extra in (("irsde", []), ("mrs", ["--sampler", "mrs", "--steps", "3"])):
+    for name, extra in (("irsde", []), ("mrs", ["--sampler", "mrs", "--steps", "3"]), ("bf16", ["--precision", "bf16"])):
         out = tmp_path / f"{name}.json"
         assert main(["bench", "--table", "tiny-restore", "--row", "Tiny", "--data-root", str(tmp_path / "d"),
                      "--weights-dir", str(tmp_path / "w"), "--device", "cpu", "--json", str(out), *extra]) == 0
         data = json.loads(out.read_text())
         results[name] = data["rows"][0]["cells"]["noisy/psnr"]["ours"]
-        assert data["config"]["overrides"] == ({} if name == "irsde" else {"sampler": "mrs", "steps": "3"})
+        assert data["config"]["overrides"] == ({"sampler": "mrs", "steps": "3"} if name == "mrs" else {})
+        assert data["config"]["precision"] == ("bf16" if name == "bf16" else "fp32")
     assert results["irsde"] != results["mrs"]  # really another sampler
+    assert results["irsde"] != results["bf16"]  # really another precision

@@ -56,6 +56,8 @@ class BenchOptions:
             row naming a run reads ``runs_dir/<run with - for _>`` unless ``row_weights`` names it.
         overrides: recipe settings applied to every restoration row on top of its own
             (``{"sampler": "mrs", "steps": 10}``).
+        precision, compile: how the restoration rows run (:class:`~daclip_kit.core.pipeline.RestoreOptions`;
+            default fp32 eager, the official test script's arithmetic).
     """
 
     data_root: Path | None = None
@@ -69,6 +71,8 @@ class BenchOptions:
     row_weights: Mapping[str, str] = field(default_factory=dict)
     runs_dir: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
+    compile: bool = False
 
 
 @dataclass

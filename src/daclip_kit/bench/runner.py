@@ -77,7 +77,8 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: 
     pipe = built.pipeline
 
     def restore(lq):
-        return pipe(lq, generator=per_image_generators(options.seed, lq.shape[0])).image
+        return pipe(lq, generator=per_image_generators(options.seed, lq.shape[0]), precision=options.precision,
+                    compile=options.compile).image
 
     return restore
 

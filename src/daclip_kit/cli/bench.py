@@ -28,6 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="K", help="at most K images per data set")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampler noise (default 0)")
+    parser.add_argument("--precision", default="fp32",
+                        help="fp32 (default: the official arithmetic), bf16, fp16 or auto for the restoration rows")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks of the restoration rows")
     parser.add_argument("--row", action="append", metavar="LABEL", dest="rows",
                         help="run only this row (repeatable); labels as in the paper")
     parser.add_argument("--weights", action="append", default=[], metavar="LABEL[@DATASET]=PATH", dest="row_weights",
@@ -144,7 +147,8 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
                            rows=tuple(args.rows) if args.rows else None, size=args.size,
-                           repeats=repeats, row_weights=row_weights, runs_dir=runs_dir, overrides=overrides)
+                           repeats=repeats, row_weights=row_weights, runs_dir=runs_dir, overrides=overrides,
+                           precision=args.precision, compile=args.compile)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
