@@ -13,8 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .factory import create_embedder, create_sampler
+from .io import from_image_tensor, to_image_tensor
+from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, with_overrides
 from .types import DEGRADATIONS
-
+from .weights import resolve_weights
 
 #: Settings that only change the sampler: applied per call to the cached networks.
 _SAMPLER_KEYS = ("sampler", "steps")
@@ -51,8 +54,6 @@ def _pipeline(model: str, weights, embedder_weights, device, download: bool, sea
               overrides: dict[str, Any]):
     """A pipeline on the cached networks with this call's sampler settings."""
     from .core.pipeline import RestorationPipeline, RestoreOptions
-    from .factory import create_sampler
-    from .pipelines.recipe import with_overrides
 
     sampler_part = {k: v for k, v in overrides.items() if _is_sampler_setting(k)}
     structure = tuple(sorted((k, v) for k, v in overrides.items() if not _is_sampler_setting(k)))
@@ -71,9 +72,6 @@ def _pipeline(model: str, weights, embedder_weights, device, download: bool, sea
 
 def _embedder(name: str, weights: str | None, device: str | None, model: str | None, search_dirs=()):
     from .core.device import pick_device
-    from .factory import create_embedder
-    from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS
-    from .weights import resolve_weights
 
     ref = weights if weights is not None or name != "daclip" else DEFAULT_EMBEDDER_WEIGHTS
     path = str(resolve_weights(ref, search_dirs=search_dirs)) if ref is not None else None
@@ -124,7 +122,6 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
         >>> restored.save("restored.png")  # doctest: +SKIP
     """
     from .core.pipeline import RestoreOptions, per_image_generators
-    from .io import from_image_tensor, to_image_tensor
 
     overrides = dict(settings or {})
     if sampler is not None:
@@ -161,7 +158,6 @@ def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None
     """
     import torch
 
-    from .io import to_image_tensor
 
     emb = _embedder(embedder, _key(weights), device, model, search_dirs)
     lq, kind = to_image_tensor(image)

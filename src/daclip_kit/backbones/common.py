@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ShapeError
+from ..factory import create_adapter
 from ..plugins import get_registry
+from ..specs import load_target
 
 
 def channel_layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -91,7 +93,6 @@ def _has_role_option(adapter: str) -> bool:
     """Whether the registered adapter's config has a ``role`` field."""
     import dataclasses
 
-    from ..specs import load_target
 
     spec = get_registry("adapters").get(adapter)
     config = load_target(spec.config) if spec.config else None
@@ -115,7 +116,6 @@ class AdapterSlots(nn.Module):
     """
 
     def __init__(self, config: Any, degradation_points: Mapping[str, int], content_points: Mapping[str, int]):
-        from ..factory import create_adapter
 
         super().__init__()
         self.points = nn.ModuleDict()

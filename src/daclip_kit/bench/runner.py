@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..core import distributed
 from ..errors import DaclipKitError, WeightsNotFoundError
 from ..factory import create_embedder
 from ..io import read_image
@@ -313,7 +314,6 @@ def run_table_distributed(table: TableSpec, options: BenchOptions, *, progress: 
     """
     import dataclasses
 
-    from ..core import distributed
 
     proc = distributed.current()
     if not proc.distributed:

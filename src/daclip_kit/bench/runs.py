@@ -22,14 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import tomllib
 from ..errors import CheckpointError, ConfigError, DaclipKitError, WeightsNotFoundError
-from ..pretrained import is_native_folder
+from ..plugins import get_registry
+from ..pretrained import is_native_folder, native_info
+from ..specs import load_target
 from ..train.checkpoints import (
     CHECKPOINTS,
     CONFIG_TOML,
     STATE_NAME,
     find_checkpoint,
     run_dir_of,
+    stored_config_text,
 )
 from ..weights import is_path_like, resolve_weights
 
@@ -124,13 +128,11 @@ def read_run_config(run_dir: Path, checkpoint: Path | None = None) -> tuple[dict
     Raises:
         ConfigError: the file is not valid TOML.
     """
-    from ..config import tomllib
 
     path = run_dir / CONFIG_TOML
     if path.is_file():
         text, where = path.read_text(encoding="utf-8"), str(path)
     elif checkpoint is not None and (checkpoint / STATE_NAME).is_file():
-        from ..train.checkpoints import stored_config_text
 
         stored = stored_config_text(checkpoint)
         if stored is None:
@@ -209,7 +211,6 @@ def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights
         UnknownComponentError: ``ref`` is neither a path nor a registered name.
         ConfigError, CheckpointError: an unreadable run config or ``config.json``.
     """
-    from ..pretrained import native_info
 
     path = Path(ref).expanduser()
     run_dir: Path | None = None
@@ -268,8 +269,6 @@ def network_mismatch(model: ModelWeights, backbone: str, expected: Mapping[str, 
 
 
 def _default_setting(backbone: str, key: str) -> Any:
-    from ..plugins import get_registry
-    from ..specs import load_target
 
     spec = get_registry("backbones").get(backbone)
     if key in spec.defaults:

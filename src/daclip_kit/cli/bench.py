@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..bench.plan import split_weights_key
+from ..bench.plot import FIGURE_TABLES, figure_paths
 from ..bench.spec import get_table
+from ..core import distributed
 from ..errors import ConfigError, InputError
 from ..pipelines.recipe import parse_settings
 from ..plugins import get_registry
@@ -109,13 +112,10 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     from ..bench import plot, provenance, report
-    from ..bench.plan import split_weights_key
     from ..bench.runner import BenchOptions, run_table_distributed
-    from ..core import distributed
 
     table = get_table(str(args.table))
     if args.plot:
-        from ..bench.plot import FIGURE_TABLES, figure_paths
 
         if table.name not in FIGURE_TABLES:
             raise ConfigError(f"--plot draws Figure 6, from tables {', '.join(FIGURE_TABLES)}; "

@@ -10,6 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..checkpoint import nonfinite_weights_allowed
 from ..errors import ConfigError, DaclipKitError, InputError
 from ..factory import create_embedder
 from ..io import list_images, read_image
@@ -79,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import Progress
 
-    from ..checkpoint import nonfinite_weights_allowed
 
     if args.top_k < 1:
         raise ConfigError(f"--top-k must be at least 1 (how many labels to show per image), got {args.top_k}.")

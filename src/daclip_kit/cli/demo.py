@@ -12,7 +12,13 @@ import signal
 import tempfile
 from pathlib import Path
 
-from ..demo.core import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB
+from ..demo.core import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD_MB,
+    DemoSettings,
+    make_examples,
+    recipe_for,
+)
 from ..errors import ConfigError
 from . import console
 
@@ -51,7 +57,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     """The :class:`~daclip_kit.demo.core.DemoSettings` the options ask for (checked)."""
-    from ..demo.core import DemoSettings, recipe_for
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}.")
@@ -89,7 +94,6 @@ def _stop_on_sigterm() -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.device import pick_device
-    from ..demo.core import make_examples
 
     settings = settings_from_args(args)
     device = pick_device(settings.device)  # a bad --device fails now, not on the first request

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..checkpoint import nonfinite_weights_allowed
 from ..pipelines.recipe import parse_settings
 
 
@@ -33,7 +34,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def nonfinite_scope(args: argparse.Namespace):
     """The scope the models are loaded in: NaN/Inf weights refused unless ``--allow-nonfinite``."""
-    from ..checkpoint import nonfinite_weights_allowed
 
     return nonfinite_weights_allowed(bool(args.allow_nonfinite))
 

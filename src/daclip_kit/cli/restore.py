@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core import distributed
 from ..errors import ConfigError
-from ..io import MAX_PIXELS
+from ..io import MAX_PIXELS, list_images
+from ..pipelines.files import plan_outputs, restore_files
 from . import console
 from .model_args import add_model_arguments, model_overrides, nonfinite_scope
 
@@ -55,11 +57,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..core import distributed
     from ..core.pipeline import RestoreOptions
-    from ..io import list_images
     from ..pipelines.build import build_pipeline
-    from ..pipelines.files import plan_outputs, restore_files
 
     for name in ("steps", "batch", "tile", "max_pixels"):
         value = getattr(args, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..bench.spec import MetricProtocol
 from ..errors import ConfigError
 from . import console
 from .model_args import add_model_arguments, model_overrides, nonfinite_scope
@@ -56,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..bench.spec import MetricProtocol
     from ..metrics.score import score_folders
 
     if args.limit is not None and args.limit < 1:

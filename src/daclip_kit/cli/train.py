@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.distributed import current
 from ..errors import ConfigError, DaclipKitError
 from ..specs import load_target
 from ..train.checkpoints import find_checkpoint, run_dir_of, stored_config_text
@@ -86,7 +87,6 @@ def resolve_config(args: argparse.Namespace):
 
 
 def _rank() -> int:
-    from ..core.distributed import current
 
     try:
         return current().rank

@@ -126,15 +126,30 @@ def join_group(device: torch.device, proc: Process | None = None) -> bool:
 def process_group(device: torch.device, proc: Process | None = None) -> Iterator[Process]:
     """Join the job's process group for the duration of the block (:func:`join_group`); does
     nothing for a single process or when a group already exists."""
-    import torch.distributed as dist
 
     proc = proc or current()
     owned = join_group(device, proc)
+    ok = False
     try:
         yield proc
+        ok = True
     finally:
         if owned:
-            dist.destroy_process_group()
+            leave_group(synchronise=ok)
+
+
+def leave_group(*, synchronise: bool = True) -> None:
+    """End the process group this process created. With ``synchronise`` every process first waits
+    for the others, so none tears its communication threads down while another still talks to it
+    (an unsynchronised exit can abort a gloo process at shutdown); after an error the group is
+    ended at once, since the other processes may never arrive."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return
+    if synchronise:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def _active() -> bool:

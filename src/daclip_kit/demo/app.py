@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import DaclipKitError
+from ..errors import ConfigError, DaclipKitError
 from .core import (
     MB,
     DemoSettings,
@@ -223,7 +223,6 @@ def start(settings: DemoSettings, *, host: str = "127.0.0.1", port: int = 7860, 
     Raises:
         ConfigError: the port cannot be opened.
     """
-    from ..errors import ConfigError
 
     work_dir = Path(work_dir)
     demo = build_demo(settings, examples, output_dir=work_dir / "restored")

@@ -20,8 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, WeightsNotFoundError
+from ..factory import create_degradation, create_sampler
+from ..io import read_image, to_image_tensor, to_uint8, write_image
+from ..pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, get_recipe, with_overrides
+from ..plugins import get_registry
 from ..types import DEGRADATIONS
+from ..weights import resolve_weights
 
 if TYPE_CHECKING:
     import torch
@@ -119,7 +124,6 @@ class RestoreResult(NamedTuple):
 def model_choices(settings: DemoSettings | None = None) -> list[str]:
     """The named models the page offers: the registered pipelines (``daclip-kit ls pipelines``),
     plus ``settings.model`` when that is a backbone name."""
-    from ..plugins import get_registry
 
     names = list(get_registry("pipelines").names())
     if settings is not None and settings.model not in names:
@@ -129,7 +133,6 @@ def model_choices(settings: DemoSettings | None = None) -> list[str]:
 
 def sampler_choices() -> list[str]:
     """The registered samplers (``daclip-kit ls samplers``: ``irsde``, ``mrs``, ``heun``, ...)."""
-    from ..plugins import get_registry
 
     return list(get_registry("samplers").names())
 
@@ -141,11 +144,9 @@ def recipe_for(model: str, sampler: str | None = None) -> PipelineSpec:
         UnknownComponentError: an unknown model or sampler, listing the registered ones.
         ConfigError: a sampler for a one-shot model.
     """
-    from ..pipelines.recipe import get_recipe, with_overrides
 
     recipe = get_recipe(model)
     if sampler and recipe.sampler:
-        from ..plugins import get_registry
 
         get_registry("samplers").get(sampler)  # an unknown name lists the registered samplers
         recipe = with_overrides(recipe, {"sampler": sampler})
@@ -155,7 +156,6 @@ def recipe_for(model: str, sampler: str | None = None) -> PipelineSpec:
 def step_range(model: str, sampler: str | None = None) -> tuple[int, int] | None:
     """``(default, maximum)`` network evaluations of ``model`` with ``sampler``: the recipe's steps
     (else the sampler's default) and the sampler's ``T``. ``None`` for a one-shot model."""
-    from ..factory import create_sampler
 
     recipe = recipe_for(model, sampler)
     if not recipe.sampler:
@@ -192,7 +192,6 @@ def load_input(image: Any, settings: DemoSettings | None = None) -> torch.Tensor
         InputError: no image, a file or image above the limits, or an unreadable file; the
             message says what to do.
     """
-    from ..io import read_image, to_image_tensor
 
     settings = settings or DemoSettings()
     if image is None or (isinstance(image, str) and not image.strip()):
@@ -231,7 +230,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     """A ``(3, H, W)`` or ``(1, 3, H, W)`` float image in [0, 1] as a PIL RGB image (rounded)."""
     from PIL import Image
 
-    from ..io import to_uint8
 
     return Image.fromarray(to_uint8(image), mode="RGB")
 
@@ -242,8 +240,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 def _resolve(ref: str | Path, settings: DemoSettings, role: str, flag: str) -> Path:
     """``restore``'s weights rule: an explicit path as it is, a name from ``--weights-dir``, the
     cache, or a download; a missing file says which file goes where and which option to use."""
-    from ..errors import WeightsNotFoundError
-    from ..weights import resolve_weights
 
     try:
         return resolve_weights(ref, download=settings.download, search_dirs=settings.weights_dirs)
@@ -261,7 +257,6 @@ def network_file(model: str, settings: DemoSettings) -> Path:
         WeightsNotFoundError: the file is missing; the message says which file goes where.
         UnknownComponentError: an unknown model.
     """
-    from ..errors import WeightsNotFoundError
 
     recipe = recipe_for(model)
     ref = settings.weights if settings.weights is not None else recipe.weights
@@ -280,7 +275,6 @@ def embedder_file(model: str, settings: DemoSettings) -> tuple[Path | None, str 
         WeightsNotFoundError: the file is missing; the message says which file goes where.
         UnknownComponentError: an unknown model.
     """
-    from ..pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS
 
     recipe = recipe_for(model)
     if not recipe.embedder:
@@ -468,8 +462,6 @@ def make_examples(folder: str | Path, *, longest: int = 320, seed: int = 0,
     import torch
 
     from ..data.mini import PHOTOS, synthetic_scene
-    from ..factory import create_degradation
-    from ..io import write_image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..embedders.plugin import TINY_CLIP_CONFIG
+from ..factory import create_backbone
+from ..pretrained import save_network
+
 
 def write_tiny_models(folder: str | Path, *, seed: int = 0) -> tuple[Path, Path]:
     """Write a tiny random IR-SDE U-Net and a tiny random DA-CLIP as native folders.
@@ -23,9 +27,6 @@ def write_tiny_models(folder: str | Path, *, seed: int = 0) -> tuple[Path, Path]
 
     from ..embedders.daclip.convert import save_daclip
     from ..embedders.daclip.model import DaCLIP
-    from ..embedders.plugin import TINY_CLIP_CONFIG
-    from ..factory import create_backbone
-    from ..pretrained import save_network
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

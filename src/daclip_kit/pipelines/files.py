@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import IMAGE_SUFFIXES, MAX_PIXELS, clean_stale_temporaries, image_size
+from ..io import (
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    clean_stale_temporaries,
+    image_size,
+    read_image,
+    write_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +123,6 @@ class _Decoded:
         return len(self.jobs)
 
     def __getitem__(self, index: int):
-        from ..io import read_image
 
         try:
             return index, read_image(self.jobs[index].input, max_pixels=self.max_pixels), ""
@@ -153,7 +159,6 @@ class Writer:
         self._pending: list[Future] = []
 
     def submit(self, path: Path, image) -> None:
-        from ..io import write_image
 
         self._drain(MAX_PENDING_WRITES - 1)
         self._pending.append(self._pool.submit(write_image, path, image, exclusive=self.exclusive))

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..components import check_component
-from ..config import Component, apply_overrides, from_dict, load_toml, to_dict
+from ..config import Component, apply_overrides, from_dict, load_toml, to_dict, tomllib
 from ..errors import ConfigError, UnknownComponentError
 from ..plugins import get_registry
 from ..types import DEGRADATIONS
@@ -551,7 +551,6 @@ def load_run_config(kind: str, path: str | Path | None = None, overrides: Sequen
 def parse_run_config(cls: type, text: str, where: str, overrides: Sequence[str] = ()):
     """A run config of class ``cls`` from TOML ``text`` (``where`` names it in errors), with
     overrides, checked as a whole."""
-    from ..config import tomllib
 
     try:
         data = tomllib.loads(text)

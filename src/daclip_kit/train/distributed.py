@@ -150,9 +150,10 @@ class Distributed:
             raise cls(message)
         return result
 
-    def close(self) -> None:
-        if self.owns_group and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    def close(self, *, synchronise: bool = True) -> None:
+        """End the process group if :func:`setup` created it (:func:`~daclip_kit.core.distributed.leave_group`)."""
+        if self.owns_group:
+            core.leave_group(synchronise=synchronise)
         self.owns_group = False
 
     def _comm_device(self) -> torch.device:
@@ -175,7 +176,9 @@ def setup(device_name: str | None) -> Distributed:
 def session(device_name: str | None) -> Iterator[Distributed]:
     """:func:`setup`, then :meth:`Distributed.close` on leaving."""
     dist = setup(device_name)
+    ok = False
     try:
         yield dist
+        ok = True
     finally:
-        dist.close()
+        dist.close(synchronise=ok)

@@ -20,7 +20,7 @@ from ...checkpoint import (
     load_strict,
     read_state_dict,
 )
-from ...errors import CheckpointError, ConfigError
+from ...errors import CheckpointError, ConfigError, suggest
 from ...pretrained import native_info, save_network
 from .architectures import IGNORED_KEYS, config_names, model_config
 from .model import DaCLIP
@@ -64,7 +64,6 @@ def check_model_config(config: Any, where: str) -> dict[str, Any]:
     Raises:
         ConfigError: not a dict, or an unknown key (named, with the nearest known one).
     """
-    from ...errors import suggest
 
     if not isinstance(config, Mapping):
         raise ConfigError(f"{where}: the DA-CLIP model_config must be an object (an open_clip model JSON), "
