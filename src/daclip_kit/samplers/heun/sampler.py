@@ -44,13 +44,14 @@ import math
 
 import torch
 
-from ...core.sampler import Draw, Sampler, SamplerOutput, Solver, randn_like
+from ...core.sampler import Draw, SamplerOutput, Solver, randn_like
 from ...errors import ConfigError, ShapeError
-from ..mrs.schedule import MRSchedule, interpolate, make_mr_schedule
+from ..mrs.base import MeanRevertingSampler
+from ..mrs.schedule import interpolate
 from .config import HeunConfig
 
 
-class HeunSampler(Sampler):
+class HeunSampler(MeanRevertingSampler):
     """Stateless Heun sampler (SDE or ODE) with ``NFE = steps``.
 
     Args:
@@ -65,15 +66,8 @@ class HeunSampler(Sampler):
     """
 
     def __init__(self, config: HeunConfig | None = None):
-        self.config = HeunConfig() if config is None else config
-        c = self.config
-        self.default_steps = c.num_sample_steps if c.num_sample_steps is not None else c.T
-        self.schedule: MRSchedule = make_mr_schedule(c.lam, c.T, c.schedule, c.eps)
-
-    @property
-    def max_sigma(self) -> float:
-        """Stationary standard deviation lambda in [0, 1] units."""
-        return self.schedule.lam
+        config = HeunConfig() if config is None else config
+        super().__init__(config, config.T)
 
     def __repr__(self) -> str:
         c = self.config
@@ -98,12 +92,6 @@ class HeunSampler(Sampler):
         """A fresh run of ``steps`` network evaluations (default :attr:`default_steps`)."""
         return HeunSolver(self, self.time_grid(steps))
 
-    def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
-                    noise: torch.Tensor | None = None) -> torch.Tensor:
-        """``x_T = lq + lambda * z`` (the official start state)."""
-        if noise is None:
-            noise = randn_like(lq, generator)
-        return lq + noise * self.max_sigma
 
     def drift(self, x: torch.Tensor, model_output: torch.Tensor, lq: torch.Tensor, theta: float, g: float,
               sigma_bar: float) -> torch.Tensor:

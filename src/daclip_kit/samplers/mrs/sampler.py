@@ -37,10 +37,11 @@ import math
 
 import torch
 
-from ...core.sampler import Draw, Sampler, SamplerOutput, Solver, randn_like
+from ...core.sampler import Draw, SamplerOutput, Solver, randn_like
 from ...errors import ConfigError, ShapeError
+from .base import MeanRevertingSampler
 from .config import MRSConfig
-from .schedule import MRSchedule, make_mr_schedule, time_grid
+from .schedule import MRSchedule, time_grid
 
 DEFAULT_STEPS = 10
 
@@ -85,7 +86,7 @@ def dynamic_threshold(x0: torch.Tensor, ratio: float, max_value: float) -> torch
     return out.reshape(x0.shape).to(dtype)
 
 
-class MRSampler(Sampler):
+class MRSampler(MeanRevertingSampler):
     """MR Sampler: a stateless mean-reverting diffusion sampler of 5-20 network evaluations.
 
     Args:
@@ -108,15 +109,7 @@ class MRSampler(Sampler):
     """
 
     def __init__(self, config: MRSConfig | None = None):
-        self.config = MRSConfig() if config is None else config
-        c = self.config
-        self.default_steps = c.num_sample_steps if c.num_sample_steps is not None else DEFAULT_STEPS
-        self.schedule: MRSchedule = make_mr_schedule(c.lam, c.T, c.schedule, c.eps)
-
-    @property
-    def max_sigma(self) -> float:
-        """Stationary standard deviation lambda in [0, 1] units."""
-        return self.schedule.lam
+        super().__init__(MRSConfig() if config is None else config, DEFAULT_STEPS)
 
     def __repr__(self) -> str:
         c = self.config
@@ -154,12 +147,6 @@ class MRSampler(Sampler):
         """
         return MRSSolver(self, self.time_grid(steps))
 
-    def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
-                    noise: torch.Tensor | None = None) -> torch.Tensor:
-        """``x_T = lq + lambda * z`` (the official start state)."""
-        if noise is None:
-            noise = randn_like(lq, generator)
-        return lq + noise * self.max_sigma
 
     # -- network output conversions ---------------------------------------------------------------
 

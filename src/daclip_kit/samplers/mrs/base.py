@@ -1,0 +1,36 @@
+"""What the samplers of the MRS code's mean-reverting SDE (``mrs``, ``heun``) share: the schedule,
+built once from the config's ``sde`` settings, and the official start state."""
+
+from __future__ import annotations
+
+import torch
+
+from ...core.sampler import Sampler, randn_like
+from .config import MRSDESettings
+from .schedule import MRSchedule, make_mr_schedule
+
+
+class MeanRevertingSampler(Sampler):
+    """Base of a stateless sampler over :class:`~.schedule.MRSchedule`.
+
+    Args:
+        config: the sampler's frozen config (:class:`~.config.MRSDESettings` or a subclass).
+        fallback_steps: network evaluations of a run when ``config.num_sample_steps`` is ``None``.
+    """
+
+    def __init__(self, config: MRSDESettings, fallback_steps: int):
+        self.config = config
+        self.default_steps = config.num_sample_steps if config.num_sample_steps is not None else fallback_steps
+        self.schedule: MRSchedule = make_mr_schedule(config.lam, config.T, config.schedule, config.eps)
+
+    @property
+    def max_sigma(self) -> float:
+        """Stationary standard deviation lambda in [0, 1] units."""
+        return self.schedule.lam
+
+    def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
+                    noise: torch.Tensor | None = None) -> torch.Tensor:
+        """``x_T = lq + lambda * z`` (the official start state), ``(B, 3, H, W)`` like ``lq``."""
+        if noise is None:
+            noise = randn_like(lq, generator)
+        return lq + noise * self.max_sigma
