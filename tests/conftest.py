@@ -25,6 +25,30 @@ def _fresh_plugin_host(monkeypatch):
     plugins.reset()
 
 
+@pytest.fixture
+def fake_eps(monkeypatch):
+    """The entry points the plugin host sees: append ``_plugin_fakes.FakeEntryPoint`` objects."""
+    from daclip_kit import plugins
+
+    eps: list = []
+
+    def entry_points(group):
+        assert group == "daclip_kit"
+        return list(eps)
+
+    monkeypatch.setattr(plugins.importlib_metadata, "entry_points", entry_points)
+    return eps
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny random IR-SDE U-Net and DA-CLIP as native folders: ``{"weights": ..., "daclip": ...}``."""
+    from daclip_kit.demo.tiny import write_tiny_models
+
+    unet, daclip = write_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+    return {"weights": unet, "daclip": daclip}
+
+
 #: Data made from the official code (tests/fixtures/reference/README.md): part of the repository.
 REFERENCE_DIR = REPO_ROOT / "tests" / "fixtures" / "reference"
 

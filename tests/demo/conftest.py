@@ -1,5 +1,5 @@
-"""Tiny local models for the demo tests: a random tiny DA-CLIP and a tiny IR-SDE U-Net, written as
-native folders (no download, a few MB)."""
+"""Fixtures of the demo tests: settings with the tiny models (``tiny_models``, tests/conftest.py) and
+a small noisy photo."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """``{"weights": U-Net folder, "daclip": DA-CLIP folder}``."""
-    from daclip_kit.demo.tiny import write_tiny_models
+@pytest.fixture
+def settings(tiny_models):
+    """Demo settings with the tiny models on the CPU."""
+    from daclip_kit.demo.core import DemoSettings
 
-    unet, daclip = write_tiny_models(tmp_path_factory.mktemp("demo-models"))
-    return {"weights": unet, "daclip": daclip}
+    return DemoSettings(weights=tiny_models["weights"], embedder_weights=tiny_models["daclip"], device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,6 @@ from daclip_kit.demo.core import DemoSettings
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def settings(tiny_models):
-    return DemoSettings(weights=tiny_models["weights"], embedder_weights=tiny_models["daclip"], device="cpu")
-
-
 def test_restore_handler_gives_the_pair_the_probabilities_and_a_download(settings, photo, tmp_path):
     seen = []
 

@@ -21,11 +21,6 @@ from daclip_kit.demo.core import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def settings(tiny_models):
-    return DemoSettings(weights=tiny_models["weights"], embedder_weights=tiny_models["daclip"], device="cpu")
-
-
 def test_run_restore_is_the_library_call(settings, tiny_models, photo):
     calls = []
     restored, probabilities, message = run_restore(photo, "irsde-universal", None, 2, 3, None, settings=settings,

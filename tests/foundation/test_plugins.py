@@ -1,53 +1,14 @@
 """Plugin discovery with fake entry points (no installs needed)."""
 
-import sys
 import types
 
 import pytest
+from _plugin_fakes import FakeEntryPoint, install_module
 
 import daclip_kit
 from daclip_kit import plugins
 from daclip_kit.cli.main import main
 from daclip_kit.errors import DuplicateComponentError
-
-
-class FakeDist:
-    def __init__(self, name, version):
-        self.metadata = {"Name": name}
-        self.version = version
-
-
-class FakeEntryPoint:
-    def __init__(self, name, value, dist=("fake-dist", "9.9"), error=None):
-        self.name = name
-        self.value = value
-        self.dist = FakeDist(*dist)
-        self._error = error
-
-    def load(self):
-        if self._error is not None:
-            raise self._error
-        return __import__(self.value, fromlist=["_"])
-
-
-def _install_module(monkeypatch, name, **attrs):
-    mod = types.ModuleType(name)
-    for k, v in attrs.items():
-        setattr(mod, k, v)
-    monkeypatch.setitem(sys.modules, name, mod)
-    return mod
-
-
-@pytest.fixture
-def fake_eps(monkeypatch):
-    eps: list[FakeEntryPoint] = []
-
-    def entry_points(group):
-        assert group == "daclip_kit"
-        return list(eps)
-
-    monkeypatch.setattr(plugins.importlib_metadata, "entry_points", entry_points)
-    return eps
 
 
 def _backbone_plugin(monkeypatch, modname, bb_name):
@@ -57,7 +18,7 @@ def _backbone_plugin(monkeypatch, modname, bb_name):
     def daclip_kit_register_backbones():
         return [BackboneSpec(name=bb_name, target="x.y:Z", summary="fake")]
 
-    return _install_module(monkeypatch, modname, daclip_kit_register_backbones=daclip_kit_register_backbones)
+    return install_module(monkeypatch, modname, daclip_kit_register_backbones=daclip_kit_register_backbones)
 
 
 def test_entry_point_plugin_is_registered_with_its_distribution(fake_eps, monkeypatch):
@@ -94,7 +55,7 @@ def test_plugin_whose_hook_raises_is_skipped(fake_eps, monkeypatch):
     def daclip_kit_register_backbones():
         raise RuntimeError("boom")
 
-    _install_module(monkeypatch, "fake_plugin_raises", daclip_kit_register_backbones=daclip_kit_register_backbones)
+    install_module(monkeypatch, "fake_plugin_raises", daclip_kit_register_backbones=daclip_kit_register_backbones)
     fake_eps.append(FakeEntryPoint("raiser", "fake_plugin_raises"))
     names = daclip_kit.list_components("backbones")
     assert isinstance(names, list)
@@ -184,7 +145,7 @@ def test_plugins_report_shows_a_failing_hook_without_using_that_registry(fake_ep
     def daclip_kit_register_samplers():
         raise RuntimeError("sampler hook broke")
 
-    _install_module(monkeypatch, "fake_plugin_bad_sampler", daclip_kit_register_samplers=daclip_kit_register_samplers)
+    install_module(monkeypatch, "fake_plugin_bad_sampler", daclip_kit_register_samplers=daclip_kit_register_samplers)
     fake_eps.append(FakeEntryPoint("bad_sampler", "fake_plugin_bad_sampler"))
     info = next(i for i in plugins.plugin_infos() if i.name == "bad_sampler")
     assert not info.ok and "sampler hook broke" in str(info.error)

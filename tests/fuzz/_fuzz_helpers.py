@@ -1,48 +1,13 @@
-"""Helpers of the fuzz cases: fake entry points, an in-process CLI runner, folder snapshots and
+"""Helpers of the fuzz cases: an in-process CLI runner, folder snapshots and
 small crafted models, all tiny so every case runs in well under a second or two."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import types
 from pathlib import Path
 
 from daclip_kit.cli.main import main
-
-
-class FakeDist:
-    """What ``importlib.metadata`` says about a distribution: its name and version."""
-
-    def __init__(self, name: str, version: str):
-        self.metadata = {"Name": name}
-        self.version = version
-
-
-class FakeEntryPoint:
-    """An entry point of group ``daclip_kit``; ``load()`` imports ``value`` (a module name) or
-    raises ``error``."""
-
-    def __init__(self, name: str, value: str, dist=("fuzz-dist", "0.1"), error: BaseException | None = None):
-        self.name = name
-        self.value = value
-        self.dist = FakeDist(*dist)
-        self._error = error
-
-    def load(self):
-        if self._error is not None:
-            raise self._error
-        return __import__(self.value, fromlist=["_"])
-
-
-def install_module(monkeypatch, name: str, **attrs) -> types.ModuleType:
-    """Put a module called ``name`` with ``attrs`` into ``sys.modules`` for the test."""
-    mod = types.ModuleType(name)
-    for key, value in attrs.items():
-        setattr(mod, key, value)
-    monkeypatch.setitem(sys.modules, name, mod)
-    return mod
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:

@@ -6,21 +6,6 @@ import pytest
 
 
 @pytest.fixture
-def fake_eps(monkeypatch):
-    """The entry points the plugin host sees: append ``FakeEntryPoint`` objects to this list."""
-    from daclip_kit import plugins
-
-    eps: list = []
-
-    def entry_points(group):
-        assert group == "daclip_kit"
-        return list(eps)
-
-    monkeypatch.setattr(plugins.importlib_metadata, "entry_points", entry_points)
-    return eps
-
-
-@pytest.fixture
 def no_real_allocation(monkeypatch):
     """Fail the test if a network built on the meta device is ever allocated (``to_empty``)."""
     import torch

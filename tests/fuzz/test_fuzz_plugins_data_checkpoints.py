@@ -18,10 +18,8 @@ import pytest
 import torch
 from _fuzz_helpers import (
     TINY_DACLIP,
-    FakeEntryPoint,
     assert_clean_failure,
     assert_no_traceback,
-    install_module,
     lines,
     run_cli,
     snapshot,
@@ -29,6 +27,7 @@ from _fuzz_helpers import (
     tiny_nafnet,
     write_image_file,
 )
+from _plugin_fakes import FakeEntryPoint, install_module
 
 import daclip_kit
 from daclip_kit import plugins

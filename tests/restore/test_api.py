@@ -6,22 +6,13 @@ import torch
 from PIL import Image
 
 import daclip_kit
-from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    from daclip_kit.embedders.daclip.convert import save_daclip
-    from daclip_kit.embedders.daclip.model import DaCLIP
-
-    root = tmp_path_factory.mktemp("api-models")
-    torch.manual_seed(0)
-    save_daclip(DaCLIP.from_config(TINY_CLIP_CONFIG), root / "daclip")
-    net = daclip_kit.create_backbone("irsde-unet", nf=32, ch_mult=(1, 1), context_dim=32)
-    daclip_kit.save_network(net, root / "unet", name="irsde-unet")
-    return {"weights": root / "unet", "embedder_weights": root / "daclip", "device": "cpu", "steps": 2}
+@pytest.fixture
+def models(tiny_models):
+    return {"weights": tiny_models["weights"], "embedder_weights": tiny_models["daclip"], "device": "cpu", "steps": 2}
 
 
 def test_restore_returns_the_kind_it_was_given(models, tmp_path):

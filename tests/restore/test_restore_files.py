@@ -11,22 +11,13 @@ from PIL import Image
 
 import daclip_kit
 from daclip_kit.cli.main import main
-from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    from daclip_kit.embedders.daclip.convert import save_daclip
-    from daclip_kit.embedders.daclip.model import DaCLIP
-
-    root = tmp_path_factory.mktemp("files-models")
-    torch.manual_seed(0)
-    save_daclip(DaCLIP.from_config(TINY_CLIP_CONFIG), root / "daclip")
-    daclip_kit.save_network(daclip_kit.create_backbone("irsde-unet", nf=32, ch_mult=(1, 1), context_dim=32),
-                            root / "unet", name="irsde-unet")
-    return root / "unet", root / "daclip"
+@pytest.fixture
+def models(tiny_models):
+    return tiny_models["weights"], tiny_models["daclip"]
 
 
 def _images(folder, n=3, size=(20, 28), seed=0):
