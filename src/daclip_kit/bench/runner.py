@@ -86,7 +86,6 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: 
 
 def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Classifier:
     """Zero-shot classifier of ``row``: ``embedder.classify(images, labels).probs``."""
-
     cfg = dict(row.embedder_config)
     if row.weights:
         cfg["weights"] = str(plan.weights[row.weights[0]])

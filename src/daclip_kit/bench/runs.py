@@ -128,7 +128,6 @@ def read_run_config(run_dir: Path, checkpoint: Path | None = None) -> tuple[dict
     Raises:
         ConfigError: the file is not valid TOML.
     """
-
     path = run_dir / CONFIG_TOML
     if path.is_file():
         text, where = path.read_text(encoding="utf-8"), str(path)
@@ -211,7 +210,6 @@ def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights
         UnknownComponentError: ``ref`` is neither a path nor a registered name.
         ConfigError, CheckpointError: an unreadable run config or ``config.json``.
     """
-
     path = Path(ref).expanduser()
     run_dir: Path | None = None
     checkpoint: Path | None = None

@@ -77,7 +77,6 @@ def _table_sort_key(name: str) -> tuple[int, str]:
 
 def list_tables() -> list[dict[str, Any]]:
     """Registered tables as ``{id, title, kind, rows, columns, plugin}``, in numeric order."""
-
     entries = sorted((e for e in get_registry("tables").entries() if not e.spec.extends),
                      key=lambda e: _table_sort_key(e.spec.name))
     return [{"id": e.spec.name, "title": e.spec.title, "kind": e.spec.kind, "rows": len(e.spec.rows),
@@ -102,7 +101,6 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
             classifiers: Mapping[str, Any] | None = None, lpips_net: Any = None,
             fid_net: Any = None) -> int:
     """Run the command described by ``args``; models and metric networks can be injected."""
-
     out = console.stdout()
     if args.list:
         _print_list(out)

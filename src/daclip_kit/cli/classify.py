@@ -48,7 +48,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def read_labels(path: Path | None) -> tuple[str, ...]:
     """Labels from a file (one per line, ``#`` comments and blank lines skipped) or the defaults."""
-
     if path is None:
         return DEGRADATIONS
     try:

@@ -57,7 +57,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     """The :class:`~daclip_kit.demo.core.DemoSettings` the options ask for (checked)."""
-
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 0 and 65535, got {args.port}.")
     for name in ("max_queue", "example_size"):
@@ -81,7 +80,6 @@ def settings_from_args(args: argparse.Namespace):
 
 def _stop_on_sigterm() -> None:
     """SIGTERM stops the server like Ctrl+C, so the temporary files are removed."""
-
     def interrupt(_signum, _frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not break the shutdown
         raise KeyboardInterrupt

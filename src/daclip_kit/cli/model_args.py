@@ -34,7 +34,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def nonfinite_scope(args: argparse.Namespace):
     """The scope the models are loaded in: NaN/Inf weights refused unless ``--allow-nonfinite``."""
-
     return nonfinite_weights_allowed(bool(args.allow_nonfinite))
 
 

@@ -57,7 +57,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(args: argparse.Namespace):
     """The run config from ``--config`` (or the resumed run's ``config.toml``) and the overrides."""
-
     if args.max_steps is not None and args.max_steps < 1:
         raise ConfigError(f"--max-steps must be at least 1, got {args.max_steps}.")
     overrides = list(args.set)

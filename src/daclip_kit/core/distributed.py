@@ -126,7 +126,6 @@ def join_group(device: torch.device, proc: Process | None = None) -> bool:
 def process_group(device: torch.device, proc: Process | None = None) -> Iterator[Process]:
     """Join the job's process group for the duration of the block (:func:`join_group`); does
     nothing for a single process or when a group already exists."""
-
     proc = proc or current()
     owned = join_group(device, proc)
     ok = False

@@ -223,7 +223,6 @@ def start(settings: DemoSettings, *, host: str = "127.0.0.1", port: int = 7860, 
     Raises:
         ConfigError: the port cannot be opened.
     """
-
     work_dir = Path(work_dir)
     demo = build_demo(settings, examples, output_dir=work_dir / "restored")
     demo.queue(default_concurrency_limit=MODEL_SLOTS, max_size=max_queue)

@@ -124,7 +124,6 @@ class RestoreResult(NamedTuple):
 def model_choices(settings: DemoSettings | None = None) -> list[str]:
     """The named models the page offers: the registered pipelines (``daclip-kit ls pipelines``),
     plus ``settings.model`` when that is a backbone name."""
-
     names = list(get_registry("pipelines").names())
     if settings is not None and settings.model not in names:
         names.insert(0, settings.model)
@@ -133,7 +132,6 @@ def model_choices(settings: DemoSettings | None = None) -> list[str]:
 
 def sampler_choices() -> list[str]:
     """The registered samplers (``daclip-kit ls samplers``: ``irsde``, ``mrs``, ``heun``, ...)."""
-
     return list(get_registry("samplers").names())
 
 
@@ -144,7 +142,6 @@ def recipe_for(model: str, sampler: str | None = None) -> PipelineSpec:
         UnknownComponentError: an unknown model or sampler, listing the registered ones.
         ConfigError: a sampler for a one-shot model.
     """
-
     recipe = get_recipe(model)
     if sampler and recipe.sampler:
 
@@ -156,7 +153,6 @@ def recipe_for(model: str, sampler: str | None = None) -> PipelineSpec:
 def step_range(model: str, sampler: str | None = None) -> tuple[int, int] | None:
     """``(default, maximum)`` network evaluations of ``model`` with ``sampler``: the recipe's steps
     (else the sampler's default) and the sampler's ``T``. ``None`` for a one-shot model."""
-
     recipe = recipe_for(model, sampler)
     if not recipe.sampler:
         return None
@@ -192,7 +188,6 @@ def load_input(image: Any, settings: DemoSettings | None = None) -> torch.Tensor
         InputError: no image, a file or image above the limits, or an unreadable file; the
             message says what to do.
     """
-
     settings = settings or DemoSettings()
     if image is None or (isinstance(image, str) and not image.strip()):
         raise InputError("No image: upload a photo or pick one of the examples.")
@@ -240,7 +235,6 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 def _resolve(ref: str | Path, settings: DemoSettings, role: str, flag: str) -> Path:
     """``restore``'s weights rule: an explicit path as it is, a name from ``--weights-dir``, the
     cache, or a download; a missing file says which file goes where and which option to use."""
-
     try:
         return resolve_weights(ref, download=settings.download, search_dirs=settings.weights_dirs)
     except WeightsNotFoundError as exc:
@@ -257,7 +251,6 @@ def network_file(model: str, settings: DemoSettings) -> Path:
         WeightsNotFoundError: the file is missing; the message says which file goes where.
         UnknownComponentError: an unknown model.
     """
-
     recipe = recipe_for(model)
     ref = settings.weights if settings.weights is not None else recipe.weights
     if not ref:
@@ -275,7 +268,6 @@ def embedder_file(model: str, settings: DemoSettings) -> tuple[Path | None, str 
         WeightsNotFoundError: the file is missing; the message says which file goes where.
         UnknownComponentError: an unknown model.
     """
-
     recipe = recipe_for(model)
     if not recipe.embedder:
         return None, None

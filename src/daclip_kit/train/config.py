@@ -412,7 +412,6 @@ class RestorationTrainConfig:
     def validate(self) -> RestorationTrainConfig:
         """Check every section, the registered components' settings included (after all
         overrides), before anything is written; returns the config with typed settings."""
-
         _check_loop(self)
         network = check_component("backbones", self.network, "network")
         spec = get_registry("backbones").get(network.name)
@@ -551,7 +550,6 @@ def load_run_config(kind: str, path: str | Path | None = None, overrides: Sequen
 def parse_run_config(cls: type, text: str, where: str, overrides: Sequence[str] = ()):
     """A run config of class ``cls`` from TOML ``text`` (``where`` names it in errors), with
     overrides, checked as a whole."""
-
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -561,5 +559,4 @@ def parse_run_config(cls: type, text: str, where: str, overrides: Sequence[str] 
 
 def config_to_toml(cfg: Any) -> str:
     """The TOML text of a run config; reading it back gives an equal config."""
-
     return dumps(to_dict(cfg))

@@ -64,7 +64,6 @@ def check_model_config(config: Any, where: str) -> dict[str, Any]:
     Raises:
         ConfigError: not a dict, or an unknown key (named, with the nearest known one).
     """
-
     if not isinstance(config, Mapping):
         raise ConfigError(f"{where}: the DA-CLIP model_config must be an object (an open_clip model JSON), "
                           f"not {type(config).__name__}.")
@@ -147,7 +146,6 @@ def fill_visual_alias(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once)."""
-
     return save_network(model, directory, name="daclip", component="embedders", overwrite=overwrite)
 
 
@@ -157,7 +155,6 @@ def load_daclip(directory: str | Path) -> DaCLIP:
     Raises:
         CheckpointError: not a DA-CLIP folder, or keys that do not match.
     """
-
     info = native_info(directory)
     if info.name != "daclip" or not isinstance(info.config.get("model_config"), dict):
         raise CheckpointError(
