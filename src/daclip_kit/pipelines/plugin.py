@@ -12,6 +12,8 @@ setting, probability-flow ODE with data prediction, order 2, lambda_min -5, lins
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..hookspecs import hookimpl
 from ..specs import CommandSpec, PipelineSpec
 
@@ -19,36 +21,34 @@ from ..specs import CommandSpec, PipelineSpec
 FAST_STEPS = 10
 
 
+def fast(spec: PipelineSpec, summary: str) -> PipelineSpec:
+    """``spec`` restored with the MR Sampler in :data:`FAST_STEPS` network evaluations."""
+    return replace(spec, name=f"{spec.name}-fast", sampler="mrs", steps=FAST_STEPS, summary=summary)
+
+
+UNIVERSAL = PipelineSpec(
+    name="irsde-universal", backbone="irsde-unet", weights="universal-ir",
+    embedder="daclip", embedder_weights="daclip-vit-b-32", sampler="irsde",
+    summary="DA-CLIP ViT-B/32 + IR-SDE universal model, ten degradations (paper Table 3)",
+)
+WILD = PipelineSpec(
+    name="wild-ir", backbone="irsde-unet-wild", weights="wild-ir-unet",
+    embedder="daclip", embedder_config={"model": "daclip_ViT-L-14"},
+    embedder_weights="wild-daclip-vit-l-14", sampler="irsde",
+    summary="Wild-IR: DA-CLIP ViT-L/14 + half-resolution IR-SDE for real-world images",
+)
+
+
 @hookimpl
 def daclip_kit_register_pipelines():
     return [
-        PipelineSpec(
-            name="irsde-universal", backbone="irsde-unet", weights="universal-ir",
-            embedder="daclip", embedder_weights="daclip-vit-b-32", sampler="irsde",
-            summary="DA-CLIP ViT-B/32 + IR-SDE universal model, ten degradations (paper Table 3)",
-        ),
-        PipelineSpec(
-            name="irsde-universal-mix", backbone="irsde-unet", weights="universal-ir-mix",
-            embedder="daclip", embedder_weights="daclip-vit-b-32-mix", sampler="irsde",
-            summary="the 'mix' release: trained with mixed degradations for robustness",
-        ),
-        PipelineSpec(
-            name="wild-ir", backbone="irsde-unet-wild", weights="wild-ir-unet",
-            embedder="daclip", embedder_config={"model": "daclip_ViT-L-14"},
-            embedder_weights="wild-daclip-vit-l-14", sampler="irsde",
-            summary="Wild-IR: DA-CLIP ViT-L/14 + half-resolution IR-SDE for real-world images",
-        ),
-        PipelineSpec(
-            name="irsde-universal-fast", backbone="irsde-unet", weights="universal-ir",
-            embedder="daclip", embedder_weights="daclip-vit-b-32", sampler="mrs", steps=FAST_STEPS,
-            summary="irsde-universal with the MR Sampler: 10 network evaluations instead of 100",
-        ),
-        PipelineSpec(
-            name="wild-ir-fast", backbone="irsde-unet-wild", weights="wild-ir-unet",
-            embedder="daclip", embedder_config={"model": "daclip_ViT-L-14"},
-            embedder_weights="wild-daclip-vit-l-14", sampler="mrs", steps=FAST_STEPS,
-            summary="wild-ir with the MR Sampler: 10 network evaluations instead of 100",
-        ),
+        UNIVERSAL,
+        replace(UNIVERSAL, name="irsde-universal-mix", weights="universal-ir-mix",
+                embedder_weights="daclip-vit-b-32-mix",
+                summary="the 'mix' release: trained with mixed degradations for robustness"),
+        WILD,
+        fast(UNIVERSAL, "irsde-universal with the MR Sampler: 10 network evaluations instead of 100"),
+        fast(WILD, "wild-ir with the MR Sampler: 10 network evaluations instead of 100"),
     ]
 
 
