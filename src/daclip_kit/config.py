@@ -294,6 +294,13 @@ def load_toml(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> 
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"Run file {str(path)!r} does not exist.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Run file {str(path)!r} is a folder; give a .toml file.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Run file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "TOML files must be UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Run file {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"Run file {str(path)!r} cannot be read: {exc.strerror or exc}.") from None
     return apply_overrides(from_dict(cls, data), overrides)

@@ -135,6 +135,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def read_utf8(path: str | Path, what: str, error: type[Exception] = InputError, fix: str = "") -> str:
+    """The text of ``path``; a file that is not UTF-8 raises ``error`` in one line naming ``what``
+    (e.g. ``"Captions file"``) and, when given, the ``fix``."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        hint = f"; {fix}" if fix else ""
+        raise error(f"{what} {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}){hint}.") from None
+
+
 def list_images(inputs: Iterable[str | Path], *, recursive: bool = False) -> list[Path]:
     """Expand files and folders into a sorted list of image files.
 

@@ -673,3 +673,81 @@ def test_E3_classify_top_k_below_one_is_refused(tmp_path, capsys, value):
     code, out, err = run_cli(capsys, ["classify", image, "--top-k", value, "--weights", tmp_path / "none.pt"])
     assert_clean_failure(code, err, "--top-k must be at least 1", value)
     assert out == ""
+
+
+# -- F: run files and odd image formats -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, content, needle", [
+    ("not-utf8", b"max_steps = 3\n# caf\xe9 \xff\n", "is not UTF-8 text"),
+    ("folder", None, "is a folder"),
+    ("bad-toml", b"max_steps = = 3\n", "is not valid TOML"),
+])
+def test_F1_unreadable_run_file_is_one_line_and_nothing_is_written(tmp_path, capsys, kind, content, needle):
+    run_file = tmp_path / "run.toml"
+    if content is None:
+        run_file.mkdir()
+    else:
+        run_file.write_bytes(content)
+    before = snapshot(tmp_path)
+    code, out, err = run_cli(capsys, ["train", "daclip", "--config", run_file, "--out", tmp_path / "run"])
+    assert_clean_failure(code, err, str(run_file), needle)
+    assert snapshot(tmp_path) == before
+
+
+def test_F1_non_utf8_stored_run_config_is_one_line(tmp_path):
+    from daclip_kit.errors import ConfigError
+    from daclip_kit.io import read_utf8
+
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"seed = 1\n\xff\n")
+    with pytest.raises(ConfigError) as info:
+        read_utf8(path, "Run config", ConfigError, "restore the run's config.toml")
+    assert str(info.value) == (f"Run config {str(path)!r} is not UTF-8 text (invalid start byte at byte 9); "
+                               "restore the run's config.toml.")
+
+
+def test_F2_animated_gif_restores_its_first_frame_with_a_warning(tmp_path, caplog):
+    from PIL import Image
+
+    from daclip_kit.io import read_image
+
+    frames = [Image.new("RGB", (12, 10), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with caplog.at_level("WARNING", logger="daclip_kit"):
+        image = read_image(tmp_path / "anim.gif")
+    assert "has 2 frames; restoring the first" in caplog.text
+    assert image.shape == (1, 3, 10, 12)
+    assert image[0, 0].mean() > 0.9 and image[0, 2].mean() < 0.1  # red: the first frame
+
+
+def _png_16bit_rgb(path, rgb16):
+    """Write ``rgb16`` (H, W, 3 uint16) as a 16-bit RGB PNG (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def test_F3_16bit_rgb_png_is_read_at_8_bits_with_a_warning(tmp_path, caplog):
+    import numpy as np
+
+    from daclip_kit.io import read_image
+
+    rgb16 = np.zeros((6, 8, 3), dtype=np.uint16)
+    rgb16[..., 0] = 65535
+    rgb16[..., 1] = 32896  # 128 * 257: exactly 128 at 8 bits
+    _png_16bit_rgb(tmp_path / "deep.png", rgb16)
+    with caplog.at_level("WARNING", logger="daclip_kit"):
+        image = read_image(tmp_path / "deep.png")
+    assert "is a 16-bit RGB PNG; Pillow reads it at 8 bits per channel" in caplog.text
+    assert image.shape == (1, 3, 6, 8)
+    torch.testing.assert_close(image[0, :, 0, 0], torch.tensor([1.0, 128 / 255, 0.0]))

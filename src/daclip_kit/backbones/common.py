@@ -84,7 +84,6 @@ def config_mapping(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
     """A converter's ``config`` argument as a fresh dict: a registry name gives that backbone's
     defaults (``"nafnet-gopro-w64"``), a mapping is copied, ``None`` is empty."""
     if isinstance(config, str):
-
         return dict(get_registry("backbones").get(config).defaults)
     return dict(config or {})
 

@@ -327,7 +327,6 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     """
     unknown = _unknown_classes(table)
     if unknown:
-
         return RowPlan(row, False, [
             f"classification data set(s) {', '.join(unknown)} are not among the ten degradation labels "
             f"({', '.join(DEGRADATIONS)}), so they have no ground-truth label; name the columns after "

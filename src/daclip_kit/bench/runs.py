@@ -24,6 +24,7 @@ from typing import Any
 
 from ..config import tomllib
 from ..errors import CheckpointError, ConfigError, DaclipKitError, WeightsNotFoundError
+from ..io import read_utf8
 from ..plugins import get_registry
 from ..pretrained import is_native_folder, native_info
 from ..specs import load_target
@@ -130,9 +131,9 @@ def read_run_config(run_dir: Path, checkpoint: Path | None = None) -> tuple[dict
     """
     path = run_dir / CONFIG_TOML
     if path.is_file():
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        text = read_utf8(path, "Run config", ConfigError, f"restore the run's {CONFIG_TOML}")
+        where = str(path)
     elif checkpoint is not None and (checkpoint / STATE_NAME).is_file():
-
         stored = stored_config_text(checkpoint)
         if stored is None:
             return None

@@ -114,7 +114,6 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
 
     table = get_table(str(args.table))
     if args.plot:
-
         if table.name not in FIGURE_TABLES:
             raise ConfigError(f"--plot draws Figure 6, from tables {', '.join(FIGURE_TABLES)}; "
                               f"table {table.name} has no figure.")

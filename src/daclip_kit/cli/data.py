@@ -133,7 +133,6 @@ def run_caption(args: argparse.Namespace) -> int:
     )
 
     if args.captions and args.blip_model:
-
         raise ConfigError("Give either --captions FILE or --blip-model, not both.")
     if args.captions:
         captions = read_captions_file(args.captions)

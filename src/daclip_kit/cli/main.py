@@ -162,7 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(f"{exc.strerror or exc}{where} (run with --debug for the traceback)")
         return 1
     except KeyboardInterrupt:
-
         error("interrupted")
         return 130
 

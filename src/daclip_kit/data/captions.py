@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import DaclipKitError, InputError, WeightsNotFoundError
+from ..io import read_utf8
 from .universal import (
     SPLITS,
     CaptionRow,
@@ -53,10 +54,7 @@ def read_captions_file(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Captions file {str(path)!r} does not exist.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"Captions file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    text = read_utf8(path, "Captions file")
     if path.suffix.lower() == ".json":
         expected = 'expected one JSON object mapping file names to captions, e.g. {"0001.png": "a caption"}'
         try:

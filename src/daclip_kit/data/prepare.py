@@ -316,7 +316,6 @@ def prepare(sources: Mapping[str, str | Path], out: str | Path, *, seed: int = 0
         if write_lq is not None:
             write_lq(lq_path)
         else:
-
             gen = torch.Generator().manual_seed(_seed_for(seed, task.split, task.degradation, stem))
             write_image(lq_path, synth[task.degradation](read_image(gt_path), generator=gen))
         report.written += 1

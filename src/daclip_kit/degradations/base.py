@@ -124,7 +124,6 @@ class Degradation:
         if config is None:
             config = self.config_class()
         elif isinstance(config, dict):
-
             config = from_dict(self.config_class, config, where=self.name)
         elif not isinstance(config, self.config_class):
             raise ConfigError(

@@ -134,7 +134,6 @@ class RandomComposition:
 
     def generator_for(self, name: str) -> Callable:
         if name not in self._built:
-
             self._built[name] = create_degradation(name, **dict(self.configs.get(name, {})))
         return self._built[name]
 

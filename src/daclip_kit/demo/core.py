@@ -144,7 +144,6 @@ def recipe_for(model: str, sampler: str | None = None) -> PipelineSpec:
     """
     recipe = get_recipe(model)
     if sampler and recipe.sampler:
-
         get_registry("samplers").get(sampler)  # an unknown name lists the registered samplers
         recipe = with_overrides(recipe, {"sampler": sampler})
     return recipe

@@ -33,6 +33,5 @@ def split_title(title: str) -> tuple[str, str]:
     """
     caption, sep, degradation = title.rpartition(": ")
     if not sep:
-
         raise InputError(f"Title {title!r} has no ': ' separating the caption from the degradation word.")
     return caption, degradation

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, InputError
-from ..io import apply_default_mode
+from ..io import apply_default_mode, read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,6 @@ def stored_config_text(checkpoint: str | Path) -> tuple[str, str] | None:
     checkpoint = Path(checkpoint)
     path = run_dir_of(checkpoint) / CONFIG_TOML
     if path.is_file():
-        return path.read_text(encoding="utf-8"), str(path)
+        return read_utf8(path, "Run config", CheckpointError, f"restore the run's {CONFIG_TOML}"), str(path)
     text = load_state(checkpoint).get("config")
     return (text, str(checkpoint / STATE_NAME)) if isinstance(text, str) else None

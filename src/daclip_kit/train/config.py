@@ -502,7 +502,6 @@ TRAINERS: dict[str, type] = {"daclip": DaClipTrainConfig, "restoration": Restora
 def config_class(kind: str) -> type:
     """``DaClipTrainConfig`` for ``"daclip"``, ``RestorationTrainConfig`` for ``"restoration"``."""
     if kind not in TRAINERS:
-
         raise UnknownComponentError("trainer", kind, TRAINERS)
     return TRAINERS[kind]
 

@@ -36,7 +36,6 @@ def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], cfg: OptimConfig)
     """AdamW over the trainable parameters of ``named`` with ``cfg``'s settings."""
     groups = param_groups(named, cfg.weight_decay)
     if not any(g["params"] for g in groups):
-
         raise ConfigError("Nothing to train: every parameter is frozen.")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
 

@@ -60,7 +60,6 @@ class NAFNetDaclip(NAFNet):
             h = config.modulation_dim
             self.degradation_mlp = nn.Sequential(nn.Linear(config.context_dim, 2 * h), SimpleGate(), nn.Linear(h, h))
         if config.use_content:
-
             mid = config.width * config.padder_size
             self.content_adapters = nn.ModuleList(
                 create_adapter(config.content_adapter, dim=mid, context_dim=config.context_dim,

@@ -23,7 +23,6 @@ def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor,
         scalar ``(CE(s·I·Tᵀ, arange) + CE(s·T·Iᵀ, arange)) / 2``.
     """
     if image_features.shape != text_features.shape:
-
         raise ShapeError(
             f"image and text features must have the same shape, got {tuple(image_features.shape)} "
             f"and {tuple(text_features.shape)}."
