@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 #: Images with more pixels than this are refused unless the caller raises the limit (``--max-pixels``).
 MAX_PIXELS = 120_000_000
-_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+#: Temporaries are named ``.<name>.<pid>.<random><suffix>`` so a later run can tell a dead writer's.
+_TMP_NAME = r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+{suffix}$"
 
 
 class OutputExistsError(InputError, FileExistsError):
@@ -98,21 +100,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Remove the ``.<name>.<pid>.<random>.tmp`` files in ``folder`` whose process is gone
-    (left by a run that was killed); returns what was removed."""
+def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp") -> list[Path]:
+    """Remove the temporaries ``.<name>.<pid>.<random><suffix>`` in ``folder`` whose process is
+    gone (left by a run that was killed): files for ``.tmp``, folders too (e.g. ``.partial``, the
+    data sets being written); returns what was removed."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
+    pattern = re.compile(_TMP_NAME.format(suffix=re.escape(suffix)))
     for entry in folder.iterdir():
-        match = _TMP_NAME.match(entry.name)
-        if match and entry.is_file() and int(match["pid"]) != os.getpid() and not _pid_alive(int(match["pid"])):
-            with contextlib.suppress(OSError):
+        match = pattern.match(entry.name)
+        if not match or entry.is_symlink() or int(match["pid"]) == os.getpid() or _pid_alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
                 entry.unlink()
-                removed.append(entry)
+            removed.append(entry)
     if removed:
-        log.info("removed %d temporary file(s) of runs that were killed in %s", len(removed), folder)
+        log.info("removed %d temporar%s of runs that were killed in %s", len(removed),
+                 "y" if len(removed) == 1 else "ies", folder)
     return removed
 
 

@@ -624,6 +624,19 @@ def test_D4_interrupted_mini_leaves_no_half_pair_and_keeps_the_old_set(tmp_path,
     assert not [p for p in tmp_path.iterdir() if p.name != "mini"]  # the partial set is gone
 
 
+
+def test_D4_partial_set_of_a_killed_run_is_removed_by_the_next_run(tmp_path, capsys):
+    import os
+
+    killed = tmp_path / ".mini.999999999.k1ll3d.partial"  # a run killed with SIGKILL (no cleanup ran)
+    write_image_file(killed / "train" / "noisy" / "GT" / "half.png")
+    running = tmp_path / f".mini.{os.getppid()}.l1v3.partial"  # a live writer's: never touched
+    write_image_file(running / "train" / "noisy" / "GT" / "busy.png")
+    assert run_cli(capsys, _mini(tmp_path / "mini"))[0] == 0
+    assert not killed.exists()
+    assert (running / "train" / "noisy" / "GT" / "busy.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, "mini"])
+
 # -- E: concise messages ------------------------------------------------------------------------------
 
 

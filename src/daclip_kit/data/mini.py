@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..factory import create_degradation
-from ..io import apply_default_mode, write_image
+from ..io import apply_default_mode, clean_stale_temporaries, write_image
 from ..types import DEGRADATIONS
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ def random_crop(photo: torch.Tensor, size: int, draw) -> torch.Tensor:
 
 
 #: What a folder written by :func:`build_mini` holds; ``--overwrite`` replaces only such folders.
+#: Suffix of the hidden folder a set is written into before it is moved into place.
+PARTIAL = ".partial"
 MINI_ENTRIES = frozenset({"train", "val", "daclip_train.csv", "daclip_val.csv"})
 
 
@@ -194,6 +196,7 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     The set is written into a hidden sibling folder and moved onto ``out`` when complete: an
     interrupted run (an error, Ctrl-C or a kill) never leaves a half-written set or an LQ without
     its GT in ``out``, and ``overwrite`` replaces the old set as a whole (never mixing the two).
+    The hidden folder of a run that was killed outright is removed by the next run.
 
     Returns:
         a :class:`MiniReport`; ``out/daclip_{train,val}.csv`` hold the template captions.
@@ -208,7 +211,8 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     _check_replaceable(out, overwrite)
     target = out.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    clean_stale_temporaries(target.parent, suffix=PARTIAL)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL, dir=target.parent))
     try:
         report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
                              types=types, seed=seed, synthetic=synthetic, progress=progress)
