@@ -10,7 +10,8 @@
   the caller allows them (``allow_nonfinite=True``, or inside :func:`nonfinite_weights_allowed`).
 * :func:`build_and_load` builds on the meta device first and refuses, before allocating, a config
   that describes a network far larger than the checkpoint holds (a ``config.json`` with
-  ``nf: 100000`` would otherwise ask for hundreds of gigabytes).
+  ``nf: 100000`` would otherwise ask for hundreds of gigabytes); building stops early when a
+  config's depth would create far more tensors than the checkpoint holds.
 """
 
 from __future__ import annotations
@@ -414,7 +415,7 @@ def _largest_sizes(config: Mapping[str, Any], prefix: str = "") -> list[tuple[fl
 
 
 def check_allocation(module: nn.Module, state_dict: Mapping[str, Any], *, source: str = "checkpoint",
-                     config: Mapping[str, Any] | None = None) -> None:
+                     config: Any = None) -> None:
     """Refuse to allocate ``module`` (built on the meta device) when it holds far more values than
     ``state_dict``: its config then describes a far larger network than the file holds.
 
@@ -427,18 +428,65 @@ def check_allocation(module: nn.Module, state_dict: Mapping[str, Any], *, source
     held = sum(int(v.numel()) for v in state_dict.values() if hasattr(v, "numel"))
     if wanted <= ALLOCATION_FACTOR * held + ALLOCATION_SLACK:
         return
-    sizes = sorted(_largest_sizes(config if config is not None else _config_of(module)), reverse=True)
-    blame = f" Check the sizes in its config (largest: {', '.join(t for _, t in sizes[:3])})." if sizes else ""
     raise CheckpointError(
         f"The config for {source} describes a {type(module).__name__} of {wanted:,} values "
         f"(about {wanted * 4 / 2**30:,.1f} GiB as float32), but the checkpoint holds only {held:,}; it is not "
-        f"allocated.{blame} Use the config the checkpoint was saved with."
+        f"allocated.{_blame(config if config is not None else _config_of(module))} Use the config the "
+        f"checkpoint was saved with."
     )
+
+
+def _blame(config: Any) -> str:
+    """The sentence naming the three largest settings of ``config`` (a mapping or a config
+    dataclass; ``""`` without one)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    sizes = sorted(_largest_sizes(config), reverse=True) if isinstance(config, Mapping) else []
+    return f" Check the sizes in its config (largest: {', '.join(t for _, t in sizes[:3])})." if sizes else ""
+
+
+@contextlib.contextmanager
+def _bounded_build(state_dict: Mapping[str, Any], source: str, config: Any = None) -> Iterator[None]:
+    """Stop building a network (on the meta device) as soon as it holds far more tensors or values
+    than ``state_dict``: a config with a huge depth would otherwise create millions of modules
+    before :func:`check_allocation` could look at them. Only this thread's registrations count."""
+    import threading
+
+    from torch.nn.modules import module as torch_module
+
+    held_values = sum(int(v.numel()) for v in state_dict.values() if hasattr(v, "numel"))
+    max_values = ALLOCATION_FACTOR * held_values + ALLOCATION_SLACK
+    max_tensors = ALLOCATION_FACTOR * len(state_dict) + 1024
+    thread = threading.get_ident()
+    seen = {"tensors": 0, "values": 0}
+
+    def count(_module, _name, tensor):
+        if tensor is None or threading.get_ident() != thread:
+            return None
+        seen["tensors"] += 1
+        seen["values"] += int(tensor.numel())
+        if seen["tensors"] > max_tensors or seen["values"] > max_values:
+            raise CheckpointError(
+                f"The config for {source} describes a network of more than {seen['values']:,} values in "
+                f"{seen['tensors']:,} tensors (building was stopped there), but the checkpoint holds only "
+                f"{held_values:,} in {len(state_dict):,}; it is not allocated.{_blame(config)} Use the config "
+                f"the checkpoint was saved with.")
+        return None
+
+    handles = [torch_module.register_module_parameter_registration_hook(count),
+               torch_module.register_module_buffer_registration_hook(count)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torch.Tensor], *,
                    source: str = "checkpoint", hint: Callable[[], str] | None = None,
-                   config: Mapping[str, Any] | None = None, allow_nonfinite: bool | None = None) -> nn.Module:
+                   config: Any = None, allow_nonfinite: bool | None = None) -> nn.Module:
     """Build a network without random initialisation and load ``state_dict`` strictly.
 
     The module is built on the meta device and checked against the checkpoint there (sizes,
@@ -451,8 +499,9 @@ def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torc
         source: name of the checkpoint in messages (:func:`describe_source`).
         hint: called on a mismatch; its sentence is appended to the error (e.g. the config the
             checkpoint appears to have).
-        config: the settings ``build`` uses, named when they describe a far larger network than
-            the checkpoint holds (default: the module's ``export_config()`` or ``config``).
+        config: the settings ``build`` uses (a mapping or a config dataclass), named when they
+            describe a far larger network than the checkpoint holds (default: the module's
+            ``export_config()`` or ``config``).
         allow_nonfinite: see :func:`load_strict`.
 
     Returns:
@@ -468,8 +517,11 @@ def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torc
         extra = hint() if hint is not None else ""
         return f"{message} {extra}" if extra else message
 
-    with torch.device("meta"):
-        net = build()
+    try:
+        with torch.device("meta"), _bounded_build(state_dict, source, config):
+            net = build()
+    except CheckpointError as exc:
+        raise CheckpointError(with_hint(str(exc))) from None
     mismatch = mismatch_message(net, state_dict, source=source)
     try:
         check_allocation(net, state_dict, source=source, config=config)

@@ -396,6 +396,22 @@ def test_C1_huge_sizes_in_a_native_config_are_refused_before_allocating(nafnet_f
     assert no_real_allocation == [] and not (tmp_path / "out").exists() and snapshot(huge) == before
 
 
+
+def test_C1_huge_depth_in_a_native_config_stops_building_early(nafnet_folders, tmp_path, capsys, no_real_allocation):
+    from torch.nn.modules import module as torch_module
+
+    good, _ = nafnet_folders
+    deep = _edited_copy(good, tmp_path, "deep", lambda c: {**c, "config": {**c["config"], "middle_blk_num": 20000}})
+    built = []
+    handle = torch_module.register_module_module_registration_hook(lambda *args: built.append(1))
+    try:
+        code, _, err = run_cli(capsys, ["convert", deep, tmp_path / "out"])
+    finally:
+        handle.remove()
+    assert_clean_failure(code, err, "middle_blk_num=20000", "building was stopped", "not allocated")
+    assert len(built) < 2000  # 20000 blocks would register over 200,000 modules
+    assert no_real_allocation == [] and not (tmp_path / "out").exists()
+
 def test_C1_huge_config_for_a_released_file_is_refused_before_allocating(tmp_path, capsys, no_real_allocation):
     release = tmp_path / "NAFNet-tiny.pth"
     torch.save({"params": tiny_nafnet().state_dict()}, release)

@@ -99,4 +99,5 @@ def load_official_unet(checkpoint: str | Path | Mapping[str, Any], *,
         except (KeyError, IndexError, ZeroDivisionError):
             return ""
 
-    return build_and_load(lambda: ConditionalUNet(cfg), state_dict, source=describe_source(checkpoint), hint=hint)
+    return build_and_load(lambda: ConditionalUNet(cfg), state_dict,
+                          source=describe_source(checkpoint), config=cfg, hint=hint)

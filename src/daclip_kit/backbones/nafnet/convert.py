@@ -109,4 +109,4 @@ def load_official_nafnet(checkpoint: str | Path | Mapping[str, Any], *,
         except CheckpointError:
             return "The checkpoint does not look like a NAFNet (no 'intro.weight')."
 
-    return build_and_load(lambda: NAFNet(cfg), state_dict, source=describe_source(checkpoint), hint=hint)
+    return build_and_load(lambda: NAFNet(cfg), state_dict, source=describe_source(checkpoint), config=cfg, hint=hint)

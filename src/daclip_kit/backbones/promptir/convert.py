@@ -56,4 +56,4 @@ def load_official_promptir(checkpoint: str | Path | Mapping[str, Any], *,
     cfg = from_dict(PromptIRConfig, promptir_kwargs(config), where="promptir")
     state_dict = read_state_dict(checkpoint, wrappers=("state_dict",), strip=("net.", "module."))
     state_dict = {k: v.contiguous() for k, v in state_dict.items()}
-    return build_and_load(lambda: PromptIR(cfg), state_dict, source=describe_source(checkpoint))
+    return build_and_load(lambda: PromptIR(cfg), state_dict, source=describe_source(checkpoint), config=cfg)

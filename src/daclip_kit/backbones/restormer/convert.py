@@ -63,4 +63,4 @@ def load_official_restormer(checkpoint: str | Path | Mapping[str, Any], *,
     data = restormer_kwargs(config)
     data.setdefault("layer_norm_type", infer_layer_norm(state_dict))
     cfg = from_dict(RestormerConfig, data, where="restormer")
-    return build_and_load(lambda: Restormer(cfg), state_dict, source=describe_source(checkpoint))
+    return build_and_load(lambda: Restormer(cfg), state_dict, source=describe_source(checkpoint), config=cfg)
