@@ -100,10 +100,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp") -> list[Path]:
+def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp", folders: bool = False) -> list[Path]:
     """Remove the temporaries ``.<name>.<pid>.<random><suffix>`` in ``folder`` whose process is
-    gone (left by a run that was killed): files for ``.tmp``, folders too (e.g. ``.partial``, the
-    data sets being written); returns what was removed."""
+    gone (left by a run that was killed): files, or with ``folders`` folders (e.g. the
+    ``.partial`` data sets being written) and nothing else; returns what was removed."""
     folder = Path(folder)
     removed: list[Path] = []
     if not folder.is_dir():
@@ -111,10 +111,11 @@ def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp") -> list
     pattern = re.compile(_TMP_NAME.format(suffix=re.escape(suffix)))
     for entry in folder.iterdir():
         match = pattern.match(entry.name)
-        if not match or entry.is_symlink() or int(match["pid"]) == os.getpid() or _pid_alive(int(match["pid"])):
+        right_kind = not entry.is_symlink() and (entry.is_dir() if folders else entry.is_file())
+        if not match or not right_kind or int(match["pid"]) == os.getpid() or _pid_alive(int(match["pid"])):
             continue
         with contextlib.suppress(OSError):
-            if entry.is_dir():
+            if folders:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()

@@ -122,9 +122,9 @@ def random_crop(photo: torch.Tensor, size: int, draw) -> torch.Tensor:
     return resized[..., top:top + size, left:left + size]
 
 
-#: What a folder written by :func:`build_mini` holds; ``--overwrite`` replaces only such folders.
 #: Suffix of the hidden folder a set is written into before it is moved into place.
 PARTIAL = ".partial"
+#: What a folder written by :func:`build_mini` holds; ``--overwrite`` replaces only such folders.
 MINI_ENTRIES = frozenset({"train", "val", "daclip_train.csv", "daclip_val.csv"})
 
 
@@ -211,7 +211,7 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     _check_replaceable(out, overwrite)
     target = out.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temporaries(target.parent, suffix=PARTIAL)
+    clean_stale_temporaries(target.parent, suffix=PARTIAL, folders=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL, dir=target.parent))
     try:
         report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
