@@ -128,6 +128,11 @@ class PluginInfo:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def source(self) -> str:
+        """``"distribution version"`` of the plugin, or ``"unknown distribution"``."""
+        return f"{self.distribution} {self.version}".strip() or "unknown distribution"
+
 
 def describe_exception(exc: BaseException) -> str:
     """``"Type: message"`` of ``exc``, saying what ``sys.exit()`` was called with."""
@@ -227,9 +232,8 @@ class PluginHost:
             self.pm.register(module, name=name)
         except BaseException as exc:  # noqa: BLE001 - any plugin failure is reported and skipped
             where = entry_point or module_name
-            dist = f"{distribution} {version}".strip() or "unknown distribution"
             self._record(info, PluginLoadError(
-                f"Plugin {name!r} ({where}, from {dist}) failed to load: {describe_exception(exc)}. "
+                f"Plugin {name!r} ({where}, from {info.source}) failed to load: {describe_exception(exc)}. "
                 f"It is skipped; fix or uninstall it, or set {ENV_ALLOW}=... to load only the plugins "
                 "you need.",
                 entry_point=where, distribution=distribution, version=version,
@@ -265,9 +269,8 @@ class PluginHost:
                             else f"the entry point {first_by_name.get(name) or name!r}")
                 info = PluginInfo(name, value.partition(":")[0], dist_name, dist_version, builtin=False)
                 self._record(info, PluginLoadError(
-                    f"Plugin {name!r} ({where}, from {f'{dist_name} {dist_version}'.strip() or 'unknown distribution'}) "
-                    f"is not loaded: its entry-point name is already taken by {taken_by}. Rename the entry "
-                    "point or uninstall one of the distributions.",
+                    f"Plugin {name!r} ({where}, from {info.source}) is not loaded: its entry-point name is "
+                    f"already taken by {taken_by}. Rename the entry point or uninstall one of the distributions.",
                     entry_point=where, distribution=dist_name, version=dist_version,
                 ), None)
                 self.rejected.append(info)
@@ -335,8 +338,7 @@ class PluginHost:
                 continue
             if trace:
                 log.info("hook %s of %s -> %s", hook, plugin, _safe_repr(specs, 2000))
-            dist = info.distribution if info else ""
-            version = info.version if info else ""
+            dist, version = meta["distribution"], meta["version"]
             for spec in specs:
                 if spec.name in reg:
                     old = reg.entry(spec.name)
