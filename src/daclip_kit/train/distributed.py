@@ -2,9 +2,9 @@
 
 ``torchrun --nproc_per_node N -m daclip_kit train ...`` starts N processes with the standard
 environment variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (and ``MASTER_ADDR``/``PORT``).
-:func:`setup` reads them, picks the process's device (``cuda:LOCAL_RANK`` on GPUs) and joins the
-process group (NCCL on CUDA, gloo on CPU); without them (or with ``WORLD_SIZE=1``) training runs in
-one process and nothing here communicates.
+:func:`session` reads them, picks the process's device (``cuda:LOCAL_RANK`` on GPUs) and joins the
+process group (NCCL on CUDA, gloo on CPU) through :mod:`daclip_kit.core.distributed`; without them
+(or with ``WORLD_SIZE=1``) training runs in one process and nothing here communicates.
 
 * :meth:`Distributed.wrap`: ``DistributedDataParallel`` around the trained module, which averages
   the gradients over the processes during ``backward``.
@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -36,30 +36,33 @@ class Distributed:
     """This process's place in a data-parallel run (``world == 1``: a single process).
 
     Attributes:
-        world, rank, local_rank: the processes, this one's index, its index on this machine.
+        proc: the process's rank and the number of processes (:class:`~daclip_kit.core.distributed.Process`).
         device: the device this process trains on.
-        owns_group: whether :func:`setup` created the process group (and :meth:`close` ends it).
         wrapped: the ``DistributedDataParallel`` modules :meth:`wrap` made.
     """
 
-    world: int = 1
-    rank: int = 0
-    local_rank: int = 0
+    proc: core.Process = field(default_factory=core.Process)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False
     wrapped: list[nn.Module] = field(default_factory=list)
 
     @property
+    def world(self) -> int:
+        return self.proc.world
+
+    @property
+    def rank(self) -> int:
+        return self.proc.rank
+
+    @property
     def is_main(self) -> bool:
-        return self.rank == 0
+        return self.proc.is_main
 
     @property
     def active(self) -> bool:
-        return self.world > 1
+        return self.proc.distributed
 
     def barrier(self) -> None:
-        if self.active:
-            torch.distributed.barrier()
+        core.barrier()
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` itself in one process; else ``DistributedDataParallel(module)``: gradients
@@ -103,27 +106,22 @@ class Distributed:
 
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum of ``values`` over the processes."""
-        if not self.active:
-            return list(values)
-        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
-        torch.distributed.all_reduce(t)
-        return t.tolist()
+        return self._reduce(values, "SUM")
 
     def max(self, values: list[float]) -> list[float]:
         """Element-wise maximum of ``values`` over the processes."""
-        if not self.active:
-            return list(values)
-        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return t.tolist()
+        return self._reduce(values, "MAX")
 
     def any(self, flag: bool) -> bool:
         """Whether ``flag`` is true on any process."""
+        return self.max([1.0 if flag else 0.0])[0] > 0
+
+    def _reduce(self, values: list[float], op: str) -> list[float]:
         if not self.active:
-            return bool(flag)
-        t = torch.tensor([1 if flag else 0], device=self._comm_device())
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
-        return bool(t.item())
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
+        torch.distributed.all_reduce(t, op=getattr(torch.distributed.ReduceOp, op))
+        return t.tolist()
 
     def agree(self, fn: Callable[[], T], *, only_main: bool = False) -> T | None:
         """Run ``fn`` (on process 0 only when ``only_main``), then raise on every process the
@@ -139,9 +137,7 @@ class Distributed:
             failure = (type(exc).__name__, str(exc))
         if not self.active:
             return result
-        found: list[Any] = [None] * self.world
-        torch.distributed.all_gather_object(found, failure)
-        first = next((f for f in found if f is not None), None)
+        first = next((f for f in core.gather(failure) if f is not None), None)
         if first is not None:
             name, message = first
             cls = getattr(errors, name, None)
@@ -150,35 +146,18 @@ class Distributed:
             raise cls(message)
         return result
 
-    def close(self, *, synchronise: bool = True) -> None:
-        """End the process group if :func:`setup` created it (:func:`~daclip_kit.core.distributed.leave_group`)."""
-        if self.owns_group:
-            core.leave_group(synchronise=synchronise)
-        self.owns_group = False
-
     def _comm_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
 
-def setup(device_name: str | None) -> Distributed:
-    """This process's :class:`Distributed` (joining the process group when ``WORLD_SIZE > 1``;
-    environment, device and group as :mod:`daclip_kit.core.distributed` reads them)."""
-    proc = core.current()
-    device = core.process_device(device_name, proc)
-    if not proc.distributed:
-        return Distributed(device=device)
-    owns = core.join_group(device, proc)
-    log.info("process %d of %d on %s (%s)", proc.rank, proc.world, device, torch.distributed.get_backend())
-    return Distributed(world=proc.world, rank=proc.rank, local_rank=proc.local_rank, device=device, owns_group=owns)
-
-
 @contextlib.contextmanager
 def session(device_name: str | None) -> Iterator[Distributed]:
-    """:func:`setup`, then :meth:`Distributed.close` on leaving."""
-    dist = setup(device_name)
-    ok = False
-    try:
-        yield dist
-        ok = True
-    finally:
-        dist.close(synchronise=ok)
+    """This process's :class:`Distributed` for the block: the device the environment and
+    ``device_name`` give, inside the job's process group when ``WORLD_SIZE > 1``
+    (:func:`~daclip_kit.core.distributed.process_group`)."""
+    proc = core.current()
+    device = core.process_device(device_name, proc)
+    with core.process_group(device, proc):
+        if proc.distributed:
+            log.info("process %d of %d on %s (%s)", proc.rank, proc.world, device, torch.distributed.get_backend())
+        yield Distributed(proc, device)
