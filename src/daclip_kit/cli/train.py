@@ -16,6 +16,7 @@ from ..errors import ConfigError, DaclipKitError
 from ..specs import load_target
 from ..train.checkpoints import find_checkpoint, run_dir_of, stored_config_text
 from ..train.config import (
+    RESUME_ALLOWED_TEXT,
     config_class,
     config_to_toml,
     load_run_config,
@@ -42,8 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, help="train until this step (overrides max_steps)")
     parser.add_argument("--resume", type=Path, metavar="DIR",
                         help="continue a run: its folder or one of its checkpoints/step-N folders, with its stored "
-                        "config.toml; only max_steps, epochs, log_every, save_every, keep, device, out_dir, "
-                        "data.num_workers and validation.* may change")
+                        f"config.toml; only {RESUME_ALLOWED_TEXT} may change")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
     parser.add_argument("--init-from", metavar="WEIGHTS",
                         help="restoration: start the network from these weights (a released file, read through "

@@ -467,6 +467,10 @@ def _check_loop(cfg: Any) -> None:
 #: precision, seed, ...) decides the weights and is refused. ``section.*`` allows a whole section.
 RESUME_ALLOWED: tuple[str, ...] = ("max_steps", "epochs", "log_every", "save_every", "keep", "device", "out_dir",
                                    "data.num_workers", "validation.*")
+#: :data:`RESUME_ALLOWED` in words, for messages and help.
+RESUME_ALLOWED_TEXT = f"{', '.join(RESUME_ALLOWED[:-1])} and {RESUME_ALLOWED[-1]}"
+#: The value :func:`resume_changes` reports for a key one of the two configs lacks.
+ABSENT = object()
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -487,11 +491,11 @@ def _allowed(key: str) -> bool:
 
 def resume_changes(stored: Any, new: Any) -> list[tuple[str, Any, Any]]:
     """``(key, stored value, new value)`` of every setting that differs between two run configs
-    and may not change on resume (outside :data:`RESUME_ALLOWED`)."""
+    and may not change on resume (outside :data:`RESUME_ALLOWED`); :data:`ABSENT` for a key one
+    of them lacks."""
     a, b = flatten(to_dict(stored)), flatten(to_dict(new))
-    missing = object()
-    return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
-            if a.get(k, missing) != b.get(k, missing) and not _allowed(k)]
+    return [(k, a.get(k, ABSENT), b.get(k, ABSENT)) for k in sorted(set(a) | set(b))
+            if a.get(k, ABSENT) != b.get(k, ABSENT) and not _allowed(k)]
 
 
 #: The run-config class of each trainer, by CLI name (``irsde`` is the older name of ``restoration``).

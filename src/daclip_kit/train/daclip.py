@@ -151,18 +151,6 @@ class DaClipTask(TrainTask):
         tokens = self.tokens(list(batch["caption"]), list(batch["degradation"])).to(self.device)
         return pixels, tokens
 
-    def _loss(self, features: dict[str, torch.Tensor], logit_scale: torch.Tensor):
-        contrastive, degra = self.criterion(**features, logit_scale=logit_scale)
-        return contrastive, degra
-
-    def loss(self, batch: dict):
-        """The loss of one batch on its own (one process, no accumulation)."""
-        out = self.train_model(*self._inputs(batch))
-        contrastive, degra = self._loss({k: out[k].float() for k in FEATURES}, out["logit_scale"].float())
-        return contrastive + degra, {"contrastive_loss": float(contrastive.detach()),
-                                     "degra_loss": float(degra.detach()),
-                                     "logit_scale": float(out["logit_scale"].detach())}
-
     def accumulate(self, batches: list[dict], ctx: StepContext) -> dict[str, float]:
         """One step on the global batch (see the module docstring).
 
@@ -186,7 +174,6 @@ class DaClipTask(TrainTask):
             base = {key: first[key].float().detach() for key in FEATURES}
         gathered = {key: dist.gather(base[key]) for key in FEATURES}
         rows = [len(x[0]) for x in inputs]
-        values: dict[str, float] = {}
         for j in range(k):
             with ctx.sync(j == k - 1):
                 if first is not None:
@@ -204,12 +191,11 @@ class DaClipTask(TrainTask):
                     features[key] = torch.cat(parts)
                 scale = out["logit_scale"].float()
                 scale = scale.detach() + (scale - scale.detach()) / scale_split
-                contrastive, degra = self._loss(features, scale)
+                contrastive, degra = self.criterion(**features, logit_scale=scale)
                 loss = contrastive + degra
                 ctx.backward(loss * dist.world)
-            values = {"loss": float(loss.detach()), "contrastive_loss": float(contrastive.detach()),
-                      "degra_loss": float(degra.detach()), "logit_scale": float(out["logit_scale"].detach())}
-        return values
+        return {"loss": float(loss.detach()), "contrastive_loss": float(contrastive.detach()),
+                "degra_loss": float(degra.detach()), "logit_scale": float(out["logit_scale"].detach())}
 
     def after_step(self, step: int) -> None:
         with torch.no_grad():
@@ -242,7 +228,8 @@ class DaClipTask(TrainTask):
             truth = [rows.degradations[i] for i in idx]
             batch = {"pixels": pixels, "caption": captions, "degradation": truth}
             out = model(*self._inputs(batch))
-            contrastive, degra = self._loss({k: out[k].float() for k in FEATURES}, out["logit_scale"].float())
+            contrastive, degra = self.criterion(**{k: out[k].float() for k in FEATURES},
+                                                logit_scale=out["logit_scale"].float())
             sums["contrastive_loss"] += float(contrastive) * len(idx)
             sums["degra_loss"] += float(degra) * len(idx)
             guess = (out["image_degra_features"].float() @ word_features.T).argmax(dim=1).tolist()

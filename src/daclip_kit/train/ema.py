@@ -49,16 +49,10 @@ class EMA:
                                 power=float(power), include_online_model=False)
         self.model: nn.Module = self._ema.ema_model
         self.model.eval().requires_grad_(False)
-        self.decay = float(decay)
-        self.update_every = int(update_every)
 
     @property
     def step(self) -> int:
         return int(self._ema.step.item())
-
-    def current_decay(self) -> float:
-        """The decay the next averaging update would use."""
-        return float(self._ema.get_current_decay())
 
     @torch.no_grad()
     def update(self, model: nn.Module | None = None) -> None:

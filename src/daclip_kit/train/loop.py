@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import to_dict
+from ..core.runtime import autocast
 from ..errors import CheckpointError, ConfigError, DaclipKitError, InputError
 from ..io import atomic_write_text
 from . import distributed
@@ -54,7 +55,7 @@ from .checkpoints import (
     save_checkpoint,
     stored_config_text,
 )
-from .config import config_to_toml, parse_run_config, resume_changes
+from .config import ABSENT, RESUME_ALLOWED_TEXT, config_to_toml, parse_run_config, resume_changes
 from .datasets import (
     ItemFailure,
     SafeItems,
@@ -70,8 +71,6 @@ log = logging.getLogger(__name__)
 #: ``progress(step, total, record)``: called after every step; ``record`` is the logged
 #: metrics on log steps, else ``None``.
 Progress = Callable[[int, int, "dict[str, Any] | None"], None]
-
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: A second Ctrl-C later than this after the first stops at once, without a checkpoint.
 SECOND_SIGNAL_S = 2.0
@@ -106,13 +105,6 @@ def check_precision(precision: str, device: torch.device) -> None:
                           "use --set precision=bf16 or --set precision=fp32.")
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Autocast to bf16/fp16, or nothing for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python's and torch's global generators (model initialisation)."""
     random.seed(seed)
@@ -123,20 +115,17 @@ class StepContext:
     """What :meth:`TrainTask.accumulate` gets for one optimizer step.
 
     Attributes:
-        dist: the processes (:class:`~daclip_kit.train.distributed.Distributed`).
-        accumulate: micro-batches per step and process.
+        dist: the processes and this one's device (:class:`~daclip_kit.train.distributed.Distributed`).
         nonfinite: whether a loss passed to :meth:`backward` was not finite.
     """
 
-    def __init__(self, dist: Distributed, device: torch.device, precision: str, scaler: torch.amp.GradScaler,
-                 accumulate: int):
-        self.dist, self.device, self.precision = dist, device, precision
-        self.scaler, self.accumulate = scaler, accumulate
+    def __init__(self, dist: Distributed, precision: str, scaler: torch.amp.GradScaler):
+        self.dist, self.precision, self.scaler = dist, precision, scaler
         self.nonfinite = False
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The forward pass's precision context."""
-        return autocast(self.device, self.precision)
+        return autocast(self.precision, self.dist.device)
 
     def sync(self, last: bool) -> contextlib.AbstractContextManager:
         """Wrap the forward and backward pass of a micro-batch: gradients are averaged over the
@@ -161,14 +150,12 @@ class TrainTask(ABC):
         batch_size: the global batch (items per optimizer step over all processes).
         accumulate_steps: micro-batches per step and process.
         num_workers: data-loader processes (per training process).
-        validate_every: call :meth:`validate` every N steps (``0``: never).
     """
 
     dataset: Dataset
     batch_size: int
     accumulate_steps: int = 1
     num_workers: int = 0
-    validate_every: int = 0
 
     @abstractmethod
     def trainable(self) -> Iterable[tuple[str, nn.Parameter]]:
@@ -178,9 +165,10 @@ class TrainTask(ABC):
         """Replace the trained module used in :meth:`loss` by ``wrap(module)`` (data-parallel
         wrapper with several processes). The default trains without a wrapper (one process)."""
 
-    @abstractmethod
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        """Scalar loss of one micro-batch (called under autocast) and values to log."""
+        """Scalar loss of one micro-batch (called under autocast) and values to log; the default
+        :meth:`accumulate` needs it, a task overriding :meth:`accumulate` need not."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither loss() nor accumulate().")
 
     def accumulate(self, batches: list[dict], ctx: StepContext) -> dict[str, float]:
         """Forward and backward of one optimizer step's micro-batches (this process's share).
@@ -216,8 +204,8 @@ class TrainTask(ABC):
         """Restore :meth:`state`."""
 
     def validation_interval(self, steps_per_epoch: int) -> int:
-        """Validate every N steps (``0``: never); default :attr:`validate_every`."""
-        return self.validate_every
+        """Validate every N steps (``0``: never, the default)."""
+        return 0
 
     def validate(self, step: int) -> dict[str, float]:
         """Validation metrics at ``step`` (run by process 0 only)."""
@@ -267,12 +255,12 @@ def check_resume_config(cfg: Any, checkpoint: Path) -> None:
         shown = ", ".join(f"{k} {_value(a)} -> {_value(b)}" for k, a, b in changes)
         raise ConfigError(
             f"Cannot resume {str(run_dir_of(checkpoint))!r} with a changed config: {shown}. Resuming may only change "
-            "max_steps, epochs, log_every, save_every, keep, device, out_dir, data.num_workers and validation.*; "
-            "drop the other changes (the run's config.toml is used by default) or start a new run with --out.")
+            f"{RESUME_ALLOWED_TEXT}; drop the other changes (the run's config.toml is used by default) or start a "
+            "new run with --out.")
 
 
 def _value(v: Any) -> str:
-    return "(absent)" if type(v) is object else repr(v)
+    return "(absent)" if v is ABSENT else repr(v)
 
 
 def _total_steps(cfg: Any, steps_per_epoch: int) -> int:
@@ -425,13 +413,14 @@ class _Run:
     # -- training ---------------------------------------------------------------------------
 
     def _save(self) -> Path | None:
+        """Write a checkpoint (process 0; the others have nothing to write and return ``None``)."""
+        if not self.dist.is_main:
+            return None
         state = {"step": self.step, "total": self.total, "optimizer": self.optimizer.state_dict(),
                  "scaler": self.scaler.state_dict(), "rng": _rng_state(), "task": self.task.state(),
                  "world_size": self.dist.world, "config": config_to_toml(self.cfg)}
-        path = None
-        if self.dist.is_main:
-            path = save_checkpoint(self.out, self.step, self.task.model_writers(), state, keep=self.cfg.keep)
-            log.info("saved %s", path)
+        path = save_checkpoint(self.out, self.step, self.task.model_writers(), state, keep=self.cfg.keep)
+        log.info("saved %s", path)
         return path
 
     def _batches(self, loader: DataLoader) -> Iterator[list[Any]]:
@@ -460,7 +449,7 @@ class _Run:
                             worker_init_fn=ignore_interrupts if task.num_workers else None)
         save_every = cfg.save_every or self.steps_per_epoch
         validate_every = task.validation_interval(self.steps_per_epoch)
-        ctx = StepContext(dist, self.device, cfg.precision, self.scaler, task.accumulate_steps)
+        ctx = StepContext(dist, cfg.precision, self.scaler)
         window: dict[str, float] = {}
         window_steps = 0
         saved_at = -1

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import WEIGHTS_NAME, load_strict, read_state_dict
 from ..core.pipeline import RestorationPipeline, per_image_generators
 from ..errors import CheckpointError, ConfigError
 from ..factory import create_backbone, create_embedder, create_sampler
@@ -72,15 +73,15 @@ def build_embedder(cfg: RestorationTrainConfig, device: torch.device, network: t
     return embedder
 
 
-def load_network_folder(net: torch.nn.Module, folder: Path, name: str) -> torch.nn.Module:
-    """``net``'s weights from the native folder of a checkpoint, refusing another architecture."""
+def load_network_folder(net: torch.nn.Module, folder: Path) -> torch.nn.Module:
+    """``net``'s weights from the native folder of a checkpoint (loaded strictly, into ``net``
+    itself), refusing another architecture."""
     info = native_info(folder)
     own = net.export_config()
     if {k: info.config.get(k) for k in own} != own:
         raise CheckpointError(f"{str(folder)!r} holds a network with config {info.config}, but the run config "
                               f"asks for {own}; resume with the run's own config.toml.")
-    loaded = load_network(name, folder)
-    net.load_state_dict(loaded.state_dict(), strict=True)
+    load_strict(net, read_state_dict(folder / WEIGHTS_NAME, wrappers=(), strip=()), source=str(folder))
     return net
 
 
@@ -109,7 +110,7 @@ class RestorationTask(TrainTask):
                               "use sampler.name = \"irsde\" for training and any sampler to restore.")
         net = create_backbone(cfg.network.name, **dict(cfg.network.options))
         if checkpoint is not None:
-            load_network_folder(net, checkpoint / NETWORK_DIR, cfg.network.name)
+            load_network_folder(net, checkpoint / NETWORK_DIR)
         elif cfg.init_from:
             start = load_network(cfg.network.name, resolve_weights(cfg.init_from), config=dict(cfg.network.options))
             net.load_state_dict(start.state_dict(), strict=True)
@@ -123,7 +124,7 @@ class RestorationTask(TrainTask):
             self.ema = EMA(self.net, decay=e.decay, update_every=e.update_every, update_after_step=e.update_after_step,
                            inv_gamma=e.inv_gamma, power=e.power)
             if checkpoint is not None:
-                load_network_folder(self.ema.model, checkpoint / EMA_DIR, cfg.network.name)
+                load_network_folder(self.ema.model, checkpoint / EMA_DIR)
         d = cfg.data
         self.dataset = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
                                             augment=d.augment, seed=cfg.seed)
@@ -131,7 +132,6 @@ class RestorationTask(TrainTask):
         self.accumulate_steps = d.accumulate_steps
         self.num_workers = d.num_workers
         v = cfg.validation
-        self.validate_every = v.every
         self.val_pairs = round_robin(d.root, v.split, d.degradations, v.count) if v.every else []
         log.info("%s: %d trainable parameters; %d training pairs in %d folders (%s)", cfg.network.name,
                  sum(p.numel() for p in self.net.parameters()), len(self.dataset), len(self.dataset.names),
@@ -201,6 +201,9 @@ class RestorationTask(TrainTask):
             self.ema.load_state(state["ema"])
 
     @torch.no_grad()
+    def validation_interval(self, steps_per_epoch: int) -> int:
+        return self.cfg.validation.every
+
     def validate(self, step: int) -> dict[str, float]:
         """Mean PSNR (official protocol) of restoring the validation pairs (a short sampler run
         for denoisers)."""
