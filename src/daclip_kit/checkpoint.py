@@ -368,7 +368,12 @@ def read_json_config(directory: str | Path) -> dict[str, Any]:
 def load_pretrained_files(directory: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read ``(config, state_dict)`` from a folder written by :func:`save_pretrained`."""
     config = read_json_config(directory)
-    return config, read_state_dict(Path(directory) / WEIGHTS_NAME, wrappers=(), strip=())
+    return config, read_pretrained_weights(directory)
+
+
+def read_pretrained_weights(directory: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict of a folder written by :func:`save_pretrained` (its ``config.json`` unread)."""
+    return read_state_dict(Path(directory) / WEIGHTS_NAME, wrappers=(), strip=())
 
 
 def describe_source(checkpoint: Any) -> str:
@@ -484,6 +489,22 @@ def _bounded_build(state_dict: Mapping[str, Any], source: str, config: Any = Non
             handle.remove()
 
 
+def build_on_meta(build: Callable[[], nn.Module], state_dict: Mapping[str, Any], *, source: str = "checkpoint",
+                  config: Any = None) -> nn.Module:
+    """``build()`` on the meta device (no memory), refused as soon as it grows far larger than
+    ``state_dict`` (huge widths or depths in ``config``), named by its largest settings.
+
+    Raises:
+        CheckpointError: the network described is far larger than the checkpoint.
+    """
+    import torch
+
+    with torch.device("meta"), _bounded_build(state_dict, source, config):
+        net = build()
+    check_allocation(net, state_dict, source=source, config=config)
+    return net
+
+
 def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torch.Tensor], *,
                    source: str = "checkpoint", hint: Callable[[], str] | None = None,
                    config: Any = None, allow_nonfinite: bool | None = None) -> nn.Module:
@@ -511,22 +532,16 @@ def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torc
         CheckpointError: a config far larger than the checkpoint, keys that do not match (with
             counts and the first few), or non-finite weights.
     """
-    import torch
 
     def with_hint(message: str) -> str:
         extra = hint() if hint is not None else ""
         return f"{message} {extra}" if extra else message
 
     try:
-        with torch.device("meta"), _bounded_build(state_dict, source, config):
-            net = build()
+        net = build_on_meta(build, state_dict, source=source, config=config)
     except CheckpointError as exc:
         raise CheckpointError(with_hint(str(exc))) from None
     mismatch = mismatch_message(net, state_dict, source=source)
-    try:
-        check_allocation(net, state_dict, source=source, config=config)
-    except CheckpointError as exc:
-        raise CheckpointError(with_hint(str(exc))) from None
     if mismatch:
         raise CheckpointError(with_hint(mismatch))
     net = net.to_empty(device="cpu")

@@ -247,7 +247,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> torc
             frames = getattr(im, "n_frames", 1)
             if frames > 1:
                 log.warning("%s has %d frames; restoring the first", path, frames)
-            if _png_is_16bit_rgb(path):
+            if im.format == "PNG" and _png_is_16bit_rgb(path):
                 log.warning("%s is a 16-bit RGB PNG; Pillow reads it at 8 bits per channel", path)
             im.load()
             arr = _to_float_rgb(ImageOps.exif_transpose(im), np)

@@ -33,12 +33,12 @@ from .checkpoint import (
     WEIGHTS_NAME,
     build_and_load,
     describe_source,
-    load_pretrained_files,
     nonfinite_allowed,
     nonfinite_message,
     nonfinite_weights_allowed,
     read_checkpoint,
     read_json_config,
+    read_pretrained_weights,
     read_state_dict,
     recording_nonfinite_checks,
     save_pretrained,
@@ -229,7 +229,7 @@ def _load_native(name: str | None, folder: Path) -> nn.Module:
         if spec.convert is None:
             raise CheckpointError(f"Embedder {spec.name!r} cannot load network folders (its spec has no convert).")
         return load_target(spec.convert)(folder).eval()
-    _, state = load_pretrained_files(folder)
+    state = read_pretrained_weights(folder)
     return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder), config=info.config)
 
 

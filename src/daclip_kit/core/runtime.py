@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from typing import Literal
 
 import torch
 
@@ -23,7 +22,6 @@ from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["fp32", "bf16", "fp16", "auto"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 #: Spatial multiple compiled networks are padded to, unless the options say otherwise.

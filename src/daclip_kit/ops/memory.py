@@ -10,7 +10,7 @@ which is what makes automatic tiling possible before anything runs out of memory
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -101,5 +101,3 @@ def available_bytes(device: torch.device) -> int:
 
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
-
-Estimator = Callable[[int, int], int]

@@ -105,7 +105,8 @@ def plan_outputs(inputs: Sequence[Path], output: str | Path, *, overwrite: bool 
         shown = ", ".join(str(j.output) for j in done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
         raise InputError(f"Output files exist: {shown}. Pass --resume to skip them or --overwrite to replace them.")
     if resume and not overwrite:
-        jobs = [j for j in jobs if not j.output.exists()]
+        finished = set(done)
+        jobs = [j for j in jobs if j not in finished]
     else:
         done = []
     return jobs, done

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import WEIGHTS_NAME, load_strict, read_state_dict
+from ..checkpoint import load_strict, read_pretrained_weights
 from ..core.pipeline import RestorationPipeline, per_image_generators
 from ..errors import CheckpointError, ConfigError
 from ..factory import create_backbone, create_embedder, create_sampler
@@ -81,7 +81,7 @@ def load_network_folder(net: torch.nn.Module, folder: Path) -> torch.nn.Module:
     if {k: info.config.get(k) for k in own} != own:
         raise CheckpointError(f"{str(folder)!r} holds a network with config {info.config}, but the run config "
                               f"asks for {own}; resume with the run's own config.toml.")
-    load_strict(net, read_state_dict(folder / WEIGHTS_NAME, wrappers=(), strip=()), source=str(folder))
+    load_strict(net, read_pretrained_weights(folder), source=str(folder))
     return net
 
 

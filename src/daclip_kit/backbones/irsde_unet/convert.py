@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ...checkpoint import build_and_load, describe_source, read_state_dict
-from ...config import from_dict, to_dict
+from ...config import from_dict
 from ..common import config_mapping
 from .arch import ConditionalUNet
 from .config import UNetConfig
@@ -42,11 +42,6 @@ def config_from_setting(setting: Mapping[str, Any] | str | None = None) -> UNetC
     if "context_dim" in data and (data["context_dim"] is None or data["context_dim"] <= 0):
         data.update(context_dim=0, use_degra_context=False, use_image_context=False)
     return from_dict(UNetConfig, data, where="network_G.setting")
-
-
-def official_setting(config: UNetConfig) -> dict[str, Any]:
-    """The ``network_G.setting`` dict of ``config`` (what an official option file would hold)."""
-    return to_dict(config)
 
 
 def infer_setting(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ...checkpoint import (
-    check_allocation,
-    load_pretrained_files,
+    build_on_meta,
     load_strict,
+    read_pretrained_weights,
     read_state_dict,
 )
 from ...errors import CheckpointError, ConfigError, suggest
@@ -98,12 +98,7 @@ def _resolve_config(config: Mapping[str, Any] | str | None, state_dict: Mapping[
 def _build_checked(config: dict[str, Any], state_dict: Mapping[str, Any], source: str) -> DaCLIP:
     """Build DA-CLIP for ``config`` after checking on the meta device that the checkpoint holds a
     network of that size (a hostile or mistyped config allocates nothing)."""
-    import torch
-
-    with torch.device("meta"):
-        probe = DaCLIP.from_config(config)
-    check_allocation(probe, state_dict, source=source, config=config)
-    del probe
+    build_on_meta(lambda: DaCLIP.from_config(config), state_dict, source=source, config=config)
     return DaCLIP.from_config(config)
 
 
@@ -171,8 +166,7 @@ def load_daclip(directory: str | Path) -> DaCLIP:
         cfg = check_model_config(info.config["model_config"], where)
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
-    _, sd = load_pretrained_files(directory)
-    sd = fill_visual_alias(sd)
+    sd = fill_visual_alias(read_pretrained_weights(directory))
     model = _build_checked(cfg, sd, str(directory))
     load_strict(model, sd, source=str(directory))
     return model.eval()
