@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .factory import create_embedder, create_sampler
+from .factory import create_sampler
 from .io import from_image_tensor, to_image_tensor
 from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, with_overrides
 from .types import DEGRADATIONS
@@ -21,9 +21,9 @@ from .weights import resolve_weights
 
 #: Settings that only change the sampler: applied per call to the cached networks.
 _SAMPLER_KEYS = ("sampler", "steps")
-#: DA-CLIPs already built, by (provider, weights file, device, bundled config): shared by
+#: Embedders already built (:func:`~daclip_kit.pipelines.build.load_embedder`): shared by
 #: :func:`restore` and :func:`classify`.
-_EMBEDDERS: dict[tuple[str, str, str, str | None], Any] = {}
+_EMBEDDERS: dict[str, Any] = {}
 
 
 def _key(value: str | Path | None) -> str | None:
@@ -40,14 +40,9 @@ def _built(model: str, weights: str | None, embedder_weights: str | None, device
     """The networks of ``model`` (built once per weights, device and structural settings)."""
     from .pipelines.build import build_pipeline
 
-    built = build_pipeline(model, weights=weights, embedder_weights=embedder_weights, device=device,
-                           download=download, search_dirs=search_dirs, overrides=dict(structure))
-    embedder = built.pipeline.embedder
-    if embedder is not None and built.embedder_weights is not None:
-        key = (built.recipe.embedder, str(built.embedder_weights), str(built.device),
-               built.recipe.embedder_config.get("model"))
-        _EMBEDDERS.setdefault(key, embedder)
-    return built
+    return build_pipeline(model, weights=weights, embedder_weights=embedder_weights, device=device,
+                          download=download, search_dirs=search_dirs, overrides=dict(structure),
+                          embedder_cache=_EMBEDDERS)
 
 
 def _pipeline(model: str, weights, embedder_weights, device, download: bool, search_dirs,
@@ -61,27 +56,25 @@ def _pipeline(model: str, weights, embedder_weights, device, download: bool, sea
                    tuple(str(d) for d in search_dirs), structure)
     if not sampler_part:
         return built, built.pipeline
-    recipe = with_overrides(built.recipe, sampler_part)
-    base = built.pipeline
-    if not recipe.sampler:
-        return built, base
-    sampler = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
-    return built, RestorationPipeline(embedder=base.embedder, denoiser=base.denoiser, sampler=sampler,
-                                      options=RestoreOptions(steps=recipe.steps))
+    key = repr(sorted(sampler_part.items()))
+    if key not in built.variants:  # kept, so a compiled network and its memory estimate are reused
+        recipe = with_overrides(built.recipe, sampler_part)
+        base = built.pipeline
+        if not recipe.sampler:
+            return built, base
+        sampler = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
+        built.variants[key] = RestorationPipeline(embedder=base.embedder, denoiser=base.denoiser, sampler=sampler,
+                                                  options=RestoreOptions(steps=recipe.steps))
+    return built, built.variants[key]
 
 
 def _embedder(name: str, weights: str | None, device: str | None, model: str | None, search_dirs=()):
     from .core.device import pick_device
+    from .pipelines.build import load_embedder
 
     ref = weights if weights is not None or name != "daclip" else DEFAULT_EMBEDDER_WEIGHTS
-    path = str(resolve_weights(ref, search_dirs=search_dirs)) if ref is not None else None
-    key = (name, str(path), str(pick_device(device)), model)
-    if key not in _EMBEDDERS:
-        cfg: dict[str, Any] = {"device": device, "weights": path}
-        if model:
-            cfg["model"] = model
-        _EMBEDDERS[key] = create_embedder(name, **cfg).eval()
-    return _EMBEDDERS[key]
+    path = resolve_weights(ref, search_dirs=search_dirs) if ref is not None else None
+    return load_embedder(name, path, pick_device(device), {"model": model} if model else {}, cache=_EMBEDDERS)
 
 
 def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path | None = None,
@@ -157,7 +150,6 @@ def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None
         ``{label: probability}`` sorted from most to least likely (a list of those for a batch).
     """
     import torch
-
 
     emb = _embedder(embedder, _key(weights), device, model, search_dirs)
     lq, kind = to_image_tensor(image)

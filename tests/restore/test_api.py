@@ -67,6 +67,25 @@ def test_sampler_changes_reuse_the_loaded_networks_and_classify_shares_da_clip(m
     assert len(api._EMBEDDERS) == embedders  # the restore pipeline's DA-CLIP answered
 
 
+
+def test_classify_first_then_restore_builds_da_clip_once(tiny_models, monkeypatch):
+    from daclip_kit import api
+
+    monkeypatch.setattr(api, "_EMBEDDERS", {})
+    api._built.cache_clear()
+    img = torch.rand(3, 16, 16)
+    daclip_kit.classify(img, weights=tiny_models["daclip"], device="cpu")
+    classifier = api._embedder("daclip", str(tiny_models["daclip"]), "cpu", None)
+    daclip_kit.restore(img, weights=tiny_models["weights"], embedder_weights=tiny_models["daclip"], device="cpu",
+                       steps=2)
+    built, pipe = api._pipeline("irsde-universal", tiny_models["weights"], tiny_models["daclip"], "cpu", True, (),
+                                {"sampler": "mrs", "steps": 3})
+    again = api._pipeline("irsde-universal", tiny_models["weights"], tiny_models["daclip"], "cpu", True, (),
+                          {"steps": 3, "sampler": "mrs"})[1]
+    assert built.pipeline.embedder is classifier and len(api._EMBEDDERS) == 1  # DA-CLIP was built once
+    assert again is pipe and pipe.embedder is classifier  # one pipeline per sampler setting, same networks
+    api._built.cache_clear()
+
 def test_fast_path_options_reach_the_pipeline(models):
     img = torch.rand(3, 40, 48, generator=torch.Generator().manual_seed(3))
     fp32 = daclip_kit.restore(img, **models)

@@ -9,9 +9,10 @@ a download); the network is loaded by :func:`daclip_kit.load_network`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class BuiltPipeline:
     network_weights: Path
     embedder_weights: Path | None
     device: torch.device
+    #: pipelines on these networks with other sampler settings, made on demand (``daclip_kit.restore``)
+    variants: dict[str, RestorationPipeline] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def spec(self) -> PipelineSpec:
@@ -63,10 +66,34 @@ def _trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
     return dataclasses.replace(recipe, sampler=trained["name"], sampler_config=dict(trained.get("config", {})))
 
 
+def load_embedder(name: str, weights: Path | None, device: torch.device, config: Mapping[str, Any] | None = None,
+                  *, cache: dict[str, Any] | None = None) -> Any:
+    """The embedding provider ``name`` with ``weights`` on ``device`` (in eval mode).
+
+    Args:
+        config: the provider's settings besides ``device`` and ``weights`` (e.g. a bundled
+            ``model`` config).
+        cache: embedders built before, by name, weights, device and settings: one built for the
+            same ones is reused (not built again), a new one is added.
+    """
+    settings = dict(config or {})
+    key = json.dumps([name, str(weights), str(device), settings], sort_keys=True, default=str)
+    if cache is not None and key in cache:
+        return cache[key]
+    settings["device"] = str(device)
+    if weights is not None:
+        settings["weights"] = str(weights)
+    embedder = create_embedder(name, **settings).eval()
+    if cache is not None:
+        cache[key] = embedder
+    return embedder
+
+
 def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None = None,
                    embedder_weights: str | Path | None = None, device: str | torch.device | None = None,
                    download: bool = True, search_dirs: Sequence[str | Path] = (),
-                   overrides: Mapping[str, Any] | None = None) -> BuiltPipeline:
+                   overrides: Mapping[str, Any] | None = None,
+                   embedder_cache: dict[str, Any] | None = None) -> BuiltPipeline:
     """Build the model ``model`` for inference.
 
     Args:
@@ -82,6 +109,7 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
         search_dirs: folders searched first for named weights (``--weights-dir``).
         overrides: recipe settings (:func:`~daclip_kit.pipelines.recipe.with_overrides` keys such as
             ``{"sampler": "mrs", "steps": 10, "sampler.order": 3}``).
+        embedder_cache: embedders already built, reused and filled (:func:`load_embedder`).
 
     Raises:
         UnknownComponentError, ConfigError, WeightsNotFoundError, CheckpointError.
@@ -101,10 +129,7 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
         emb_ref = embedder_weights if embedder_weights is not None else recipe.embedder_weights
         if emb_ref:
             emb_path = resolve_weights(emb_ref, download=download, search_dirs=search_dirs)
-        cfg = {**dict(recipe.embedder_config), "device": str(dev)}
-        if emb_path is not None:
-            cfg["weights"] = str(emb_path)
-        embedder = create_embedder(recipe.embedder, **cfg).eval()
+        embedder = load_embedder(recipe.embedder, emb_path, dev, recipe.embedder_config, cache=embedder_cache)
     elif recipe.embedder:
         log.info("%s takes no conditioning; no embedder is built", recipe.backbone)
         recipe = dataclasses.replace(recipe, embedder="", embedder_weights="")
