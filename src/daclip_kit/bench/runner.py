@@ -106,20 +106,13 @@ def make_meters(table: TableSpec, options: BenchOptions, networks: Mapping[str, 
     Each factory builds a fresh meter per data set; a metric whose network is missing (LPIPS,
     FID weights) gets a note instead, and the other metrics still run.
     """
-    from ..metrics.meters import MeterContext, make_meter
+    from ..metrics.meters import MeterContext, meter_factories
 
     context = MeterContext(table.protocol, device=options.device,
                            search_dirs=[options.weights_dir] if options.weights_dir else [],
                            networks=dict(networks))
-    factories, notes = {}, {}
-    for metric in table.metrics():
-        try:
-            make_meter(metric, context)  # fail early: unknown metric, missing weights
-        except DaclipKitError as exc:
-            notes[metric] = str(exc)
-            continue
-        factories[metric] = lambda metric=metric: make_meter(metric, context)
-    return factories, notes
+    factories, failed = meter_factories(table.metrics(), context)
+    return factories, {metric: str(exc) for metric, exc in failed.items()}
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
+from ..errors import DaclipKitError
 from ..plugins import get_registry
 from ..specs import load_target
 
@@ -91,6 +92,35 @@ def make_meter(name: str, context: MeterContext) -> Meter:
         return load_target(spec.meter)(context)
     fn = load_target(spec.target)
     return PairedMeter(fn, protocol_settings(fn, context.protocol, name))
+
+
+def meter_factories(names: Iterable[str], context: MeterContext
+                    ) -> tuple[dict[str, Callable[[], Meter]], dict[str, DaclipKitError]]:
+    """A factory of fresh meters (one per data set, say) for each metric in ``names`` that can be
+    computed, and the error of each that cannot (not registered, a missing LPIPS or FID network).
+
+    Every meter is built once here, so problems show before any image is restored; that first
+    meter is what its factory hands out first.
+    """
+    factories: dict[str, Callable[[], Meter]] = {}
+    failed: dict[str, DaclipKitError] = {}
+    for name in dict.fromkeys(names):
+        try:
+            first = make_meter(name, context)
+        except DaclipKitError as exc:
+            failed[name] = exc
+            continue
+        factories[name] = _factory(name, context, first)
+    return factories, failed
+
+
+def _factory(name: str, context: MeterContext, first: Meter) -> Callable[[], Meter]:
+    spare = [first]
+
+    def make() -> Meter:
+        return spare.pop() if spare else make_meter(name, context)
+
+    return make
 
 
 class LPIPSMeter(PairedMeter):

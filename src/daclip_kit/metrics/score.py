@@ -17,9 +17,10 @@ from typing import Any, Literal
 import torch
 
 from ..bench.spec import MetricProtocol
-from ..errors import ConfigError, DaclipKitError, InputError, UnknownComponentError
+from ..data.paired import image_files
+from ..errors import ConfigError, InputError, UnknownComponentError
 from ..io import IMAGE_SUFFIXES, read_image
-from .meters import MeterContext, make_meter
+from .meters import MeterContext, meter_factories
 
 #: ``image (1, 3, H, W) in [0, 1] -> restored (1, 3, H, W) in [0, 1]``.
 Restorer = Callable[[torch.Tensor], torch.Tensor]
@@ -60,7 +61,7 @@ class ScoreReport:
 def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"Folder {str(folder)!r} does not exist; give a folder of images.")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise InputError(f"Folder {str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
     return files
@@ -179,17 +180,11 @@ def score_folders(gt: str | Path, *, pred: str | Path | None = None, lq: str | P
     pairs = match_pairs(pred if pred is not None else lq, gt, by=by, limit=limit)
     context = MeterContext(protocol or MetricProtocol(), device=str(device),
                            search_dirs=[Path(d) for d in search_dirs])
-    factories: dict[str, Callable[[], Any]] = {}
-    notes: list[str] = []
-    for name in dict.fromkeys(metrics):
-        try:
-            make_meter(name, context)  # unknown names raise; a missing feature network becomes a note
-        except UnknownComponentError:
-            raise
-        except DaclipKitError as exc:
-            notes.append(f"{name} not computed: {exc}")
-            continue
-        factories[name] = lambda name=name: make_meter(name, context)
+    factories, failed = meter_factories(metrics, context)
+    unknown = [exc for exc in failed.values() if isinstance(exc, UnknownComponentError)]
+    if unknown:
+        raise unknown[0]
+    notes = [f"{name} not computed: {exc}" for name, exc in failed.items()]  # a missing feature network
     values, images = score_pairs(pairs, factories, restore=restore, device=device, on_image=on_image)
     for name, value in values.items():
         if value is None and name == "fid":
