@@ -19,6 +19,15 @@ from .plugins import get_registry
 from .specs import ComponentSpec, load_target
 
 
+def config_fields(kind: str, name: str) -> set[str] | None:
+    """Field names of the config dataclass of the registered component ``name`` (``None``: it
+    takes plain keywords)."""
+    spec = get_registry(kind).get(name)
+    if spec.config is None:
+        return None
+    return {f.name for f in dataclasses.fields(load_target(spec.config)) if f.init}
+
+
 def load_spec_target(spec: ComponentSpec, target: str) -> Any:
     """Import ``target`` of ``spec``; an import failure names the component and the fix.
 

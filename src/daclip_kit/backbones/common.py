@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..components import config_fields
 from ..errors import ConfigError, ShapeError
 from ..factory import create_adapter
 from ..plugins import get_registry
-from ..specs import load_target
 
 
 def channel_layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -88,17 +88,6 @@ def config_mapping(config: Mapping[str, Any] | str | None) -> dict[str, Any]:
     return dict(config or {})
 
 
-def _has_role_option(adapter: str) -> bool:
-    """Whether the registered adapter's config has a ``role`` field."""
-    import dataclasses
-
-
-    spec = get_registry("adapters").get(adapter)
-    config = load_target(spec.config) if spec.config else None
-    return config is not None and dataclasses.is_dataclass(config) and any(
-        f.name == "role" for f in dataclasses.fields(config))
-
-
 class AdapterSlots(nn.Module):
     """The adapters an :class:`~daclip_kit.backbones.conditioning_config.AdapterSlotsConfig` asks for,
     attached at named points of a backbone.
@@ -115,7 +104,6 @@ class AdapterSlots(nn.Module):
     """
 
     def __init__(self, config: Any, degradation_points: Mapping[str, int], content_points: Mapping[str, int]):
-
         super().__init__()
         self.points = nn.ModuleDict()
         roles = set()
@@ -124,7 +112,7 @@ class AdapterSlots(nn.Module):
             if name is None:
                 continue
             options = dict(getattr(config, f"{role}_adapter_config"))
-            if "role" not in options and _has_role_option(name):  # e.g. cross-attention to either embedding
+            if "role" not in options and "role" in (config_fields("adapters", name) or ()):  # e.g. cross-attention to either embedding
                 options["role"] = role
             for point, channels in points.items():
                 adapter = create_adapter(name, dim=channels, context_dim=config.context_dim, **options)

@@ -13,10 +13,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from ..components import config_fields
 from ..config import coerce_value
 from ..errors import ConfigError, UnknownComponentError, suggest
 from ..plugins import get_registry
-from ..specs import BackboneSpec, PipelineSpec, load_target
+from ..specs import BackboneSpec, PipelineSpec
 
 #: Weights of the DA-CLIP that conditions a backbone used without a pipeline.
 DEFAULT_EMBEDDER_WEIGHTS = "daclip-vit-b-32"
@@ -52,14 +53,6 @@ def backbone_recipe(spec: BackboneSpec) -> PipelineSpec:
     )
 
 
-def _config_fields(kind: str, name: str) -> set[str] | None:
-    """Field names of the config dataclass of component ``name`` (``None``: plain keywords)."""
-    spec = get_registry(kind).get(name)
-    if spec.config is None:
-        return None
-    return {f.name for f in dataclasses.fields(load_target(spec.config)) if f.init}
-
-
 def with_sampler(recipe: PipelineSpec, sampler: str) -> PipelineSpec:
     """``recipe`` restored with another sampler; settings the new sampler also has (the SDE's
     ``max_sigma``, ``T``, ``schedule``, ``eps``) carry over, the others are dropped."""
@@ -67,7 +60,7 @@ def with_sampler(recipe: PipelineSpec, sampler: str) -> PipelineSpec:
         return recipe
     if not recipe.sampler:
         raise ConfigError(f"{recipe.name!r} restores in one shot ({recipe.backbone}); it takes no sampler.")
-    fields = _config_fields("samplers", sampler)
+    fields = config_fields("samplers", sampler)
     kept = {k: v for k, v in recipe.sampler_config.items() if fields is None or k in fields}
     return dataclasses.replace(recipe, sampler=sampler, sampler_config=kept)
 

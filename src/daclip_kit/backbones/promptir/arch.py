@@ -25,7 +25,6 @@ from ..restormer.arch import (
     Upsample,
     blocks,
     decoder_adapters,
-    no_adapter,
 )
 from .config import PromptIRConfig
 
@@ -119,9 +118,8 @@ class PromptIR(RestorationBackbone):
         self.decoder_level1 = blocks(nb[0], 2 * d, hd[0], cfg)
         self.refinement = blocks(cfg.num_refinement_blocks, 2 * d, hd[0], cfg)
         self.output = nn.Conv2d(2 * d, cfg.out_channels, 3, padding=1, bias=bias)
-        if cfg.uses_adapters:
-            self.adapters = decoder_adapters(cfg)
-        self.accepts = self.adapters.roles if cfg.uses_adapters else frozenset()
+        self.adapters = decoder_adapters(cfg)  # empty (no keys, identity) without DA-CLIP adapters
+        self.accepts = self.adapters.roles
 
     def export_config(self) -> dict[str, Any]:
         """JSON-able config (``save_pretrained(net, dir, net.export_config())``)."""
@@ -138,7 +136,7 @@ class PromptIR(RestorationBackbone):
         enc1 = self.encoder_level1(self.patch_embed(lq))
         enc2 = self.encoder_level2(self.down1_2(enc1))
         enc3 = self.encoder_level3(self.down2_3(enc2))
-        slot = self.adapters if self.config.uses_adapters else no_adapter
+        slot = self.adapters
         x = slot("latent", self.latent(self.down3_4(enc3)), cond)
         x = self._prompted(x, self.prompt3, self.noise_level3, self.reduce_noise_level3)
         x = self.decoder_level3(slot("decoder3", self.reduce_chan_level3(torch.cat([self.up4_3(x), enc3], 1)), cond))

@@ -133,11 +133,6 @@ def decoder_adapters(cfg: Any) -> AdapterSlots:
                         content_points={"latent": 8 * d})
 
 
-def no_adapter(_point: str, x: torch.Tensor, _cond: Any) -> torch.Tensor:
-    """The slot function of a network without adapters: ``x`` unchanged."""
-    return x
-
-
 class Restormer(RestorationBackbone):
     """Restormer restoration network: ``net(lq) -> restored`` (conditioning ignored).
 
@@ -192,9 +187,8 @@ class Restormer(RestorationBackbone):
         if cfg.dual_pixel_task:
             self.skip_conv = nn.Conv2d(d, d * 2, 1, bias=cfg.bias)
         self.output = nn.Conv2d(d * 2, cfg.out_channels, 3, padding=1, bias=cfg.bias)
-        if cfg.uses_adapters:
-            self.adapters = decoder_adapters(cfg)
-        self.accepts = self.adapters.roles if cfg.uses_adapters else frozenset()
+        self.adapters = decoder_adapters(cfg)  # empty (no keys, identity) without DA-CLIP adapters
+        self.accepts = self.adapters.roles
 
     def export_config(self) -> dict[str, Any]:
         """JSON-able config (``save_pretrained(net, dir, net.export_config())``)."""
@@ -209,7 +203,7 @@ class Restormer(RestorationBackbone):
         enc2 = self.encoder_level2(self.down1_2(enc1))
         enc3 = self.encoder_level3(self.down2_3(enc2))
         x = self.latent(self.down3_4(enc3))
-        slot = self.adapters if self.config.uses_adapters else no_adapter
+        slot = self.adapters
         x = slot("latent", x, cond)
         x = self.decoder_level3(slot("decoder3", self.reduce_chan_level3(torch.cat([self.up4_3(x), enc3], 1)), cond))
         x = self.decoder_level2(slot("decoder2", self.reduce_chan_level2(torch.cat([self.up3_2(x), enc2], 1)), cond))

@@ -75,10 +75,7 @@ class HeunSampler(MeanRevertingSampler):
 
     def time_grid(self, steps: int | None = None) -> list[float]:
         """The ``steps + 1`` grid times ``linspace(T, 0, steps + 1)`` (float64)."""
-        steps = self.default_steps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ConfigError(f"steps={steps!r} must be a positive integer (network evaluations of the run).")
-        return torch.linspace(self.config.T, 0, steps + 1, dtype=torch.float64).tolist()
+        return torch.linspace(self.config.T, 0, self.run_steps(steps) + 1, dtype=torch.float64).tolist()
 
     def coefficients(self, times: list[float]) -> dict[str, list[float]]:
         """``theta``, ``g`` (diffusion), ``sigma_bar`` and ``alpha`` interpolated at ``times`` (float64)."""

@@ -51,6 +51,7 @@ class IRSDESampler(Sampler):
         self.default_steps = self.config.T
         self.schedule: IRSDESchedule = make_schedule(self.config)
         self._on_device: dict[torch.device, IRSDESchedule] = {torch.device("cpu"): self.schedule}
+        self._coefficients: dict[tuple[int, ...], list[tuple[float, float, float]]] = {}
 
     @property
     def T(self) -> int:
@@ -219,6 +220,34 @@ class IRSDESampler(Sampler):
         """A fresh run of ``steps`` network evaluations (default all ``T``) using :attr:`config` ``.mode``."""
         return IRSDESolver(self, self.steps_grid(steps))
 
+    def timesteps(self, steps: int | None = None) -> tuple[float, ...]:
+        """The network evaluation times of a run with ``steps`` evaluations (no solver built)."""
+        return tuple(float(t) for t in self.steps_grid(steps))
+
+    def run_coefficients(self, grid: list[int]) -> list[tuple[float, float, float]]:
+        """``(c1, c2, c3)`` of each step of a run over ``grid`` (:class:`IRSDESolver`), computed once
+        per grid: the sampler's settings never change."""
+        key = tuple(grid)
+        if key not in self._coefficients:
+            self._coefficients[key] = [self._step_coefficients(t, grid[k + 1] if k + 1 < len(grid) else 0)
+                                       for k, t in enumerate(grid)]
+        return self._coefficients[key]
+
+    def _step_coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
+        """``(c1, c2, c3)`` of the step from ``t`` to ``t_prev``, found by applying the step rule to
+        basis inputs (``x - lq``, ``eps`` and ``z`` set to 1 one at a time), in float64."""
+        zero, one = torch.zeros(1, 1, 1, 1, dtype=torch.float64), torch.ones(1, 1, 1, 1, dtype=torch.float64)
+        mode = self.config.mode
+
+        def apply(x: torch.Tensor, eps: torch.Tensor, z: torch.Tensor) -> float:
+            noise = None if mode == "ode" else z
+            return float(self.step(eps, t, x, zero, t_prev=t_prev, noise=noise).prev_sample)
+
+        c1 = apply(one, zero, zero)
+        c2 = apply(zero, one, zero)
+        c3 = 0.0 if mode == "ode" else apply(zero, zero, one)
+        return c1, c2, c3
+
     def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
                     noise: torch.Tensor | None = None) -> torch.Tensor:
         """``x_T = lq + lambda * z`` (the official start state; not a fresh prior sample)."""
@@ -293,9 +322,10 @@ class IRSDESolver(Solver):
 
     Stateless apart from the position in the grid; each network output is used once. Every rule
     is affine in the state, the network output and the LQ image, so a step is one fused update
-    ``x' = lq + c1 (x - lq) + c2 eps + c3 z`` whose scalar coefficients are computed once per run
-    from :meth:`IRSDESampler.step`'s formulas (a handful of elementwise kernels per step instead of
-    about twenty; equal to the step-by-step formulas to float32 rounding, tested).
+    ``x' = lq + c1 (x - lq) + c2 eps + c3 z`` (a handful of elementwise kernels per step instead
+    of about twenty) whose scalar coefficients come from :meth:`IRSDESampler.step`'s formulas,
+    once per grid (:meth:`IRSDESampler.run_coefficients`); equal to the step-by-step formulas to
+    float32 rounding, tested.
     """
 
     def __init__(self, sampler: IRSDESampler, grid: list[int]):
@@ -303,23 +333,7 @@ class IRSDESolver(Solver):
         self.grid = grid
         self.timesteps = tuple(float(t) for t in grid)
         self._k = 0
-        self.coefficients = [self._coefficients(t, grid[k + 1] if k + 1 < len(grid) else 0)
-                             for k, t in enumerate(grid)]
-
-    def _coefficients(self, t: int, t_prev: int) -> tuple[float, float, float]:
-        """``(c1, c2, c3)`` of the step from ``t`` to ``t_prev``, found by applying the step rule to
-        basis inputs (``x - lq``, ``eps`` and ``z`` set to 1 one at a time), in float64."""
-        zero, one = torch.zeros(1, 1, 1, 1, dtype=torch.float64), torch.ones(1, 1, 1, 1, dtype=torch.float64)
-        sampler, mode = self.sampler, self.sampler.config.mode
-
-        def apply(x: torch.Tensor, eps: torch.Tensor, z: torch.Tensor) -> float:
-            noise = None if mode == "ode" else z
-            return float(sampler.step(eps, t, x, zero, t_prev=t_prev, noise=noise).prev_sample)
-
-        c1 = apply(one, zero, zero)
-        c2 = apply(zero, one, zero)
-        c3 = 0.0 if mode == "ode" else apply(zero, zero, one)
-        return c1, c2, c3
+        self.coefficients = sampler.run_coefficients(grid)
 
     def step(self, model_output: torch.Tensor, x: torch.Tensor, lq: torch.Tensor, draw: Draw) -> torch.Tensor:
         k = self._k

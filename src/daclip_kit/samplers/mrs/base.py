@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ...core.sampler import Sampler, randn_like
+from ...errors import ConfigError
 from .config import MRSDESettings
 from .schedule import MRSchedule, make_mr_schedule
 
@@ -22,6 +23,17 @@ class MeanRevertingSampler(Sampler):
         self.config = config
         self.default_steps = config.num_sample_steps if config.num_sample_steps is not None else fallback_steps
         self.schedule: MRSchedule = make_mr_schedule(config.lam, config.T, config.schedule, config.eps)
+
+    def run_steps(self, steps: int | None) -> int:
+        """``steps`` (default :attr:`default_steps`), the network evaluations of a run.
+
+        Raises:
+            ConfigError: not a positive integer.
+        """
+        steps = self.default_steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"steps={steps!r} must be a positive integer (network evaluations of the run).")
+        return steps
 
     @property
     def max_sigma(self) -> float:

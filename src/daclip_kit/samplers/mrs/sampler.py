@@ -119,17 +119,11 @@ class MRSampler(MeanRevertingSampler):
 
     # -- grids ----------------------------------------------------------------------------------
 
-    def _steps(self, steps: int | None) -> int:
-        steps = self.default_steps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ConfigError(f"steps={steps!r} must be a positive integer (network evaluations of the run).")
-        return steps
-
     def time_grid(self, steps: int | None = None) -> torch.Tensor:
         """The float32 grid ``t_0 > ... > t_M`` of a run; the network is evaluated at all but the
         last entry (see :func:`~.schedule.time_grid`)."""
         c = self.config
-        steps = self._steps(steps)
+        steps = self.run_steps(steps)
         grid = time_grid(self.schedule, steps, c.time_schedule, lambda_min=c.lambda_min,
                          timestep_offset=c.timestep_offset, rho=c.rho)
         if grid.numel() < 2 or not bool((grid[1:] < grid[:-1]).all()):
