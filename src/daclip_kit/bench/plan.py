@@ -252,21 +252,27 @@ def _how_to_measure(row: RowSpec, datasets: Sequence[str], options: BenchOptions
     return f"train it: {commands}, then --runs {where} (or {flag})"
 
 
-def _released_plan(row: RowSpec, recipe: PipelineSpec, options: BenchOptions) -> RowPlan:
-    """A row measured with its pipeline's released weights."""
-    names = (recipe.weights,) + ((recipe.embedder_weights,) if recipe.embedder_weights else ())
-    missing: list[str] = []
+def _locate_all(names: Sequence[str], weights_dir) -> tuple[dict[str, Path], list[str]]:
+    """``({name: local file}, [why each missing one is missing])`` of named weights."""
     found: dict[str, Path] = {}
+    missing: list[str] = []
     for name in names:
-        path, why = locate_weights(name, options.weights_dir)
+        path, why = locate_weights(name, weights_dir)
         if path is None:
             missing.append(why)
         else:
             found[name] = path
+    return found, missing
+
+
+def _released_plan(row: RowSpec, recipe: PipelineSpec, options: BenchOptions) -> RowPlan:
+    """A row measured with its pipeline's released weights."""
+    names = (recipe.weights,) + ((recipe.embedder_weights,) if recipe.embedder_weights else ())
+    found, missing = _locate_all(names, options.weights_dir)
     plan = RowPlan(row, not missing, missing, found, recipe=recipe)
     if not missing:
         plan.models[""] = ModelWeights(network=found[recipe.weights], origin=f"released weights {recipe.weights}",
-                                       embedder_weights=found.get(recipe.embedder_weights), user=False)
+                                       embedder_weights=found.get(recipe.embedder_weights))
     return plan
 
 
@@ -276,7 +282,6 @@ def _own_plan(table: TableSpec, row: RowSpec, recipe: PipelineSpec, options: Ben
     search = [Path(options.weights_dir)] if options.weights_dir else []
     missing: list[str] = []
     models: dict[str, ModelWeights] = {}
-    found: dict[str, Path] = {}
     datasets = table.datasets()
     for key, ref in refs.items():
         who = f"weights of {key}" if key else "weights"
@@ -295,9 +300,7 @@ def _own_plan(table: TableSpec, row: RowSpec, recipe: PipelineSpec, options: Ben
                 missing.append(why)
                 continue
             model = dataclasses.replace(model, embedder_weights=path)
-            found[recipe.embedder_weights] = path
         models[key] = model
-        found[ref] = model.network
     if not models and not missing:
         if absent:
             missing.append("; ".join(absent[k] if not k else f"{k}: {absent[k]}" for k in absent)
@@ -305,7 +308,7 @@ def _own_plan(table: TableSpec, row: RowSpec, recipe: PipelineSpec, options: Ben
         else:
             missing.append(f"{row.note or 'weights not released'}; {_how_to_measure(row, datasets, options)}")
         return RowPlan(row, False, missing, recipe=recipe)
-    plan = RowPlan(row, not missing, missing, found, recipe=recipe, models=models)
+    plan = RowPlan(row, not missing, missing, recipe=recipe, models=models)
     if "" not in models:
         for d in datasets:
             if d not in models:
@@ -338,14 +341,7 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     if table.kind == "classification":
         if row.embedder not in get_registry("embedders"):
             return RowPlan(row, False, [f"embedder {row.embedder!r} is not available in this installation"])
-        missing: list[str] = []
-        found: dict[str, Path] = {}
-        for name in row.weights:
-            path, why = locate_weights(name, options.weights_dir)
-            if path is None:
-                missing.append(why)
-            else:
-                found[name] = path
+        found, missing = _locate_all(row.weights, options.weights_dir)
         return RowPlan(row, not missing, missing, found)
     try:
         recipe = row_recipe(row, options)
@@ -362,6 +358,20 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     return _released_plan(row, recipe, options)
 
 
+def check_run_options(table: TableSpec, row_weights: Mapping[str, str], runs_dir: str | Path | None) -> None:
+    """Check ``--weights LABEL[@DATASET]=...`` keys against ``table`` and the ``--runs`` folder.
+
+    Raises:
+        UnknownComponentError, ConfigError: a key naming a row or data set the table lacks.
+        InputError: ``runs_dir`` is not a folder.
+    """
+    for key in row_weights:
+        split_weights_key(table, key)  # unknown label or data set -> error with the valid ones
+    if runs_dir is not None and not Path(runs_dir).is_dir():
+        raise InputError(f"--runs folder {str(runs_dir)!r} does not exist; give the folder holding your "
+                         "`daclip-kit train restoration` run folders (runs by default).")
+
+
 def plan_table(table: TableSpec, options: BenchOptions, *, injected: Sequence[str] = ()) -> list[RowPlan]:
     """Plans of the selected rows of ``table`` (``options.rows``), in table order.
 
@@ -373,11 +383,7 @@ def plan_table(table: TableSpec, options: BenchOptions, *, injected: Sequence[st
         InputError: ``options.runs_dir`` is not a folder.
     """
     check_protocol(table)
-    for key in options.row_weights:
-        split_weights_key(table, key)
-    if options.runs_dir is not None and not Path(options.runs_dir).is_dir():
-        raise InputError(f"--runs folder {str(options.runs_dir)!r} does not exist; give the folder holding your "
-                         "`daclip-kit train restoration` run folders (runs by default).")
+    check_run_options(table, options.row_weights, options.runs_dir)
     rows = list(table.rows)
     if options.rows is not None:
         for label in options.rows:

@@ -16,7 +16,6 @@ Torch-free: nothing is loaded here, only folders and config files are read.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from ..train.checkpoints import (
     CONFIG_TOML,
     STATE_NAME,
     find_checkpoint,
+    list_checkpoints,
     run_dir_of,
     stored_config_text,
 )
@@ -40,7 +40,6 @@ from ..weights import is_path_like, resolve_weights
 
 #: Network folders of a checkpoint, in order of preference (the EMA weights are the ones to test).
 NETWORK_FOLDERS = ("network-ema", "network")
-_STEP = re.compile(r"^step-(\d+)$")
 
 
 def run_folder_name(run: str) -> str:
@@ -68,7 +67,6 @@ class ModelWeights:
         embedder_options: the run's embedder settings (without ``weights``).
         embedder_weights: file or folder of the embedder (``None``: the recipe's, or none).
         run_dir: the run folder the network belongs to (``None``: not from a run).
-        user: weights the user gave (``--weights``, ``--runs``), not the pipeline's released ones.
     """
 
     network: Path
@@ -79,7 +77,6 @@ class ModelWeights:
     embedder_options: Mapping[str, Any] = field(default_factory=dict)
     embedder_weights: Path | None = None
     run_dir: Path | None = None
-    user: bool = True
 
     def describe(self) -> str:
         """One line: the network and the embedder it is measured with."""
@@ -93,12 +90,8 @@ class ModelWeights:
         return self.origin + (f"; {emb}" if emb else "")
 
 
-def _is_native(path: Path) -> bool:
-    return is_native_folder(path)
-
-
 def _network_folder(checkpoint: Path) -> Path | None:
-    return next((checkpoint / n for n in NETWORK_FOLDERS if _is_native(checkpoint / n)), None)
+    return next((checkpoint / n for n in NETWORK_FOLDERS if is_native_folder(checkpoint / n)), None)
 
 
 def latest_checkpoint(path: str | Path) -> Path | None:
@@ -114,12 +107,8 @@ def latest_checkpoint(path: str | Path) -> Path | None:
         found = None
     if found is not None and _network_folder(found) is not None:
         return found
-    base = path / CHECKPOINTS
-    if not base.is_dir():
-        return None
-    steps = sorted((int(m.group(1)), p) for p in base.iterdir()
-                   if (m := _STEP.match(p.name)) and _network_folder(p) is not None)
-    return steps[-1][1] if steps else None
+    with_networks = list_checkpoints(path, complete=lambda p: _network_folder(p) is not None)
+    return with_networks[-1] if with_networks else None
 
 
 def read_run_config(run_dir: Path, checkpoint: Path | None = None) -> tuple[dict[str, Any], str] | None:
@@ -218,7 +207,7 @@ def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights
         raise WeightsNotFoundError(
             f"{ref!r} does not exist; give a `daclip-kit train restoration` run folder (its out_dir, e.g. "
             "runs/table6-nafnet), one of its checkpoint or network folders, or a weights file.")
-    if path.is_dir() and not _is_native(path):
+    if path.is_dir() and not is_native_folder(path):
         checkpoint = latest_checkpoint(path)
         network = _network_folder(checkpoint) if checkpoint is not None else None
         if network is None:
@@ -228,7 +217,7 @@ def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights
                 "`daclip-kit train restoration` run.")
         run_dir = run_dir_of(checkpoint)
         origin = f"{run_dir}, {checkpoint.name}, {network.name}" if run_dir != checkpoint else str(network)
-    elif _is_native(path):
+    elif is_native_folder(path):
         network = path
         if path.parent.parent.name == CHECKPOINTS:
             checkpoint, run_dir = path.parent, path.parent.parent.parent
@@ -237,7 +226,7 @@ def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights
         network = resolve_weights(ref, search_dirs=search_dirs)
         origin = str(network)
     name, config = "", {}
-    if _is_native(network):
+    if is_native_folder(network):
         info = native_info(network)
         name, config = info.name, dict(info.config)
     model = ModelWeights(network=network, origin=origin, network_name=name, network_config=config,

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bench.plan import split_weights_key
+from ..bench.plan import check_run_options
 from ..bench.plot import FIGURE_TABLES, figure_paths
 from ..bench.spec import get_table
 from ..core import distributed
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..pipelines.recipe import parse_settings
 from ..plugins import get_registry
 from . import console
@@ -63,12 +63,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return execute(args)
-
-
-def torch_device(name: str):
-    import torch
-
-    return torch.device(name)
 
 
 def _table_sort_key(name: str) -> tuple[int, str]:
@@ -121,12 +115,8 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         if existing and not args.overwrite:
             raise ConfigError(f"Plot files exist: {', '.join(existing)}; pass --overwrite or another --plot DIR.")
     row_weights = parse_settings(args.row_weights)
-    for key in row_weights:
-        split_weights_key(table, key)  # unknown label or data set -> error with the valid ones
     runs_dir = getattr(args, "runs_dir", None)
-    if runs_dir is not None and not runs_dir.is_dir():
-        raise InputError(f"--runs folder {str(runs_dir)!r} does not exist; give the folder holding your "
-                         "`daclip-kit train restoration` run folders (runs by default).")
+    check_run_options(table, row_weights, runs_dir)
     overrides: dict[str, str] = parse_settings(args.settings)
     if args.sampler:
         overrides["sampler"] = args.sampler
@@ -137,7 +127,8 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     # read the earlier result before anything runs: --compare may name the file --json replaces
     old = report.read_json(args.compare) if args.compare else None
     proc = distributed.current()
-    device = str(distributed.process_device(args.device, proc))
+    torch_device = distributed.process_device(args.device, proc)
+    device = str(torch_device)
     repeats = args.repeats if args.repeats is not None else (3 if device.startswith("cuda") else 0)
     if repeats < 0:
         raise ConfigError(f"--repeats must not be negative, got {repeats}.")
@@ -154,7 +145,7 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         TimeElapsedColumn,
     )
 
-    with distributed.process_group(torch_device(device), proc), \
+    with distributed.process_group(torch_device, proc), \
             Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                      TimeElapsedColumn(), console=out, transient=True, disable=not proc.is_main) as bar:
         tasks: dict[str, Any] = {}

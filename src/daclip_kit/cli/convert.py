@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from ..checkpoint import nonfinite_message
 from ..errors import CheckpointError, InputError
 from ..pretrained import detect_network, find_network_spec, load_network, save_network
 from . import console
@@ -66,14 +67,7 @@ def choose_network(checkpoint: Path, model: str | None) -> str:
     return found[0]
 
 
-def _has_nonfinite(model) -> bool:
-    import torch
-
-    return any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in model.state_dict().values())
-
-
 def run(args: argparse.Namespace) -> int:
-
     src, out = args.checkpoint.resolve(), args.output.resolve()
     if not src.exists():
         raise InputError(f"Checkpoint {str(args.checkpoint)!r} does not exist.")
@@ -84,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     name = choose_network(src, args.model)
     kind, _ = find_network_spec(name)
     model = load_network(name, src, config=_config(args.config), allow_nonfinite=args.allow_nonfinite)
-    if args.allow_nonfinite and _has_nonfinite(model):
+    if args.allow_nonfinite and nonfinite_message(model.state_dict()):
         log.warning("%s holds NaN or Inf weights; converted anyway (--allow-nonfinite).", src)
     save_network(model, out, name=name, component=kind, overwrite=args.overwrite)
     n_params = sum(p.numel() for p in model.parameters())

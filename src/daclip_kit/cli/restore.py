@@ -7,6 +7,7 @@ the inputs on its own device; each output is written once.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from ..core import distributed
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             if proc.is_main:
                 distributed.barrier()
         pipe, recipe = built.pipeline, built.recipe
-        options = RestoreOptions(**{**options.__dict__, "steps": recipe.steps})
+        options = dataclasses.replace(options, steps=recipe.steps)
         evaluations = pipe.evaluations(options)
         workers = args.workers if args.workers is not None else (2 if len(mine) > 1 else 0)
         quiet = args.json or not proc.is_main

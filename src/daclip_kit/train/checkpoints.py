@@ -49,13 +49,16 @@ def step_dir(out_dir: str | Path, step: int) -> Path:
     return Path(out_dir) / CHECKPOINTS / f"step-{step:08d}"
 
 
-def list_checkpoints(out_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders of a run, oldest first."""
+def list_checkpoints(out_dir: str | Path, complete: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Complete checkpoint folders of a run, oldest first: ``step-N`` folders holding
+    ``trainer_state.pt``, or those for which ``complete(folder)`` is true."""
     base = Path(out_dir) / CHECKPOINTS
     if not base.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in base.iterdir()
-             if (m := _STEP.match(p.name)) and (p / STATE_NAME).is_file()]
+    if complete is None:
+        def complete(p: Path) -> bool:
+            return (p / STATE_NAME).is_file()
+    found = [(int(m.group(1)), p) for p in base.iterdir() if (m := _STEP.match(p.name)) and complete(p)]
     return [p for _, p in sorted(found)]
 
 
