@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,13 +76,19 @@ def bundled_photos() -> list[tuple[str, torch.Tensor, str]]:
     out = []
     for name, load, caption in PHOTOS:
         try:
-            arr = load()
+            x = load_photo(load)
         except Exception as exc:  # noqa: BLE001 - a missing optional package only drops its photos
             log.info("photo %s unavailable: %s", name, exc)
             continue
-        x = torch.from_numpy(arr[..., :3].copy()).permute(2, 0, 1)[None].float() / 255.0
         out.append((name, x, caption))
     return out
+
+
+def load_photo(load: Callable[[], Any]) -> torch.Tensor:
+    """The photo a :data:`PHOTOS` loader returns (``H x W x 3+`` uint8) as ``(1, 3, H, W)`` float
+    in [0, 1]; the loader's errors (a package that is not installed) pass through."""
+    arr = load()
+    return torch.from_numpy(arr[..., :3].copy()).permute(2, 0, 1)[None].float() / 255.0
 
 
 def synthetic_scene(generator: torch.Generator, size: int = 384) -> torch.Tensor:

@@ -99,7 +99,8 @@ def degrade_files(inputs: Sequence[str | Path], out: str | Path, *, types: Seque
         UnknownComponentError, ConfigError, InputError: before anything is written.
     """
     import torch
-    import torch.nn.functional as F
+
+    from ..ops.resize import fit_longest
 
     chosen = list(dict.fromkeys(types)) if types else registered_types()
     for t in chosen:
@@ -139,10 +140,8 @@ def degrade_files(inputs: Sequence[str | Path], out: str | Path, *, types: Seque
     for path, base, labels in planned:
         if path not in cache:
             img = read_image(path)
-            if max_side and max(img.shape[-2:]) > max_side:
-                s = max_side / max(img.shape[-2:])
-                size = (max(1, round(img.shape[-2] * s)), max(1, round(img.shape[-1] * s)))
-                img = F.interpolate(img, size=size, mode="area")
+            if max_side:
+                img = fit_longest(img, max_side)
             cache = {path: img}
         img = cache[path]
         if len(labels) > 1:

@@ -421,18 +421,6 @@ class Example:
         return f"{self.photo}, {self.degradation}"
 
 
-def _fit(photo: torch.Tensor, longest: int) -> torch.Tensor:
-    """``photo`` ``(1, 3, H, W)`` scaled down (area) so its longer side is at most ``longest``."""
-    import torch.nn.functional as F
-
-    h, w = photo.shape[-2:]
-    scale = longest / max(h, w)
-    if scale >= 1:
-        return photo
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(photo, size=size, mode="area").clamp(0, 1)
-
-
 def make_examples(folder: str | Path, *, longest: int = 320, seed: int = 0,
                   pairs: tuple[tuple[str, str], ...] = EXAMPLES) -> list[Example]:
     """Write the example photos into ``folder`` (``<photo>-<degradation>.png``), at start-up.
@@ -452,7 +440,8 @@ def make_examples(folder: str | Path, *, longest: int = 320, seed: int = 0,
     """
     import torch
 
-    from ..data.mini import PHOTOS, synthetic_scene
+    from ..data.mini import PHOTOS, load_photo, synthetic_scene
+    from ..ops.resize import fit_longest
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -462,17 +451,16 @@ def make_examples(folder: str | Path, *, longest: int = 320, seed: int = 0,
         if photo not in loaders:
             raise ConfigError(f"Unknown example photo {photo!r}; use one of {', '.join(loaders)}.")
         try:
-            arr = loaders[photo]()
+            clean = load_photo(loaders[photo])
         except Exception as exc:  # noqa: BLE001 - a missing optional package only drops its example
             log.info("example photo %s unavailable: %s", photo, exc)
             continue
-        clean = torch.from_numpy(arr[..., :3].copy()).permute(2, 0, 1)[None].float() / 255.0
-        clean = _fit(clean, longest)
+        clean = fit_longest(clean, longest).clamp(0, 1)
         lq = create_degradation(degradation)(clean, generator=torch.Generator().manual_seed(seed + i))
         out.append(Example(write_image(folder / f"{photo}-{degradation}.png", lq), photo, degradation))
     if not out:
         for i, (_photo, degradation) in enumerate(pairs[:3]):
-            scene = _fit(synthetic_scene(torch.Generator().manual_seed(seed + i)), longest)
+            scene = fit_longest(synthetic_scene(torch.Generator().manual_seed(seed + i)), longest).clamp(0, 1)
             lq = create_degradation(degradation)(scene, generator=torch.Generator().manual_seed(seed + i))
             out.append(Example(write_image(folder / f"scene{i}-{degradation}.png", lq), f"scene {i}", degradation))
     return out
