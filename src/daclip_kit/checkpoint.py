@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
-from .io import apply_default_mode
+from .io import apply_default_mode, replace_folder
 
 if TYPE_CHECKING:
     import torch
@@ -322,13 +321,7 @@ def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[st
 
         for path in (tmp, tmp / WEIGHTS_NAME, tmp / CONFIG_NAME):
             apply_default_mode(path)
-        if directory.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, backup / directory.name)
-            os.replace(tmp, directory)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
+        replace_folder(tmp, directory)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -126,6 +126,23 @@ def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp", folders
     return removed
 
 
+def replace_folder(new: Path, target: Path) -> None:
+    """Move the finished folder ``new`` onto ``target`` (a sibling); an existing ``target`` is
+    replaced as a whole, and put back if the move fails."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, backup / target.name)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(backup / target.name, target)
+        raise
+    finally:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
 def apply_default_mode(path: Path) -> None:
     """Give a temporary file (or folder) the permissions a plain ``open()`` (``mkdir``) would:
     ``tempfile`` creates them private to the owner."""

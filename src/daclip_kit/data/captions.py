@@ -154,7 +154,7 @@ def blip_captioner(model: str = DEFAULT_BLIP, *, device: str = "cpu", batch_size
 
 def write_dataset_csvs(root: str | Path, captions: Mapping[str, str] | Callable[[Sequence[Path]], list[str]], *,
                        splits: Iterable[str] = ("val", "train"), relative_to: str | Path | None = None,
-                       out_dir: str | Path | None = None) -> list[Path]:
+                       out_dir: str | Path | None = None, root_as: str | Path | None = None) -> list[Path]:
     """Write ``daclip_<split>.csv`` for every split of a universal folder.
 
     Args:
@@ -164,6 +164,8 @@ def write_dataset_csvs(root: str | Path, captions: Mapping[str, str] | Callable[
         splits: splits to write (those without a folder are skipped; val first, as the official script).
         relative_to: write ``filepath`` relative to this folder (default: absolute paths).
         out_dir: where the CSVs go (default: ``root``).
+        root_as: name the images as if ``root`` were this folder (a set written elsewhere, to be
+            moved there).
 
     Raises:
         InputError: no split exists, or GT images have no caption (the message lists them).
@@ -192,6 +194,8 @@ def write_dataset_csvs(root: str | Path, captions: Mapping[str, str] | Callable[
         rows = []
         for folder, p in pairs:
             lq = p.lq.resolve()
+            if root_as is not None:
+                lq = Path(root_as).resolve() / lq.relative_to(root.resolve())
             fp = os.path.relpath(lq, Path(relative_to).resolve()) if relative_to is not None else str(lq)
             rows.append(CaptionRow(fp, found[p.gt], degradation_text(parse_labels(folder))))
         written.append(write_captions_csv(Path(out_dir or root) / csv_name(split), rows))

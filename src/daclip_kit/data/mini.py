@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,12 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..factory import create_degradation
-from ..io import apply_default_mode, clean_stale_temporaries, write_image
+from ..io import (
+    apply_default_mode,
+    clean_stale_temporaries,
+    replace_folder,
+    write_image,
+)
 from ..types import DEGRADATIONS
 
 log = logging.getLogger(__name__)
@@ -156,23 +161,6 @@ def _check_replaceable(out: Path, overwrite: bool) -> None:
                          "Choose another --out or move those files away.")
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` onto ``out``; an existing ``out`` is replaced as a whole."""
-    apply_default_mode(tmp)
-    if out.exists():
-        backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-        os.replace(out, backup / out.name)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(backup / out.name, out)  # put the old set back
-            raise
-        finally:
-            shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 @dataclass
 class MiniReport:
     """What :func:`build_mini` wrote: ``counts[split][folder]`` pairs and the CSV paths."""
@@ -224,7 +212,8 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
         report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
                              types=types, seed=seed, synthetic=synthetic, progress=progress)
         _check_replaceable(out, overwrite)  # nothing appeared in the meantime
-        _swap_into_place(tmp, target)
+        apply_default_mode(tmp)
+        replace_folder(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -239,7 +228,6 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     from ..degradations.base import Draw
     from ..degradations.compose import RandomComposition, folder_name
     from .captions import write_dataset_csvs
-    from .universal import read_captions_csv, write_captions_csv
 
     g = torch.Generator().manual_seed(seed)
     draw = Draw(g)
@@ -282,10 +270,5 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
             if progress is not None:
                 progress(written, total)
     # the CSVs name the LQ files where they will be once the folder is moved onto ``final``
-    final_abs = final.resolve()
-    report.csvs = []
-    for csv in write_dataset_csvs(out, captions, relative_to=out):
-        rows = [replace(r, filepath=str(final_abs / r.filepath)) for r in read_captions_csv(csv)]
-        write_captions_csv(csv, rows)
-        report.csvs.append(final / csv.relative_to(out))
+    report.csvs = [final / csv.relative_to(out) for csv in write_dataset_csvs(out, captions, root_as=final)]
     return report
