@@ -83,6 +83,11 @@ class RestoreOptions:
     max_memory: int | None = None
     auto_tile: bool = True
 
+    @property
+    def padding_bucket(self) -> int | None:
+        """The ``bucket`` in effect: as given, else 64 when compiling, else none."""
+        return self.bucket or (DEFAULT_BUCKET if self.compile else None)
+
     def __post_init__(self) -> None:
         for name in ("steps", "tile"):
             value = getattr(self, name)
@@ -179,7 +184,7 @@ class RestorationPipeline:
     # -- memory --------------------------------------------------------------------------------
 
     def _padded_size(self, height: int, width: int, bucket: int | None) -> tuple[int, int]:
-        divisor = bucket_divisor(int(getattr(self.network, "size_divisor", 1) or 1), bucket)
+        divisor = bucket_divisor(self.network, bucket)
         return -(-height // divisor) * divisor, -(-width // divisor) * divisor
 
     def _network_call(self, batch: int, height: int, width: int) -> tuple[tuple, dict]:
@@ -230,7 +235,7 @@ class RestorationPipeline:
                 naming the estimate, the budget and the fix.
         """
         budget = int((opts.max_memory or available_bytes(device)) * BUDGET_FRACTION)
-        bucket = opts.bucket or (DEFAULT_BUCKET if opts.compile else None)
+        bucket = opts.padding_bucket
         try:
             need = self.estimate_memory(batch, height, width, precision, bucket=bucket)
         except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a meta kernel
@@ -238,7 +243,7 @@ class RestorationPipeline:
             return None
         if need <= budget:
             return None
-        divisor = bucket_divisor(int(getattr(self.network, "size_divisor", 1) or 1), bucket)
+        divisor = bucket_divisor(self.network, bucket)
         tile = (min(max(height, width), 4096) // divisor) * divisor
         while tile >= max(MIN_AUTO_TILE, divisor):
             if tile > opts.tile_overlap and self.estimate_memory(
@@ -282,7 +287,7 @@ class RestorationPipeline:
         tile = opts.tile
         if tile is None and opts.auto_tile:
             tile = self.plan_tile(x.shape[0], x.shape[-2], x.shape[-1], opts, device, precision)
-        bucket = opts.bucket or (DEFAULT_BUCKET if opts.compile else None)
+        bucket = opts.padding_bucket
         embedding = None
         if self.embedder is not None:
             with autocast(precision, device):
@@ -306,7 +311,7 @@ class RestorationPipeline:
 
     def _run_backbone(self, net: torch.nn.Module, x: torch.Tensor, cond: Conditioning, opts: RestoreOptions,
                       bucket: int | None) -> torch.Tensor:
-        divisor = bucket_divisor(int(getattr(net, "size_divisor", 1) or 1), bucket)
+        divisor = bucket_divisor(net, bucket)
         pad_mode = getattr(net, "pad_mode", "reflect")
 
         def run(lq: torch.Tensor, degradation, content, tokens) -> torch.Tensor:

@@ -60,10 +60,11 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=DTYPES[precision])
 
 
-def bucket_divisor(divisor: int, bucket: int | None) -> int:
-    """The multiple inputs are padded to: the network's ``divisor``, raised to a multiple of
-    ``bucket`` when given (lcm), so static-shape compiled graphs are reused across nearby sizes."""
-    divisor = max(1, int(divisor))
+def bucket_divisor(network: torch.nn.Module, bucket: int | None) -> int:
+    """The multiple ``network``'s inputs are padded to: its ``size_divisor`` (1 when it has
+    none), raised to a multiple of ``bucket`` when given (lcm), so static-shape compiled graphs are
+    reused across nearby sizes."""
+    divisor = max(1, int(getattr(network, "size_divisor", 1) or 1))
     if not bucket:
         return divisor
     return divisor * bucket // math.gcd(divisor, bucket)
@@ -89,8 +90,8 @@ class TensorTime(torch.nn.Module):
 class CompiledCache:
     """``torch.compile``d versions of networks, made once per (network, device type).
 
-    Compilation happens lazily on the first call of each input shape; ``compile_seconds`` sums
-    the time of first calls, for reports.
+    Compilation happens lazily on the first call of each input shape. A compiled network answers
+    the original's attributes (``size_divisor``, ``accepts``, ...).
     """
 
     def __init__(self) -> None:
@@ -103,8 +104,5 @@ class CompiledCache:
             mode = "reduce-overhead" if device.type == "cuda" else "default"
             log.info("compiling %s for %s (mode %s)", type(module).__name__, device.type, mode)
             compiled = torch.compile(module, mode=mode, dynamic=False)
-            self._compiled[key] = TensorTime(compiled) if denoiser else compiled
-            for name in ("size_divisor", "pad_mode", "accepts", "context_dim"):
-                if hasattr(module, name):
-                    setattr(self._compiled[key], name, getattr(module, name))
+            self._compiled[key] = TensorTime(compiled) if denoiser else compiled  # attributes read through
         return self._compiled[key]

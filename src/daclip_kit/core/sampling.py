@@ -118,7 +118,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
     if tuple(x.shape) != tuple(lq.shape):
         raise ShapeError(f"x_T has shape {tuple(x.shape)} but lq has {tuple(lq.shape)}.")
     context = (cond.degradation, cond.content)
-    divisor = bucket_divisor(int(getattr(denoiser, "size_divisor", 1) or 1), bucket)
+    divisor = bucket_divisor(denoiser, bucket)
     pad_mode = getattr(denoiser, "pad_mode", "reflect")
     device = lq.device
 
