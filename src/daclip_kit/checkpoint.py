@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import to_dict
 from .errors import CheckpointError
 from .io import apply_default_mode, replace_folder
 
@@ -380,18 +381,28 @@ ALLOCATION_FACTOR = 4
 ALLOCATION_SLACK = 1 << 22
 
 
-def _config_of(module: Any) -> dict[str, Any]:
+def network_config(module: nn.Module) -> dict[str, Any]:
+    """The keyword config of ``module``: its ``export_config()``, else its ``config`` dataclass.
+
+    Raises:
+        CheckpointError: the module has neither, so a native folder could not rebuild it.
+    """
     import dataclasses
 
+    if hasattr(module, "export_config"):
+        return dict(module.export_config())
+    config = getattr(module, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return to_dict(config)
+    raise CheckpointError(f"{type(module).__name__} has neither export_config() nor a dataclass 'config'; "
+                          "add one so a native folder can rebuild it.")
+
+
+def _config_of(module: Any) -> dict[str, Any]:
     try:
-        if hasattr(module, "export_config"):
-            return dict(module.export_config())
-        config = getattr(module, "config", None)
-        if dataclasses.is_dataclass(config) and not isinstance(config, type):
-            return dataclasses.asdict(config)
+        return network_config(module)
     except Exception:  # noqa: BLE001 - only used to word a message
         return {}
-    return {}
 
 
 def _largest_sizes(config: Mapping[str, Any], prefix: str = "") -> list[tuple[float, str]]:
@@ -412,6 +423,12 @@ def _largest_sizes(config: Mapping[str, Any], prefix: str = "") -> list[tuple[fl
     return found
 
 
+def _value_limit(state_dict: Mapping[str, Any]) -> tuple[int, int]:
+    """``(values the checkpoint holds, most values a network built for it may have)``."""
+    held = sum(int(v.numel()) for v in state_dict.values() if hasattr(v, "numel"))
+    return held, ALLOCATION_FACTOR * held + ALLOCATION_SLACK
+
+
 def check_allocation(module: nn.Module, state_dict: Mapping[str, Any], *, source: str = "checkpoint",
                      config: Any = None) -> None:
     """Refuse to allocate ``module`` (built on the meta device) when it holds far more values than
@@ -423,8 +440,8 @@ def check_allocation(module: nn.Module, state_dict: Mapping[str, Any], *, source
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() for b in module.buffers())
     wanted = params + buffers
-    held = sum(int(v.numel()) for v in state_dict.values() if hasattr(v, "numel"))
-    if wanted <= ALLOCATION_FACTOR * held + ALLOCATION_SLACK:
+    held, limit = _value_limit(state_dict)
+    if wanted <= limit:
         return
     raise CheckpointError(
         f"The config for {source} describes a {type(module).__name__} of {wanted:,} values "
@@ -454,8 +471,7 @@ def _bounded_build(state_dict: Mapping[str, Any], source: str, config: Any = Non
 
     from torch.nn.modules import module as torch_module
 
-    held_values = sum(int(v.numel()) for v in state_dict.values() if hasattr(v, "numel"))
-    max_values = ALLOCATION_FACTOR * held_values + ALLOCATION_SLACK
+    held_values, max_values = _value_limit(state_dict)
     max_tensors = ALLOCATION_FACTOR * len(state_dict) + 1024
     thread = threading.get_ident()
     seen = {"tensors": 0, "values": 0}

@@ -245,12 +245,22 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return conv(obj)
 
 
-def parse_override(text: str) -> tuple[list[str], str]:
-    """Split ``"a.b=value"`` into ``(["a", "b"], "value")``."""
+def split_setting(text: str, what: str = "Override", form: str = "'section.key=value'") -> tuple[str, str]:
+    """Split ``"key=value"`` into ``("key", "value")`` (stripped).
+
+    Raises:
+        ConfigError: no ``=`` or an empty key: "``what`` ``text`` must look like ``form``".
+    """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"Override {text!r} must look like 'section.key=value'.")
-    return key.strip().split("."), value.strip()
+        raise ConfigError(f"{what} {text!r} must look like {form}.")
+    return key.strip(), value.strip()
+
+
+def parse_override(text: str) -> tuple[list[str], str]:
+    """Split ``"a.b=value"`` into ``(["a", "b"], "value")``."""
+    key, value = split_setting(text)
+    return key.split("."), value
 
 
 def apply_overrides(obj: T, overrides: Sequence[str]) -> T:

@@ -69,8 +69,7 @@ def atomic_path(path: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
             try:
                 os.link(tmp_path, path)
             except FileExistsError:
-                raise OutputExistsError(f"{str(path)!r} was written meanwhile (another run?); it is kept. "
-                                        "Choose another output folder or pass --overwrite.") from None
+                raise _written_meanwhile(path) from None
             except OSError:  # file systems without hard links: exclusive create, then copy in
                 _claim_by_create(tmp_path, path)
         else:
@@ -84,10 +83,14 @@ def _claim_by_create(tmp_path: Path, path: Path) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
-        raise OutputExistsError(f"{str(path)!r} was written meanwhile (another run?); it is kept. "
-                                "Choose another output folder or pass --overwrite.") from None
+        raise _written_meanwhile(path) from None
     with os.fdopen(fd, "wb") as out, tmp_path.open("rb") as src:
         out.write(src.read())
+
+
+def _written_meanwhile(path: Path) -> OutputExistsError:
+    return OutputExistsError(f"{str(path)!r} was written meanwhile (another run?); it is kept. "
+                             "Choose another output folder or pass --overwrite.")
 
 
 def _pid_alive(pid: int) -> bool:

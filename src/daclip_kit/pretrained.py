@@ -33,6 +33,7 @@ from .checkpoint import (
     WEIGHTS_NAME,
     build_and_load,
     describe_source,
+    network_config,
     nonfinite_allowed,
     nonfinite_message,
     nonfinite_weights_allowed,
@@ -45,7 +46,6 @@ from .checkpoint import (
     state_dict_keys,
 )
 from .components import instantiate
-from .config import to_dict
 from .errors import CheckpointError, UnknownComponentError
 from .plugins import get_registry
 from .specs import ComponentSpec, load_target
@@ -242,7 +242,7 @@ def save_network(module: nn.Module, directory: str | Path, *, name: str, config:
         module: the network.
         directory: the folder to create (written atomically).
         name: its registry name (``"irsde-unet"``).
-        config: its keyword config (default :func:`network_config`).
+        config: its keyword config (default :func:`~daclip_kit.checkpoint.network_config`).
         component: registry kind of ``name``.
         sampler: ``{"name": ..., "config": {...}}`` of the sampler it was trained with.
         overwrite: replace an existing model folder.
@@ -253,24 +253,6 @@ def save_network(module: nn.Module, directory: str | Path, *, name: str, config:
     if sampler is not None:
         meta["sampler"] = {"name": sampler["name"], "config": dict(sampler.get("config", {}))}
     return save_pretrained(module, directory, meta, overwrite=overwrite)
-
-
-def network_config(module: nn.Module) -> dict[str, Any]:
-    """The keyword config of ``module``: its ``export_config()``, else its ``config`` dataclass.
-
-    Raises:
-        CheckpointError: the module has neither, so a native folder could not rebuild it.
-    """
-    import dataclasses
-
-
-    if hasattr(module, "export_config"):
-        return dict(module.export_config())
-    config = getattr(module, "config", None)
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return to_dict(config)
-    raise CheckpointError(f"{type(module).__name__} has neither export_config() nor a dataclass 'config'; "
-                          "add one so a native folder can rebuild it.")
 
 
 def detect_network(checkpoint: str | Path | Mapping[str, Any]) -> list[str]:

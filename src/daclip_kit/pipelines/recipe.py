@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..components import config_fields
-from ..config import coerce_value
+from ..config import coerce_value, split_setting
 from ..errors import ConfigError, UnknownComponentError, suggest
 from ..plugins import get_registry
 from ..specs import BackboneSpec, PipelineSpec
@@ -102,10 +102,4 @@ def with_overrides(recipe: PipelineSpec, overrides: Mapping[str, Any]) -> Pipeli
 def parse_settings(pairs: list[str]) -> dict[str, str]:
     """``["sampler.order=3", "steps=10"]`` -> ``{"sampler.order": "3", "steps": "10"}`` (values are
     typed later, by the component's config)."""
-    out: dict[str, str] = {}
-    for text in pairs:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"Setting {text!r} must look like KEY=VALUE, e.g. sampler.order=3.")
-        out[key.strip()] = value.strip()
-    return out
+    return dict(split_setting(text, "Setting", "KEY=VALUE, e.g. sampler.order=3") for text in pairs)
