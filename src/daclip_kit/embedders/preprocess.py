@@ -179,14 +179,14 @@ def clip_preprocess(images: torch.Tensor, size: int = 224, *,
     new_h, new_w = resized_size(h, w, size)
     top = int(round((new_h - size) / 2.0))
     left = int(round((new_w - size) / 2.0))
-    resize = (new_h, new_w) != (h, w)  # else torchvision/PIL leave the image as it is
     acc = _accumulator_device(device) if quantize else device
     wdtype = torch.float64 if quantize else dtype
-    # only the outputs kept by the crop, from the input region they read
+    # only the outputs kept by the crop, from the input region they read; like PIL, a side that
+    # keeps its size gets no pass
     hblocks = vblocks = ()
-    if resize and new_w != w:
+    if new_w != w:
         hblocks = _weights_on(w, new_w, left, left + size, quantize, acc, wdtype)
-    if resize and new_h != h:
+    if new_h != h:
         vblocks = _weights_on(h, new_h, top, top + size, quantize, acc, wdtype)
     c0, c1 = (hblocks[0][1], hblocks[-1][2]) if hblocks else (left, left + size)
     r0, r1 = (vblocks[0][1], vblocks[-1][2]) if vblocks else (top, top + size)

@@ -54,8 +54,6 @@ class ConditionalUNet(Switchable, Denoiser):
         torch.Size([1, 3, 32, 48])
     """
 
-    pad_mode = "reflect"
-
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
         config = UNetConfig() if config is None else config

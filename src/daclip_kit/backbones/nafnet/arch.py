@@ -202,9 +202,8 @@ class NAFNet(RestorationBackbone):
         """
         check_image(lq, "lq", channels=self.config.img_channel)
         check_multiple(lq, self.size_divisor, type(self).__name__)
-        inp = lq
         emb = self._embedding(cond, lq.shape[0])
-        x = self.intro(inp)
+        x = self.intro(lq)
         skips = []
         for blocks, down in zip(self.encoders, self.downs):
             for block in blocks:
@@ -216,4 +215,4 @@ class NAFNet(RestorationBackbone):
             x = up(x) + skip
             for block in blocks:
                 x = block(x, emb)
-        return self.ending(x) + inp
+        return self.ending(x) + lq

@@ -41,6 +41,7 @@ the network was trained for:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -98,6 +99,15 @@ class HeunSampler(MeanRevertingSampler):
         score = -model_output / sigma_bar
         return theta * (lq - x) - c * g ** 2 * score
 
+    def euler(self, x: torch.Tensor, drift: torch.Tensor, g: float, span: float,
+              noise: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The Euler(-Maruyama) update ``x - drift * span`` (``+ g sqrt(span) z`` for the SDE, with
+        ``z = noise()`` drawn only then)."""
+        out = x - drift * span
+        if self.config.solver_type == "sde":
+            out = out + g * math.sqrt(span) * noise()
+        return out
+
     def step(self, model_output: torch.Tensor, t: float, x_t: torch.Tensor, lq: torch.Tensor, *,
              t_prev: float | None = None, generator: torch.Generator | None = None,
              noise: torch.Tensor | None = None) -> SamplerOutput:
@@ -114,10 +124,8 @@ class HeunSampler(MeanRevertingSampler):
         co = self.coefficients([t])
         theta, g, sigma_bar, alpha = co["theta"][0], co["g"][0], co["sigma_bar"][0], co["alpha"][0]
         span = (t - t_prev) * float(self.schedule.dt)
-        out = x_t - self.drift(x_t, model_output, lq, theta, g, sigma_bar) * span
-        if self.config.solver_type == "sde":
-            z = randn_like(x_t, generator) if noise is None else noise
-            out = out + g * math.sqrt(span) * z
+        drift = self.drift(x_t, model_output, lq, theta, g, sigma_bar)
+        out = self.euler(x_t, drift, g, span, lambda: randn_like(x_t, generator) if noise is None else noise)
         clean = (x_t - lq - sigma_bar * model_output) / alpha + lq
         return SamplerOutput(out, clean)
 
@@ -157,9 +165,7 @@ class HeunSolver(Solver):
         span = (self.grid[s] - self.grid[t]) * self._dt
         if kind in ("predict", "euler"):
             f0 = self.sampler.drift(x, model_output, lq, self._theta[s], self._g[s], self._sigma_bar[s])
-            out = x - f0 * span
-            if sde:
-                out = out + self._g[s] * math.sqrt(span) * draw(x)
+            out = self.sampler.euler(x, f0, self._g[s], span, lambda: draw(x))
             self._start = (x, f0) if kind == "predict" else None
             return out
         x_s, f0 = self._start

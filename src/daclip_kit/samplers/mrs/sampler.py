@@ -255,9 +255,9 @@ class MRSampler(MeanRevertingSampler):
         if not t_prev < t:
             raise ConfigError(f"t_prev={t_prev} must be below t={t}.")
         coefs = StepCoefs.build(self.schedule, torch.tensor([t, t_prev], dtype=torch.float32), 1, x_t.device)
-        out = self.convert(model_output, x_t, lq, coefs.a_now, coefs.s_now)
+        out = self.convert(model_output, x_t, lq, coefs.a_prev, coefs.s_prev)
         clean = out if self.config.parameterization == "data" else self.data_prediction(
-            model_output, x_t, lq, coefs.a_now, coefs.s_now)
+            model_output, x_t, lq, coefs.a_prev, coefs.s_prev)
         z = None
         if self.config.solver_type == "sde":
             z = randn_like(x_t, generator) if noise is None else noise
@@ -269,13 +269,12 @@ class StepCoefs:
 
     Attributes:
         a, s: ``alpha``, ``sigma`` at the target time ``t_i``.
-        a_prev, s_prev: at the start ``t_{i-1}`` (where the network was evaluated; also
-            ``a_now``, ``s_now``).
+        a_prev, s_prev: at the start ``t_{i-1}`` (where the network was evaluated).
         h, h_prev, h_prev2: ``lambda`` increments of this step and of the one or two before
             (``None`` where the grid has no earlier point).
     """
 
-    __slots__ = ("a", "a_prev", "s", "s_prev", "h", "h_prev", "h_prev2", "a_now", "s_now")
+    __slots__ = ("a", "a_prev", "s", "s_prev", "h", "h_prev", "h_prev2")
 
     @classmethod
     def build(cls, sched: MRSchedule, times: torch.Tensor, i: int, device: torch.device,
@@ -288,7 +287,6 @@ class StepCoefs:
         c = cls()
         c.a, c.a_prev = alphas[i], alphas[i - 1]
         c.s, c.s_prev = sigmas[i], sigmas[i - 1]
-        c.a_now, c.s_now = c.a_prev, c.s_prev
         c.h = lambdas[i] - lambdas[i - 1]
         c.h_prev = lambdas[i - 1] - lambdas[i - 2] if i >= 2 else None
         c.h_prev2 = lambdas[i - 2] - lambdas[i - 3] if i >= 3 else None
@@ -338,11 +336,11 @@ class MRSSolver(Solver):
         i = k + 1
         arrays = self._on(x.device)
         coefs = StepCoefs.build(sampler.schedule, self.grid, i, x.device, arrays)
-        out = sampler.convert(model_output, x, lq, coefs.a_now, coefs.s_now)
+        out = sampler.convert(model_output, x, lq, coefs.a_prev, coefs.s_prev)
         self._history = [out, *self._history][: c.order]
         if c.denoise_last and i == len(self.timesteps):
             if c.parameterization == "data":
                 return out
-            return sampler.data_prediction(model_output, x, lq, coefs.a_now, coefs.s_now)
+            return sampler.data_prediction(model_output, x, lq, coefs.a_prev, coefs.s_prev)
         noise = draw(x) if c.solver_type == "sde" else None
         return sampler.update(x, lq, coefs, self._history, self.orders[k], noise)
