@@ -100,3 +100,26 @@ def test_cli_scoring_a_network_equals_scoring_its_restore_outputs(folders, tmp_p
     assert "im1.png: psnr 32.5" in out and "3 image(s): psnr 32.5" in out
     assert main(["score", "--gt", str(folders / "gt"), "--pred", str(folders / "pred"), "--limit", "0"]) == 1
     assert "--limit" in capsys.readouterr().err
+
+
+def test_every_weights_dir_is_searched_for_the_lpips_and_fid_networks(tmp_path, monkeypatch):
+    from daclip_kit.bench.spec import MetricProtocol
+    from daclip_kit.metrics import inception, perceptual
+    from daclip_kit.metrics.meters import MeterContext, make_meter
+    from daclip_kit.weights import fetch, get_weight_spec
+
+    monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(fetch, "_size_problem", lambda spec, path: "")  # stand-in files, not the real sizes
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    files = [second / get_weight_spec(name).filename for name in ("lpips-alexnet", "fid-inception")]
+    for f in files:
+        f.write_bytes(b"stand-in")
+    loaded = []
+    for module in (perceptual, inception):
+        monkeypatch.setattr(module, "_load", lambda path, device: loaded.append(path) or object())
+    context = MeterContext(MetricProtocol(), search_dirs=[first, second])  # score --weights-dir a --weights-dir b
+    make_meter("lpips", context)
+    make_meter("fid", context)
+    assert loaded == [str(f) for f in files]

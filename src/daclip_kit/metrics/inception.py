@@ -14,6 +14,7 @@ Inputs are resized to 299x299 (bilinear, ``align_corners=False``) and mapped fro
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ from torchvision.models import inception as tv_inception
 
 from ..checkpoint import load_strict, read_state_dict
 from ..core.checks import check_image
-from ..weights import resolve_weights
+from ..weights import as_search_dirs, resolve_weights
 
 #: Registered weights of the FID network (``daclip-kit weights list``).
 WEIGHTS = "fid-inception"
@@ -119,7 +120,8 @@ class FIDInceptionV3(nn.Module):
         return x.flatten(1)
 
 
-def load_fid_inception(weights_dir: str | Path | None = None, *, device: str | torch.device = "cpu") -> FIDInceptionV3:
+def load_fid_inception(weights_dir: str | Path | Sequence[str | Path] | None = None, *,
+                       device: str | torch.device = "cpu") -> FIDInceptionV3:
     """Build :class:`FIDInceptionV3` and load pytorch-fid's weights strictly (``weights_only``).
 
     The file ``pt_inception-2015-12-05-6726825d.pth`` is looked up in ``weights_dir``, the
@@ -129,7 +131,7 @@ def load_fid_inception(weights_dir: str | Path | None = None, *, device: str | t
         WeightsNotFoundError: the file is in none of those folders (nothing is downloaded).
         CheckpointError: the file does not match the network.
     """
-    path = resolve_weights(WEIGHTS, search_dirs=[weights_dir] if weights_dir else [])
+    path = resolve_weights(WEIGHTS, search_dirs=as_search_dirs(weights_dir))
     return _load(str(path), str(device))
 
 

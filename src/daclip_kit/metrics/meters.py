@@ -131,7 +131,7 @@ class LPIPSMeter(PairedMeter):
 
         net = context.networks.get("lpips")
         if net is None:
-            net = load_lpips(context.search_dirs[0] if context.search_dirs else None, device=context.device)
+            net = load_lpips(context.search_dirs, device=context.device)
         super().__init__(lpips, {"net": net})
 
 
@@ -144,8 +144,7 @@ class FIDMeter:
 
         self.net = context.networks.get("fid")
         if self.net is None:
-            self.net = load_fid_inception(context.search_dirs[0] if context.search_dirs else None,
-                                          device=context.device)
+            self.net = load_fid_inception(context.search_dirs, device=context.device)
         self.quantize = bool(getattr(context.protocol, "quantize", True))
         self.stats = (FeatureStats(), FeatureStats())
 

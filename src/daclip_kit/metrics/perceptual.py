@@ -8,6 +8,7 @@ nothing is downloaded behind the user's back.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 from ..checkpoint import load_strict, read_state_dict
 from ..core.checks import check_image
 from ..errors import ShapeError
-from ..weights import resolve_weights
+from ..weights import as_search_dirs, resolve_weights
 
 #: Registered weights of the AlexNet trunk (``daclip-kit weights list``).
 WEIGHTS = "lpips-alexnet"
@@ -39,14 +40,15 @@ def alexnet_to_lpips_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
-def load_lpips(weights_dir: str | Path | None = None, *, device: str | torch.device = "cpu") -> nn.Module:
+def load_lpips(weights_dir: str | Path | Sequence[str | Path] | None = None, *,
+               device: str | torch.device = "cpu") -> nn.Module:
     """``lpips.LPIPS(net="alex", version="0.1")`` with the AlexNet trunk loaded from a local file.
 
     Raises:
         WeightsNotFoundError: ``alexnet-owt-7be5be79.pth`` is in none of the searched folders.
         CheckpointError: the file is not a torchvision AlexNet state dict.
     """
-    path = resolve_weights(WEIGHTS, search_dirs=[weights_dir] if weights_dir else [])
+    path = resolve_weights(WEIGHTS, search_dirs=as_search_dirs(weights_dir))
     return _load(str(path), str(device))
 
 

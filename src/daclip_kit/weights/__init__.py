@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .fetch import (
     ENV_CACHE,
+    as_search_dirs,
     default_cache_dir,
     download_weights,
     find_local,
@@ -19,6 +20,7 @@ from .fetch import (
 
 __all__ = [
     "ENV_CACHE",
+    "as_search_dirs",
     "default_cache_dir",
     "download_weights",
     "find_local",

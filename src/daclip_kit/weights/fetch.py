@@ -105,6 +105,15 @@ def is_path_like(ref: str | Path) -> bool:
     return os.sep in text or "/" in text or text.endswith(WEIGHT_SUFFIXES) or Path(text).exists()
 
 
+def as_search_dirs(folders: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    """``folders`` as a list: one folder, several, or none (``None``)."""
+    if folders is None:
+        return []
+    if isinstance(folders, (str, Path)):
+        return [Path(folders)]
+    return [Path(f) for f in folders]
+
+
 def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Sequence[str | Path] = (),
                     cache_dir: str | Path | None = None) -> Path:
     """Local path of the weights ``ref``.
