@@ -32,6 +32,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -39,6 +40,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -470,6 +472,18 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     host._order.setdefault(registered, len(host._order))
     host.clear_registries()
     return registered
+
+
+@contextlib.contextmanager
+def quiet_plugin_warnings() -> Iterator[None]:
+    """Inside, the plugin host logs no warnings (for a caller that reports every plugin failure
+    itself, as ``daclip-kit plugins`` does)."""
+    before = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
 
 
 def plugin_infos() -> list[PluginInfo]:

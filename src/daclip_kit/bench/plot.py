@@ -88,13 +88,12 @@ def figure6(out_dir: str | Path, measured: Mapping[str, Mapping[str, Mapping[str
     """
 
     paths = []
-    for metric in FIGURE6_TABLES:
+    for metric, path in zip(FIGURE6_TABLES, figure_paths(out_dir)):
         series = {f"{k} (paper)": v for k, v in paper_series(metric).items()}
         for name, values in (measured or {}).get(metric, {}).items():
             series[name] = values
         arrow = "higher is better" if higher_is_better(metric) else "lower is better"
-        paths.append(radar_plot(series, Path(out_dir) / f"figure6_{metric}.png",
-                                title=f"{metric.upper()} ({arrow})", labels=PAPER_LABELS))
+        paths.append(radar_plot(series, path, title=f"{metric.upper()} ({arrow})", labels=PAPER_LABELS))
     return paths
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 runtime error (message, no traceback), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import DaclipKitError, PluginLoadError
-from ..plugins import ENV_ALLOW, describe_exception, get_registry, is_builtin_plugin
+from ..plugins import ENV_ALLOW, describe_exception, get_registry, is_builtin_plugin, quiet_plugin_warnings
 from ..specs import load_target
 from . import console
 from .console import error
@@ -72,14 +73,9 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)
-    plugin_log = logging.getLogger("daclip_kit.plugins")
-    level = plugin_log.level
-    if wanted == "plugins":  # that verb lists every plugin failure itself; say each once
-        plugin_log.setLevel(logging.ERROR)
-    try:
+    # the plugins verb lists every plugin failure itself; say each once
+    with quiet_plugin_warnings() if wanted == "plugins" else contextlib.nullcontext():
         entries = {e.spec.name: e for e in get_registry("commands").entries()}
-    finally:
-        plugin_log.setLevel(level)
     for name in sorted(entries):
         entry = entries[name]
         summary = entry.spec.summary.replace("%", "%%")  # argparse %-formats help texts

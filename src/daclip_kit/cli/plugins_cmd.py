@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
-from ..plugins import plugin_infos
+from ..plugins import plugin_infos, quiet_plugin_warnings
 from . import console
 
 
@@ -14,20 +13,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _infos():
-    """:func:`plugin_infos` without the host's warnings: this command shows every failure itself."""
-    logger = logging.getLogger("daclip_kit.plugins")
-    before = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        return plugin_infos()
-    finally:
-        logger.setLevel(before)
-
-
 def run(args: argparse.Namespace) -> int:
-
-    infos = _infos()
+    with quiet_plugin_warnings():  # this command shows every failure itself
+        infos = plugin_infos()
     rows = [
         {
             "name": i.name,
