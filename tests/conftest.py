@@ -117,8 +117,10 @@ def torchrun():
     def run(*args: str, nproc: int = 2, timeout: float = 300, env: dict | None = None):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                "-m", "daclip_kit", *map(str, args)]
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        job_env = {k: v for k, v in os.environ.items()  # a fresh job, whatever launched the tests
+                   if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+        job_env.update({"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=job_env,
                                 start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)

@@ -43,17 +43,10 @@ def data_root(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def daclip_folder(tmp_path_factory):
+@pytest.fixture
+def daclip_folder(tiny_models):
     """A tiny DA-CLIP native folder, as ``daclip-kit train daclip`` writes one."""
-    from daclip_kit.embedders.daclip.convert import save_daclip
-    from daclip_kit.embedders.daclip.model import DaCLIP
-    from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("daclip") / "daclip"
-    save_daclip(DaCLIP.from_config(TINY_CLIP_CONFIG), folder)
-    return folder
+    return tiny_models["daclip"]
 
 
 def make_run(base: Path, run: str, network: str, *, seed: int, steps: tuple[int, ...] = (2,),

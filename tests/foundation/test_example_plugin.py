@@ -80,22 +80,18 @@ def test_plugin_release_loads_through_its_own_converter(tmp_path, capsys):
         daclip_kit.load_network("tinynet", {"generator": broken, "config": {"width": 8, "blocks": 1, "context_dim": 8}})
 
 
-def test_plugin_backbone_trains_restores_and_is_a_table8_row(tmp_path, capsys):
+def test_plugin_backbone_trains_restores_and_is_a_table8_row(tmp_path, capsys, tiny_models):
     """The whole recipe path with a third-party backbone: train from its release, restore, bench."""
     from daclip_kit.data.mini import build_mini
-    from daclip_kit.embedders.daclip.convert import save_daclip
-    from daclip_kit.embedders.daclip.model import DaCLIP
-    from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
     from daclip_kit.io import read_image
 
     _release(tmp_path / "tinynet_demo.pt", width=8, blocks=1, context_dim=32)
     build_mini(tmp_path / "mini", size=32, per_type=2, val_per_type=1, composed=0, types=("noisy",), seed=0)
-    torch.manual_seed(0)
-    save_daclip(DaCLIP.from_config(TINY_CLIP_CONFIG), tmp_path / "daclip")
     run = tmp_path / "run"
     assert main(["train", "restoration", "--set", "network.name=tinynet", "--set", "network.width=8",
                  "--set", "network.blocks=1", "--set", "network.context_dim=32",
-                 "--init-from", str(tmp_path / "tinynet_demo.pt"), "--set", f"embedder.weights={tmp_path / 'daclip'}",
+                 "--init-from", str(tmp_path / "tinynet_demo.pt"),
+                 "--set", f"embedder.weights={tiny_models['daclip']}",
                  "--set", f"data.root={tmp_path / 'mini'}", "--set", "data.degradations=noisy",
                  "--set", "data.batch_size=2", "--set", "data.patch_size=32", "--set", "data.num_workers=0",
                  "--set", "validation.every=0", "--set", "ema.enabled=false", "--max-steps", "2",
@@ -111,7 +107,7 @@ def test_plugin_backbone_trains_restores_and_is_a_table8_row(tmp_path, capsys):
 
     lq = next((tmp_path / "mini" / "val" / "noisy" / "LQ").glob("*.png"))
     assert main(["restore", str(lq), "-o", str(tmp_path / "out"), "--model", "tinynet", "--weights", trained,
-                 "--daclip-weights", str(tmp_path / "daclip"), "--device", "cpu", "--json"]) == 0
+                 "--daclip-weights", str(tiny_models["daclip"]), "--device", "cpu", "--json"]) == 0
     restored = json.loads(capsys.readouterr().out)
     assert restored["network"] == "tinynet" and restored["sampler"] is None
     assert read_image(tmp_path / "out" / lq.with_suffix(".png").name).shape == read_image(lq).shape

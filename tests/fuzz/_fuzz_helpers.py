@@ -1,9 +1,8 @@
-"""Helpers of the fuzz cases: an in-process CLI runner, folder snapshots and
-small crafted models, all tiny so every case runs in well under a second or two."""
+"""Helpers of the fuzz cases: an in-process CLI runner, JSON and error checks and small crafted
+models, all tiny so every case runs in well under a second or two (folder snapshots: tests/_snapshots.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -39,25 +38,6 @@ def assert_clean_failure(code: int, err: str, *needles: str) -> str:
 
 def assert_no_traceback(err: str) -> None:
     assert "Traceback" not in err, err
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every entry under ``root`` (itself included) with a digest of its content: files by
-    SHA-256, links by target, folders as such. Equal snapshots: nothing was added, removed or
-    changed."""
-    root = Path(root)
-    if not root.exists() and not root.is_symlink():
-        return {}
-    found: dict[str, str] = {}
-    for path in sorted([root, *root.rglob("*")]):
-        rel = str(path.relative_to(root))
-        if path.is_symlink():
-            found[rel] = "link:" + str(path.readlink())
-        elif path.is_dir():
-            found[rel] = "dir"
-        else:
-            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
 
 
 def strict_json(text: str):

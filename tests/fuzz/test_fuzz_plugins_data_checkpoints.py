@@ -22,12 +22,12 @@ from _fuzz_helpers import (
     assert_no_traceback,
     lines,
     run_cli,
-    snapshot,
     strict_json,
     tiny_nafnet,
     write_image_file,
 )
 from _plugin_fakes import FakeEntryPoint, install_module
+from _snapshots import snapshot
 
 import daclip_kit
 from daclip_kit import plugins

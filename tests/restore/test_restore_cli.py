@@ -18,8 +18,10 @@ def _save_png(path, array, mode=None):
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    """Native folders: a tiny DA-CLIP (embed_dim 32) and a tiny universal-style U-Net (context 32)."""
+def models(tmp_path_factory):
+    """Native folders: a tiny DA-CLIP (embed_dim 32) and a tiny universal-style U-Net (context 32)
+    with four levels, unlike the shared ``tiny_models``: its size divisor 8 makes every odd-sized
+    input here go through padding and cropping."""
     from daclip_kit import create_backbone
     from daclip_kit.checkpoint import save_pretrained
     from daclip_kit.embedders.daclip.convert import save_daclip
@@ -51,9 +53,9 @@ def _restore(inputs, out, models, *extra):
                  "--daclip-weights", str(daclip), "--steps", "2", "--device", "cpu", *extra])
 
 
-def test_restore_folder_keeps_sizes_and_modes(images, tmp_path, tiny_models, capsys):
+def test_restore_folder_keeps_sizes_and_modes(images, tmp_path, models, capsys):
     out = tmp_path / "out"
-    assert _restore([images], out, tiny_models, "--json") == 0
+    assert _restore([images], out, models, "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 2 and summary["sampler"] == "irsde" and len(summary["images"]) == 3
     assert summary["network"] == "irsde-unet" and summary["sampler_config"] == {}
@@ -63,11 +65,11 @@ def test_restore_folder_keeps_sizes_and_modes(images, tmp_path, tiny_models, cap
     assert not list(out.glob(".*"))  # no temporary files left
 
 
-def test_restore_is_deterministic_per_seed_and_tiling_matches(images, tmp_path, tiny_models):
+def test_restore_is_deterministic_per_seed_and_tiling_matches(images, tmp_path, models):
     src = images / "rgb.png"
     runs = {}
     for name, extra in (("a", []), ("b", []), ("c", ["--seed", "1"]), ("tiled", ["--tile", "64"])):
-        assert _restore([src], tmp_path / name, tiny_models, *extra) == 0
+        assert _restore([src], tmp_path / name, models, *extra) == 0
         runs[name] = np.asarray(Image.open(tmp_path / name / "rgb.png"), dtype=np.int16)
     assert np.array_equal(runs["a"], runs["b"])
     assert not np.array_equal(runs["a"], runs["c"])
@@ -75,17 +77,17 @@ def test_restore_is_deterministic_per_seed_and_tiling_matches(images, tmp_path, 
     assert np.abs(runs["a"] - runs["tiled"]).max() <= 1
 
 
-def test_refuses_existing_output_and_input_as_output(images, tmp_path, tiny_models, capsys):
+def test_refuses_existing_output_and_input_as_output(images, tmp_path, models, capsys):
     out = tmp_path / "out"
-    assert _restore([images / "rgb.png"], out, tiny_models) == 0
+    assert _restore([images / "rgb.png"], out, models) == 0
     before = (out / "rgb.png").read_bytes()
     capsys.readouterr()
-    assert _restore([images / "rgb.png"], out, tiny_models) == 1
+    assert _restore([images / "rgb.png"], out, models) == 1
     assert "--overwrite to replace them" in capsys.readouterr().err
     assert (out / "rgb.png").read_bytes() == before
-    assert _restore([images / "rgb.png"], out, tiny_models, "--overwrite", "--seed", "3") == 0
+    assert _restore([images / "rgb.png"], out, models, "--overwrite", "--seed", "3") == 0
     # restoring a PNG into its own folder would overwrite the input: always refused
-    assert _restore([images / "rgb.png"], images, tiny_models, "--overwrite") == 1
+    assert _restore([images / "rgb.png"], images, models, "--overwrite") == 1
     assert "never overwritten" in capsys.readouterr().err
 
 
@@ -96,16 +98,16 @@ def test_refuses_existing_output_and_input_as_output(images, tmp_path, tiny_mode
         (lambda d: (d / "broken.png").write_bytes(b"nope") and d / "broken.png", "Cannot read"),
     ],
 )
-def test_bad_inputs_are_clean_errors(tmp_path, tiny_models, capsys, setup, message):
+def test_bad_inputs_are_clean_errors(tmp_path, models, capsys, setup, message):
     bad = setup(tmp_path)
-    assert _restore([bad], tmp_path / "out", tiny_models) == 1
+    assert _restore([bad], tmp_path / "out", models) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 
-def test_bad_options(images, tmp_path, tiny_models, capsys):
-    assert _restore([images], tmp_path / "o", tiny_models, "--batch", "0") == 1
+def test_bad_options(images, tmp_path, models, capsys):
+    assert _restore([images], tmp_path / "o", models, "--batch", "0") == 1
     assert "--batch must be at least 1" in capsys.readouterr().err
     assert main(["restore", str(images), "-o", str(tmp_path / "o"), "--model", "irsde-univrsal"]) == 1
     assert "Did you mean: irsde-universal" in capsys.readouterr().err
@@ -119,14 +121,14 @@ def test_missing_named_weights_offline_say_where_to_put_them(images, tmp_path, m
     assert "universal-ir.pth" in err and str(tmp_path / "cache") in err
 
 
-def test_batched_restore_equals_single(tmp_path, tiny_models):
+def test_batched_restore_equals_single(tmp_path, models):
     rng = np.random.default_rng(1)
     d = tmp_path / "same"
     d.mkdir()
     for i in range(3):
         _save_png(d / f"im{i}.png", rng.integers(0, 256, (24, 30, 3), dtype=np.uint8))
-    assert _restore([d], tmp_path / "b1", tiny_models, "--mode", "ode") == 0
-    assert _restore([d], tmp_path / "b3", tiny_models, "--mode", "ode", "--batch", "3") == 0
+    assert _restore([d], tmp_path / "b1", models, "--mode", "ode") == 0
+    assert _restore([d], tmp_path / "b3", models, "--mode", "ode", "--batch", "3") == 0
     for i in range(3):
         a = np.asarray(Image.open(tmp_path / "b1" / f"im{i}.png"), dtype=np.int16)
         b = np.asarray(Image.open(tmp_path / "b3" / f"im{i}.png"), dtype=np.int16)
@@ -156,33 +158,33 @@ def test_restore_with_full_size_official_files(tmp_path, capsys):
         assert im.size == (52, 36)
 
 
-def test_sampler_choices_come_from_the_sampler(images, tmp_path, tiny_models, capsys):
-    assert _restore([images], tmp_path / "o", tiny_models, "--mode", "ddim") == 1
+def test_sampler_choices_come_from_the_sampler(images, tmp_path, models, capsys):
+    assert _restore([images], tmp_path / "o", models, "--mode", "ddim") == 1
     err = capsys.readouterr().err
     assert "'ddim' is not one of ['posterior', 'sde', 'ode']" in err and "Traceback" not in err
-    assert _restore([images], tmp_path / "o", tiny_models, "--sampler", "mrs", "--set", "sampler.order=5") == 1
+    assert _restore([images], tmp_path / "o", models, "--sampler", "mrs", "--set", "sampler.order=5") == 1
     assert "order" in capsys.readouterr().err
-    assert _restore([images], tmp_path / "o", tiny_models, "--sampler", "nosuch") == 1
+    assert _restore([images], tmp_path / "o", models, "--sampler", "nosuch") == 1
     assert "Unknown sampler 'nosuch'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("sampler", ["mrs", "heun"])
-def test_restore_with_the_fast_samplers(images, tmp_path, tiny_models, capsys, sampler):
+def test_restore_with_the_fast_samplers(images, tmp_path, models, capsys, sampler):
     out = tmp_path / sampler
-    assert _restore([images / "rgb.png"], out, tiny_models, "--sampler", sampler, "--steps", "3", "--json") == 0
+    assert _restore([images / "rgb.png"], out, models, "--sampler", sampler, "--steps", "3", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["sampler"] == sampler and summary["steps"] == 3
     with Image.open(out / "rgb.png") as im:
         assert im.size == (45, 37)
 
 
-def test_fast_pipeline_uses_mrs_with_ten_evaluations(images, tmp_path, tiny_models, capsys):
+def test_fast_pipeline_uses_mrs_with_ten_evaluations(images, tmp_path, models, capsys):
     from daclip_kit.pipelines.recipe import get_recipe
 
     fast, slow = get_recipe("irsde-universal-fast"), get_recipe("irsde-universal")
     assert (fast.sampler, fast.steps) == ("mrs", 10) and (fast.backbone, fast.weights) == (slow.backbone, slow.weights)
     assert get_recipe("wild-ir-fast").backbone == "irsde-unet-wild"
-    unet, daclip = tiny_models
+    unet, daclip = models
     assert main(["restore", str(images / "rgb.png"), "-o", str(tmp_path / "o"), "--model", "irsde-universal-fast",
                  "--weights", str(unet), "--daclip-weights", str(daclip), "--device", "cpu", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)

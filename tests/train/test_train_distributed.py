@@ -5,9 +5,6 @@ at another number of processes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,14 +25,9 @@ from daclip_kit.train.restoration import train_restoration
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def torchrun(trainer: str, run_file: Path, *extra: str) -> dict:
-    """``torchrun --nproc_per_node 2 -m daclip_kit train TRAINER --config RUN_FILE`` (gloo, CPU)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "daclip_kit", "train", trainer, "--config", str(run_file), "--json", *extra]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, check=False)
+def _train(torchrun, trainer: str, run_file: Path) -> dict:
+    """``torchrun --nproc_per_node 2 -m daclip_kit train TRAINER --config RUN_FILE --json`` (gloo, CPU)."""
+    done = torchrun("train", trainer, "--config", run_file, "--json", timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout)  # process 1 prints nothing
 
@@ -73,7 +65,7 @@ def test_sharded_batches_cover_the_global_batch_in_order():
     assert list(resumed) == one[1:]
 
 
-def test_restoration_two_processes_equal_one_and_resume_at_another_world_size(root, daclip, tmp_path):
+def test_restoration_two_processes_equal_one_and_resume_at_another_world_size(root, daclip, tmp_path, torchrun):
     def cfg(out, **top):
         # a constant learning rate: extending max_steps on resume keeps the schedule of the 3-step run
         base = {"max_steps": 3, "save_every": 1, "data": {"batch_size": 4}, "optim": {"lr": 1e-3, "min_lr": 1e-3}}
@@ -81,7 +73,7 @@ def test_restoration_two_processes_equal_one_and_resume_at_another_world_size(ro
 
     run_file = tmp_path / "run.toml"
     run_file.write_text(config_to_toml(cfg(tmp_path / "ddp", max_steps=2).validate()))
-    summary = torchrun("restoration", run_file)
+    summary = _train(torchrun, "restoration", run_file)
     assert summary["step"] == 2 and set(summary["models"]) == {"network", "network-ema"}
 
     single = train_restoration(cfg(tmp_path / "one"))
@@ -102,13 +94,13 @@ def test_restoration_two_processes_equal_one_and_resume_at_another_world_size(ro
         _same_weights(single.checkpoint / model, resumed.checkpoint / model, atol=1e-5)
 
 
-def test_daclip_global_batch_loss_two_processes_equal_one(root, tmp_path):
+def test_daclip_global_batch_loss_two_processes_equal_one(root, tmp_path, torchrun):
     def cfg(out, **top):
         return from_dict(DaClipTrainConfig, daclip_run(root, out, **{"max_steps": 3, **top}))
 
     run_file = tmp_path / "run.toml"
     run_file.write_text(config_to_toml(cfg(tmp_path / "ddp").validate()))
-    summary = torchrun("daclip", run_file)
+    summary = _train(torchrun, "daclip", run_file)
     assert summary["step"] == 3
 
     single = train_daclip(cfg(tmp_path / "one"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _snapshots import snapshot
 from _train_testutil import irsde_config
 
 from daclip_kit.checkpoint import load_pretrained_files
@@ -32,18 +33,13 @@ def _run_file(root, daclip, tmp_path, name="run.toml", **top) -> Path:
     return path
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file of a folder with its bytes (nothing may change when a resume is refused)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def test_resume_with_a_changed_config_is_refused_before_anything_is_written(root, daclip, tmp_path, capsys):
     out = tmp_path / "run"
     run_file = _run_file(root, daclip, tmp_path, max_steps=2, save_every=1)
     base = ["train", "restoration", "--config", str(run_file), "--out", str(out), "--json"]
     assert main(base) == 0
     capsys.readouterr()
-    before = _snapshot(out)
+    before = snapshot(out)
 
     cases = {
         "optim.lr": ["--resume", str(out), "--set", "optim.lr=5e-3"],
@@ -55,7 +51,7 @@ def test_resume_with_a_changed_config_is_refused_before_anything_is_written(root
         err = capsys.readouterr().err
         assert key in err and "Cannot resume" in err, err
         assert len(err.strip().splitlines()) == 1, err
-        assert _snapshot(out) == before, f"a refused resume ({key}) changed the run folder"
+        assert snapshot(out) == before, f"a refused resume ({key}) changed the run folder"
 
     # another run file that differs in the optimizer and the seed: both keys are named
     other = _run_file(root, daclip, tmp_path, name="other.toml", max_steps=2, save_every=1, seed=3,
@@ -63,7 +59,7 @@ def test_resume_with_a_changed_config_is_refused_before_anything_is_written(root
     assert main(["train", "restoration", "--config", str(other), "--resume", str(out), "--json"]) == 1
     changed = capsys.readouterr().err.split("with a changed config: ")[1].split(". Resuming may only")[0]
     assert changed == "optim.lr 0.001 -> 0.002, seed 0 -> 3"
-    assert _snapshot(out) == before
+    assert snapshot(out) == before
 
     # the run still resumes with its own config; allowed changes are taken and recorded
     assert main(["train", "restoration", "--resume", str(out), "--max-steps", "3", "--set", "log_every=2",
