@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -59,23 +58,8 @@ def test_encode_text_cpu(benchmark, embedder):
     assert out.shape == (10, 512)
 
 
-def _time(fn, device: torch.device, rounds: int) -> float:
-    """Median seconds of ``fn()`` over ``rounds`` runs after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(rounds):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
+    from daclip_kit.bench.complexity import median_runtime
     from daclip_kit.core.runtime import autocast
     from daclip_kit.factory import create_embedder
 
@@ -106,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 run()
                 first = time.perf_counter() - t0
-                seconds = _time(run, device, rounds)
+                seconds = median_runtime(run, repeats=rounds, warmup=2, device=device)
                 rows.append({"batch": batch, "precision": precision, "variant": name, "ms": seconds * 1e3,
                              "ms_per_img": seconds * 1e3 / batch, "first_call_s": first})
                 print(f"batch {batch:2d} {precision:5s} {name:8s} {seconds * 1e3:9.2f} ms "

@@ -44,12 +44,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from daclip_kit.types import DEGRADATIONS  # noqa: E402  (after the offline switch; imports no torch)
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "train"
 #: The mini set's degradation types: the ten official words, the classes of the DA-CLIP check
 #: (the IR-SDE check uses noisy). The same data as the README's training block.
-TYPES = ("motion-blurry", "hazy", "jpeg-compressed", "low-light", "noisy", "raindrop", "rainy", "shadowed",
-         "snowy", "uncompleted")
+TYPES = DEGRADATIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,11 +73,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _psnr(a_path: Path, b_path: Path) -> float:
-    from daclip_kit.io import read_image
-    from daclip_kit.metrics.peak_snr import psnr
+def machine_info(threads: int, device: str) -> dict:
+    """What the figures were measured on."""
+    import torch
 
-    return float(psnr(read_image(a_path), read_image(b_path))[0])
+    return {"cpu_count": os.cpu_count(), "threads": threads, "device": device,
+            "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def train_tiny_daclip(root: Path, out_dir: Path, device: str, steps: int | None = None):
+    """Train the README's tiny DA-CLIP (``daclip_tiny``) on the mini set ``root``; the
+    :class:`~daclip_kit.train.loop.TrainResult` and its run config."""
+    from daclip_kit.train import load_run_config, train_daclip
+
+    overrides = [f"data.root={root}", f"out_dir={out_dir}", f"device={device}"]
+    if steps:
+        overrides.append(f"max_steps={steps}")
+    cfg = load_run_config("daclip", EXAMPLES / "daclip_tiny.toml", overrides)
+    return train_daclip(cfg), cfg
 
 
 def check_daclip(root: Path, work: Path, args: argparse.Namespace) -> dict:
@@ -86,14 +101,9 @@ def check_daclip(root: Path, work: Path, args: argparse.Namespace) -> dict:
     from daclip_kit import create_embedder
     from daclip_kit.data.universal import read_captions_csv
     from daclip_kit.io import read_image
-    from daclip_kit.train import load_run_config, train_daclip
 
-    overrides = [f"data.root={root}", f"out_dir={work / 'daclip'}", f"device={args.device}"]
-    if args.daclip_steps:
-        overrides.append(f"max_steps={args.daclip_steps}")
-    cfg = load_run_config("daclip", EXAMPLES / "daclip_tiny.toml", overrides)
     tic = time.perf_counter()
-    result = train_daclip(cfg)
+    result, cfg = train_tiny_daclip(root, work / "daclip", args.device, args.daclip_steps)
     minutes = (time.perf_counter() - tic) / 60
     folder = result.checkpoint / "daclip"
 
@@ -147,8 +157,11 @@ def check_irsde(root: Path, work: Path, daclip: str, args: argparse.Namespace, s
     result = train_restoration(cfg)
     minutes = (time.perf_counter() - tic) / 60
 
+    from daclip_kit.metrics.score import score_folders
+
     lq_dir, gt_dir = root / "val" / "noisy" / "LQ", root / "val" / "noisy" / "GT"
-    scores: dict[str, float] = {}
+    lq_scores = score_folders(gt_dir, pred=lq_dir, metrics=["psnr"])
+    scores: dict[str, float] = {"lq": lq_scores.metrics["psnr"]}
     restore_minutes = 0.0
     for model in ("network-ema", "network"):
         out = work / f"restored-{model}"
@@ -161,13 +174,11 @@ def check_irsde(root: Path, work: Path, daclip: str, args: argparse.Namespace, s
         if done.returncode:
             raise SystemExit(f"restore failed: {done.stderr.strip()}")
         summary = json.loads(done.stdout)
-        files = sorted(lq_dir.glob("*.png"))
-        scores[model] = sum(_psnr(out / f.name, gt_dir / f.name) for f in files) / len(files)
-        scores["lq"] = sum(_psnr(f, gt_dir / f.name) for f in files) / len(files)
+        scores[model] = score_folders(gt_dir, pred=out, metrics=["psnr"]).metrics["psnr"]
         scores["sampler_steps"] = summary["steps"]
     train_losses = [r["loss"] for r in result.history if "loss" in r]
     return {"psnr_restored": scores["network-ema"], "psnr_restored_raw": scores["network"], "psnr_lq": scores["lq"],
-            "gain_db": scores["network-ema"] - scores["lq"], "degradation": "noisy", "images": len(files),
+            "gain_db": scores["network-ema"] - scores["lq"], "degradation": "noisy", "images": len(lq_scores.images),
             "steps": result.step, "batch": cfg.data.batch_size, "patch": cfg.data.patch_size,
             "sampler": dict(cfg.sampler.options), "sampler_steps": scores["sampler_steps"],
             "seconds_per_step_timed": per_step, "loss_first": train_losses[0] if train_losses else None,
@@ -189,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     root = work / "mini"
     build_mini(root, size=64, per_type=args.per_type, val_per_type=args.val_per_type, composed=0, types=TYPES,
                seed=0)
-    results: dict = {"machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "device": args.device,
-                                 "processor": platform.processor() or platform.machine(),
-                                 "torch": torch.__version__, "python": platform.python_version()},
+    results: dict = {"machine": machine_info(args.threads, args.device),
                      "data": {"size": 64, "per_type": args.per_type, "val_per_type": args.val_per_type,
                               "types": list(TYPES)}}
     results["daclip"] = check_daclip(root, work, args)

@@ -104,9 +104,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     import daclip_kit
-    from daclip_kit.core.pipeline import RestorationPipeline, RestoreOptions, per_image_generators
+    from daclip_kit.core.pipeline import (
+        RestorationPipeline,
+        RestoreOptions,
+        per_image_generators,
+    )
     from daclip_kit.core.runtime import resolve_precision
-    from daclip_kit.types import Conditioning, ImageEmbedding
+    from daclip_kit.types import ImageEmbedding
 
     device = torch.device(args.device)
     net, deg, content = build(args.tiny, device)

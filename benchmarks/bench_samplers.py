@@ -97,22 +97,21 @@ def train_tiny(args: argparse.Namespace) -> tuple[Path, Path | None, Path]:
 
 def build(network: Path, embedder: Path | None, device: str):
     """The pipeline of the trained network and its stored SDE settings."""
-    from daclip_kit.core.pipeline import RestorationPipeline
-    from daclip_kit.factory import create_embedder, create_sampler
-    from daclip_kit.pretrained import load_network, native_info
+    from daclip_kit.errors import WeightsNotFoundError
+    from daclip_kit.pipelines.build import build_pipeline
+    from daclip_kit.pretrained import native_info
 
     info = native_info(network)
     if not info.sampler:
         raise SystemExit(f"{network} records no sampler: give a network folder written by `daclip-kit train`.")
-    sde = {k: v for k, v in dict(info.sampler.get("config", {})).items() if k in SDE_KEYS}
-    net = load_network(info.name, network).to(device).eval()
-    emb = None
-    if getattr(net, "accepts", None):
-        if embedder is None:
-            raise SystemExit(f"{info.name} is conditioned on DA-CLIP: pass --embedder (the DA-CLIP folder).")
-        emb = create_embedder("daclip", weights=str(embedder), device=device).eval()
-    pipe = RestorationPipeline(embedder=emb, denoiser=net, sampler=create_sampler("irsde", **sde))
-    return pipe, sde, info.name
+    try:
+        built = build_pipeline(info.name, weights=network, embedder_weights=embedder, device=device, download=False)
+    except WeightsNotFoundError:
+        if embedder is None:  # the recipe's released DA-CLIP is not here
+            raise SystemExit(f"{info.name} is conditioned on DA-CLIP: pass --embedder (the DA-CLIP folder).") from None
+        raise
+    sde = {k: v for k, v in built.recipe.sampler_config.items() if k in SDE_KEYS}
+    return built.pipeline, sde, info.name
 
 
 def run_setting(pipe, sampler, steps: int, pairs, device: str, seed: int):

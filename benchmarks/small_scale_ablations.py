@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -61,10 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
+    from bench_learning import machine_info, train_tiny_daclip  # beside this script
 
     from daclip_kit import load_network
     from daclip_kit.data.mini import build_mini
-    from daclip_kit.train import load_run_config, train_daclip, train_restoration
+    from daclip_kit.train import load_run_config, train_restoration
 
     torch.set_num_threads(args.threads)
     work = args.work or Path(tempfile.mkdtemp(prefix="daclip-kit-ablations-"))
@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     root = work / "mini"
     if not root.exists():
         build_mini(root, size=64, per_type=6, val_per_type=2, composed=0, seed=0)
-    daclip_cfg = load_run_config("daclip", "daclip_tiny", [f"data.root={root}", f"out_dir={work / 'daclip'}",
-                                                           "device=cpu"])
-    daclip = train_daclip(daclip_cfg).checkpoint / "daclip"
+    daclip = train_tiny_daclip(root, work / "daclip", "cpu")[0].checkpoint / "daclip"
     print(f"DA-CLIP (tiny) trained: {daclip}", flush=True)
     trained = {}
     for name in RUNS:
@@ -112,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in bench["rows"]}
     result = {"scale": "small: tiny networks, mini data set, CPU; not comparable with the paper",
               "steps": args.steps, "trained": trained, "ours": rows, "minutes_total": round((time.perf_counter() - t0) / 60, 1),
-              "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                          "threads": args.threads, "torch": torch.__version__}}
+              "machine": machine_info(args.threads, "cpu")}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"total {result['minutes_total']} min")
