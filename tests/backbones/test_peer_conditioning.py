@@ -10,14 +10,13 @@ from daclip_kit.errors import ConfigError
 from daclip_kit.plugins import get_registry
 from daclip_kit.types import Conditioning
 
-TINY = {"dim": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks": 1}
-PROMPTIR = {**TINY, "prompt_dims": (8, 16, 32), "prompt_sizes": (8, 4, 4)}
+TINY = dict(get_registry("backbones").get("restormer").tiny_config)
+PROMPTIR = dict(get_registry("backbones").get("promptir").tiny_config)
 
 
-@pytest.mark.parametrize(("plain", "conditioned", "tiny"), [("restormer", "restormer-daclip", TINY),
-                                                            ("promptir", "promptir-daclip", PROMPTIR)])
-def test_a_new_conditioned_network_computes_the_plain_one_it_starts_from(plain, conditioned, tiny):
-    base = daclip_kit.create_backbone(plain, **tiny).eval()
+@pytest.mark.parametrize(("plain", "conditioned"), [("restormer", "restormer-daclip"), ("promptir", "promptir-daclip")])
+def test_a_new_conditioned_network_computes_the_plain_one_it_starts_from(plain, conditioned):
+    base = daclip_kit.create_backbone(plain, **get_registry("backbones").get(plain).tiny_config).eval()
     cfg = dict(get_registry("backbones").get(conditioned).tiny_config)
     net = daclip_kit.create_backbone(conditioned, **cfg).eval()
     missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)

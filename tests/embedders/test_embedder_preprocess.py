@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from daclip_kit.data import mini
 from daclip_kit.embedders.preprocess import (
     OPENAI_MEAN,
     OPENAI_STD,
@@ -72,14 +73,9 @@ def noise_image(h, w, seed=0, binary=False):
 
 @lru_cache(maxsize=None)
 def photo(name: str) -> torch.Tensor:
-    """``(1,3,H,W)`` float32 in [0, 1] (``uint8 / 255``)."""
-    if name in ("china", "flower"):
-        datasets = pytest.importorskip("sklearn.datasets")
-        arr = datasets.load_sample_images().images[("china", "flower").index(name)]
-    else:
-        data = pytest.importorskip("skimage.data")
-        arr = getattr(data, name)()
-    return torch.from_numpy(np.array(arr)).permute(2, 0, 1)[None].float() / 255
+    """``(1,3,H,W)`` float32 in [0, 1] (``uint8 / 255``), a photo bundled with scikit-image or
+    scikit-learn (both in the ``[dev]`` extra)."""
+    return mini.load_photo({n: load for n, load, _ in mini.PHOTOS}[name])
 
 
 def photo_variant(x: torch.Tensor, variant: str) -> torch.Tensor:
