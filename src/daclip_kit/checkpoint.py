@@ -20,8 +20,6 @@ import contextlib
 import contextvars
 import json
 import re
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import to_dict
 from .errors import CheckpointError
-from .io import apply_default_mode, replace_folder
+from .io import apply_default_mode, atomic_folder
 
 if TYPE_CHECKING:
     import torch
@@ -314,18 +312,11 @@ def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[st
             f"{str(directory)!r} exists and is not a daclip-kit model folder (no {WEIGHTS_NAME}); "
             "it is not replaced. Choose a new folder."
         )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_folder(directory) as tmp:
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
         (tmp / CONFIG_NAME).write_text(json.dumps(dict(config), indent=2, sort_keys=True, default=list) + "\n")
-
-        for path in (tmp, tmp / WEIGHTS_NAME, tmp / CONFIG_NAME):
+        for path in (tmp / WEIGHTS_NAME, tmp / CONFIG_NAME):
             apply_default_mode(path)
-        replace_folder(tmp, directory)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 

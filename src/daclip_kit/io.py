@@ -129,6 +129,23 @@ def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp", folders
     return removed
 
 
+@contextlib.contextmanager
+def atomic_folder(target: Path, *, suffix: str = "") -> Iterator[Path]:
+    """Yield a new hidden sibling folder of ``target`` (``.<name>.<pid>.<random><suffix>``) to
+    write into. When the block ends without an error it replaces ``target`` as a whole, with
+    ordinary permissions (:func:`replace_folder`); otherwise it is removed. The folder of a run
+    that was killed outright is left for :func:`clean_stale_temporaries`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent))
+    try:
+        yield tmp
+        apply_default_mode(tmp)
+        replace_folder(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def replace_folder(new: Path, target: Path) -> None:
     """Move the finished folder ``new`` onto ``target`` (a sibling); an existing ``target`` is
     replaced as a whole, and put back if the move fails."""

@@ -10,9 +10,6 @@ describing each photo (no BLIP needed).
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..factory import create_degradation
-from ..io import (
-    apply_default_mode,
-    clean_stale_temporaries,
-    replace_folder,
-    write_image,
-)
+from ..io import atomic_folder, clean_stale_temporaries, write_image
 from ..types import DEGRADATIONS
 
 log = logging.getLogger(__name__)
@@ -205,18 +197,11 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
         raise ConfigError(f"--size must be at least 16 pixels, got {size}.")
     _check_replaceable(out, overwrite)
     target = out.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(target.parent, suffix=PARTIAL, folders=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=PARTIAL, dir=target.parent))
-    try:
+    with atomic_folder(target, suffix=PARTIAL) as tmp:
         report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
                              types=types, seed=seed, synthetic=synthetic, progress=progress)
         _check_replaceable(out, overwrite)  # nothing appeared in the meantime
-        apply_default_mode(tmp)
-        replace_folder(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
