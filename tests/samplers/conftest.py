@@ -10,12 +10,19 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MRS_FIXTURE = "mrs_sampler.golden.pt"
+MRS_OPTIONS_FIXTURE = "mrs_sampler_options.golden.pt"
 
 
 @pytest.fixture(scope="session")
 def mrs_golden(reference_dir) -> dict:
     """``mrs_sampler.golden.pt`` (official MRS runs) from ``tests/fixtures/reference/``."""
     return torch.load(reference_dir / MRS_FIXTURE, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="session")
+def mrs_options_golden(reference_dir) -> dict:
+    """``mrs_sampler_options.golden.pt`` (twenty official MRS runs over the option set)."""
+    return torch.load(reference_dir / MRS_OPTIONS_FIXTURE, map_location="cpu", weights_only=True)
 
 
 def lerp_at(values: torch.Tensor, t: float) -> torch.Tensor:
