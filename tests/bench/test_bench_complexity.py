@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 from torch import nn
 
 from daclip_kit import hookimpl
-from daclip_kit.bench.complexity import count_parameters, macs_flopcounter, macs_hooks
+from daclip_kit.bench.complexity import count_parameters, count_used_parameters, macs_flopcounter, macs_hooks
+from daclip_kit.bench.report import fmt_paper
 from daclip_kit.core.backbone import RestorationBackbone
 from daclip_kit.specs import BackboneSpec
 
@@ -37,6 +39,39 @@ def test_counters_on_a_hand_computable_net():
     grouped = nn.Conv2d(4, 4, 3, padding=1, groups=2)
     y = torch.rand(1, 4, 8, 8)
     assert macs_hooks(lambda: grouped(y), grouped) == 4 * 64 * 2 * 9
+
+
+class TwoTowers(nn.Module):
+    """An image tower that runs and a text tower that the image call never touches."""
+
+    def __init__(self):
+        super().__init__()
+        self.image = nn.Linear(6, 4)
+        self.text = nn.Linear(5, 4)
+        self.frozen = nn.Linear(4, 4).requires_grad_(False)
+
+    def embed_image(self, x):
+        return {"embedding": self.frozen(self.image(x)), "unused": None}
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_used_parameters_count_only_what_the_call_runs(device):
+    with torch.device(device):
+        net = TwoTowers()
+        x = torch.rand(2, 6)
+    assert count_parameters(net) == (6 * 4 + 4) + (5 * 4 + 4) + (4 * 4 + 4)
+    # the frozen layer runs too; the text tower does not
+    assert count_used_parameters(lambda: net.embed_image(x), net) == (6 * 4 + 4) + (4 * 4 + 4)
+    assert [p.requires_grad for p in net.frozen.parameters()] == [False, False]  # flags restored
+
+
+def test_paper_values_print_as_the_paper_prints_them():
+    assert fmt_paper(33.0, "params") == "33"
+    assert fmt_paper(0.1, "runtime") == "0.1"
+    assert fmt_paper(125.2, "params_embedder") == "125.2"
+    assert fmt_paper(4.53, "runtime") == "4.53"
+    assert fmt_paper(0.9, "ssim") == "0.900"  # metric tables keep their fixed precision
+    assert fmt_paper(None, "params") == "-"
 
 
 class _TinyPlugin:
@@ -96,6 +131,12 @@ def test_table8_irsde_unet_parameter_counts_offline(tmp_path, capsys):
     for cells in (plain, with_daclip):
         assert cells["model/macs_hooks"]["ours"] > 0 and cells["model/macs_flopcounter"]["ours"] > 0
     assert "48.976" in text and "36.2" in text
+    # the "+DA-CLIP" columns count DA-CLIP's image path (controller + CLIP image encoder, 182,785,536
+    # parameters in ViT-B/32 by the official key list), not the text tower, with the hook MAC counter
+    assert round(with_daclip["model/params_embedder"]["ours"] * 1e6) == 94_936_320 + 87_849_216
+    assert with_daclip["model/params_embedder"]["paper"] == 125.2
+    assert 0 < with_daclip["model/macs_embedder"]["ours"] < 9.0
+    assert re.search(r"(?<![\d.])48\.9(?![\d.])", text) and "48.900" not in text  # the paper's 48.9M as printed
 
 
 def test_bench_rows_are_spread_over_torchrun_processes(tmp_path, torchrun):

@@ -33,6 +33,54 @@ def count_parameters(module: nn.Module) -> int:
     return total
 
 
+def count_used_parameters(call: Callable[[], Any], module: nn.Module) -> int:
+    """Number of distinct parameter elements of ``module`` that ``call()``'s output depends on.
+
+    The autograd graph of one run is walked back to its leaves, so parts of the module that the call
+    does not touch (e.g. DA-CLIP's text tower when images are embedded) are not counted. Works on the
+    meta device. Parameters' ``requires_grad`` flags are restored afterwards.
+    """
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    owned = {id(p) for p in params}
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            out = call()
+        roots = [t.grad_fn for t in _tensors(out) if t.grad_fn is not None]
+        used: dict[int, int] = {}
+        seen: set[int] = set()
+        while roots:
+            node = roots.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            leaf = getattr(node, "variable", None)
+            if leaf is not None and id(leaf) in owned:
+                used[id(leaf)] = leaf.numel()
+            roots.extend(fn for fn, _ in node.next_functions if fn is not None)
+        return sum(used.values())
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a (possibly nested) output: tensors, dataclasses, mappings, sequences."""
+    import dataclasses
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
 def _kernel_area(m: nn.modules.conv._ConvNd) -> int:
     area = 1
     for k in m.kernel_size:

@@ -21,6 +21,11 @@ _DIGITS = {"psnr": 2, "psnr-y": 2, "ssim": 3, "ssim-y": 3, "lpips": 3, "fid": 2,
            "macs_embedder": 2, "runtime": 3, "runtime_embedder": 3}
 
 
+#: Metrics the paper prints with as many digits as it has ("33M", "0.1s", "4.53s"), not a fixed precision.
+_PAPER_AS_PRINTED = frozenset({"params", "params_embedder", "macs_hooks", "macs_flopcounter", "macs_embedder",
+                               "runtime", "runtime_embedder"})
+
+
 def fmt(value: float | None, metric: str) -> str:
     """Format a cell value with the metric's usual precision ("-" for missing)."""
     if value is None:
@@ -28,6 +33,14 @@ def fmt(value: float | None, metric: str) -> str:
     if math.isinf(value):
         return "inf"
     return f"{value:.{_DIGITS.get(metric, 3)}f}"
+
+
+def fmt_paper(value: float | None, metric: str) -> str:
+    """Format a paper value as the paper prints it: complexity figures with their own digits
+    (``33``, ``0.1``, ``125.2``), metrics with the metric's fixed precision (``0.900``)."""
+    if value is not None and metric in _PAPER_AS_PRINTED:
+        return f"{value:g}"
+    return fmt(value, metric)
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -201,7 +214,7 @@ def render(result: TableResult, console) -> None:
             ours = [r.values.get(c.key) for c in cols]
             if all(v is None for v in paper + ours):
                 continue
-            t.add_row(escape(r.label), "paper", *[fmt(v, c.metric) for v, c in zip(paper, cols)])
+            t.add_row(escape(r.label), "paper", *[fmt_paper(v, c.metric) for v, c in zip(paper, cols)])
             if any(v is not None for v in ours):
                 t.add_row("", "ours", *[f"[bold]{fmt(v, c.metric)}[/]" for v, c in zip(ours, cols)])
                 t.add_row("", "Δ", *[
