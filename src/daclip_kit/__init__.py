@@ -46,6 +46,7 @@ _LAZY = {
     "load_official": "daclip_kit.compat",
     "restore": "daclip_kit.api",
     "classify": "daclip_kit.api",
+    "network_about": "daclip_kit.api",
     "build_pipeline": "daclip_kit.pipelines.build",
 }
 

@@ -130,6 +130,21 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
     return from_image_tensor(out.cpu(), kind)
 
 
+def network_about(model: str = "irsde-universal", *, weights: str | Path | None = None,
+                  embedder_weights: str | Path | None = None, device: str | None = None, download: bool = True,
+                  search_dirs: Sequence[str | Path] = ()) -> str | None:
+    """What the network of ``model`` is when its registry name does not say it, else ``None``: for a
+    ``spandrel`` checkpoint its architecture, purpose and license. Uses the networks
+    :func:`restore` loads (cached, so asking after a restore loads nothing again).
+
+    Example:
+        >>> daclip_kit.network_about("spandrel", weights="SwinIR-denoise.pth")  # doctest: +SKIP
+        'SwinIR (Restoration [...]) via spandrel; license permissive: ...'
+    """
+    built, _ = _pipeline(model, weights, embedder_weights, device, download, search_dirs, {})
+    return built.about
+
+
 def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None = None,
              labels: Sequence[str] = DEGRADATIONS, model: str | None = None, device: str | None = None,
              search_dirs: Sequence[str | Path] = ()) -> dict[str, float] | list[dict[str, float]]:

@@ -225,9 +225,9 @@ def _load_native(name: str | None, folder: Path) -> nn.Module:
             raise CheckpointError(f"{folder} holds a {info.name!r} network, not {wanted!r}; load it as "
                                   f"{info.name!r} or pick the matching weights.")
         spec = recorded
-    if kind == "embedders":
+    if kind == "embedders" or getattr(spec, "architecture_from_weights", False):
         if spec.convert is None:
-            raise CheckpointError(f"Embedder {spec.name!r} cannot load network folders (its spec has no convert).")
+            raise CheckpointError(f"{spec.name!r} cannot load network folders (its spec has no convert).")
         return load_target(spec.convert)(folder).eval()
     state = read_pretrained_weights(folder)
     return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder), config=info.config)
@@ -272,4 +272,7 @@ def detect_network(checkpoint: str | Path | Mapping[str, Any]) -> list[str]:
         for spec in get_registry(kind):
             if spec.fingerprint and all(k in keys for k in spec.fingerprint):
                 found.append((-len(spec.fingerprint), bool(spec.defaults), spec.name))
-    return [name for *_, name in sorted(found)]
+    if found or not isinstance(obj, Mapping):
+        return [name for *_, name in sorted(found)]
+    return [spec.name for kind in NETWORK_KINDS for spec in get_registry(kind)
+            if spec.recognise and load_target(spec.recognise)(obj)]

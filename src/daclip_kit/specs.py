@@ -53,6 +53,10 @@ class ComponentSpec:
         fingerprint: state-dict keys that only a release file of this component has (after
             removing ``module.`` and wrappers); ``daclip-kit convert`` uses them to recognise a
             file. The most specific match (most keys) wins.
+        recognise: ``"module:attr"`` of ``fn(checkpoint) -> bool`` (the mapping read from the file,
+            wrappers included) for components that recognise
+            their files by other means than fixed keys (spandrel's many architectures); tried
+            after every ``fingerprint``.
     """
 
     name: str
@@ -63,6 +67,7 @@ class ComponentSpec:
     tiny_config: Mapping[str, Any] = field(default_factory=dict)
     convert: str | None = None
     fingerprint: tuple[str, ...] = ()
+    recognise: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,12 +87,15 @@ class BackboneSpec(ComponentSpec):
             default of ``create_backbone(name, pretrained=True)`` and ``restore --model NAME``.
         sampler: the sampler a denoiser is restored with when no pipeline names one
             (``"irsde"``); ignored for one-shot backbones.
+        architecture_from_weights: the network's shape is read from its weights, not from a
+            config (spandrel): native folders are loaded through ``convert`` as well.
     """
 
     kind: Literal["direct", "denoiser"] = "direct"
     accepts: tuple[str, ...] = ()
     weights: tuple[str, ...] = ()
     sampler: str = "irsde"
+    architecture_from_weights: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

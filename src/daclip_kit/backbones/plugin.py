@@ -59,11 +59,23 @@ _TINY_RESTORMER = {"dim": 8, "num_blocks": (1, 1, 1, 1), "num_refinement_blocks"
 
 
 _NAFNET_CONVERT = "daclip_kit.backbones.nafnet.convert:load_official_nafnet"
+_SPANDREL_CONVERT = "daclip_kit.backbones.spandrel.convert"
+
+#: Any single-image restoration checkpoint spandrel recognises (``[spandrel]`` extra).
+_SPANDREL = BackboneSpec(
+    name="spandrel", target="daclip_kit.backbones.spandrel.arch:SpandrelBackbone",
+    convert=f"{_SPANDREL_CONVERT}:load_spandrel", recognise=f"{_SPANDREL_CONVERT}:recognises",
+    architecture_from_weights=True,
+    summary="any RGB restoration checkpoint spandrel recognises (NAFNet, SwinIR, SCUNet, HAT, DAT, ...); "
+            "the architecture is read from the weights ([spandrel] extra)",
+    tiny_config={"architecture": "NAFNet",
+                 "arch_config": {"width": 8, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]}},
+)
 _RESTORMER_CONVERT = "daclip_kit.backbones.restormer.convert:load_official_restormer"
 
 
 def _peer_backbones() -> list[BackboneSpec]:
-    return [
+    return [_SPANDREL, 
         BackboneSpec(
             name="nafnet", target=_NAFNET, config=_NAFNET_CONFIG,
             weights=("nafnet-gopro-w32", "nafnet-sidd-w32"), convert=_NAFNET_CONVERT,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError, DaclipKitError, InputError
+from ..errors import ConfigError, DaclipKitError, InputError, suggest
 from ..pipelines.recipe import get_recipe, with_overrides
 from ..plugins import get_registry
 from ..specs import PipelineSpec
@@ -318,6 +318,8 @@ def _own_plan(table: TableSpec, row: RowSpec, recipe: PipelineSpec, options: Ben
         scope = f" for {key}" if key else ""
         plan.notes.append(f"measured with your weights{scope} (your training, not the paper's model): "
                           f"{model.describe()}")
+    if row.about:
+        plan.notes.append(row.about)
     return plan
 
 
@@ -356,6 +358,42 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
         return RowPlan(row, False, [f"no released weights: {row.note or 'trained by the paper authors'}"],
                        recipe=recipe)
     return _released_plan(row, recipe, options)
+
+
+def with_own_rows(table: TableSpec, row_weights: Mapping[str, str], *, search_dirs: Sequence[Path] = ()) -> TableSpec:
+    """``table`` plus one row for each ``--weights LABEL=PATH`` whose ``LABEL`` is not a row of a
+    restoration table: the network at ``PATH`` (a native folder names it; a file is recognised from
+    its keys, spandrel's architectures included), measured like a user-trained row.
+
+    Raises:
+        ConfigError: ``PATH`` holds no network daclip-kit recognises (the message also lists the
+            table's rows, in case ``LABEL`` was meant to be one).
+    """
+    from ..pretrained import detect_network, find_network_spec, load_network
+
+    if table.kind != "restoration":
+        return table
+    labels = {r.label for r in table.rows}
+    extra: list[RowSpec] = []
+    for key, ref in row_weights.items():
+        if key in labels or ("@" in key and key.rpartition("@")[0].strip() in labels):
+            continue
+        model = resolve_model(ref, search_dirs=search_dirs)
+        found = [model.network_name] if model.network_name else detect_network(model.network)
+        if not found:
+            rows = [r.label for r in table.rows]
+            raise ConfigError(
+                f"--weights {key}={ref}: {key!r} is not a row of table {table.name}.{suggest(key, rows)} A new label "
+                f"adds a row for your own network, but {ref!r} holds no network daclip-kit recognises (a native "
+                f"folder, an official release, or a checkpoint spandrel reads). Rows: {', '.join(rows)}.")
+        spec = find_network_spec(found[0])[1]
+        about = f"a {spec.name} network"
+        if getattr(spec, "architecture_from_weights", False):  # only the weights say which architecture it is
+            network = load_network(spec.name, model.network)
+            about = network.describe() if hasattr(network, "describe") else about
+        extra.append(RowSpec(label=key, pipeline=spec.name, user_trained=True, note=f"your network ({ref})",
+                             about=about))
+    return dataclasses.replace(table, rows=table.rows + tuple(extra)) if extra else table
 
 
 def check_run_options(table: TableSpec, row_weights: Mapping[str, str], runs_dir: str | Path | None) -> None:

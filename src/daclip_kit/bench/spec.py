@@ -144,6 +144,8 @@ class RowSpec:
             set by ``dataset_runs``.
         network_config: settings the trained network must have (``{"use_content": False}``),
             checked against the ``config.json`` of the network folder the row is given.
+        about: what the measured network is, shown with its results (a row added for your own
+            network by ``--weights LABEL=PATH``: its architecture and license).
 
     A row naming ``run`` or ``dataset_runs`` is ``user_trained``.
     """
@@ -160,6 +162,7 @@ class RowSpec:
     dataset_runs: Mapping[str, str] = field(default_factory=dict)
     per_dataset: bool = False
     network_config: Mapping[str, Any] = field(default_factory=dict)
+    about: str = ""
 
     def __post_init__(self) -> None:
         if self.dataset_runs:

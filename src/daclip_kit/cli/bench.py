@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bench.plan import check_run_options
+from ..bench.plan import check_run_options, with_own_rows
 from ..bench.plot import FIGURE_TABLES, figure_paths
 from ..bench.spec import get_table
 from ..core import distributed
 from ..errors import ConfigError
+from ..weights import as_search_dirs
 from ..pipelines.recipe import parse_settings
 from ..plugins import get_registry
 from . import console
@@ -116,6 +117,7 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
             raise ConfigError(f"Plot files exist: {', '.join(existing)}; pass --overwrite or another --plot DIR.")
     row_weights = parse_settings(args.row_weights)
     runs_dir = getattr(args, "runs_dir", None)
+    table = with_own_rows(table, row_weights, search_dirs=as_search_dirs(args.weights_dir))
     check_run_options(table, row_weights, runs_dir)
     overrides: dict[str, str] = parse_settings(args.settings)
     if args.sampler:

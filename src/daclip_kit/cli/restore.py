@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if not proc.is_main:
         return 0
     everything.sort(key=lambda r: r["input"])
-    summary = {"model": recipe.name, "network": recipe.backbone, "sampler": recipe.sampler or None,
+    summary = {"model": recipe.name, "network": recipe.backbone, "network_about": built.about,
+               "sampler": recipe.sampler or None,
                "sampler_config": dict(recipe.sampler_config), "steps": evaluations if recipe.sampler else None,
                "seed": args.seed, "device": str(built.device), "processes": proc.world,
                "precision": args.precision, "network_weights": str(built.network_weights),
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(summary)
     else:
+        if built.about:
+            console.stdout().print(f"network: {built.about}", soft_wrap=True, markup=False)
         for r in everything:
             console.stdout().print(f"{r['input']} -> {r['output']} ({r['size'][1]}x{r['size'][0]}, {r['seconds']:.2f} s)")
         if done:

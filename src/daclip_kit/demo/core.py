@@ -358,8 +358,10 @@ def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None 
                              progress=progress)
     seconds = time.perf_counter() - start
     restored = to_pil(out)
-    return RestoreResult(restored, probabilities, _summary(lq, seconds, model, recipe, steps, seed, tile, device,
-                                                           probabilities))
+    message = _summary(lq, seconds, model, recipe, steps, seed, tile, device, probabilities)
+    about = daclip_kit.network_about(model, weights=net, embedder_weights=emb, device=str(device),
+                                     download=settings.download)
+    return RestoreResult(restored, probabilities, f"{message} Network: {about}." if about else message)
 
 
 def tile_overlap(tile: int | None) -> int:

@@ -50,6 +50,13 @@ class BuiltPipeline:
     variants: dict[str, RestorationPipeline] = field(default_factory=dict, repr=False, compare=False)
 
     @property
+    def about(self) -> str | None:
+        """What the network is when the registry name does not say it (a spandrel network's
+        architecture and license), else ``None``."""
+        describe = getattr(self.pipeline.network, "describe", None)
+        return describe() if callable(describe) else None
+
+    @property
     def spec(self) -> PipelineSpec:
         """Alias of :attr:`recipe`."""
         return self.recipe

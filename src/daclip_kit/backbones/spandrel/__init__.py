@@ -1,0 +1,1 @@
+"""Restoration networks of other architectures, loaded through spandrel (the ``[spandrel]`` extra)."""
