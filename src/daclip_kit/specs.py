@@ -53,6 +53,9 @@ class ComponentSpec:
         fingerprint: state-dict keys that only a release file of this component has (after
             removing ``module.`` and wrappers); ``daclip-kit convert`` uses them to recognise a
             file. The most specific match (most keys) wins.
+        license: licence of the architecture's reference code (``"MIT"``, or a sentence); shown
+            in the model card ``daclip-kit push`` writes.
+        citation: BibTeX of the paper that introduced the architecture (model cards).
     """
 
     name: str
@@ -63,6 +66,8 @@ class ComponentSpec:
     tiny_config: Mapping[str, Any] = field(default_factory=dict)
     convert: str | None = None
     fingerprint: tuple[str, ...] = ()
+    license: str = ""
+    citation: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
