@@ -166,6 +166,9 @@ def test_offline_uses_the_cache_and_says_what_is_missing(hub, trained, monkeypat
     n_requests = len(hub.requests)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve_weights("hf://me/offline@v1") == online
+    from daclip_kit.bench.runs import resolve_model  # bench --weights LABEL=hf://...
+
+    assert resolve_model("hf://me/offline@v1").network == online
     with pytest.raises(WeightsNotFoundError, match="not in the cache .* HF_HUB_OFFLINE is set"):
         resolve_weights("hf://me/offline")  # main holds no model: never downloaded
     assert len(hub.requests) == n_requests
