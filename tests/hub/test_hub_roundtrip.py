@@ -6,6 +6,7 @@ code paths run, over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from pathlib import Path
 
@@ -195,3 +196,34 @@ def test_push_refuses_what_is_not_native_and_needs_a_token(hub, trained, tmp_pat
     assert main(["push", str(_checkpoint(trained) / "network"), "me/x"]) == 1
     assert "No Hugging Face token" in capsys.readouterr().err
     assert not hub.requests  # nothing was sent for any of these
+
+
+def test_private_push_and_a_single_file_reference(hub, trained, capsys):
+    folder = _checkpoint(trained) / "network"
+    assert main(["push", str(folder), "me/private", "--private"]) == 0
+    assert hub.repos["me/private"].private
+    got = resolve_weights("hf://me/private/model.safetensors")  # one file, not a folder
+    assert got.is_file() and got.read_bytes() == (folder / "model.safetensors").read_bytes()
+    with pytest.raises(WeightsNotFoundError, match="does not exist; a native folder holds"):
+        resolve_weights("hf://me/private/no-such-folder")
+
+
+@pytest.mark.parametrize("ref, part", [("hf://me", "names no repository"), ("hf://me/x/../y", "'..'"),
+                                       ("hf://me/bad name", "not a valid Hub reference"),
+                                       ("hf://me/x@", "not a valid Hub reference")])
+def test_malformed_references_are_one_clear_error(ref, part):
+    with pytest.raises(WeightsNotFoundError, match=re.escape(part)):
+        resolve_weights(ref)
+
+
+def test_references_survive_the_cli_options():
+    from daclip_kit.cli.demo import settings_from_args
+    from daclip_kit.cli.main import build_parser
+    from daclip_kit.weights import parse_hub_ref
+
+    args = build_parser(["demo"]).parse_args(["demo", "--weights", "hf://me/net@v2/network-ema",
+                                              "--daclip-weights", "hf://me/daclip"])
+    settings = settings_from_args(args)  # no "does not exist" for a Hub reference
+    assert settings.weights == "hf://me/net@v2/network-ema" and settings.embedder_weights == "hf://me/daclip"
+    hub_ref = parse_hub_ref(settings.weights)
+    assert (hub_ref.repo_id, hub_ref.revision, hub_ref.path) == ("me/net", "v2", "network-ema")

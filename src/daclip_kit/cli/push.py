@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import console
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path,
@@ -26,21 +24,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..hub import model_card, plan_push, push_folder
 
-    out = console.stdout()
+    plan = plan_push(args.folder)
     if args.dry_run:
-        plan = plan_push(args.folder)
         print(model_card(plan, args.repo_id))
         for model in plan.models:
             prefix = f"{model.repo_path}/" if model.repo_path else ""
-            out.print(f"would upload {model.local} -> {prefix}config.json, {prefix}model.safetensors")
-        for name in plan.skipped:
-            out.print(f"not uploaded: {name}")
-        return 0
-    result = push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision,
-                         message=args.message)
-    out.print(f"pushed {len(result.files)} files to {args.repo_id}: {result.url}")
-    for name in plan_push(args.folder).skipped:
-        out.print(f"not uploaded: {name}")
-    for ref in result.refs:
-        out.print(f"load with: {ref}")
+            print(f"would upload {model.local} -> {prefix}config.json, {prefix}model.safetensors")
+    else:
+        result = push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision,
+                             message=args.message)
+        print(f"pushed {len(result.files)} files to {args.repo_id}: {result.url}")
+        for ref in result.refs:
+            print(f"load with: {ref}")
+    for name in plan.skipped:
+        print(f"not uploaded: {name}")
     return 0

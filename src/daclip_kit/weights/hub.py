@@ -8,7 +8,7 @@ layout: ``models--OWNER--NAME/snapshots/COMMIT/...``), so a second use reads the
 ``HF_HUB_OFFLINE=1`` the cached copy is used without any request. Both files of a folder come
 from the same commit.
 
-Every file is checked against the hash the Hub sent with it (the ETag, or ``X-Linked-Etag`` of
+Every file is checked, each time it is resolved, against the hash the Hub sent with it (the ETag, or ``X-Linked-Etag`` of
 an LFS file: the SHA-256 of an LFS file, the git blob SHA-1 of a small one); a file that does not
 match is deleted from the cache and refused. This module imports neither torch nor
 ``huggingface_hub`` at import time.
@@ -27,12 +27,9 @@ from ..errors import WeightsNotFoundError
 SCHEME = "hf://"
 #: The files of a native folder, downloaded in this order.
 NATIVE_FILES = ("config.json", "model.safetensors")
-#: Suffixes that make the last part of a reference a file rather than a folder.
-FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_GIT_SHA1 = re.compile(r"^[0-9a-f]{40}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")  # a git blob id or a commit id
 HUB_CACHE = "hub"
 
 
@@ -60,12 +57,10 @@ class HubRef:
 
     @property
     def is_file(self) -> bool:
-        """Whether :attr:`path` names one weights file rather than a folder."""
-        return self.path.lower().endswith(FILE_SUFFIXES)
+        """Whether :attr:`path` names one weights file (a weights suffix) rather than a folder."""
+        from .fetch import WEIGHT_SUFFIXES
 
-    def __str__(self) -> str:
-        rev = f"@{self.revision}" if self.revision != "main" else ""
-        return f"{SCHEME}{self.repo_id}{rev}" + (f"/{self.path}" if self.path else "")
+        return self.path.lower().endswith(WEIGHT_SUFFIXES)
 
 
 def is_hub_ref(ref: object) -> bool:
@@ -142,7 +137,7 @@ def verify_cached_file(pointer: Path, label: str) -> None:
     etag = blob.name
     if _SHA256.match(etag):
         kind, digest = "SHA-256", file_sha256(blob)
-    elif _GIT_SHA1.match(etag):
+    elif _HEX40.match(etag):
         kind, digest = "git SHA-1", git_blob_sha1(blob)
     else:  # not a hash the Hub documents; nothing to compare with
         return
@@ -211,7 +206,7 @@ def download_hub(ref: str, cache_dir: str | Path | None = None) -> Path:
         return _download(hub.repo_id, hub.path, hub.revision, cache, offline)
     prefix = f"{hub.path}/" if hub.path else ""
     first = _download(hub.repo_id, prefix + NATIVE_FILES[0], hub.revision, cache, offline)
-    commit = _commit_of(first) if _COMMIT.match(_commit_of(first)) else hub.revision
+    commit = _commit_of(first) if _HEX40.match(_commit_of(first)) else hub.revision
     for name in NATIVE_FILES[1:]:
         _download(hub.repo_id, prefix + name, commit, cache, offline)
     return first.parent
