@@ -227,3 +227,42 @@ def test_references_survive_the_cli_options():
     assert settings.weights == "hf://me/net@v2/network-ema" and settings.embedder_weights == "hf://me/daclip"
     hub_ref = parse_hub_ref(settings.weights)
     assert (hub_ref.repo_id, hub_ref.revision, hub_ref.path) == ("me/net", "v2", "network-ema")
+
+
+def test_a_daclip_folder_goes_up_and_comes_back_as_an_embedder(hub, tmp_path):
+    import copy
+
+    from daclip_kit import create_embedder
+    from daclip_kit.embedders.daclip.convert import save_daclip
+    from daclip_kit.embedders.daclip.model import DaCLIP
+    from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
+
+    torch.manual_seed(0)
+    save_daclip(DaCLIP.from_config(copy.deepcopy(TINY_CLIP_CONFIG)), tmp_path / "daclip")
+    assert main(["push", str(tmp_path / "daclip"), "me/tiny-daclip"]) == 0
+    files = hub.repos["me/tiny-daclip"].commits[hub.repos["me/tiny-daclip"].branches["main"]]
+    card = files["README.md"].data.decode()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["pipeline_tag"] == "image-feature-extraction" and "da-clip" in meta["tags"]
+    assert "--daclip-weights hf://me/tiny-daclip" in card
+
+    images = torch.rand(2, 3, 40, 56, generator=torch.Generator().manual_seed(1))
+    from_hub = create_embedder("daclip", weights="hf://me/tiny-daclip", device="cpu").embed_image(images)
+    local = create_embedder("daclip", weights=str(tmp_path / "daclip"), device="cpu").embed_image(images)
+    assert torch.equal(from_hub.content, local.content) and torch.equal(from_hub.degradation, local.degradation)
+
+
+def test_the_card_of_a_diffusion_network_records_its_sampler(tmp_path):
+    from daclip_kit import create_backbone, save_network
+    from daclip_kit.hub import model_card, plan_push
+
+    unet = {"nf": 32, "ch_mult": [1, 1, 1, 1], "context_dim": 32}
+    sampler = {"name": "irsde", "config": {"max_sigma": 50.0, "T": 100}}
+    save_network(create_backbone("irsde-unet", **unet), tmp_path / "unet", name="irsde-unet", config=unet,
+                 sampler=sampler)
+    card = model_card(plan_push(tmp_path / "unet"), "me/unet")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert "diffusion" in meta["tags"] and meta["license"] == "mit"
+    sampler_json = card.split("## Sampler")[1].split("```json\n")[1].split("```")[0]
+    assert json.loads(sampler_json) == sampler
+    assert "@inproceedings{luo2023image" in card and "## Training" not in card  # no run folder

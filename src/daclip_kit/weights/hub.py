@@ -8,10 +8,10 @@ layout: ``models--OWNER--NAME/snapshots/COMMIT/...``), so a second use reads the
 ``HF_HUB_OFFLINE=1`` the cached copy is used without any request. Both files of a folder come
 from the same commit.
 
-Every file is checked, each time it is resolved, against the hash the Hub sent with it (the ETag, or ``X-Linked-Etag`` of
-an LFS file: the SHA-256 of an LFS file, the git blob SHA-1 of a small one); a file that does not
-match is deleted from the cache and refused. This module imports neither torch nor
-``huggingface_hub`` at import time.
+Every file is checked, each time it is resolved, against the hash the Hub sent with it (the
+ETag, or ``X-Linked-Etag`` of an LFS file: the SHA-256 of an LFS file, the git blob SHA-1 of a
+small one); a file that does not match is deleted from the cache and refused. This module imports
+neither torch nor ``huggingface_hub`` at import time.
 """
 
 from __future__ import annotations
