@@ -63,7 +63,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     if hub_offline():
         raise HubPushError("HF_HUB_OFFLINE is set, so nothing can be pushed; unset it and try again.")
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import HfHubHTTPError
 
     api = HfApi(endpoint=hub_endpoint(), token=_token(token))
     operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(plan, repo_id).encode())]

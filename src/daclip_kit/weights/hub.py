@@ -151,7 +151,7 @@ def verify_cached_file(pointer: Path, label: str) -> None:
 
 def _download(repo_id: str, filename: str, revision: str, cache: Path, offline: bool) -> Path:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
+    from huggingface_hub.utils import (  # also where huggingface_hub < 0.24 has them
         EntryNotFoundError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
