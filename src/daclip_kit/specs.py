@@ -54,9 +54,11 @@ class ComponentSpec:
             removing ``module.`` and wrappers); ``daclip-kit convert`` uses them to recognise a
             file. The most specific match (most keys) wins.
         recognise: ``"module:attr"`` of ``fn(checkpoint) -> bool`` (the mapping read from the file,
-            wrappers included) for components that recognise
-            their files by other means than fixed keys (spandrel's many architectures); tried
-            after every ``fingerprint``.
+            wrappers included) for components that recognise their files by other means than fixed
+            keys (spandrel's many architectures); tried after every ``fingerprint``.
+        license: licence of the architecture's reference code (``"MIT"``, or a sentence); shown
+            in the model card ``daclip-kit push`` writes.
+        citation: BibTeX of the paper that introduced the architecture (model cards).
     """
 
     name: str
@@ -68,6 +70,8 @@ class ComponentSpec:
     convert: str | None = None
     fingerprint: tuple[str, ...] = ()
     recognise: str | None = None
+    license: str = ""
+    citation: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,9 @@ are described here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
+
+from .. import papers
 from ..hookspecs import hookimpl
 from ..specs import BackboneSpec
 
@@ -17,8 +20,31 @@ _UNET_KEYS = ("init_conv.weight", "time_mlp.1.weight", "final_res_block.block1.p
 _TINY_UNET = {"nf": 32, "ch_mult": (1, 1, 1, 1), "context_dim": 32}
 
 
+#: licence of the reference code and paper of each architecture family (``backbones.<family>``);
+#: the licences are those of the authors' repositories (docs/backbones.md).
+_FAMILIES = {
+    "irsde_unet": ("MIT", papers.IRSDE),
+    "nafnet": ("MIT", papers.NAFNET),
+    "restormer": ("Academic Public License (non-commercial use only)", papers.RESTORMER),
+    "promptir": ("Academic Public License (non-commercial use only)", papers.PROMPTIR),
+    "airnet": ("no licence file (all rights reserved by the authors)", papers.AIRNET),
+    # the architecture comes with the weights: its licence class is in the network's describe()
+    "spandrel": ("that of the checkpoint's architecture (spandrel's core architectures: MIT, Apache-2.0 "
+                 "or public domain; spandrel_extra_arches: restrictive)", ""),
+}
+
+
+def _with_paper(spec: BackboneSpec) -> BackboneSpec:
+    license_, citation = _FAMILIES[spec.target.split(".")[2]]
+    return dataclasses.replace(spec, license=spec.license or license_, citation=spec.citation or citation)
+
+
 @hookimpl
 def daclip_kit_register_backbones():
+    return [_with_paper(spec) for spec in _builtin_backbones()]
+
+
+def _builtin_backbones() -> list[BackboneSpec]:
     return [
         BackboneSpec(
             name="irsde-unet", target=_UNET, config=_UNET_CONFIG, kind="denoiser",

@@ -36,7 +36,7 @@ from ..train.checkpoints import (
     run_dir_of,
     stored_config_text,
 )
-from ..weights import is_path_like, resolve_weights
+from ..weights import is_hub_ref, is_path_like, resolve_weights
 
 #: Network folders of a checkpoint, in order of preference (the EMA weights are the ones to test).
 NETWORK_FOLDERS = ("network-ema", "network")
@@ -151,7 +151,7 @@ def _embedder_weights(ref: str, run_dir: Path, config: Mapping[str, Any], where:
                       search_dirs: Sequence[Path]) -> Path:
     """The embedder weights ``ref`` of a run: a path as the run saw it (relative paths are
     relative to where the run was started, else to the current folder), or a weights name."""
-    if not is_path_like(ref):
+    if not is_path_like(ref) or is_hub_ref(ref):
         return resolve_weights(ref, search_dirs=search_dirs)
     path = Path(ref).expanduser()
     candidates = [path]
@@ -193,13 +193,16 @@ def run_embedder(run_dir: Path, checkpoint: Path | None, search_dirs: Sequence[P
 
 def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights:
     """The weights ``ref`` of a row: a run folder, a checkpoint folder, a native network folder
-    (inside a run or not), a weights file or a registered weights name. Nothing is downloaded.
+    (inside a run or not), a weights file, a registered weights name or an ``hf://`` reference (its cached copy,
+    downloaded on first use). Nothing else is downloaded.
 
     Raises:
         WeightsNotFoundError: nothing usable at ``ref``, or the run's embedder weights are gone.
         UnknownComponentError: ``ref`` is neither a path nor a registered name.
         ConfigError, CheckpointError: an unreadable run config or ``config.json``.
     """
+    if is_hub_ref(ref):  # a folder or file on the Hub: its cached copy
+        ref = str(resolve_weights(ref, search_dirs=search_dirs))
     path = Path(ref).expanduser()
     run_dir: Path | None = None
     checkpoint: Path | None = None

@@ -20,6 +20,7 @@ from ..demo.core import (
     recipe_for,
 )
 from ..errors import ConfigError
+from ..weights.hub import is_hub_ref, weights_arg
 from . import console
 
 #: What to tell a user whose environment lacks the demo's packages.
@@ -37,9 +38,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="steps shown first (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="seed shown first (default 0)")
     parser.add_argument("--tile", type=int, help="tile size shown first, at least 32 (default: whole images)")
-    parser.add_argument("--weights", type=Path, help="network weights file or folder (bypasses the named weights)")
-    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=Path,
-                        help="DA-CLIP (embedder) weights file or folder (bypasses the named weights)")
+    parser.add_argument("--weights", type=weights_arg,
+                        help="network weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] (bypasses the "
+                        "named weights)")
+    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=weights_arg,
+                        help="DA-CLIP (embedder) weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] "
+                        "(bypasses the named weights)")
     parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="folder searched first for named weights (repeatable)")
     parser.add_argument("--no-download", action="store_true", help="never download named weights")
@@ -63,7 +67,7 @@ def settings_from_args(args: argparse.Namespace):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}.")
     for flag, path in (("--weights", args.weights), ("--daclip-weights", args.embedder_weights)):
-        if path is not None and not path.exists():
+        if path is not None and not is_hub_ref(path) and not path.exists():
             raise ConfigError(f"{flag} {str(path)!r} does not exist; give an existing file or model folder.")
     for folder in args.weights_dir:
         if not folder.is_dir():

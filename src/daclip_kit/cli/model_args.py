@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..checkpoint import nonfinite_weights_allowed
 from ..pipelines.recipe import parse_settings
+from ..weights.hub import weights_arg
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,9 +16,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="irsde-universal",
                         help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
                         "default irsde-universal")
-    parser.add_argument("--weights", type=Path, help="network weights file or folder (bypasses the named weights)")
-    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=Path,
-                        help="DA-CLIP (embedder) weights file or folder (bypasses the named weights)")
+    parser.add_argument("--weights", type=weights_arg,
+                        help="network weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] (bypasses the "
+                        "named weights)")
+    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=weights_arg,
+                        help="DA-CLIP (embedder) weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] "
+                        "(bypasses the named weights)")
     parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="folder searched first for named weights (repeatable)")
     parser.add_argument("--sampler", help="sampler of a diffusion model (daclip-kit ls samplers); default the model's")

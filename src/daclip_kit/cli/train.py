@@ -47,7 +47,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
     parser.add_argument("--init-from", metavar="WEIGHTS",
                         help="restoration: start the network from these weights (a released file, read through "
-                        "the network's converter, a native folder, or a weights name)")
+                        "the network's converter, a native folder, hf://OWNER/NAME[@REV][/SUBFOLDER], or a "
+                        "weights name)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in a non-empty run folder (its checkpoints are removed)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .. import papers
 from ..hookspecs import hookimpl
 from ..specs import CommandSpec, EmbedderSpec
 
@@ -22,6 +23,7 @@ def daclip_kit_register_embedders():
             name="daclip", target="daclip_kit.embedders.daclip.provider:DaClipEmbedder",
             config="daclip_kit.embedders.config:DaClipConfig",
             summary="DA-CLIP: content + degradation embeddings (official daclip_ViT-B-32 / ViT-L-14 weights)",
+            license="MIT", citation=papers.DACLIP,
             tiny_config={"model_config": TINY_CLIP_CONFIG, "device": "cpu"},
             convert="daclip_kit.embedders.daclip.convert:load_official_daclip",
             fingerprint=("visual_control.transformer.zero_modules.0.weight", "clip.logit_scale", "logit_scale"),

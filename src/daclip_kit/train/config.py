@@ -370,7 +370,8 @@ class RestorationTrainConfig:
         sampler: the diffusion process of denoisers (default ``irsde``: max_sigma 50, T 100,
             cosine, eps 0.005); saved with the network so ``restore`` samples the same process.
         init_from: weights to start the network from (a released file loaded through the
-            network's converter, a native folder, or a weights name); ``None``: random init.
+            network's converter, a native folder, an ``hf://`` Hub reference, or a weights name);
+            ``None``: random init.
         embedder: the frozen embedding provider (default ``daclip`` with the official
             ``daclip-vit-b-32`` weights and the official uint8 truncation of the LQ patch), or
             ``name = "none"`` to train without conditioning (the network must take none).

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import WeightsNotFoundError
 from ..plugins import call_hook, get_registry
 from ..specs import WeightSpec
+from .hub import download_hub, is_hub_ref
 
 #: File suffixes that mark a weights reference as a path rather than a registered name.
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -98,7 +99,8 @@ def where_to_get(spec: WeightSpec, cache_dir: Path, search_dirs: Sequence[str | 
 
 
 def is_path_like(ref: str | Path) -> bool:
-    """Whether ``ref`` names a file or folder rather than registered weights."""
+    """Whether ``ref`` names a file or folder rather than registered weights (an ``hf://``
+    reference names a folder or file on the Hub, so it is path-like too)."""
     if isinstance(ref, Path):
         return True
     text = str(ref)
@@ -119,7 +121,10 @@ def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Seq
     """Local path of the weights ``ref``.
 
     Args:
-        ref: a file or folder (returned as it is; it must exist) or a registered weights name
+        ref: a file or folder (returned as it is; it must exist), a Hub reference
+            ``hf://OWNER/NAME[@REV][/SUBFOLDER]`` (its cached folder, downloaded on first use
+            whatever ``download`` says, since the reference asks for it; see
+            :func:`daclip_kit.weights.hub.download_hub`) or a registered weights name
             (``daclip-kit weights list``).
         download: fetch a missing named file from its hub location into the cache.
         search_dirs: folders searched first for the named file (``--weights-dir``).
@@ -128,8 +133,11 @@ def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Seq
     Raises:
         UnknownComponentError: ``ref`` is neither an existing path nor a registered name.
         WeightsNotFoundError: a missing path, or named weights not found locally (and not
-            downloaded), saying which file to put where.
+            downloaded), saying which file to put where; a Hub reference that cannot be fetched
+            (offline and not cached, or a file that does not match its hash).
     """
+    if is_hub_ref(ref):
+        return download_hub(str(ref), cache_dir)
     if is_path_like(ref):
         path = Path(ref).expanduser()
         if not path.exists():

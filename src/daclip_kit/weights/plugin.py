@@ -167,4 +167,6 @@ def daclip_kit_resolve_weights(spec, cache_dir, search_dirs):
 @hookimpl
 def daclip_kit_register_commands():
     return [CommandSpec(name="weights", target="daclip_kit.cli.weights:configure",
-                        summary="list or download the official weights files")]
+                        summary="list or download the official weights files"),
+            CommandSpec(name="push", target="daclip_kit.cli.push:configure",
+                        summary="upload a native model folder to the Hugging Face Hub with a model card")]

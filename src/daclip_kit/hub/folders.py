@@ -1,0 +1,138 @@
+"""Which files ``daclip-kit push`` uploads: native model folders only, never a pickle.
+
+A push takes a native folder (``config.json`` naming its network + ``model.safetensors``: a
+trained network, a DA-CLIP, a distilled student), a training checkpoint folder
+(``OUT/checkpoints/step-N``: each native folder in it, e.g. ``network`` and ``network-ema``, goes
+to the subfolder of that name) or a training run folder (``OUT``: its newest checkpoint). Only
+``config.json`` and ``model.safetensors`` of each model folder are uploaded; ``trainer_state.pt``
+and any other file stay home. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from ..errors import CheckpointError, InputError
+from ..pretrained import NativeInfo, native_info
+from ..train.checkpoints import CHECKPOINTS, STATE_NAME, list_checkpoints, run_dir_of
+
+#: The files of a native folder that are uploaded.
+UPLOADED = (CONFIG_NAME, WEIGHTS_NAME)
+_STEP = re.compile(r"^step-(\d+)$")
+_HEADER_LIMIT = 100 << 20  # safetensors caps its JSON header at 100 MB
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """One native folder to upload: from ``local`` to ``repo_path`` (``""``: the repository root)."""
+
+    local: Path
+    repo_path: str
+    info: NativeInfo
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push uploads and what its model card can tell.
+
+    Attributes:
+        source: the folder given.
+        models: the native folders, first the one the card describes.
+        run_dir: the training run folder they came from, if any.
+        step: the checkpoint's step, if known.
+        skipped: files in the given folders that are not uploaded (names).
+    """
+
+    source: Path
+    models: tuple[ModelFolder, ...]
+    run_dir: Path | None = None
+    step: int | None = None
+    skipped: tuple[str, ...] = ()
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` starts like a safetensors file (an 8-byte
+    header length and a JSON object): a pickle renamed ``model.safetensors`` is refused."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            header = json.loads(f.read(size)) if 1 < size <= _HEADER_LIMIT else None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a safetensors file ({exc}); write the folder with save_network() "
+                              "or `daclip-kit convert`.") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is not a safetensors file (no JSON header); write the folder with "
+                              "save_network() or `daclip-kit convert`.")
+
+
+def check_native(folder: Path) -> NativeInfo:
+    """The ``config.json`` of the native folder ``folder``, checked for upload.
+
+    Raises:
+        CheckpointError: a file is missing (named), the config is not the native format or names
+            no network, or the weights are not safetensors.
+    """
+    missing = [name for name in UPLOADED if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(f"{folder} is not a native model folder: it has no {' and no '.join(missing)}. Push a "
+                              "folder written by save_network(), `daclip-kit convert` or `daclip-kit train`.")
+    info = native_info(folder)
+    if not info.name:
+        raise CheckpointError(f"{folder / CONFIG_NAME} does not name its network (a folder of an older format); load "
+                              "it and write it again with save_network() before pushing.")
+    check_safetensors(folder / WEIGHTS_NAME)
+    return info
+
+
+def _step_of(checkpoint: Path) -> int | None:
+    match = _STEP.match(checkpoint.name)
+    return int(match.group(1)) if match else None
+
+
+def _others(folder: Path, kept: set[str]) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in kept)
+
+
+def plan_push(folder: str | Path) -> PushPlan:
+    """The upload plan for ``folder`` (see the module docstring).
+
+    Raises:
+        InputError: not a folder.
+        CheckpointError: not a native, checkpoint or run folder (one line naming what is missing),
+            or a model folder in it that fails :func:`check_native`.
+    """
+    src = Path(folder).expanduser()
+    if not src.is_dir():
+        raise InputError(f"{str(src)!r} is not a folder; push a native model folder (config.json + "
+                         "model.safetensors), a training checkpoint or a run folder.")
+    if (src / CONFIG_NAME).is_file() and (src / WEIGHTS_NAME).is_file():
+        info = check_native(src)
+        run_dir = step = None
+        if src.parent.parent.name == CHECKPOINTS:
+            run_dir, step = run_dir_of(src.parent), _step_of(src.parent)
+        return PushPlan(src, (ModelFolder(src, "", info),), run_dir, step, tuple(_others(src, set(UPLOADED))))
+    checkpoint = src if (src / STATE_NAME).is_file() else None
+    if checkpoint is None and (src / CHECKPOINTS).is_dir():
+        found = list_checkpoints(src)
+        checkpoint = found[-1] if found else None
+    if checkpoint is None:
+        missing = [name for name in UPLOADED if not (src / name).is_file()]
+        raise CheckpointError(f"{src} is not a native model folder (no {' and no '.join(missing)}), nor a training "
+                              f"checkpoint ({STATE_NAME}) or run folder ({CHECKPOINTS}/step-N/) holding one.")
+    subfolders = sorted(p for p in checkpoint.iterdir() if p.is_dir() and (p / CONFIG_NAME).is_file())
+    if not subfolders:
+        raise CheckpointError(f"{checkpoint} holds no native model folder (a subfolder with {CONFIG_NAME} and "
+                              f"{WEIGHTS_NAME}); nothing to push.")
+    # the EMA weights are the ones to use, so the card describes them first
+    subfolders.sort(key=lambda p: (not p.name.endswith("-ema"), p.name))
+    models = tuple(ModelFolder(p, p.name, check_native(p)) for p in subfolders)
+    skipped = _others(checkpoint, {p.name for p in subfolders})
+    skipped += [f"{p.name}/{n}" for p in subfolders for n in _others(p, set(UPLOADED))]
+    run_dir = run_dir_of(checkpoint) if checkpoint.parent.name == CHECKPOINTS else None
+    return PushPlan(src, models, run_dir, _step_of(checkpoint), tuple(skipped))
