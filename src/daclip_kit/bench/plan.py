@@ -346,8 +346,9 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
         words = classifier_words(_locate_all(row.weights, options.weights_dir)[0])
         unknown = _unknown_classes(table, words)
     if unknown:
+        whose = "ten" if words == DEGRADATIONS else "model's"
         return RowPlan(row, False, [
-            f"classification data set(s) {', '.join(unknown)} are not among the model's degradation labels "
+            f"classification data set(s) {', '.join(unknown)} are not among the {whose} degradation labels "
             f"({', '.join(words)}), so they have no ground-truth label; name the columns after "
             "the labels"], injected=injected)
     if injected:
