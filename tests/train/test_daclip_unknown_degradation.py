@@ -106,7 +106,8 @@ def test_calibrate_command_reproduces_the_training_threshold(trained, tmp_path, 
     saved = json.loads((tmp_path / "recalibrated" / "config.json").read_text())["config"]["ood"]
     assert saved["threshold"] == report["threshold"]
     # a stricter rate flags more val images, as asked
-    report, _ = classify_json(capsys, ["classify", "--calibrate", str(root), "--weights", str(tmp_path / "recalibrated"),
+    again = tmp_path / "recalibrated"
+    report, _ = classify_json(capsys, ["classify", "--calibrate", str(root), "--weights", str(again),
                                        "--false-alarm", "0.5", "--device", "cpu", "--json"])
     assert report["val_false_alarm"] == pytest.approx(0.5) and report["threshold"] > trained_ood["threshold"]
 

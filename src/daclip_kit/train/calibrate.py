@@ -8,7 +8,8 @@ Example:
     >>> from daclip_kit import create_embedder  # doctest: +SKIP
     >>> from daclip_kit.train.calibrate import calibrate_embedder, write_calibrated  # doctest: +SKIP
     >>> emb = create_embedder("daclip", weights="runs/daclip/checkpoints/step-00001000/daclip")  # doctest: +SKIP
-    >>> write_calibrated(emb.model, calibrate_embedder(emb, "datasets/universal"), "daclip-calibrated")  # doctest: +SKIP
+    >>> cal = calibrate_embedder(emb, "datasets/universal")  # doctest: +SKIP
+    >>> write_calibrated(emb.model, cal, "daclip-calibrated")  # doctest: +SKIP
 """
 
 from __future__ import annotations
