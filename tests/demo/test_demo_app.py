@@ -144,3 +144,29 @@ def test_a_port_in_use_is_a_one_line_error(settings, tmp_path):
         port = busy.getsockname()[1]
         with pytest.raises(daclip_kit.ConfigError, match=rf"^Port {port} on 127.0.0.1 is in use; pass another --port"):
             app.start(settings, port=port, work_dir=tmp_path)
+
+
+@pytest.mark.parametrize("flagged", [True, False])
+def test_the_page_says_when_a_photo_looks_like_no_known_degradation(settings, photo, tmp_path, flagged):
+    """A DA-CLIP calibrated so that every photo (threshold near 1) or none (threshold 0) is unknown."""
+    import dataclasses
+
+    from daclip_kit.core.ood import calibrate
+    from daclip_kit.demo.core import classify_report, run_restore
+    from daclip_kit.embedders.daclip.convert import load_daclip
+    from daclip_kit.train.calibrate import write_calibrated
+
+    scores = [0.999, 1.0] if flagged else [0.0, 0.0]
+    calibrated = tmp_path / "calibrated"
+    write_calibrated(load_daclip(settings.embedder_weights), calibrate(scores, daclip_kit.DEGRADATIONS), calibrated)
+    mine = dataclasses.replace(settings, embedder_weights=calibrated)
+
+    report = classify_report(str(photo), "irsde-universal", settings=mine)
+    assert report["unknown_degradation"] is flagged
+    assert report["ood_score"] == pytest.approx(max(report["probabilities"].values()), abs=1e-6)
+    probabilities, status = app.on_image(str(photo), "irsde-universal", mine)
+    assert probabilities == report["probabilities"]
+    assert status.startswith("**Unknown degradation.**") is flagged
+    assert ("looks like none of the degradations this DA-CLIP knows" in status) is flagged
+    message = run_restore(photo, "irsde-universal", None, 1, 0, None, settings=mine).message
+    assert ("looks like none of the degradations this DA-CLIP knows" in message) is flagged
