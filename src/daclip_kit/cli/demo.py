@@ -20,8 +20,9 @@ from ..demo.core import (
     recipe_for,
 )
 from ..errors import ConfigError
-from ..weights.hub import is_hub_ref, weights_arg
+from ..weights.hub import is_hub_ref
 from . import console
+from .model_args import add_weight_arguments
 
 #: What to tell a user whose environment lacks the demo's packages.
 INSTALL_HINT = "The demo needs Gradio: pip install 'daclip-kit[demo]'"
@@ -38,14 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="steps shown first (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="seed shown first (default 0)")
     parser.add_argument("--tile", type=int, help="tile size shown first, at least 32 (default: whole images)")
-    parser.add_argument("--weights", type=weights_arg,
-                        help="network weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] (bypasses the "
-                        "named weights)")
-    parser.add_argument("--daclip-weights", "--embedder-weights", dest="embedder_weights", type=weights_arg,
-                        help="DA-CLIP (embedder) weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] "
-                        "(bypasses the named weights)")
-    parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
-                        help="folder searched first for named weights (repeatable)")
+    add_weight_arguments(parser)
     parser.add_argument("--no-download", action="store_true", help="never download named weights")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,

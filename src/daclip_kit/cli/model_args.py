@@ -10,12 +10,9 @@ from ..pipelines.recipe import parse_settings
 from ..weights.hub import weights_arg
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model --weights --daclip-weights --weights-dir --sampler --steps --mode --set --seed --device
-    --allow-nonfinite``."""
-    parser.add_argument("--model", default="irsde-universal",
-                        help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
-                        "default irsde-universal")
+def add_weight_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--weights --daclip-weights --weights-dir``: the network's and DA-CLIP's files, and where
+    named weights are looked for."""
     parser.add_argument("--weights", type=weights_arg,
                         help="network weights file or folder, or hf://OWNER/NAME[@REV][/SUBFOLDER] (bypasses the "
                         "named weights)")
@@ -24,6 +21,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         "(bypasses the named weights)")
     parser.add_argument("--weights-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="folder searched first for named weights (repeatable)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model --weights --daclip-weights --weights-dir --sampler --steps --mode --set --seed --device
+    --allow-nonfinite``."""
+    parser.add_argument("--model", default="irsde-universal",
+                        help="a pipeline (daclip-kit ls pipelines) or a backbone name (daclip-kit ls backbones); "
+                        "default irsde-universal")
+    add_weight_arguments(parser)
     parser.add_argument("--sampler", help="sampler of a diffusion model (daclip-kit ls samplers); default the model's")
     parser.add_argument("--steps", type=int, help="network evaluations per image (default: the model's)")
     parser.add_argument("--mode", help="the sampler's mode setting (irsde: posterior, sde, ode)")

@@ -10,7 +10,6 @@ training, the embedders and the metrics all resolve weights here.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 from ..errors import WeightsNotFoundError
 from ..plugins import call_hook, get_registry
 from ..specs import WeightSpec
-from .hub import download_hub, is_hub_ref
+from .hub import download_hub, file_sha256, is_hub_ref
 
 #: File suffixes that mark a weights reference as a path rather than a registered name.
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -194,7 +193,7 @@ def download_weights(spec: WeightSpec, cache_dir: str | Path, *, progress: bool 
                                    + where_to_get(spec, cache)) from exc
     problem = _size_problem(spec, target)
     if not problem and spec.sha256:
-        digest = _sha256(target)
+        digest = file_sha256(target)
         if digest != spec.sha256.lower():
             problem = f"{target} has SHA-256 {digest}, expected {spec.sha256}"
     if problem:
@@ -202,10 +201,3 @@ def download_weights(spec: WeightSpec, cache_dir: str | Path, *, progress: bool 
     log.info("%s saved to %s", spec.name, target)
     return target
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

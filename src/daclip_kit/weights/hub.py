@@ -108,22 +108,22 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def git_blob_sha1(path: Path) -> str:
-    """The git object id of the file (``sha1("blob SIZE\\0" + bytes)``), the Hub's ETag of a small file."""
-    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+def _digest(h, path: Path) -> str:
+    """``h`` (a hashlib object) updated with the file's bytes, read in 1 MiB chunks, as hex."""
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The git object id of the file (``sha1("blob SIZE\\0" + bytes)``), the Hub's ETag of a small file."""
+    return _digest(hashlib.sha1(f"blob {path.stat().st_size}\0".encode()), path)
 
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of the file's bytes (hex)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _digest(hashlib.sha256(), path)
 
 
 def verify_cached_file(pointer: Path, label: str) -> None:
