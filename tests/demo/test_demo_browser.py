@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,12 +18,11 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 import daclip_kit
+from _demo_server import START_TIMEOUT, DemoServer
 
 #: Executable names of Chromium, Debian's first.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 STEPS = 8
-#: Seconds for the server to start (imports Gradio and torch, writes the examples).
-START_TIMEOUT = 90
 
 
 def chromium_executable() -> str:
@@ -42,43 +38,6 @@ def chromium_executable() -> str:
             return path
     pytest.fail("Chromium is not installed, so the demo cannot be tested in a browser: run "
                 "`apt-get install -y chromium` (as .ci/run does) or set DACLIP_KIT_CHROMIUM=/path/to/chrome.")
-
-
-class DemoServer:
-    """``daclip-kit demo`` in a child process; :attr:`url` once it listens, its output in :attr:`lines`."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]):
-        self.proc = subprocess.Popen([sys.executable, "-m", "daclip_kit", "--no-color", "demo", *argv],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: list[str] = []
-        self.url: str | None = None
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            found = re.search(r"Open (http://\S+?)/? ", line)
-            if found and self.url is None:
-                self.url = found.group(1)
-
-    def wait_until_listening(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while self.url is None:
-            if self.proc.poll() is not None:
-                pytest.fail(f"daclip-kit demo exited with {self.proc.returncode}:\n" + "\n".join(self.lines))
-            if time.monotonic() > deadline:
-                pytest.fail(f"daclip-kit demo did not start in {timeout} s:\n" + "\n".join(self.lines))
-            time.sleep(0.1)
-        return self.url
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
 
 
 @pytest.fixture
