@@ -11,6 +11,7 @@ from PIL import Image
 
 import daclip_kit
 from daclip_kit.cli.main import main
+from daclip_kit.io import temporary_prefix, this_host
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -94,9 +95,9 @@ def test_an_output_written_meanwhile_is_never_replaced(models, tmp_path):
 def test_temporaries_of_killed_runs_are_removed(models, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    dead = out / ".im0.png.999999999.abcdef.tmp"
+    dead = out / f".im0.png.999999999@{this_host()}.abcdef.tmp"
     dead.write_bytes(b"half")
-    alive = out / f".im0.png.{os.getpid()}.abcdef.tmp"
+    alive = out / f"{temporary_prefix('im0.png')}abcdef.tmp"
     alive.write_bytes(b"mine")
     assert _restore(models, _images(tmp_path / "in", n=1), "-o", out) == 0
     assert not dead.exists() and alive.exists()
