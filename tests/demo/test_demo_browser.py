@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
@@ -61,7 +62,7 @@ def chromium() -> str:
     return chromium_executable()
 
 
-def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, tmp_path):
+def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, tmp_path, tiny_models):
     started = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True)
@@ -78,6 +79,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             assert sorted(labels) == sorted(daclip_kit.DEGRADATIONS)
             percents = [int(t.rstrip("%")) for t in page.locator("#probabilities dd").all_inner_texts()]
             assert percents == sorted(percents, reverse=True) and 95 <= sum(percents) <= 105
+            shown = dict(zip(labels, percents))
             expect(page.locator("#status")).to_contain_text(f"DA-CLIP thinks this photo is {labels[0]}")
 
             # the model box offers the registered pipelines; another model brings its sampler and steps
@@ -119,6 +121,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             download.save_as(saved)
             with Image.open(saved) as im:
                 assert im.format == "PNG" and im.size == (40, 28)
+                restored = np.asarray(im.convert("RGB"), dtype=np.int16)
 
             shot = tmp_path / "demo-screenshot.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -127,3 +130,15 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
         finally:
             browser.close()
     assert time.monotonic() - started < 60
+
+    # the page shows what the library computes: the bars are daclip_kit.classify's probabilities
+    # of the photo (to the percent shown), the result is daclip_kit.restore's with the same model,
+    # sampler, steps and seed (to uint8 rounding)
+    rgb = Image.open(photo).convert("RGB")
+    expected = daclip_kit.classify(rgb, weights=tiny_models["daclip"], device="cpu")
+    assert all(abs(shown[label] - 100 * p) <= 0.5 + 1e-6 for label, p in expected.items()), (shown, expected)
+    same = daclip_kit.restore(rgb, "irsde-universal-fast", weights=tiny_models["weights"],
+                              embedder_weights=tiny_models["daclip"], sampler="mrs", steps=10, seed=0, device="cpu",
+                              download=False)
+    assert np.abs(restored - np.asarray(same, dtype=np.int16)).max() <= 1
+    assert np.abs(restored - np.asarray(rgb, dtype=np.int16)).max() > 1  # it did change the photo
