@@ -160,16 +160,28 @@ def process_group(device: torch.device, proc: Process | None = None) -> Iterator
     except Exception as exc:
         if watch is None:
             raise
-        first = watch.publish(exc)
-        if first is not None and not isinstance(exc, DaclipKitError):
-            leave_group(synchronise=False)
-            raise ProcessFailedError(first) from None
-        raise
+        _raise_first(watch, exc)
     finally:
-        if watch is not None:
-            watch.stop()
-        if owned:
-            leave_group(synchronise=ok)
+        try:
+            if owned:  # the watch still runs: a final barrier that a failed process never reaches ends too
+                leave_group(synchronise=ok)
+        except Exception as exc:
+            if watch is None:
+                raise
+            _raise_first(watch, exc)
+        finally:
+            if watch is not None:
+                watch.stop()
+
+
+def _raise_first(watch: _FailureWatch, exc: Exception) -> None:
+    """Publish ``exc`` and raise the job's first failure: ``exc`` itself when it was first or is a
+    daclip-kit error (raised on purpose, often on every process alike), else the first process's."""
+    first = watch.publish(exc)
+    if first is not None and not isinstance(exc, DaclipKitError):
+        leave_group(synchronise=False)
+        raise ProcessFailedError(first) from None
+    raise exc
 
 
 def describe_failure(exc: BaseException) -> str:
