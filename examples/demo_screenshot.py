@@ -1,14 +1,22 @@
-"""Regenerate ``docs/demo.png``: the web demo (``daclip-kit demo``) after restoring a bundled example.
+"""Regenerate ``docs/demo.png``: the web demo (``daclip-kit demo``) after restoring a photo.
 
-The demo runs in this process with tiny random models (written to a temporary folder, no
-download), so the "restored" half of the comparison is noise: the picture shows the page, not the
-paper's results. Headless Chromium (Debian package ``chromium``) is driven by Playwright; the
-screenshot is scaled to ``--width`` pixels and saved as an optimised PNG.
+The demo runs in this process with the models of the README's first hour (``train daclip
+--config daclip_tiny``, ``train restoration --config irsde_tiny``), and the photo is one they
+know: a noisy image of the mini set's validation split, which the tiny DA-CLIP calls "noisy" and
+the tiny U-Net (trained to remove that noise) restores. Headless Chromium (Debian package
+``chromium``) is driven by Playwright; the screenshot is scaled to ``--width`` pixels and saved as
+an optimised PNG. ``docs/demo.png`` was made with::
+
+    daclip-kit data mini --out /tmp/mini --size 64 --per-type 8 --val-per-type 4 --composed 0
+    daclip-kit train daclip --config daclip_tiny
+    daclip-kit train restoration --config irsde_tiny
+    python examples/demo_screenshot.py --image /tmp/mini/val/noisy/LQ/flower_val_0018.png \
+        --weights runs/irsde-tiny/checkpoints/step-00000800/network-ema \
+        --daclip-weights runs/daclip-tiny/checkpoints/step-00000500/daclip
 
 Needs the ``[demo]`` extra, Playwright and Chromium::
 
     pip install -e '.[demo]' playwright && apt-get install -y chromium
-    python examples/demo_screenshot.py [--out docs/demo.png] [--width 1000] [--example 0]
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ from pathlib import Path
 from PIL import Image
 
 from daclip_kit.demo.core import DemoSettings, make_examples
-from daclip_kit.demo.tiny import write_tiny_models
 
 #: Size of the browser window (CSS pixels); the page is laid out for it, then scaled to --width.
 VIEWPORT = (1280, 1000)
@@ -53,15 +60,16 @@ def save_optimised(shot: Path, out: Path, width: int) -> int:
     return out.stat().st_size
 
 
-def capture(out: Path, *, width: int, example: int, chromium: str, steps: int, example_size: int) -> int:
+def capture(out: Path, *, image: Path, weights: Path, daclip_weights: Path, width: int, chromium: str,
+            steps: int | None, example_size: int) -> int:
     from playwright.sync_api import expect, sync_playwright
 
     from daclip_kit.demo import app
 
     with tempfile.TemporaryDirectory(prefix="daclip-kit-demo-shot-") as tmp:
         work = Path(tmp)
-        unet, daclip = write_tiny_models(work / "models")
-        settings = DemoSettings(weights=unet, embedder_weights=daclip, device="cpu", download=False, steps=steps)
+        settings = DemoSettings(weights=weights, embedder_weights=daclip_weights, device="cpu", download=False,
+                                steps=steps)
         examples = make_examples(work / "examples", longest=example_size)
         demo, url, _ = app.start(settings, port=0, examples=examples, work_dir=work)
         try:
@@ -69,7 +77,7 @@ def capture(out: Path, *, width: int, example: int, chromium: str, steps: int, e
                 browser = pw.chromium.launch(executable_path=chromium, headless=True)
                 page = browser.new_page(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
                 page.goto(url)
-                page.locator("#examples button.gallery-item").nth(example).click()
+                page.set_input_files("#input-image input[type=file]", str(image))
                 expect(page.locator("#probabilities meter")).to_have_count(10, timeout=120_000)
                 page.click("#restore")
                 expect(page.locator("#status")).to_contain_text("Restored", timeout=600_000)
@@ -86,16 +94,22 @@ def capture(out: Path, *, width: int, example: int, chromium: str, steps: int, e
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", type=Path, required=True, help="the photo to upload and restore")
+    parser.add_argument("--weights", type=Path, required=True, help="the restoration network (file or folder)")
+    parser.add_argument("--daclip-weights", type=Path, required=True, help="DA-CLIP (file or folder)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "demo.png")
     parser.add_argument("--width", type=int, default=1000, help="width of the PNG in pixels (default 1000)")
-    parser.add_argument("--example", type=int, default=0, help="which example to restore (default 0, the astronaut)")
-    parser.add_argument("--steps", type=int, default=10, help="sampling steps (default 10)")
+    parser.add_argument("--steps", type=int, help="sampling steps (default: the model's, 100)")
     parser.add_argument("--example-size", type=int, default=256, help="longer side of the examples (default 256)")
     parser.add_argument("--chromium", help="Chromium executable (default: chromium on PATH)")
     args = parser.parse_args()
+    for path in (args.image, args.weights, args.daclip_weights):
+        if not path.exists():
+            raise SystemExit(f"error: {path} does not exist (see this script's docstring for the commands).")
     start = time.perf_counter()
-    size = capture(args.out, width=args.width, example=args.example, chromium=find_chromium(args.chromium),
-                   steps=args.steps, example_size=args.example_size)
+    size = capture(args.out, image=args.image, weights=args.weights, daclip_weights=args.daclip_weights,
+                   width=args.width, chromium=find_chromium(args.chromium), steps=args.steps,
+                   example_size=args.example_size)
     print(f"wrote {args.out} ({size / 1000:.0f} kB) in {time.perf_counter() - start:.0f} s")
 
 

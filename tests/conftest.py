@@ -114,9 +114,11 @@ def torchrun():
     import subprocess
     import sys
 
-    def run(*args: str, nproc: int = 2, timeout: float = 300, env: dict | None = None):
+    def run(*args: str, nproc: int = 2, timeout: float = 300, env: dict | None = None, script: Path | None = None):
+        """``script``: a Python file torchrun runs instead of ``-m daclip_kit``."""
+        program = [str(script)] if script is not None else ["-m", "daclip_kit"]
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "-m", "daclip_kit", *map(str, args)]
+               *program, *map(str, args)]
         job_env = {k: v for k, v in os.environ.items()  # a fresh job, whatever launched the tests
                    if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
         job_env.update({"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})})

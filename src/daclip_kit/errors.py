@@ -85,6 +85,10 @@ class NonFiniteError(DaclipKitError):
     """A computation produced NaN or infinite values (broken weights, an overflow in low precision)."""
 
 
+class ProcessFailedError(DaclipKitError):
+    """Another process of a torchrun job failed; the message is its error."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean: x?"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)

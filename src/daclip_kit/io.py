@@ -1,10 +1,12 @@
 """File I/O: atomic writes and image reading/writing as ``(B,3,H,W)`` float RGB in [0, 1].
 
-Outputs are written to a temporary file in the target folder (``.<name>.<pid>.<random>.tmp``)
+Outputs are written to a temporary file in the target folder (``.<name>.<pid>@<host>.<random>.tmp``)
 and then put in place: with ``exclusive=True`` by a hard link that fails when the name exists, so
 two runs writing into one folder never replace each other's files; otherwise with
 :func:`os.replace`. A crash never leaves a half-written file; :func:`clean_stale_temporaries`
-removes the temporaries of processes that died.
+removes the temporaries of processes of this machine that died. The host in the name keeps nodes
+that write into one shared folder (multi-node ``torchrun``) from judging each other's process ids:
+another machine's temporaries are left alone until they are a day old.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,8 +33,23 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 #: Images with more pixels than this are refused unless the caller raises the limit (``--max-pixels``).
 MAX_PIXELS = 120_000_000
-#: Temporaries are named ``.<name>.<pid>.<random><suffix>`` so a later run can tell a dead writer's.
-_TMP_NAME = r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+{suffix}$"
+#: Temporaries are named ``.<name>.<pid>@<host>.<random><suffix>`` so a later run can tell a dead
+#: writer's; names without ``@<host>`` (older versions) count as another machine's.
+_TMP_NAME = r"^\.(?P<name>.+)\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?\.[^.]+{suffix}$"
+#: Another machine's temporary *files* older than this (seconds since their last write) are
+#: removed: no single output is written for a day. Its folders are never removed automatically.
+FOREIGN_TEMPORARY_AGE = 24 * 3600
+
+
+def this_host() -> str:
+    """This machine's name as it appears in temporary names (characters other than letters,
+    digits, ``_`` and ``-`` become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
+
+
+def temporary_prefix(name: str) -> str:
+    """The start of this process's temporary names for ``name``: ``.<name>.<pid>@<host>.``."""
+    return f".{name}.{os.getpid()}@{this_host()}."
 
 
 class OutputExistsError(InputError, FileExistsError):
@@ -57,7 +76,7 @@ def atomic_path(path: str | Path, *, exclusive: bool = False) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise InputError(f"Cannot write into {str(path.parent)!r}: {exc.strerror or exc}.") from None
     os.close(fd)
@@ -103,19 +122,38 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_stale(entry: Path, match: re.Match, *, folder: bool, now: float) -> bool:
+    """Whether the temporary ``entry`` was left by a writer that is gone: a dead process of this
+    machine, or (files only) another machine's file untouched for :data:`FOREIGN_TEMPORARY_AGE`."""
+    pid = int(match["pid"])
+    if match["host"] == this_host():
+        return pid != os.getpid() and not _pid_alive(pid)
+    if folder:
+        return False
+    try:
+        return now - entry.stat().st_mtime > FOREIGN_TEMPORARY_AGE
+    except OSError:
+        return False
+
+
 def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp", folders: bool = False) -> list[Path]:
-    """Remove the temporaries ``.<name>.<pid>.<random><suffix>`` in ``folder`` whose process is
-    gone (left by a run that was killed): files, or with ``folders`` folders (e.g. the
-    ``.partial`` data sets being written) and nothing else; returns what was removed."""
+    """Remove the temporaries ``.<name>.<pid>@<host>.<random><suffix>`` in ``folder`` whose writer
+    is gone (left by a run that was killed): files, or with ``folders`` folders (e.g. the
+    ``.partial`` data sets being written) and nothing else; returns what was removed.
+
+    Process ids are judged only for this machine's temporaries. In a folder that several machines
+    write into, another machine's temporary file is removed only once nothing has written it for
+    :data:`FOREIGN_TEMPORARY_AGE` seconds (a day), and its temporary folders never."""
     folder = Path(folder)
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
     pattern = re.compile(_TMP_NAME.format(suffix=re.escape(suffix)))
+    now = time.time()
     for entry in folder.iterdir():
         match = pattern.match(entry.name)
         right_kind = not entry.is_symlink() and (entry.is_dir() if folders else entry.is_file())
-        if not match or not right_kind or int(match["pid"]) == os.getpid() or _pid_alive(int(match["pid"])):
+        if not match or not right_kind or not _is_stale(entry, match, folder=folders, now=now):
             continue
         with contextlib.suppress(OSError):
             if folders:
@@ -131,12 +169,12 @@ def clean_stale_temporaries(folder: str | Path, *, suffix: str = ".tmp", folders
 
 @contextlib.contextmanager
 def atomic_folder(target: Path, *, suffix: str = "") -> Iterator[Path]:
-    """Yield a new hidden sibling folder of ``target`` (``.<name>.<pid>.<random><suffix>``) to
+    """Yield a new hidden sibling folder of ``target`` (``.<name>.<pid>@<host>.<random><suffix>``) to
     write into. When the block ends without an error it replaces ``target`` as a whole, with
     ordinary permissions (:func:`replace_folder`); otherwise it is removed. The folder of a run
     that was killed outright is left for :func:`clean_stale_temporaries`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix, dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=suffix, dir=target.parent))
     try:
         yield tmp
         apply_default_mode(tmp)

@@ -28,3 +28,10 @@ def photo(tmp_path_factory) -> Path:
     noisy = np.clip(ramp + rng.normal(0, 40, ramp.shape), 0, 255).astype(np.uint8)
     Image.fromarray(noisy).save(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def gradio_temp_dir(tmp_path, monkeypatch):
+    """Gradio's upload and cache folder of each test in the test's own folder; ``app.start`` sets
+    ``GRADIO_TEMP_DIR`` for the process, and this puts the previous value back afterwards."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-default"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,15 +25,16 @@ def test_restore_handler_gives_the_pair_the_probabilities_and_a_download(setting
 
     pair, probabilities, status, download = app.on_restore(str(photo), "irsde-universal", "irsde", 2, 0, 0,
                                                            settings, tmp_path, progress=progress)
-    before, after = pair
+    before, after = (Image.open(path) for path in pair)
     assert before.size == after.size == (40, 28)
+    assert Path(pair[0]).parent.parent == tmp_path and Path(pair[1]).name == "noisy-photo-restored.png"
     np.testing.assert_array_equal(np.asarray(before), np.asarray(Image.open(photo).convert("RGB")))
     assert set(probabilities) == set(daclip_kit.DEGRADATIONS)
     assert status.startswith("Restored 40x28 in ")
     assert seen[0] == (0, "Loading the models and classifying") and seen[-1] == ((2, 2), "Restoring")
     assert download.value["orig_name"] == "noisy-photo-restored.png" and download.interactive
     with Image.open(download.value["path"]) as im:
-        assert im.format == "PNG"
+        assert im.format == after.format == "PNG"
         np.testing.assert_array_equal(np.asarray(im), np.asarray(after))
 
 
@@ -79,9 +81,10 @@ def test_classify_handler_and_the_model_and_sampler_widgets(settings, photo):
 
 def test_model_jobs_share_one_queue_slot(settings, tmp_path):
     demo = app.build_demo(settings, output_dir=tmp_path)
-    jobs = {fn.api_name: fn for fn in demo.fns.values() if fn.queue}
+    models = [fn for fn in demo.fns.values() if fn.queue and all(t[1] != "unload" for t in fn.targets)]
+    jobs = {fn.api_name: fn for fn in models}
     assert {"classify", "restore"} <= set(jobs)
-    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in jobs.values()} == {(app.MODEL_QUEUE, 1)}
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in models} == {(app.MODEL_QUEUE, 1)}
     widgets = {c.elem_id: c for c in demo.blocks.values() if getattr(c, "elem_id", None)}
     assert widgets["model"].choices[0][0] == "irsde-universal" and widgets["steps"].value == 100
     assert widgets["sampler"].value == "irsde"

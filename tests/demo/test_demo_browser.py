@@ -10,23 +10,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 import daclip_kit
+from _demo_server import START_TIMEOUT, DemoServer
 
 #: Executable names of Chromium, Debian's first.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 STEPS = 8
-#: Seconds for the server to start (imports Gradio and torch, writes the examples).
-START_TIMEOUT = 90
 
 
 def chromium_executable() -> str:
@@ -42,43 +39,6 @@ def chromium_executable() -> str:
             return path
     pytest.fail("Chromium is not installed, so the demo cannot be tested in a browser: run "
                 "`apt-get install -y chromium` (as .ci/run does) or set DACLIP_KIT_CHROMIUM=/path/to/chrome.")
-
-
-class DemoServer:
-    """``daclip-kit demo`` in a child process; :attr:`url` once it listens, its output in :attr:`lines`."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]):
-        self.proc = subprocess.Popen([sys.executable, "-m", "daclip_kit", "--no-color", "demo", *argv],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: list[str] = []
-        self.url: str | None = None
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            found = re.search(r"Open (http://\S+?)/? ", line)
-            if found and self.url is None:
-                self.url = found.group(1)
-
-    def wait_until_listening(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while self.url is None:
-            if self.proc.poll() is not None:
-                pytest.fail(f"daclip-kit demo exited with {self.proc.returncode}:\n" + "\n".join(self.lines))
-            if time.monotonic() > deadline:
-                pytest.fail(f"daclip-kit demo did not start in {timeout} s:\n" + "\n".join(self.lines))
-            time.sleep(0.1)
-        return self.url
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
 
 
 @pytest.fixture
@@ -102,7 +62,7 @@ def chromium() -> str:
     return chromium_executable()
 
 
-def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, tmp_path):
+def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, tmp_path, tiny_models):
     started = time.monotonic()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True)
@@ -119,6 +79,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             assert sorted(labels) == sorted(daclip_kit.DEGRADATIONS)
             percents = [int(t.rstrip("%")) for t in page.locator("#probabilities dd").all_inner_texts()]
             assert percents == sorted(percents, reverse=True) and 95 <= sum(percents) <= 105
+            shown = dict(zip(labels, percents))
             expect(page.locator("#status")).to_contain_text(f"DA-CLIP thinks this photo is {labels[0]}")
 
             # the model box offers the registered pipelines; another model brings its sampler and steps
@@ -160,6 +121,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             download.save_as(saved)
             with Image.open(saved) as im:
                 assert im.format == "PNG" and im.size == (40, 28)
+                restored = np.asarray(im.convert("RGB"), dtype=np.int16)
 
             shot = tmp_path / "demo-screenshot.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -168,3 +130,15 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
         finally:
             browser.close()
     assert time.monotonic() - started < 60
+
+    # the page shows what the library computes: the bars are daclip_kit.classify's probabilities
+    # of the photo (to the percent shown), the result is daclip_kit.restore's with the same model,
+    # sampler, steps and seed (to uint8 rounding)
+    rgb = Image.open(photo).convert("RGB")
+    expected = daclip_kit.classify(rgb, weights=tiny_models["daclip"], device="cpu")
+    assert all(abs(shown[label] - 100 * p) <= 0.5 + 1e-6 for label, p in expected.items()), (shown, expected)
+    same = daclip_kit.restore(rgb, "irsde-universal-fast", weights=tiny_models["weights"],
+                              embedder_weights=tiny_models["daclip"], sampler="mrs", steps=10, seed=0, device="cpu",
+                              download=False)
+    assert np.abs(restored - np.asarray(same, dtype=np.int16)).max() <= 1
+    assert np.abs(restored - np.asarray(rgb, dtype=np.int16)).max() > 1  # it did change the photo

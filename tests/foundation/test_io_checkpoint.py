@@ -12,7 +12,15 @@ from daclip_kit.checkpoint import (
     save_pretrained,
 )
 from daclip_kit.errors import CheckpointError, InputError
-from daclip_kit.io import atomic_path, list_images, read_image, write_image
+from daclip_kit.io import (
+    FOREIGN_TEMPORARY_AGE,
+    atomic_path,
+    clean_stale_temporaries,
+    list_images,
+    read_image,
+    this_host,
+    write_image,
+)
 
 
 def test_read_image_modes(tmp_path):
@@ -69,6 +77,32 @@ def test_write_image_round_trip_and_atomic(tmp_path):
             tmp.write_bytes(b"partial")
             raise RuntimeError("crash")
     assert read_image(tmp_path / "o.png").shape == (1, 3, 6, 9)  # old file intact
+
+
+def test_stale_temporaries_are_judged_by_process_only_on_their_own_host(tmp_path, monkeypatch):
+    """Several nodes write into one shared folder: a pid is only meaningful on the host that wrote it."""
+    import os
+    import time
+
+    monkeypatch.setattr("socket.gethostname", lambda: "node-a.cluster")
+    assert this_host() == "node-a_cluster"
+    with atomic_path(tmp_path / "o.png") as tmp:
+        assert tmp.name.startswith(f".o.png.{os.getpid()}@node-a_cluster.")  # the host is in the name
+    dead_here = tmp_path / ".o1.png.999999999@node-a_cluster.x1.tmp"
+    alive_here = tmp_path / f".o2.png.{os.getppid()}@node-a_cluster.x2.tmp"
+    other_fresh = tmp_path / ".o3.png.999999999@node-b_cluster.x3.tmp"  # pid 999999999 lives on node b
+    other_old = tmp_path / ".o4.png.999999999@node-b_cluster.x4.tmp"
+    unknown_fresh = tmp_path / ".o5.png.999999999.x5.tmp"  # an older version's name: host unknown
+    other_folder = tmp_path / ".o6.999999999@node-b_cluster.x6.tmp"
+    for path in (dead_here, alive_here, other_fresh, other_old, unknown_fresh):
+        path.write_bytes(b"half")
+    other_folder.mkdir()
+    day_ago = time.time() - FOREIGN_TEMPORARY_AGE - 60
+    os.utime(other_old, (day_ago, day_ago))
+    os.utime(other_folder, (day_ago, day_ago))
+    assert sorted(clean_stale_temporaries(tmp_path)) == sorted([dead_here, other_old])
+    assert alive_here.exists() and other_fresh.exists() and unknown_fresh.exists()
+    assert clean_stale_temporaries(tmp_path, folders=True) == [] and other_folder.is_dir()
 
 
 def test_read_state_dict_wrappers_and_prefix(tmp_path):

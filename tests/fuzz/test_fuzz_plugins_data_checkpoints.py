@@ -644,9 +644,11 @@ def test_D4_interrupted_mini_leaves_no_half_pair_and_keeps_the_old_set(tmp_path,
 def test_D4_partial_set_of_a_killed_run_is_removed_by_the_next_run(tmp_path, capsys):
     import os
 
-    killed = tmp_path / ".mini.999999999.k1ll3d.partial"  # a run killed with SIGKILL (no cleanup ran)
+    from daclip_kit.io import this_host
+
+    killed = tmp_path / f".mini.999999999@{this_host()}.k1ll3d.partial"  # killed with SIGKILL (no cleanup ran)
     write_image_file(killed / "train" / "noisy" / "GT" / "half.png")
-    running = tmp_path / f".mini.{os.getppid()}.l1v3.partial"  # a live writer's: never touched
+    running = tmp_path / f".mini.{os.getppid()}@{this_host()}.l1v3.partial"  # a live writer's: never touched
     write_image_file(running / "train" / "noisy" / "GT" / "busy.png")
     assert run_cli(capsys, _mini(tmp_path / "mini"))[0] == 0
     assert not killed.exists()

@@ -11,6 +11,7 @@ from PIL import Image
 
 import daclip_kit
 from daclip_kit.cli.main import main
+from daclip_kit.io import temporary_prefix, this_host
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -94,12 +95,31 @@ def test_an_output_written_meanwhile_is_never_replaced(models, tmp_path):
 def test_temporaries_of_killed_runs_are_removed(models, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    dead = out / ".im0.png.999999999.abcdef.tmp"
+    dead = out / f".im0.png.999999999@{this_host()}.abcdef.tmp"
     dead.write_bytes(b"half")
-    alive = out / f".im0.png.{os.getpid()}.abcdef.tmp"
+    alive = out / f"{temporary_prefix('im0.png')}abcdef.tmp"
     alive.write_bytes(b"mine")
     assert _restore(models, _images(tmp_path / "in", n=1), "-o", out) == 0
     assert not dead.exists() and alive.exists()
+
+
+def test_torchrun_a_failure_on_one_process_ends_every_process_with_its_message(models, tmp_path, torchrun):
+    """Process 1 cannot write (OSError, not a daclip-kit error): process 0 does not wait for the
+    collective timeout (2 hours) but ends within seconds, naming process 1's error."""
+    import time
+    from pathlib import Path
+
+    src = _images(tmp_path / "in", n=4, size=(16, 20))
+    unet, daclip = models
+    failed_at = tmp_path / "failed-at"
+    done = torchrun("restore", src, "-o", tmp_path / "out", "--weights", unet, "--daclip-weights", daclip,
+                    "--steps", "2", "--device", "cpu", script=Path(__file__).parent / "_failing_rank.py",
+                    env={"FAILED_AT": str(failed_at)}, timeout=240)
+    ended = time.time()
+    assert done.returncode != 0
+    assert "error: No space left on device: " in done.stderr  # process 1's own line
+    assert "error: process 1 of 2 failed: No space left on device: " in done.stderr, done.stderr[-3000:]
+    assert ended - float(failed_at.read_text()) < 30, done.stderr[-3000:]
 
 
 def test_streaming_decodes_in_workers_and_equals_in_process(models, tmp_path, capsys):

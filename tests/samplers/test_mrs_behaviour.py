@@ -304,6 +304,29 @@ def test_runs_do_not_share_history(images, stand_in):
         sa.step(torch.zeros_like(x1), x1, lq_a, draw=None)
 
 
+@pytest.mark.parametrize("target", ["noise", "data"])
+@pytest.mark.parametrize("denoise_last", [False, True])
+def test_history_keeps_a_copy_of_a_reused_output_buffer(images, stand_in, target, denoise_last):
+    """Under CUDA graphs the network's output is one static buffer that the next replay rewrites;
+    the multistep history (which holds the output itself when ``fit_target`` is what the solver
+    integrates) must keep its own copy, and so must the returned image."""
+    gt, lq, z = images(seed=11)
+    sampler = mrs(order=3, parameterization=target, fit_target=target, denoise_last=denoise_last)
+    net = stand_in(sampler, gt, tanh_noise=0.05, bend=0.1, kind=target)
+    x_T = sampler.noise_state(lq, noise=z)
+    expected = run(sampler, net, lq, x_T, steps=6)
+    static = torch.empty_like(x_T)
+
+    def replayed(x, lq_, t, **kw):  # what a captured graph returns: the same tensor, rewritten
+        static.copy_(net(x, lq_, t, **kw))
+        return static
+
+    got = run(sampler, replayed, lq, x_T, steps=6)
+    assert torch.equal(got, expected)
+    static.fill_(float("nan"))  # the next replay (of another run) must not reach a returned image
+    assert torch.equal(got, expected)
+
+
 def test_odd_sizes_and_a_real_network():
     """A tiny random DA-CLIP U-Net (padded to its size divisor by ``sample``) on a 13x19 image."""
     torch.manual_seed(0)

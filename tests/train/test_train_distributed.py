@@ -32,6 +32,11 @@ def _train(torchrun, trainer: str, run_file: Path) -> dict:
     return json.loads(done.stdout)  # process 1 prints nothing
 
 
+def _world_size(checkpoint: Path) -> int:
+    """The number of processes that trained up to ``checkpoint`` (its trainer state records it)."""
+    return torch.load(checkpoint / "trainer_state.pt", weights_only=True)["world_size"]
+
+
 def _same_weights(a_dir: Path, b_dir: Path, atol: float) -> None:
     _, a = load_pretrained_files(a_dir)
     _, b = load_pretrained_files(b_dir)
@@ -75,6 +80,7 @@ def test_restoration_two_processes_equal_one_and_resume_at_another_world_size(ro
     run_file.write_text(config_to_toml(cfg(tmp_path / "ddp", max_steps=2).validate()))
     summary = _train(torchrun, "restoration", run_file)
     assert summary["step"] == 2 and set(summary["models"]) == {"network", "network-ema"}
+    assert _world_size(Path(summary["checkpoint"])) == 2  # really two processes, not one doing it all
 
     single = train_restoration(cfg(tmp_path / "one"))
     accumulated = train_restoration(cfg(tmp_path / "acc", data={"batch_size": 4, "accumulate_steps": 2}))
@@ -101,7 +107,7 @@ def test_daclip_global_batch_loss_two_processes_equal_one(root, tmp_path, torchr
     run_file = tmp_path / "run.toml"
     run_file.write_text(config_to_toml(cfg(tmp_path / "ddp").validate()))
     summary = _train(torchrun, "daclip", run_file)
-    assert summary["step"] == 3
+    assert summary["step"] == 3 and _world_size(Path(summary["checkpoint"])) == 2
 
     single = train_daclip(cfg(tmp_path / "one"))
     accumulated = train_daclip(cfg(tmp_path / "acc", data={"accumulate_steps": 2}))

@@ -6,6 +6,14 @@ each process takes its own device (``cuda:LOCAL_RANK``) and its share of the wor
 (:func:`shard`), and rank 0 gathers what the others produced (:func:`gather`). Without those
 variables everything runs in one process and these functions are no-ops. Importing this module
 does not import torch (the CLI reads the process's rank before deciding what to load).
+
+A failure on one process ends every process within seconds, with that process's message: inside
+:func:`process_group` an exception (any kind) is published in the job's key-value store before the
+process leaves the group, and every other process watches that store from a background thread.
+A process that is itself failing names the first failure (its own error is often only the broken
+connection to the process that failed); one that is busy or waiting in a collective operation
+(which nothing can interrupt) prints the failure and exits with status 1 after a short grace
+period, instead of waiting for the collective timeout (:data:`TIMEOUT`).
 """
 
 from __future__ import annotations
@@ -13,11 +21,14 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DaclipKitError, ProcessFailedError
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +37,10 @@ T = TypeVar("T")
 
 #: How long a process waits for the others (e.g. while rank 0 downloads weights, validates or saves).
 TIMEOUT = datetime.timedelta(hours=2)
+#: Seconds between two looks at the store for another process's failure, and how long a process
+#: that sees one waits for its own code to end (it may be failing the same way) before it exits.
+FAILURE_POLL = 0.25
+FAILURE_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -125,16 +140,125 @@ def join_group(device: torch.device, proc: Process | None = None) -> bool:
 @contextlib.contextmanager
 def process_group(device: torch.device, proc: Process | None = None) -> Iterator[Process]:
     """Join the job's process group for the duration of the block (:func:`join_group`); does
-    nothing for a single process or when a group already exists."""
+    nothing for a single process or when a group already exists.
+
+    While inside, a failure anywhere ends every process promptly (see the module's description):
+    an exception in the block is published for the others, and this process exits (status 1, the
+    failure printed) when another process fails while it is still working or waiting.
+
+    Raises:
+        ProcessFailedError: this block failed after another process did (e.g. a collective
+            operation broke because that process left); its message is that process's error.
+    """
     proc = proc or current()
     owned = join_group(device, proc)
+    watch = _FailureWatch(proc) if owned else None
     ok = False
     try:
         yield proc
         ok = True
+    except Exception as exc:
+        if watch is None:
+            raise
+        _raise_first(watch, exc)
     finally:
-        if owned:
-            leave_group(synchronise=ok)
+        try:
+            if owned:  # the watch still runs: a final barrier that a failed process never reaches ends too
+                leave_group(synchronise=ok)
+        except Exception as exc:
+            if watch is None:
+                raise
+            _raise_first(watch, exc)
+        finally:
+            if watch is not None:
+                watch.stop()
+
+
+def _raise_first(watch: _FailureWatch, exc: Exception) -> None:
+    """Publish ``exc`` and raise the job's first failure: ``exc`` itself when it was first or is a
+    daclip-kit error (raised on purpose, often on every process alike), else the first process's."""
+    first = watch.publish(exc)
+    if first is not None and not isinstance(exc, DaclipKitError):
+        leave_group(synchronise=False)
+        raise ProcessFailedError(first) from None
+    raise exc
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an error: a daclip-kit error's message, an OS error's words and file, else
+    ``"Type: message"``."""
+    if isinstance(exc, DaclipKitError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _FailureWatch:
+    """The job's failure notice: the first process to fail writes its message into the process
+    group's store; a thread of every other process polls it and ends its process."""
+
+    def __init__(self, proc: Process):
+        import torch.distributed as dist
+
+        self.proc = proc
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        self.key, self.count_key = f"daclip_kit/failure/{restart}", f"daclip_kit/failures/{restart}"
+        try:
+            self.store = dist.distributed_c10d._get_default_store()
+        except Exception:  # noqa: BLE001 - a group without a store: failures end by timeout only
+            self.store = None
+        self._done = threading.Event()
+        if self.store is not None:
+            threading.Thread(target=self._watch, name="daclip-kit-failure-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _failure(self) -> str | None:
+        try:
+            if self.store.check([self.key]):
+                return self.store.get(self.key).decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - the store's host is gone: the launcher ends the job
+            return None
+        return None
+
+    def publish(self, exc: BaseException) -> str | None:
+        """Report this process's failure (unless another was first); return the first failure's
+        message when it was another process's, else ``None``."""
+        self.stop()
+        if self.store is None:
+            return None
+        try:
+            if self.store.add(self.count_key, 1) == 1:
+                message = f"process {self.proc.rank} of {self.proc.world} failed: {describe_failure(exc)}"
+                self.store.set(self.key, message.encode("utf-8"))
+                return None
+        except Exception:  # noqa: BLE001
+            return None
+        deadline = time.monotonic() + FAILURE_GRACE  # the first one's message follows its count
+        while time.monotonic() < deadline:
+            message = self._failure()
+            if message is not None:
+                return message
+            time.sleep(FAILURE_POLL / 5)
+        return None
+
+    def _watch(self) -> None:
+        seen = None
+        while not self._done.wait(FAILURE_POLL):
+            message = self._failure()
+            if message is None:
+                continue
+            seen = seen or time.monotonic()
+            if time.monotonic() - seen < FAILURE_GRACE:
+                continue  # this process may be ending by itself (the same error everywhere)
+            if self._done.is_set():
+                return
+            sys.stdout.flush()
+            print(f"error: {message}; process {self.proc.rank} stops too.", file=sys.stderr, flush=True)
+            os._exit(1)
 
 
 def leave_group(*, synchronise: bool = True) -> None:

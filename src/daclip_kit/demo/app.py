@@ -7,15 +7,25 @@ handlers here turn their errors into a readable status line (never a traceback) 
 ``gr.Progress`` from the restore's ``progress(done, total)`` callback. Every model job runs in one
 queue slot (``concurrency_id="model"``, limit 1), so concurrent users share one GPU in order.
 
+Files: :func:`start` points Gradio's upload and cache folder (``GRADIO_TEMP_DIR``) into the
+caller's work folder, so stopping the demo and removing that folder removes every file it stored
+(uploads, the examples' copies, results). Each browser session writes its results into a folder of
+its own (:class:`SessionFiles`); when the session ends (tab closed or reloaded) that folder and the
+session's uploads are removed at once.
+
 Import this module only when the demo starts: it imports Gradio.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import shutil
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +100,79 @@ def on_image(image: Any, model: str, settings: DemoSettings) -> tuple[dict[str, 
     return probabilities, f"DA-CLIP thinks this photo is **{plain(label)}** ({p:.0%}). Press **Restore**."
 
 
+class SessionFiles:
+    """The files each browser session leaves on the server, removed when the session ends.
+
+    A session's results go into ``root/<digest of its session id>/``; the uploads its jobs read
+    (files under Gradio's upload folder ``uploads``) are noted. :meth:`end` removes the session's
+    folder and those of its uploads that no live session still uses and that are not ``shared``
+    (the examples' copies, which every session sees).
+
+    Args:
+        root: folder of the sessions' result folders (inside Gradio's cache, so Gradio serves the
+            files from there instead of copying them).
+        uploads: Gradio's upload folder (``GRADIO_TEMP_DIR``).
+        shared: returns the paths never removed at a session's end.
+    """
+
+    def __init__(self, root: str | Path, uploads: str | Path, shared=lambda: ()):
+        self.root = Path(root)
+        self.uploads = Path(uploads).resolve()
+        self._shared = shared
+        self._inputs: dict[str, set[Path]] = {}
+        self._lock = threading.Lock()
+
+    def folder(self, session: str | None) -> Path:
+        """The result folder of ``session`` (created; ``None``: calls without a session share one)."""
+        digest = hashlib.sha256((session or "").encode()).hexdigest()[:24]
+        path = self.root / digest
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def note_input(self, session: str | None, image: Any) -> None:
+        """Remember that ``session`` used ``image`` (a path; only files in the upload folder count)."""
+        if not isinstance(image, (str, Path)):
+            return
+        path = Path(image).resolve()
+        if self.uploads in path.parents:
+            with self._lock:
+                self._inputs.setdefault(session or "", set()).add(path)
+
+    def end(self, session: str | None) -> None:
+        """Remove the files of a session that has ended."""
+        key = session or ""
+        shared = {Path(p).resolve() for p in self._shared()}
+        with self._lock:
+            mine = self._inputs.pop(key, set())
+            in_use = set().union(*self._inputs.values())
+        shutil.rmtree(self.root / hashlib.sha256(key.encode()).hexdigest()[:24], ignore_errors=True)
+        for path in mine - in_use - shared:
+            _remove_upload(path, self.uploads)
+
+
+def _remove_upload(path: Path, uploads: Path) -> None:
+    """Remove an uploaded file and the folders Gradio made for it, up to the upload folder, once empty."""
+    path.unlink(missing_ok=True)
+    for parent in path.parents:
+        if parent == uploads or uploads not in parent.parents:
+            break
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: another file lives there
+            break
+
+
+def _kept_files(blocks: Iterable[Any]) -> set[str]:
+    """The files Gradio keeps for every session (the examples' copies in its cache)."""
+    return {path for block in blocks for path in getattr(block, "keep_in_cache", ())}
+
+
 def on_restore(image: Any, model: str, sampler: str | None, steps: Any, seed: Any, tile: Any,
                settings: DemoSettings, output_dir: Path, progress=None):
-    """The Restore button: ``(before/after pair, probabilities, status, download button)``."""
+    """The Restore button: ``(before/after pair of PNG paths, probabilities, status, download button)``.
+
+    The input (as restored, RGB) and the result are written as PNGs into a new folder in
+    ``output_dir``, the session's folder; the page shows and offers them from there."""
     def report(done: int, total: int) -> None:
         if progress is not None:
             progress((done, total), desc="Restoring", unit="steps")
@@ -106,10 +186,12 @@ def on_restore(image: Any, model: str, sampler: str | None, steps: Any, seed: An
     except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
         return None, None, _error_text(exc), gr.DownloadButton(value=None, interactive=False)
     stem = Path(image).stem if isinstance(image, (str, Path)) else "image"
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=output_dir))
-    target = folder / f"{stem}-restored.png"
+    before, target = folder / f"{stem}.png", folder / f"{stem}-restored.png"
+    to_pil(lq).save(before, format="PNG")
     restored.save(target, format="PNG")
-    return ((to_pil(lq), restored), probabilities or None, plain(message),
+    return ((str(before), str(target)), probabilities or None, plain(message),
             gr.DownloadButton(value=str(target), interactive=True))
 
 
@@ -142,10 +224,14 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
     Args:
         settings: weights, device, limits and the first values of the widgets.
         examples: example photos (:func:`~daclip_kit.demo.core.make_examples`).
-        output_dir: where restored PNGs are written for the download button.
+        output_dir: where each session's restored PNGs are written (a folder per session, removed
+            when the session ends; inside Gradio's cache folder, so that they are served in place).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    demo_blocks: list[gr.Blocks] = []
+    sessions = SessionFiles(output_dir, gr.utils.get_upload_folder(),
+                            shared=lambda: _kept_files(demo_blocks[0].blocks.values()) if demo_blocks else ())
     recipe = recipe_for(settings.model, settings.sampler)
     steps = step_range(settings.model, settings.sampler)
     default_steps, max_steps = steps if steps is not None else (1, 1)
@@ -186,11 +272,18 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
                 probabilities = gr.Label(num_top_classes=10, label="What DA-CLIP thinks is wrong",
                                          elem_id="probabilities")
 
-        def classify_event(img, name):
+        def classify_event(img, name, request: gr.Request):
+            sessions.note_input(request.session_hash, img)
             return on_image(img, name, settings)
 
-        def restore_event(img, name, smp, n, s, t, progress=gr.Progress()):  # noqa: B008 - how Gradio injects it
-            return on_restore(img, name, smp, n, s, t, settings, output_dir, progress=progress)
+        def restore_event(img, name, smp, n, s, t, request: gr.Request,
+                          progress=gr.Progress()):  # noqa: B008 - how Gradio injects it
+            sessions.note_input(request.session_hash, img)
+            return on_restore(img, name, smp, n, s, t, settings, sessions.folder(request.session_hash),
+                              progress=progress)
+
+        def end_session(request: gr.Request):
+            sessions.end(request.session_hash)
 
         image.change(classify_event, [image, model], [probabilities, status], concurrency_id=MODEL_QUEUE,
                      concurrency_limit=MODEL_SLOTS, show_progress="minimal", api_name="classify")
@@ -203,6 +296,8 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
                     concurrency_limit=MODEL_SLOTS, show_progress="minimal", api_visibility="private")
         sampler.input(on_sampler, [model, sampler], [step_slider], queue=False, show_progress="hidden",
                       api_visibility="private")
+        demo.unload(end_session)
+    demo_blocks.append(demo)
     return demo
 
 
@@ -212,13 +307,17 @@ def start(settings: DemoSettings, *, host: str = "127.0.0.1", port: int = 7860, 
     """Start serving the demo in the background; ``demo.block_thread()`` then waits for Ctrl+C
     (or SIGTERM) and ``demo.close()`` stops it.
 
+    Every file the server stores goes into ``work_dir``: Gradio's uploads and cache into
+    ``work_dir/gradio`` (this sets ``GRADIO_TEMP_DIR`` for the process), the sessions' results into
+    ``work_dir/gradio/sessions``. Removing ``work_dir`` after ``demo.close()`` removes them all.
+
     Args:
         settings: see :class:`~daclip_kit.demo.core.DemoSettings`.
         host, port: where to listen (``127.0.0.1``: this machine only; ``0.0.0.0``: the network;
             port ``0``: any free port).
         share: also open a public Gradio share link (off by default).
         examples: example photos shown under the upload box.
-        work_dir: a folder for restored files (the caller removes it).
+        work_dir: a folder for every file the server stores (the caller removes it).
         max_queue: jobs allowed to wait; more are refused with "queue full".
 
     Returns:
@@ -228,7 +327,9 @@ def start(settings: DemoSettings, *, host: str = "127.0.0.1", port: int = 7860, 
         ConfigError: the port cannot be opened.
     """
     work_dir = Path(work_dir)
-    demo = build_demo(settings, examples, output_dir=work_dir / "restored")
+    cache = work_dir / "gradio"
+    os.environ["GRADIO_TEMP_DIR"] = str(cache)  # read by Gradio when the page and the server are made
+    demo = build_demo(settings, examples, output_dir=cache / "sessions")
     demo.queue(default_concurrency_limit=MODEL_SLOTS, max_size=max_queue)
     allowed = sorted({str(work_dir), *(str(Path(e.path).parent) for e in examples)})
     try:

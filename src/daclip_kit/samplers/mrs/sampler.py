@@ -301,7 +301,8 @@ def _grid_arrays(sched: MRSchedule, times: torch.Tensor, device: torch.device):
 class MRSSolver(Solver):
     """One MRS run over the grid ``t_0 > ... > t_M``: the ``k``-th call moves ``t_k`` to ``t_{k+1}``.
 
-    Holds the run's multistep history (the converted outputs of the last ``order`` evaluations),
+    Holds the run's multistep history (the converted outputs of the last ``order`` evaluations,
+    never the network's output tensor itself, which a CUDA graph rewrites on its next replay),
     so runs never share state; with ``denoise_last`` the final call returns the data prediction.
 
     Attributes:
@@ -337,6 +338,8 @@ class MRSSolver(Solver):
         arrays = self._on(x.device)
         coefs = StepCoefs.build(sampler.schedule, self.grid, i, x.device, arrays)
         out = sampler.convert(model_output, x, lq, coefs.a_prev, coefs.s_prev)
+        if out is model_output:  # kept for later steps: a CUDA graph's next replay rewrites its output buffer
+            out = out.clone()
         self._history = [out, *self._history][: c.order]
         if c.denoise_last and i == len(self.timesteps):
             if c.parameterization == "data":
