@@ -153,7 +153,11 @@ class FusedAttention(TorchFunctionMode):
 
 def meta_state(module: torch.nn.Module, *, trainable: bool = False) -> dict[str, torch.Tensor]:
     """Parameters and buffers of ``module`` as data-less ``meta`` tensors (for ``functional_call``);
-    with ``trainable`` the parameters that require gradients keep requiring them."""
+    with ``trainable`` the parameters that require gradients keep requiring them.
+
+    Each tensor appears once, under its first name: a module reachable under two names (DA-CLIP's
+    ``visual`` is ``clip.visual``) is then swapped once and restored correctly, which is why the
+    traces call ``functional_call`` with ``tie_weights=False``."""
     params = {name: torch.empty_like(p, device="meta").requires_grad_(trainable and p.requires_grad)
               for name, p in module.named_parameters()}
     return {**params, **{name: torch.empty_like(t, device="meta") for name, t in module.named_buffers()}}
@@ -183,7 +187,7 @@ def peak_activation_bytes(module: torch.nn.Module, args: tuple, kwargs: Mapping[
     state = dict(state or meta_state(module))  # made before the mode: the weights are not counted
     mode = PeakMemoryMode(existing=(state, meta_args, meta_kwargs))
     with torch.no_grad(), FusedAttention(device, dtype), mode:
-        functional_call(module, state, meta_args, meta_kwargs)
+        functional_call(module, state, meta_args, meta_kwargs, tie_weights=False)
     return mode.peak
 
 
@@ -210,13 +214,28 @@ def peak_step_bytes(module: torch.nn.Module, args: tuple, kwargs: Mapping[str, A
     meta_kwargs = {k: _to_meta(v) for k, v in (kwargs or {}).items()}
     state = meta_state(module, trainable=True)
     mode = PeakMemoryMode(existing=(state, meta_args, meta_kwargs))
+    step = _Step(module, mode, loss)
+    state = {f"module.{name}": t for name, t in state.items()}
     with torch.enable_grad(), FusedAttention(device, dtype), mode:
-        out = functional_call(module, state, meta_args, meta_kwargs)
-        forward = mode.peak
-        scalar = loss(out) if loss is not None else _mean_of_outputs(out)
+        functional_call(step, state, meta_args, meta_kwargs, tie_weights=False)
+    return step.forward_peak, mode.peak
+
+
+class _Step(torch.nn.Module):
+    """Forward and backward in one call, so the backward pass (and the recomputation of
+    checkpointed blocks in it) sees the meta weights ``functional_call`` put in place."""
+
+    def __init__(self, module: torch.nn.Module, mode: PeakMemoryMode, loss: Callable[[Any], torch.Tensor] | None):
+        super().__init__()
+        self.module, self.mode, self.loss = module, mode, loss
+        self.forward_peak = 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> None:
+        out = self.module(*args, **kwargs)
+        self.forward_peak = self.mode.peak
+        scalar = self.loss(out) if self.loss is not None else _mean_of_outputs(out)
         if scalar.requires_grad:
             scalar.backward()
-    return forward, mode.peak
 
 
 def _mean_of_outputs(out: Any) -> torch.Tensor:
