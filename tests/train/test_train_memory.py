@@ -156,3 +156,14 @@ def test_training_step_estimate_matches_the_measured_cpu_peak(tmp_path):
     (row,) = json.loads(out.read_text())
     assert row["train"] and row["measured_gib"] > 0.05, row
     assert 0.6 <= row["ratio"] <= 1.6, row
+
+
+def test_checkpointing_a_network_without_blocks_to_recompute_is_refused(root, daclip, tmp_path):
+    from daclip_kit.train.config import RestorationTrainConfig
+
+    data = irsde_run(root, tmp_path / "nafnet", daclip, activation_checkpointing=True, embedder={"name": "none"})
+    data["network"] = {"name": "nafnet", "width": 8, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1],
+                       "middle_blk_num": 1}
+    with pytest.raises(ConfigError, match="activation_checkpointing=true is not available for nafnet"):
+        train_restoration(from_dict(RestorationTrainConfig, data))
+    assert not (tmp_path / "nafnet").exists()

@@ -386,8 +386,9 @@ class _Run:
         if getattr(cfg, "activation_checkpointing", False):
             units = task.checkpoint_units()
             if not units:
-                raise ConfigError(f"activation_checkpointing=true is not available for {type(task).__name__}'s "
-                                  "network; set it to false.")
+                network = getattr(getattr(cfg, "network", None), "name", None) or type(task).__name__
+                raise ConfigError(f"activation_checkpointing=true is not available for {network} (it names no blocks "
+                                  "to recompute; the IR-SDE U-Net and DA-CLIP do); set it to false.")
             enable_activation_checkpointing(units)
         params = list(task.trainable())
         self.trainable = [p for _, p in params]
