@@ -232,7 +232,10 @@ class RestorationPipeline:
             args, kwargs = self._network_call(batch, height, width)
             self._estimates[key] = peak_activation_bytes(self.network, args, kwargs, state=self._meta_state,
                                                          device=device, dtype=compute)
-        return int(self._estimates[key] * ACTIVATION_BYTES.get(precision, 4) / 4)
+        activations = int(self._estimates[key] * ACTIVATION_BYTES.get(precision, 4) / 4)
+        if compute != torch.float32:  # autocast keeps half copies of weights that require grad while it runs
+            activations += sum(2 * p.numel() for p in self.network.parameters() if p.requires_grad)
+        return activations
 
     def plan_tile(self, batch: int, height: int, width: int, opts: RestoreOptions, device: torch.device,
                   precision: str) -> int | None:
