@@ -278,11 +278,11 @@ def check_training_memory(task: Any, cfg: Any, device: torch.device, world: int 
     where = f"max_memory={max_memory}" if limit is not None else f"the {device} device's free memory"
     head = (f"This run needs about {size_text(est.total)} per process ({est.describe().split('= ', 1)[1]}), "
             f"more than {FIT_FRACTION:.0%} of {where} ({size_text(budget)}).")
-    fits = settings_that_fit(task, cfg, device, world, budget)
+    fixed = est.weights + est.gradients + est.optimizer  # no batch, patch, precision or checkpointing lowers it
+    fits = settings_that_fit(task, cfg, device, world, budget) if fixed <= budget * FIT_FRACTION else []
     if fits:
         shown = "; ".join(" ".join(f"--set {o}" for o in overrides) + f" (~{size_text(e.total)})"
                           for overrides, e in fits)
         raise ConfigError(f"{head} Settings that fit: {shown}.")
-    fixed = est.weights + est.gradients + est.optimizer
     raise ConfigError(f"{head} No smaller batch, patch, precision or checkpointing fits: the weights, gradients "
                       f"and optimizer state alone need {size_text(fixed)}; raise max_memory or use a larger device.")
