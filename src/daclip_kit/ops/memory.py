@@ -17,7 +17,9 @@ shape-only function that allocates just that (and ``dq, dk, dv`` in the backward
 PyTorch would take the math fallback (an unsupported dtype, head size or mask, or
 ``dropout_p > 0``), the decomposition is traced as it is, ``N x N`` matrix included, because the
 math kernel holds it too. The kernels' own small work buffers (tiles of a few hundred rows per
-thread or block) are not counted.
+thread or block) are not counted. An attention call made inside another torch function
+(``nn.MultiheadAttention``'s functional path, used by open_clip's towers) is traced as its
+decomposition, matrix included: an over-estimate, small for CLIP's 50-257 tokens.
 """
 
 from __future__ import annotations
