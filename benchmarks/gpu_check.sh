@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check for a session lent a device (the `device` tool): about 8 minutes on one
+# One prepared GPU check for a session lent a device (the `device` tool): about 9 minutes on one
 # H100/H200; every result lands in $OUT as JSON/text. Run from the repository root:
 #
 #   run(command="bash benchmarks/gpu_check.sh", timeout_s=540, carry=[".wheels"])
@@ -35,6 +35,10 @@ step mrs10 120 $PY benchmarks/bench_restore.py --device cuda --size 256 --sample
   --repeats 5 --json "$OUT/mrs10.json"
 step encode 60 $PY benchmarks/bench_encode.py --device cuda --batch 1 8 --precision fp32 bf16 --compile \
   --json "$OUT/encode.json"
+for prec in bf16 fp32; do  # the forward's estimate beside torch.cuda.max_memory_allocated
+  step estimate_$prec 90 $PY benchmarks/memory_check.py --device cuda --sizes 1024 2048 --precision $prec \
+    --json "$OUT/estimate_$prec.json"
+done
 step memory 60 $PY - <<'PY'
 import json, os, torch, daclip_kit
 from daclip_kit.core.pipeline import RestorationPipeline, RestoreOptions

@@ -314,3 +314,27 @@ def load_toml(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> 
     except OSError as exc:
         raise ConfigError(f"Run file {str(path)!r} cannot be read: {exc.strerror or exc}.") from None
     return apply_overrides(from_dict(cls, data), overrides)
+
+
+#: Binary units of :func:`parse_size`.
+SIZE_UNITS = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_size(text: str | int, what: str = "size") -> int:
+    """Bytes of a size such as ``"12G"``, ``"500M"``, ``"1.5GiB"`` or ``2147483648`` (binary units).
+
+    Raises:
+        ConfigError: not a positive size (one line naming ``what`` and the forms it takes).
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        raw = str(text).strip().lower().removesuffix("b").removesuffix("i")
+        try:
+            value = int(float(raw[:-1]) * SIZE_UNITS[raw[-1]]) if raw and raw[-1] in SIZE_UNITS else int(float(raw))
+        except (ValueError, OverflowError):
+            value = 0
+    if value <= 0:
+        raise ConfigError(f"{what}={text!r} is not a positive size; use e.g. 12G, 500M or 2147483648.")
+    return value
+

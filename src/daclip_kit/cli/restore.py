@@ -20,13 +20,11 @@ from .model_args import add_model_arguments, model_overrides, nonfinite_scope
 
 
 def _positive_bytes(text: str) -> int:
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    value = text.strip().lower().removesuffix("b").removesuffix("i")
+    from ..config import parse_size
+
     try:
-        if value and value[-1] in units:
-            return int(float(value[:-1]) * units[value[-1]])
-        return int(float(value))
-    except ValueError:
+        return parse_size(text, "--max-memory")
+    except ConfigError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size; use e.g. 6G, 500M or 2147483648") from None
 
 

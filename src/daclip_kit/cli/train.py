@@ -45,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="continue a run: its folder or one of its checkpoints/step-N folders, with its stored "
                         f"config.toml; only {RESUME_ALLOWED_TEXT} may change")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="memory each process may use, e.g. 12G (overrides max_memory; default: the device's); "
+                        "a run whose estimate does not fit is refused before it starts, naming settings that fit")
     parser.add_argument("--init-from", metavar="WEIGHTS",
                         help="restoration: start the network from these weights (a released file, read through "
                         "the network's converter, a native folder, hf://OWNER/NAME[@REV][/SUBFOLDER], or a "
@@ -76,6 +79,8 @@ def resolve_config(args: argparse.Namespace):
         overrides.append(f"max_steps={args.max_steps}")
     if args.device:
         overrides.append(f"device={args.device}")
+    if args.max_memory:
+        overrides.append(f"max_memory={args.max_memory}")
     if args.init_from:
         if args.trainer == "daclip":
             raise ConfigError("--init-from is for the restoration trainer; DA-CLIP starts from model.pretrained.")
@@ -118,6 +123,9 @@ def _run(args: argparse.Namespace, *, quiet: bool = False) -> int:
 
     train = load_target(TRAINERS[args.trainer])
     echo = not (args.json or quiet) and not logging.getLogger("daclip_kit.train").isEnabledFor(logging.INFO)
+    if not (args.json or quiet):  # the memory estimate is printed at the start of every run
+        memory_log = logging.getLogger("daclip_kit.train.memory")
+        memory_log.setLevel(min(memory_log.getEffectiveLevel(), logging.INFO))
     with console.progress_bar(disable=args.json or quiet, remaining=True, status=True) as bar:
         task = bar.add_task(f"train {args.trainer}", total=None, status="")
 

@@ -18,6 +18,7 @@ import torch
 from ..errors import ConfigError, InputError, NonFiniteError
 from ..ops.memory import (
     ACTIVATION_BYTES,
+    COMPUTE_DTYPES,
     available_bytes,
     meta_state,
     peak_activation_bytes,
@@ -203,7 +204,9 @@ class RestorationPipeline:
         """Estimated peak bytes of restoring a ``(batch, 3, height, width)`` batch, beyond the
         weights: the network's intermediate tensors at the padded (or tile) size, measured on the
         ``meta`` device (:func:`~daclip_kit.ops.memory.peak_activation_bytes`) and scaled to
-        ``precision``, plus the full-size diffusion state.
+        ``precision``, plus the full-size diffusion state. Attention is counted as the kernel
+        PyTorch picks on the network's device in ``precision`` allocates it (fused kernels: no
+        ``N x N`` matrix; the math fallback: with it; see :mod:`daclip_kit.ops.memory`).
 
         Example:
             >>> pipe.estimate_memory(1, 1024, 1024, "bf16") / 2**30  # doctest: +SKIP
@@ -214,16 +217,25 @@ class RestorationPipeline:
         else:
             call_batch, h, w = batch, height, width
         h, w = self._padded_size(h, w, bucket)
-        key = (call_batch, h, w)
+        state = (STATE_TENSORS if self.denoiser is not None else 2) * batch * 3 * height * width * 4
+        return self.activation_memory(call_batch, h, w, precision) + state
+
+    def activation_memory(self, batch: int, height: int, width: int, precision: str = "fp32") -> int:
+        """Estimated peak bytes of the intermediate tensors of one network call on a
+        ``(batch, 3, height, width)`` input (a size the network takes), in ``precision``."""
+        device, _ = self._device_dtype()
+        compute = COMPUTE_DTYPES.get(precision, torch.float32)
+        key = (batch, height, width, compute)
         if key not in self._estimates:
             if self._meta_state is None:
                 self._meta_state = meta_state(self.network)
-            args, kwargs = self._network_call(call_batch, h, w)
-            self._estimates[key] = peak_activation_bytes(self.network, args, kwargs, state=self._meta_state)
-        activations = self._estimates[key]
-        scale = ACTIVATION_BYTES.get(precision, 4) / 4
-        state = (STATE_TENSORS if self.denoiser is not None else 2) * batch * 3 * height * width * 4
-        return int(activations * scale) + state
+            args, kwargs = self._network_call(batch, height, width)
+            self._estimates[key] = peak_activation_bytes(self.network, args, kwargs, state=self._meta_state,
+                                                         device=device, dtype=compute)
+        activations = int(self._estimates[key] * ACTIVATION_BYTES.get(precision, 4) / 4)
+        if compute != torch.float32:  # autocast keeps half copies of weights that require grad while it runs
+            activations += sum(2 * p.numel() for p in self.network.parameters() if p.requires_grad)
+        return activations
 
     def plan_tile(self, batch: int, height: int, width: int, opts: RestoreOptions, device: torch.device,
                   precision: str) -> int | None:
@@ -248,6 +260,8 @@ class RestorationPipeline:
         while tile >= max(MIN_AUTO_TILE, divisor):
             if tile > opts.tile_overlap and self.estimate_memory(
                     batch, height, width, precision, tile=tile, tile_batch=opts.tile_batch, bucket=bucket) <= budget:
+                log.info("tiling %dx%d in %d-pixel tiles: needs ~%.2f GiB, budget %.2f GiB", width, height, tile,
+                         need / 2**30, budget / 2**30)
                 return tile
             tile = (tile // 2 // divisor) * divisor
         raise InputError(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..components import check_component
-from ..config import Component, apply_overrides, from_dict, load_toml, to_dict, tomllib
+from ..config import Component, apply_overrides, from_dict, load_toml, parse_size, to_dict, tomllib
 from ..errors import ConfigError, UnknownComponentError
 from ..plugins import get_registry
 from ..types import DEGRADATIONS
@@ -230,6 +230,13 @@ class DaClipTrainConfig:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
         precision: ``"fp16"`` (official ``amp``: autocast + gradient scaling, CUDA only),
             ``"bf16"`` (autocast) or ``"fp32"``.
+        activation_checkpointing: keep only the inputs of the big blocks (the vision towers'
+            transformer blocks here, the U-Net's blocks in stage 2) in the forward pass and
+            recompute the rest in the backward pass (``torch.utils.checkpoint``, non-reentrant):
+            less memory, about a third more compute, the same gradients.
+        max_memory: memory the run may use per process, e.g. ``"12G"`` (``None``: the device's);
+            a run whose estimate (printed at the start) does not fit is refused before it starts,
+            naming settings that fit (see docs/train.md).
     """
 
     data: DaClipDataConfig = field(default_factory=DaClipDataConfig)
@@ -245,6 +252,8 @@ class DaClipTrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: Precision = "fp16"
+    activation_checkpointing: bool = False
+    max_memory: str | None = None
 
     def validate(self) -> DaClipTrainConfig:
         """Check settings that depend on each other (after all overrides); returns ``self``."""
@@ -389,8 +398,8 @@ class RestorationTrainConfig:
         optim: AdamW lr 2e-4, betas (0.9, 0.99), no weight decay, cosine to 1e-6, no warmup.
         max_steps: total steps (``niter`` 700,000).
         log_every: 200 (``print_freq``); save_every: 10,000 (``save_checkpoint_freq``).
-        keep, out_dir, seed (0), device, precision (``"fp32"``: the official training has no amp):
-            as in :class:`DaClipTrainConfig`.
+        keep, out_dir, seed (0), device, precision (``"fp32"``: the official training has no amp),
+            activation_checkpointing, max_memory: as in :class:`DaClipTrainConfig`.
     """
 
     data: IRSDEDataConfig = field(default_factory=IRSDEDataConfig)
@@ -412,6 +421,8 @@ class RestorationTrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: Precision = "fp32"
+    activation_checkpointing: bool = False
+    max_memory: str | None = None
 
     @property
     def uses_embedder(self) -> bool:
@@ -467,14 +478,17 @@ def _check_loop(cfg: Any) -> None:
     check_int("keep", cfg.keep, 0)
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
         raise _bad("seed", cfg.seed, f"an integer in [0, {2**32 - 1}]")
+    if getattr(cfg, "max_memory", None) is not None:
+        parse_size(cfg.max_memory, "max_memory")
 
 
 #: Settings that may differ from the stored ``config.toml`` when a run is resumed: how long to
 #: train (extending a run stretches the rest of the cosine schedule), how often to log, save,
-#: keep and validate, and where to run. Everything else (data, model, optimizer, batch,
-#: precision, seed, ...) decides the weights and is refused. ``section.*`` allows a whole section.
+#: keep and validate, where to run and how to fit memory (budget, checkpointing). Everything else
+#: (data, model, optimizer, batch, precision, seed, ...) decides the weights and is refused.
+#: ``section.*`` allows a whole section.
 RESUME_ALLOWED: tuple[str, ...] = ("max_steps", "epochs", "log_every", "save_every", "keep", "device", "out_dir",
-                                   "data.num_workers", "validation.*")
+                                   "max_memory", "activation_checkpointing", "data.num_workers", "validation.*")
 #: :data:`RESUME_ALLOWED` in words, for messages and help.
 RESUME_ALLOWED_TEXT = f"{', '.join(RESUME_ALLOWED[:-1])} and {RESUME_ALLOWED[-1]}"
 #: The value :func:`resume_changes` reports for a key one of the two configs lacks.

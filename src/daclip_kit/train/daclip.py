@@ -201,6 +201,18 @@ class DaClipTask(TrainTask):
         return {"loss": float(loss.detach()), "contrastive_loss": float(contrastive.detach()),
                 "degra_loss": float(degra.detach()), "logit_scale": float(out["logit_scale"].detach())}
 
+    def checkpoint_units(self):
+        """The transformer blocks of both vision towers: the controller's, and CLIP's, whose
+        frozen blocks carry the controller's hiddens and so the gradient."""
+        return [*self.model.visual_control.transformer.resblocks, *self.model.clip.visual.transformer.resblocks]
+
+    def memory_trace(self, cfg: DaClipTrainConfig, micro_batch: int):
+        """DA-CLIP's training forward on ``micro_batch`` images and caption/degradation token rows."""
+        size, ctx = self.model.image_size, self.model.context_length
+        pixels = torch.empty(micro_batch, 3, size, size, device="meta")
+        tokens = torch.empty(micro_batch, 2 * ctx, dtype=torch.long, device="meta")
+        return self.model, (pixels, tokens), {}
+
     def after_step(self, step: int) -> None:
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)

@@ -10,7 +10,8 @@ progress bar.
 Order of a start (nothing is written before step 4, so a start that fails leaves no trace):
 
 1. check the config, the resumed run's stored config and the output folder (read only);
-2. build the task (models, data) and the optimizer, load the resumed state;
+2. build the task (models, data), estimate its memory (refused when it does not fit the budget:
+   :mod:`.memory`) and build the optimizer, load the resumed state;
 3. every process checks that all others got this far (:meth:`Distributed.agree`);
 4. process 0 locks the folder and writes ``config.toml``; then training starts.
 
@@ -64,6 +65,7 @@ from .datasets import (
     ignore_interrupts,
 )
 from .distributed import Distributed
+from .memory import check_training_memory, enable_activation_checkpointing
 from .optim import build_optimizer, lr_at, set_lr
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,18 @@ class TrainTask(ABC):
 
     def after_step(self, step: int) -> None:
         """Called after each optimizer step with the new step count."""
+
+    def checkpoint_units(self) -> list[nn.Module]:
+        """The blocks whose activations ``activation_checkpointing = true`` recomputes in the
+        backward pass (:func:`~daclip_kit.train.memory.enable_activation_checkpointing`); the
+        default, none, refuses the setting."""
+        return []
+
+    def memory_trace(self, cfg: Any, micro_batch: int) -> tuple[nn.Module, tuple, dict] | None:
+        """The trained module and ``meta`` inputs of one forward pass of ``micro_batch`` items as
+        ``cfg`` says (its patch size, say), for the memory estimate printed at the start of a run
+        (:mod:`daclip_kit.train.memory`); ``None`` (the default): activations are not estimated."""
+        return None
 
     @abstractmethod
     def model_writers(self) -> dict[str, Callable[[Path], Any]]:
@@ -368,6 +382,14 @@ class _Run:
             raise ConfigError(f"data.batch_size={g} is larger than the {len(task.dataset)} training samples; "
                               "lower it (--set data.batch_size=N) or add data.")
         self.total = _total_steps(cfg, self.steps_per_epoch)
+        self.memory = check_training_memory(task, cfg, self.device, dist.world)
+        if getattr(cfg, "activation_checkpointing", False):
+            units = task.checkpoint_units()
+            if not units:
+                network = getattr(getattr(cfg, "network", None), "name", None) or type(task).__name__
+                raise ConfigError(f"activation_checkpointing=true is not available for {network} (it names no blocks "
+                                  "to recompute; the IR-SDE U-Net and DA-CLIP do); set it to false.")
+            enable_activation_checkpointing(units)
         params = list(task.trainable())
         self.trainable = [p for _, p in params]
         self.optimizer = build_optimizer(params, cfg.optim)

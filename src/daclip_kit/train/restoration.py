@@ -180,6 +180,24 @@ class RestorationTask(TrainTask):
         if self.ema is not None:
             self.ema.update()
 
+    def checkpoint_units(self):
+        units = getattr(self.net, "checkpoint_units", None)
+        return list(units()) if callable(units) else []
+
+    def memory_trace(self, cfg: RestorationTrainConfig, micro_batch: int):
+        """The network's call on ``micro_batch`` patches of ``cfg.data.patch_size`` (padded to the
+        network's size divisor), with its embeddings."""
+        divisor = int(getattr(self.net, "size_divisor", 1) or 1)
+        side = -(-cfg.data.patch_size // divisor) * divisor
+        x = torch.empty(micro_batch, 3, side, side, device="meta")
+        context = int(getattr(self.net, "context_dim", 0) or 0)
+        accepts = set(getattr(self.net, "accepts", ()) or ()) if self.embedder is not None else set()
+        emb = {role: torch.empty(micro_batch, context, device="meta") for role in ("degradation", "content")
+               if role in accepts and context}
+        if self.denoiser:
+            return self.net, (x, x, torch.empty(micro_batch, device="meta")), emb
+        return self.net, (x, Conditioning(**emb)), {}
+
     def _save(self, net: torch.nn.Module, path: Path) -> Path:
         sampler = None
         if self.denoiser:

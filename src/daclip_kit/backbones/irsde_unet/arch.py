@@ -138,6 +138,15 @@ class ConditionalUNet(Switchable, Denoiser):
                 module.reference_ops = enabled
         return self
 
+    def checkpoint_units(self) -> list[nn.Module]:
+        """The blocks activation checkpointing recomputes in training: every ResBlock and
+        attention block of each level, the middle blocks and the final ResBlock."""
+        units: list[nn.Module] = []
+        for level in (*self.downs, *self.ups):
+            units.extend(level[:3])
+        units += [self.mid_block1, self.mid_attn, self.mid_block2, self.final_res_block]
+        return units
+
     # -- forward -------------------------------------------------------------------------------
 
     def time_embedding(self, t: torch.Tensor | float, batch: int, device: torch.device,

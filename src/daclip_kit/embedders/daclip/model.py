@@ -234,7 +234,8 @@ class DaCLIP(nn.Module):
 
     def encode_text(self, tokens: torch.Tensor, *, normalize: bool = False) -> torch.Tensor:
         """Frozen CLIP text features of ``(N, context_length)`` token ids -> ``(N, embed_dim)``."""
-        if tokens.numel() and int(tokens.max()) >= self.vocab_size:
+        checkable = tokens.numel() and not tokens.is_meta  # a meta tensor (memory estimate) has no values
+        if checkable and int(tokens.max()) >= self.vocab_size:
             raise ShapeError(
                 f"Token id {int(tokens.max())} is outside this model's vocabulary of {self.vocab_size}; "
                 "use the tokenizer that matches the model config (text_cfg.vocab_size)."
