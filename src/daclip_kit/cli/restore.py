@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 from pathlib import Path
 
 from ..core import distributed
@@ -58,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..core.pipeline import RestoreOptions
+    from ..core.pipeline import log as pipeline_log
     from ..pipelines.build import build_pipeline
+
+    if pipeline_log.getEffectiveLevel() > logging.INFO:
+        pipeline_log.setLevel(logging.INFO)  # its memory decisions (automatic tiling) are shown, one line each
 
     for name in ("steps", "batch", "tile", "max_pixels"):
         value = getattr(args, name)

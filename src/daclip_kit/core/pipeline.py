@@ -164,6 +164,7 @@ class RestorationPipeline:
         self._compiled = CompiledCache()
         self._meta_state: dict[str, torch.Tensor] | None = None
         self._estimates: dict[tuple, int] = {}
+        self._told: set[str] = set()  # memory decisions already logged (one line per image size, not per batch)
 
     @property
     def network(self) -> torch.nn.Module:
@@ -237,6 +238,12 @@ class RestorationPipeline:
             activations += sum(2 * p.numel() for p in self.network.parameters() if p.requires_grad)
         return activations
 
+    def _tell(self, message: str) -> None:
+        """Log a memory decision at INFO once (``restore`` shows these lines)."""
+        if message not in self._told:
+            self._told.add(message)
+            log.info("%s", message)
+
     def plan_tile(self, batch: int, height: int, width: int, opts: RestoreOptions, device: torch.device,
                   precision: str) -> int | None:
         """``None`` when the whole batch fits the memory budget, else the largest tile side (a
@@ -251,7 +258,7 @@ class RestorationPipeline:
         try:
             need = self.estimate_memory(batch, height, width, precision, bucket=bucket)
         except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a meta kernel
-            log.info("no memory estimate for %s (%s); no automatic tiling", type(self.network).__name__, exc)
+            self._tell(f"no memory estimate for {type(self.network).__name__} ({exc}); no automatic tiling")
             return None
         if need <= budget:
             return None
@@ -260,8 +267,8 @@ class RestorationPipeline:
         while tile >= max(MIN_AUTO_TILE, divisor):
             if tile > opts.tile_overlap and self.estimate_memory(
                     batch, height, width, precision, tile=tile, tile_batch=opts.tile_batch, bucket=bucket) <= budget:
-                log.info("tiling %dx%d in %d-pixel tiles: needs ~%.2f GiB, budget %.2f GiB", width, height, tile,
-                         need / 2**30, budget / 2**30)
+                self._tell(f"tiling {width}x{height} in {tile}-pixel tiles: needs ~{need / 2**30:.2f} GiB, "
+                           f"budget {budget / 2**30:.2f} GiB")
                 return tile
             tile = (tile // 2 // divisor) * divisor
         raise InputError(
