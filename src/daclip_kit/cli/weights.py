@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p_list = sub.add_parser("list", help="list named weights and whether they are cached")
     p_fetch = sub.add_parser("fetch", help="download named weights into the cache")
-    p_fetch.add_argument("name", help="weights name (see `daclip-kit weights list`)")
+    p_fetch.add_argument("name", nargs="+", help="weights names (see `daclip-kit weights list`)")
     p_path = sub.add_parser("path", help="print the local path of named weights (no download)")
     p_path.add_argument("name", help="weights name")
     for p in (p_list, p_fetch, p_path):
@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     cache = args.cache_dir or default_cache_dir()
     if args.action == "fetch":
-        path = resolve_weights(args.name, cache_dir=cache, download=True)
-        console.stdout().print(f"{args.name}: {path}")
+        for name in args.name:
+            path = resolve_weights(name, cache_dir=cache, download=True)
+            console.stdout().print(f"{name}: {path}", markup=False)
         return 0
     if args.action == "path":
         print(resolve_weights(args.name, cache_dir=cache))
