@@ -66,12 +66,15 @@ def run(args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=f"cache: {cache}", caption_justify="left")
-    table.add_column("name", overflow="fold")
-    table.add_column("model", no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True,
+                  caption=f"cache: {cache}", caption_justify="left")
+    # a name is what people copy: never wrapped or cut; the model column gives way when narrow
+    table.add_column("name", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
+    table.add_column("model", overflow="fold")
     table.add_column("size", no_wrap=True, justify="right")
     table.add_column("cached", no_wrap=True)
     for r in rows:
-        table.add_row(r["name"], r["model"], _size(r["size"]), "yes" if r["cached"] else "no")
+        # "backbone: restormer" breaks after the colon when the column must give way
+        table.add_row(r["name"], r["model"].replace(":", ": ", 1), _size(r["size"]), "yes" if r["cached"] else "no")
     out.print(table)
     return 0
