@@ -430,7 +430,6 @@ def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = Fals
         OutputExistsError: ``exclusive`` and the file exists.
     """
     import torch
-
     from PIL import Image
 
     path = Path(path)

@@ -168,9 +168,13 @@ class Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daclip-kit-writer")
         self._pending: list[Future] = []
 
-    def submit(self, path: Path, image, source: Path) -> None:
+    def submit(self, path: Path, image, source: Path, *, written: Callable[[], None] | None = None) -> None:
+        """Queue one write; ``written()`` is called (on the writer thread) once the file is in place."""
         self._drain(MAX_PENDING_WRITES - 1)
-        self._pending.append(self._pool.submit(write_like_input, path, image, source, exclusive=self.exclusive))
+        future = self._pool.submit(write_like_input, path, image, source, exclusive=self.exclusive)
+        if written is not None:
+            future.add_done_callback(lambda f: f.exception() is None and written())
+        self._pending.append(future)
 
     def _drain(self, keep: int) -> None:
         while len(self._pending) > keep:
@@ -195,7 +199,8 @@ class FileResult:
 
 def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: int = 1, seed: int = 0,
                   device=None, workers: int = 0, overwrite: bool = False, max_pixels: int | None = MAX_PIXELS,
-                  progress: Callable[[float, float], None] | None = None) -> list[FileResult]:
+                  progress: Callable[[float, float], None] | None = None,
+                  on_written: Callable[[FileResult], None] | None = None) -> list[FileResult]:
     """Restore ``jobs`` (from :func:`plan_outputs`) with ``pipeline`` and write the outputs.
 
     Args:
@@ -209,6 +214,9 @@ def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: in
         overwrite: replace existing outputs; otherwise outputs are claimed exclusively.
         max_pixels: refuse larger images.
         progress: ``progress(done, total)`` in image-evaluations.
+        on_written: called with each :class:`FileResult` as soon as its file is in place (from
+            the writer thread; writes finish in batch completion order). When the run stops early
+            (an error, Ctrl-C), the files already written have all been reported.
 
     Returns:
         The written files, in input order.
@@ -224,9 +232,11 @@ def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: in
         for item in restore_images(pipeline, images, options=options, batch_size=batch_size, seed=seed,
                                    device=device, total=len(jobs), progress=progress):
             job = jobs[item.key]
-            writer.submit(job.output, item.image, job.input)
             height, width = item.image.shape[-2:]
-            results.append(FileResult(job.input, job.output, (int(width), int(height)), item.seconds))
+            result = FileResult(job.input, job.output, (int(width), int(height)), item.seconds)
+            writer.submit(job.output, item.image, job.input,
+                          written=None if on_written is None else (lambda r=result: on_written(r)))
+            results.append(result)
     finally:
         writer.close()
     order = {j.input: i for i, j in enumerate(jobs)}
