@@ -32,7 +32,8 @@ def _positive_bytes(text: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, type=Path,
-                        help="output folder (OUT/<name>.png), or a file name ending in .png for one input")
+                        help="output folder (OUT/<name>.png), or a file name ending in .png for one input; each "
+                        "output keeps its input's kind (grayscale, 16-bit grayscale, alpha)")
     add_model_arguments(parser)
     parser.add_argument("--precision", default="auto",
                         help="fp32, bf16, fp16 or auto (default: bf16 on CUDA, fp32 on the CPU); the diffusion "
