@@ -369,25 +369,34 @@ def image_kind(path: str | Path) -> ImageKind:
     Raises:
         InputError: the file is missing or not a readable image.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
         with _unlimited(Image), Image.open(path) as im:
-            gray = im.mode in _GRAY_MODES
-            bits = 16 if im.mode.startswith("I") or im.mode == "F" else 8
-            alpha = None
-            if "A" in im.mode or (im.mode == "P" and im.has_transparency_data):
-                import numpy as np
-
-                im.load()
-                oriented = ImageOps.exif_transpose(im)
-                plane = oriented.getchannel("A") if "A" in oriented.mode else oriented.convert("RGBA").getchannel("A")
-                alpha = np.asarray(plane, dtype=np.uint8)
+            return pil_kind(im, exif=True)
     except FileNotFoundError:
         raise InputError(f"Image {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+
+
+def pil_kind(im, *, exif: bool = False) -> ImageKind:
+    """The :class:`ImageKind` of an open Pillow image (see :func:`image_kind`); ``exif`` turns the
+    alpha plane as the EXIF orientation says (as :func:`read_image` turns files; a Pillow image
+    given directly is restored as it is)."""
+    from PIL import ImageOps
+
+    gray = im.mode in _GRAY_MODES
+    bits = 16 if im.mode.startswith("I") or im.mode == "F" else 8
+    alpha = None
+    if "A" in im.mode or (im.mode == "P" and im.has_transparency_data):
+        import numpy as np
+
+        im.load()
+        oriented = ImageOps.exif_transpose(im) if exif else im
+        plane = oriented.getchannel("A") if "A" in oriented.mode else oriented.convert("RGBA").getchannel("A")
+        alpha = np.asarray(plane, dtype=np.uint8)
     return ImageKind(gray=gray, bits=bits if gray else 8, alpha=alpha)
 
 
@@ -500,17 +509,16 @@ def to_image_tensor(image) -> tuple[torch.Tensor, str]:
     raise InputError(f"Cannot restore a {type(image).__name__}: give a file path, PIL image, numpy array or tensor.")
 
 
-def from_image_tensor(images: torch.Tensor, kind: str):
+def from_image_tensor(images: torch.Tensor, kind: str, like: ImageKind | None = None):
     """The inverse of :func:`to_image_tensor` for ``(B, 3, H, W)`` images in [0, 1]: the same kind
-    as the input (a PIL image for a path)."""
+    as the input (a PIL image for a path; with ``like``, the input's :func:`image_kind` or
+    :func:`pil_kind`: grayscale, 16 bits, alpha kept)."""
     if kind == "batch":
         return images
     if kind == "chw":
         return images[0]
-    arr = to_uint8(images[0]) if kind in ("path", "pil", "uint8") else \
-        images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     if kind in ("path", "pil"):
-        from PIL import Image
-
-        return Image.fromarray(arr, mode="RGB")
-    return arr
+        return _to_pil(images[0], like or ImageKind())
+    if kind == "uint8":
+        return to_uint8(images[0])
+    return images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
