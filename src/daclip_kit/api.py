@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .factory import create_sampler
-from .io import from_image_tensor, to_image_tensor
+from .io import from_image_tensor, image_kind, pil_kind, to_image_tensor
 from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, with_overrides
 from .weights import resolve_weights
 
@@ -109,7 +109,8 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
     change the sampler, its settings or the steps reuse them.
 
     Returns:
-        The restored image, of the same kind as ``image`` (a PIL image for a path).
+        The restored image, of the same kind as ``image`` (a PIL image for a path; a path or
+        PIL image keeps its mode: grayscale as the luma of the result, 16-bit, alpha kept).
 
     Example:
         >>> import daclip_kit  # doctest: +SKIP
@@ -129,7 +130,8 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
                              compile=compile, max_memory=max_memory)
     out = pipe(lq.to(built.device), generator=per_image_generators(seed, lq.shape[0]), options=options,
                progress=progress).image
-    return from_image_tensor(out.cpu(), kind)
+    like = image_kind(image) if kind == "path" else pil_kind(image) if kind == "pil" else None
+    return from_image_tensor(out.cpu(), kind, like)
 
 
 def network_about(model: str = "irsde-universal", *, weights: str | Path | None = None,

@@ -1,4 +1,5 @@
-"""File I/O: atomic writes and image reading/writing as ``(B,3,H,W)`` float RGB in [0, 1].
+"""File I/O: atomic writes and image reading/writing as ``(B,3,H,W)`` float RGB in [0, 1]; a
+written image can keep the kind of its input (grayscale, 16 bits, alpha: :func:`image_kind`).
 
 Outputs are written to a temporary file in the target folder (``.<name>.<pid>@<host>.<random>.tmp``)
 and then put in place: with ``exclusive=True`` by a hard link that fails when the name exists, so
@@ -20,6 +21,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -269,8 +271,20 @@ def _png_is_16bit_rgb(path: Path) -> bool:
     return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
 
 
+#: EXIF orientations that turn the stored image by 90 degrees (width and height swap on display).
+_ORIENTATIONS_SWAPPING_SIDES = (5, 6, 7, 8)
+
+
+def _exif_orientation(im) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block: read_image's exif_transpose ignores it too
+        return 1
+
+
 def image_size(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
-    """``(width, height)`` of an image file from its header (nothing is decoded).
+    """``(width, height)`` of an image file as it is displayed and read (EXIF orientation applied),
+    from its header (nothing is decoded).
 
     Raises:
         InputError: missing, unreadable or larger than ``max_pixels``.
@@ -281,6 +295,8 @@ def image_size(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> tupl
     try:
         with _unlimited(Image), Image.open(path) as im:
             size = im.size
+            if _exif_orientation(im) in _ORIENTATIONS_SWAPPING_SIDES:
+                size = (size[1], size[0])
     except FileNotFoundError:
         raise InputError(f"Image {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
@@ -361,14 +377,103 @@ def to_uint8(image: torch.Tensor):
     return arr.astype(np.uint8)
 
 
-def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = False) -> Path:
-    """Write a ``(3,H,W)`` or ``(1,3,H,W)`` float image in [0, 1] as an 8-bit file, atomically.
+@dataclass(frozen=True, eq=False)
+class ImageKind:
+    """What an output keeps of its input file (:func:`image_kind`): grayscale or colour, 8 or 16
+    bits per sample, and the alpha plane (``(H, W)`` uint8, EXIF-oriented like the pixels)."""
 
-    The format follows the suffix (PNG for ``.png``); values are clamped and rounded. With
-    ``exclusive`` an existing file is never replaced (:func:`atomic_path`).
+    gray: bool = False
+    bits: int = 8
+    alpha: object = None  # numpy (H, W) uint8, or None
+
+    @property
+    def mode(self) -> str:
+        """The Pillow mode written: ``L``, ``I;16``, ``LA``, ``RGB`` or ``RGBA``."""
+        if self.gray and self.bits == 16:
+            return "I;16"
+        return ("L" if self.gray else "RGB") + ("A" if self.alpha is not None else "")
+
+
+#: Pillow modes read as grayscale; those of 16 bits (and 32-bit int / float) are written as I;16.
+_GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def image_kind(path: str | Path) -> ImageKind:
+    """The kind of an image file, for :func:`write_image`'s ``like``: grayscale inputs (8-bit or
+    16-bit) stay grayscale at their depth; an alpha channel (RGBA, LA, or a palette with
+    transparency) is carried over unchanged. A 16-bit gray image with alpha keeps its alpha at 8
+    bits (Pillow has no 16-bit gray+alpha mode); 16-bit RGB PNGs are read, and so written, at 8 bits.
 
     Raises:
-        InputError: unknown suffix, non-finite values, or the folder cannot be written.
+        InputError: the file is missing or not a readable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with _unlimited(Image), Image.open(path) as im:
+            return pil_kind(im, exif=True)
+    except FileNotFoundError:
+        raise InputError(f"Image {str(path)!r} does not exist.") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+
+
+def pil_kind(im, *, exif: bool = False) -> ImageKind:
+    """The :class:`ImageKind` of an open Pillow image (see :func:`image_kind`); ``exif`` turns the
+    alpha plane as the EXIF orientation says (as :func:`read_image` turns files; a Pillow image
+    given directly is restored as it is)."""
+    from PIL import ImageOps
+
+    gray = im.mode in _GRAY_MODES
+    bits = 16 if im.mode.startswith("I") or im.mode == "F" else 8
+    alpha = None
+    if "A" in im.mode or (im.mode == "P" and im.has_transparency_data):
+        import numpy as np
+
+        im.load()
+        oriented = ImageOps.exif_transpose(im) if exif else im
+        plane = oriented.getchannel("A") if "A" in oriented.mode else oriented.convert("RGBA").getchannel("A")
+        alpha = np.asarray(plane, dtype=np.uint8)
+    return ImageKind(gray=gray, bits=bits if gray else 8, alpha=alpha)
+
+
+def _to_pil(image: torch.Tensor, kind: ImageKind):
+    """``(3,H,W)``/``(1,3,H,W)`` float RGB in [0, 1] as a Pillow image of ``kind``: grayscale as
+    the luma (ITU-R BT.601, as Pillow's ``convert("L")``) of the restored RGB, rounded to 8 or 16
+    bits; the alpha plane appended unchanged."""
+    import numpy as np
+    from PIL import Image
+
+    if not kind.gray:
+        rgb = Image.fromarray(to_uint8(image))
+        if kind.alpha is None:
+            return rgb
+        return Image.merge("RGBA", (*rgb.split(), Image.fromarray(kind.alpha)))
+    x = image.detach().float().clamp(0, 1).to("cpu")
+    x = x[0] if x.ndim == 4 else x
+    luma = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).numpy().astype(np.float64)
+    if kind.bits == 16:
+        return Image.fromarray(np.round(luma * 65535.0).astype(np.uint16))  # mode I;16
+    gray = Image.fromarray(np.round(luma * 255.0).astype(np.uint8))
+    if kind.alpha is None:
+        return gray
+    return Image.merge("LA", (gray, Image.fromarray(kind.alpha)))
+
+
+def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = False,
+                like: ImageKind | None = None) -> Path:
+    """Write a ``(3,H,W)`` or ``(1,3,H,W)`` float image in [0, 1] atomically.
+
+    The format follows the suffix (PNG for ``.png``); values are clamped and rounded. By default
+    the file is 8-bit RGB; ``like`` (:func:`image_kind` of the input) keeps the input's kind:
+    grayscale as the luma of the restored RGB (``L``, or ``I;16`` for 16-bit inputs), alpha carried
+    over unchanged. A format that cannot hold that kind (e.g. JPEG and alpha) gets 8-bit ``L``/RGB,
+    with a warning. With ``exclusive`` an existing file is never replaced (:func:`atomic_path`).
+
+    Raises:
+        InputError: unknown suffix, non-finite values, an alpha plane of another size, or the
+            folder cannot be written.
         OutputExistsError: ``exclusive`` and the file exists.
     """
     import torch
@@ -380,9 +485,20 @@ def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = Fals
         raise InputError(f"Cannot write {str(path)!r}: unknown image suffix {path.suffix!r}; use .png.")
     if not bool(torch.isfinite(image).all()):
         raise InputError(f"Not writing {str(path)!r}: the image holds NaN or infinite values.")
-    im = Image.fromarray(to_uint8(image), mode="RGB")
+    kind = like or ImageKind()
+    if kind.alpha is not None and tuple(kind.alpha.shape) != tuple(image.shape[-2:]):
+        raise InputError(f"Not writing {str(path)!r}: its alpha plane is {kind.alpha.shape[1]}x{kind.alpha.shape[0]} "
+                         f"but the image is {image.shape[-1]}x{image.shape[-2]}.")
+    im = _to_pil(image, kind)
     with atomic_path(path, exclusive=exclusive) as tmp:
-        im.save(tmp, format=fmt)
+        try:
+            im.save(tmp, format=fmt)
+        except (OSError, KeyError, ValueError):
+            if kind.mode == "RGB":
+                raise
+            plain = ImageKind(gray=kind.gray)
+            log.warning("%s cannot hold a %s image; writing %s", fmt, kind.mode, plain.mode)
+            _to_pil(image, plain).save(tmp, format=fmt)
     return path
 
 
@@ -431,17 +547,16 @@ def to_image_tensor(image) -> tuple[torch.Tensor, str]:
     raise InputError(f"Cannot restore a {type(image).__name__}: give a file path, PIL image, numpy array or tensor.")
 
 
-def from_image_tensor(images: torch.Tensor, kind: str):
+def from_image_tensor(images: torch.Tensor, kind: str, like: ImageKind | None = None):
     """The inverse of :func:`to_image_tensor` for ``(B, 3, H, W)`` images in [0, 1]: the same kind
-    as the input (a PIL image for a path)."""
+    as the input (a PIL image for a path; with ``like``, the input's :func:`image_kind` or
+    :func:`pil_kind`: grayscale, 16 bits, alpha kept)."""
     if kind == "batch":
         return images
     if kind == "chw":
         return images[0]
-    arr = to_uint8(images[0]) if kind in ("path", "pil", "uint8") else \
-        images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     if kind in ("path", "pil"):
-        from PIL import Image
-
-        return Image.fromarray(arr, mode="RGB")
-    return arr
+        return _to_pil(images[0], like or ImageKind())
+    if kind == "uint8":
+        return to_uint8(images[0])
+    return images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()

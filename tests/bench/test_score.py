@@ -123,3 +123,12 @@ def test_every_weights_dir_is_searched_for_the_lpips_and_fid_networks(tmp_path, 
     make_meter("lpips", context)
     make_meter("fid", context)
     assert loaded == [str(f) for f in files]
+
+
+def test_a_file_given_as_pred_says_a_folder_is_expected(folders, capsys):
+    file = folders / "pred" / "im0.png"
+    assert main(["score", "--gt", str(folders / "gt"), "--pred", str(file), "--metrics", "psnr"]) == 1
+    err = capsys.readouterr().err
+    assert "does not exist" not in err
+    assert "is a file, but scoring expects a folder of images" in " ".join(err.split())
+    assert str(folders / "pred") in " ".join(err.split())

@@ -1,7 +1,7 @@
 """End to end, the way a person uses it: ``daclip-kit demo`` with tiny local models, opened in
 headless Chromium (Playwright), a photo uploaded, restored, compared and downloaded.
 
-Chromium comes from the Debian package ``chromium`` (``.ci/run`` installs it); Playwright drives
+Chromium comes from the Debian package ``chromium`` (``scripts/setup.sh``, the README's set-up, installs it); Playwright drives
 that executable, so no browser is downloaded. Without it this test fails, it is never skipped.
 """
 
@@ -38,7 +38,7 @@ def chromium_executable() -> str:
         if path:
             return path
     pytest.fail("Chromium is not installed, so the demo cannot be tested in a browser: run "
-                "`apt-get install -y chromium` (as .ci/run does) or set DACLIP_KIT_CHROMIUM=/path/to/chrome.")
+                "`scripts/setup.sh` (it runs `apt-get install -y chromium`) or set DACLIP_KIT_CHROMIUM=/path/to/chrome.")
 
 
 @pytest.fixture

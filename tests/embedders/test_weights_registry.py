@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from daclip_kit.errors import UnknownComponentError, WeightsNotFoundError
@@ -110,3 +112,20 @@ def test_plugin_mirror_wins_over_the_cache(tmp_path):
     assert resolve_weights("universal-ir", cache_dir=tmp_path / "cache") == mirror
     with pytest.raises(WeightsNotFoundError):
         resolve_weights("wild-ir-unet", cache_dir=tmp_path / "cache")
+
+
+@pytest.mark.parametrize("columns", ["80", "100"])
+def test_weights_list_never_wraps_a_name_at_80_columns_piped(columns, tmp_path):
+    import subprocess
+    import sys
+
+    from daclip_kit.plugins import get_registry
+
+    env = {**os.environ, "COLUMNS": columns, "DACLIP_KIT_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "daclip_kit", "weights", "list"], capture_output=True, text=True,
+                         env=env, timeout=120, check=True).stdout  # piped: not a terminal
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= int(columns)
+    first_words = {line.split()[0] for line in lines if line.strip()}
+    for name in get_registry("weights").names():
+        assert name in first_words, f"{name} is wrapped or cut:\n{out}"

@@ -106,3 +106,16 @@ def test_fast_path_options_reach_the_pipeline(models):
     assert tiled.shape == untiled.shape and not torch.equal(tiled, untiled)
     with pytest.raises(daclip_kit.errors.ConfigError, match="precision"):
         daclip_kit.restore(img, **models, precision="fp8")
+
+
+def test_restore_of_a_path_or_pil_image_keeps_its_mode_and_alpha(models, tmp_path):
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, (20, 28), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (20, 28, 4), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.full((20, 28), 30000, dtype=np.uint16)).save(tmp_path / "gray16.png")
+    assert daclip_kit.restore(tmp_path / "gray.png", **models).mode == "L"
+    assert daclip_kit.restore(tmp_path / "gray16.png", **models).mode == "I;16"
+    out = daclip_kit.restore(Image.fromarray(rgba, mode="RGBA"), **models)
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
+    assert daclip_kit.restore(Image.fromarray(gray), **models).mode == "L"

@@ -59,10 +59,77 @@ def test_restore_folder_keeps_sizes_and_modes(images, tmp_path, models, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 2 and summary["sampler"] == "irsde" and len(summary["images"]) == 3
     assert summary["network"] == "irsde-unet" and summary["sampler_config"] == {}
-    for name, size in (("rgb", (45, 37)), ("gray16", (28, 20)), ("rgba", (33, 19))):
+    for name, size, mode in (("rgb", (45, 37), "RGB"), ("gray16", (28, 20), "I;16"), ("rgba", (33, 19), "RGBA")):
         with Image.open(out / f"{name}.png") as im:
-            assert im.size == size and im.mode == "RGB"
+            assert im.size == size and im.mode == mode
     assert not list(out.glob(".*"))  # no temporary files left
+
+
+def _kind_inputs(folder):
+    """Inputs of every kind an output keeps, with what each output must be."""
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    gray = rng.integers(0, 256, (21, 30), dtype=np.uint8)
+    Image.fromarray(gray).save(folder / "gray.png")
+    Image.fromarray(np.full((21, 30), 40000, dtype=np.uint16)).save(folder / "gray16.png")
+    rgba = rng.integers(0, 256, (21, 30, 4), dtype=np.uint8)
+    Image.fromarray(rgba, mode="RGBA").save(folder / "rgba.png")
+    la = np.stack([gray, rng.integers(0, 256, (21, 30), dtype=np.uint8)], axis=2)
+    Image.fromarray(la, mode="LA").save(folder / "la.png")
+    return {"rgba": rgba[..., 3], "la": la[..., 1]}
+
+
+def test_outputs_keep_their_inputs_kind(tmp_path, models, capsys):
+    alphas = _kind_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    assert _restore([tmp_path / "in"], out, models) == 0
+    capsys.readouterr()
+    with Image.open(out / "gray.png") as im:
+        assert im.mode == "L" and im.size == (30, 21)
+    with Image.open(out / "gray16.png") as im:
+        assert im.mode == "I;16" and im.size == (30, 21)
+        values = np.asarray(im)
+        # 16 bits really used: a 2-step restore of a flat image is not a multiple of 257 everywhere
+        assert values.dtype == np.uint16 and (values % 257 != 0).any()
+    with open(out / "gray16.png", "rb") as fh:
+        assert fh.read(26)[24] == 16  # the PNG header's bit depth
+    with Image.open(out / "rgba.png") as im:
+        assert im.mode == "RGBA"
+        assert np.array_equal(np.asarray(im)[..., 3], alphas["rgba"])
+    with Image.open(out / "la.png") as im:
+        assert im.mode == "LA"
+        assert np.array_equal(np.asarray(im)[..., 1], alphas["la"])
+
+
+def test_gray_output_is_the_luma_of_the_restored_rgb(tmp_path):
+    from daclip_kit.io import ImageKind, write_image
+
+    rgb = torch.tensor([[[0.2, 1.0]], [[0.6, 0.0]], [[1.0, 0.5]]])  # (3, 1, 2)
+    write_image(tmp_path / "g.png", rgb, like=ImageKind(gray=True))
+    write_image(tmp_path / "g16.png", rgb, like=ImageKind(gray=True, bits=16))
+    luma = [0.299 * 0.2 + 0.587 * 0.6 + 0.114 * 1.0, 0.299 * 1.0 + 0.114 * 0.5]
+    assert np.asarray(Image.open(tmp_path / "g.png")).tolist() == [[round(v * 255) for v in luma]]
+    assert np.asarray(Image.open(tmp_path / "g16.png")).tolist() == [[round(v * 65535) for v in luma]]
+
+
+def test_a_format_without_alpha_gets_rgb_with_a_warning(tmp_path, caplog):
+    from daclip_kit.io import ImageKind, write_image
+
+    kind = ImageKind(alpha=np.zeros((4, 5), dtype=np.uint8))
+    with caplog.at_level("WARNING"):
+        write_image(tmp_path / "x.jpg", torch.rand(3, 4, 5), like=kind)
+    assert Image.open(tmp_path / "x.jpg").mode == "RGB"
+    assert "cannot hold a RGBA image; writing RGB" in caplog.text
+
+
+def test_exif_rotated_jpeg_reports_the_restored_size(tmp_path, models, capsys):
+    src = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 96x64, displayed (and restored) 64x96
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(src, exif=exif)
+    assert _restore([src], tmp_path / "out.png", models) == 0
+    assert Image.open(tmp_path / "out.png").size == (64, 96)
+    assert "(64x96," in capsys.readouterr().out
 
 
 def test_restore_is_deterministic_per_seed_and_tiling_matches(images, tmp_path, models):

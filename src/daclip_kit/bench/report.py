@@ -159,8 +159,9 @@ def _groups(table: TableSpec) -> list[tuple[str, list[ColumnSpec]]]:
 
 
 def _wide(console):
-    """Files and pipes get 160 columns instead of rich's 80, so wide tables stay readable."""
-    if console.is_terminal or console.width >= 160:
+    """Files and pipes get 160 columns instead of rich's 80, so wide tables stay readable, unless
+    the width was set (``$COLUMNS``, which rich reads, or the console's ``width``)."""
+    if console.is_terminal or console.width >= 160 or getattr(console, "_width", None) is not None:
         return console
     from rich.console import Console
 
@@ -195,34 +196,77 @@ def _delta_markup(delta: float, col: ColumnSpec) -> str:
 def render(result: TableResult, console) -> None:
     """Print the table(s) of ``result``: for every method the paper's numbers and, when measured,
     ours and the difference; then the notes saying what could not run and why."""
+    from rich.cells import cell_len
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
+
+    def arrow(c: ColumnSpec) -> str:
+        return "↑" if c.better_high else "↓"
 
     table = result.table
     console = _wide(console)
     by_label = {r.label: r for r in result.rows}
-    for group_title, cols in _groups(table):
-        title = f"Table {table.name}: {table.title}" + (f" - {group_title}" if group_title else "")
-        t = Table(title=escape(title), title_justify="left", show_lines=False)
-        t.add_column("Method", overflow="fold")
-        t.add_column("", style="dim")
-        for c in cols:
-            arrow = "↑" if c.better_high else "↓"
-            t.add_column(f"{escape(_head(c, cols))} {arrow}", justify="right")
+
+    def make(title: str, cols: list[ColumnSpec], group: list[ColumnSpec]) -> Table:
+        shown = [group.index(c) for c in cols]
+        rows: list[list[str]] = []
         for r in result.rows:
-            paper = [table.reference.get((r.label, c.key)) for c in cols]
-            ours = [r.values.get(c.key) for c in cols]
+            paper = [table.reference.get((r.label, c.key)) for c in group]
+            ours = [r.values.get(c.key) for c in group]
             if all(v is None for v in paper + ours):
                 continue
-            t.add_row(escape(r.label), "paper", *[fmt_paper(v, c.metric) for v, c in zip(paper, cols)])
+            rows.append([escape(r.label), "paper", *[fmt_paper(paper[i], group[i].metric) for i in shown]])
             if any(v is not None for v in ours):
-                t.add_row("", "ours", *[f"[bold]{fmt(v, c.metric)}[/]" for v, c in zip(ours, cols)])
-                t.add_row("", "Δ", *[
-                    _delta_markup(o - p, c)
-                    if o is not None and p is not None and comparable(c.metric, result.options.device) else ""
-                    for o, p, c in zip(ours, paper, cols)])
-        console.print(t)
+                rows.append(["", "ours", *[f"[bold]{fmt(ours[i], group[i].metric)}[/]" for i in shown]])
+                rows.append(["", "Δ", *[
+                    _delta_markup(ours[i] - paper[i], group[i])
+                    if ours[i] is not None and paper[i] is not None
+                    and comparable(group[i].metric, result.options.device) else ""
+                    for i in shown]])
+        t = Table(title=escape(title), title_justify="left", show_lines=False)
+        # row labels are never wrapped either
+        t.add_column("Method", no_wrap=True, min_width=max((cell_len(Text.from_markup(row[0]).plain)
+                                                            for row in rows), default=6))
+        t.add_column("", style="dim", no_wrap=True)
+        for k, c in enumerate(cols):
+            head = f"{escape(_head(c, group))} {arrow(c)}"
+            # numbers are never wrapped or cut: the column is as wide as its widest cell, and a
+            # table too wide for the console is split instead (_fitting)
+            widest = max(cell_len(Text.from_markup(x).plain) for x in [head, *(row[2 + k] for row in rows)])
+            t.add_column(head, justify="right", no_wrap=True, min_width=widest)
+        for row in rows:
+            t.add_row(*row)
+        return t
+
+    for group_title, cols in _groups(table):
+        title = f"Table {table.name}: {table.title}" + (f" - {group_title}" if group_title else "")
+        parts = _fitting(console, lambda chunk: make(title, chunk, cols), cols)
+        for k, chunk in enumerate(parts):
+            t = make(title + (f" ({k + 1}/{len(parts)})" if len(parts) > 1 else ""), chunk, cols)
+            needed = _min_width(console, t)
+            # one column too wide for the console alone: print it whole (the terminal wraps the line)
+            console.print(t, width=max(console.width, needed), crop=False)
     _render_notes(result, console, by_label)
+
+
+def _min_width(console, table) -> int:
+    """The fewest columns ``table`` needs (rich clamps a measurement to the console's width)."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update_width(1 << 16), table).minimum
+
+
+def _fitting(console, make, cols: list[ColumnSpec]) -> list[list[ColumnSpec]]:
+    """``cols`` in consecutive chunks whose tables (``make(chunk)``) fit the console's width
+    without cutting a number (the Method column is repeated in each)."""
+    chunks: list[list[ColumnSpec]] = []
+    for c in cols:
+        if chunks and _min_width(console, make([*chunks[-1], c])) <= console.width:
+            chunks[-1].append(c)
+        else:
+            chunks.append([c])
+    return chunks
 
 
 def _render_notes(result: TableResult, console, by_label) -> None:

@@ -157,8 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         error(f"{exc.strerror or exc}{where} (run with --debug for the traceback)")
         return 1
-    except KeyboardInterrupt:
-        error("interrupted")
+    except KeyboardInterrupt as exc:  # a verb may say what was done before (restore: what --resume continues)
+        error(str(exc) or "interrupted")
         return 130
 
 

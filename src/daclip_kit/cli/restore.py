@@ -15,7 +15,7 @@ from ..core import distributed
 from ..errors import ConfigError
 from ..core.ood import warning_line
 from ..io import MAX_PIXELS, list_images, read_image
-from ..pipelines.files import plan_outputs, restore_files
+from ..pipelines.files import FileResult, plan_outputs, restore_files
 from . import console
 from .model_args import add_model_arguments, model_overrides, nonfinite_scope
 
@@ -32,7 +32,8 @@ def _positive_bytes(text: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, type=Path,
-                        help="output folder (OUT/<name>.png), or a file name ending in .png for one input")
+                        help="output folder (OUT/<name>.png), or a file name ending in .png for one input; each "
+                        "output keeps its input's kind (grayscale, 16-bit grayscale, alpha)")
     add_model_arguments(parser)
     parser.add_argument("--precision", default="auto",
                         help="fp32, bf16, fp16 or auto (default: bf16 on CUDA, fp32 on the CPU); the diffusion "
@@ -97,12 +98,24 @@ def run(args: argparse.Namespace) -> int:
         evaluations = pipe.evaluations(options)
         workers = args.workers if args.workers is not None else (2 if len(mine) > 1 else 0)
         quiet = args.json or not proc.is_main
-        with console.progress_bar(disable=quiet) as bar, torch.no_grad():
-            task = bar.add_task(f"restoring {len(mine)} image(s)", total=max(1, len(mine) * evaluations))
-            results = restore_files(pipe, mine, options=options, batch_size=args.batch, seed=args.seed,
-                                    device=built.device, workers=workers, overwrite=args.overwrite,
-                                    max_pixels=args.max_pixels,
-                                    progress=lambda done_, _total: bar.update(task, completed=done_))
+        if built.about and not quiet:
+            console.stdout().print(f"network: {built.about}", markup=False, highlight=False, soft_wrap=True)
+        written: list[FileResult] = []
+
+        def report(result: FileResult) -> None:  # on the writer thread, as each file is in place
+            written.append(result)
+            if not args.json:
+                console.stdout().print(result_line(result), markup=False, highlight=False, soft_wrap=True)
+
+        try:
+            with console.progress_bar(disable=quiet) as bar, torch.no_grad():
+                task = bar.add_task(f"restoring {len(mine)} image(s)", total=max(1, len(mine) * evaluations))
+                results = restore_files(pipe, mine, options=options, batch_size=args.batch, seed=args.seed,
+                                        device=built.device, workers=workers, overwrite=args.overwrite,
+                                        max_pixels=args.max_pixels, on_written=report,
+                                        progress=lambda done_, _total: bar.update(task, completed=done_))
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(interrupted_message(len(written), len(mine), args.output)) from None
         records = [{"input": str(r.input), "output": str(r.output), "size": [r.size[1], r.size[0]],
                     "seconds": round(r.seconds, 3), "rank": proc.rank} for r in results]
         if pipe.embedder is not None and pipe.embedder.provides_degradation:
@@ -125,13 +138,18 @@ def run(args: argparse.Namespace) -> int:
             console.warning(warning_line(r["input"], r))
     if args.json:
         console.print_json(summary)
-    else:
-        if built.about:
-            console.stdout().print(f"network: {built.about}", soft_wrap=True, markup=False)
-        for r in everything:
-            seen = f", DA-CLIP: {r['degradation']} {r['probability']:.0%}" if "degradation" in r else ""
-            console.stdout().print(f"{r['input']} -> {r['output']} ({r['size'][1]}x{r['size'][0]}, "
-                                   f"{r['seconds']:.2f} s{seen})")
-        if done:
-            console.stdout().print(f"skipped {len(done)} image(s) restored before (--resume)")
+    elif done:  # each result line was printed as its file was written
+        console.stdout().print(f"skipped {len(done)} image(s) restored before (--resume)", soft_wrap=True)
     return 0
+
+
+def result_line(result: FileResult) -> str:
+    """``INPUT -> OUTPUT (WxH, S s)``: one line per written image, never wrapped (pipes, files)."""
+    return f"{result.input} -> {result.output} ({result.size[0]}x{result.size[1]}, {result.seconds:.2f} s)"
+
+
+def interrupted_message(written: int, total: int, output: Path) -> str:
+    """What Ctrl-C left: how many outputs are complete and how to continue."""
+    left = total - written
+    return (f"interrupted: {written} of {total} image(s) written to {output}; the other {left} are not "
+            "(no partial file is left). Run the same command with --resume to restore them.")

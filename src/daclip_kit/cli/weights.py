@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p_list = sub.add_parser("list", help="list named weights and whether they are cached")
     p_fetch = sub.add_parser("fetch", help="download named weights into the cache")
-    p_fetch.add_argument("name", help="weights name (see `daclip-kit weights list`)")
+    p_fetch.add_argument("name", nargs="+", help="weights names (see `daclip-kit weights list`)")
     p_path = sub.add_parser("path", help="print the local path of named weights (no download)")
     p_path.add_argument("name", help="weights name")
     for p in (p_list, p_fetch, p_path):
@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     cache = args.cache_dir or default_cache_dir()
     if args.action == "fetch":
-        path = resolve_weights(args.name, cache_dir=cache, download=True)
-        console.stdout().print(f"{args.name}: {path}")
+        for name in args.name:
+            path = resolve_weights(name, cache_dir=cache, download=True)
+            console.stdout().print(f"{name}: {path}", markup=False)
         return 0
     if args.action == "path":
         print(resolve_weights(args.name, cache_dir=cache))
@@ -65,12 +66,15 @@ def run(args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=f"cache: {cache}", caption_justify="left")
-    table.add_column("name", overflow="fold")
-    table.add_column("model", no_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True,
+                  caption=f"cache: {cache}", caption_justify="left")
+    # a name is what people copy: never wrapped or cut; the model column gives way when narrow
+    table.add_column("name", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
+    table.add_column("model", overflow="fold")
     table.add_column("size", no_wrap=True, justify="right")
     table.add_column("cached", no_wrap=True)
     for r in rows:
-        table.add_row(r["name"], r["model"], _size(r["size"]), "yes" if r["cached"] else "no")
+        # "backbone: restormer" breaks after the colon when the column must give way
+        table.add_row(r["name"], r["model"].replace(":", ": ", 1), _size(r["size"]), "yes" if r["cached"] else "no")
     out.print(table)
     return 0

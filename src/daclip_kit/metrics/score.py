@@ -59,6 +59,11 @@ class ScoreReport:
 
 
 def _images(folder: Path) -> list[Path]:
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{str(folder)!r} is a file, but scoring expects a folder of images (paired with the "
+                         "ground truth's by name or order). Give the folder that holds it "
+                         f"({str(folder.parent)!r}), or put the file alone into a folder and its ground truth "
+                         "into another.")
     if not folder.is_dir():
         raise InputError(f"Folder {str(folder)!r} does not exist; give a folder of images.")
     files = image_files(folder)

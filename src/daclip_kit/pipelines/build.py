@@ -1,9 +1,11 @@
 """Build a :class:`~daclip_kit.core.pipeline.RestorationPipeline` from a recipe: the one path by
 which ``restore``, ``bench``, the demo and :func:`daclip_kit.pipelines` make models.
 
-Weights come from an explicit path (always preferred) or the recipe's named weights, resolved by
-:func:`daclip_kit.weights.resolve_weights` (``--weights-dir`` folders, the cache, and on first use
-a download); the network is loaded by :func:`daclip_kit.load_network`.
+Weights come from an explicit path (always preferred) or the recipe's named weights, found by
+:func:`daclip_kit.weights.fetch.find_weights` (``--weights-dir`` folders, the cache); what is missing
+is downloaded together on first use, or, offline (decided in seconds), named in one error with
+the ways to provide it (:func:`~daclip_kit.weights.fetch.provide_weights`). The network is loaded
+by :func:`daclip_kit.load_network`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..errors import WeightsNotFoundError
 from ..factory import create_embedder, create_sampler
 from ..pretrained import is_native_folder, load_network, native_info
 from ..specs import PipelineSpec
-from ..weights import resolve_weights
+from ..weights.fetch import find_weights, provide_weights
 from .recipe import get_recipe, with_overrides
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,14 @@ def load_embedder(name: str, weights: Path | None, device: torch.device, config:
     return embedder
 
 
+def _load_network(recipe: PipelineSpec, path: Path, overrides: Mapping[str, Any] | None,
+                  device: torch.device) -> tuple[PipelineSpec, torch.nn.Module]:
+    """The recipe with the sampler ``path`` was trained with and ``overrides``, and its network on
+    ``device``."""
+    recipe = with_overrides(_trained_sampler(recipe, path), overrides or {})
+    return recipe, load_network(recipe.backbone, path, config=dict(recipe.backbone_config) or None).to(device)
+
+
 def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None = None,
                    embedder_weights: str | Path | None = None, device: str | torch.device | None = None,
                    download: bool = True, search_dirs: Sequence[str | Path] = (),
@@ -127,15 +137,26 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
     if not net_ref:
         raise WeightsNotFoundError(f"{recipe.name!r} has no released weights; pass the network's weights "
                                    "(--weights FILE_OR_FOLDER), e.g. a run folder's checkpoints/step-N/network.")
-    net_path = resolve_weights(net_ref, download=download, search_dirs=search_dirs)
-    recipe = with_overrides(_trained_sampler(recipe, net_path), overrides or {})
-    network = load_network(recipe.backbone, net_path, config=dict(recipe.backbone_config) or None).to(dev)
-    emb_path = None
+    # Everything missing is found first and then downloaded together, or named in one error.
+    net_found = find_weights(net_ref, search_dirs=search_dirs)
+    network = None
+    if isinstance(net_found, Path):
+        recipe, network = _load_network(recipe, net_found, overrides, dev)
+        wants_embedder = bool(recipe.embedder) and bool(getattr(network, "accepts", None))
+    planned = recipe if network is not None else with_overrides(recipe, overrides or {})
+    if network is None:  # not loaded yet: a recipe with an embedder needs its weights too
+        wants_embedder = bool(planned.embedder)
+    emb_ref = embedder_weights if embedder_weights is not None else planned.embedder_weights
+    needed: list[tuple[Path | Any, str]] = [(net_found, "--weights")]
+    if wants_embedder and emb_ref:
+        needed.append((find_weights(emb_ref, search_dirs=search_dirs), "--daclip-weights"))
+    paths = provide_weights(needed, download=download, search_dirs=search_dirs)
+    net_path = paths[0]
+    emb_path = paths[1] if len(paths) > 1 else None
+    if network is None:
+        recipe, network = _load_network(recipe, net_path, overrides, dev)
     embedder = None
     if recipe.embedder and getattr(network, "accepts", None):
-        emb_ref = embedder_weights if embedder_weights is not None else recipe.embedder_weights
-        if emb_ref:
-            emb_path = resolve_weights(emb_ref, download=download, search_dirs=search_dirs)
         embedder = load_embedder(recipe.embedder, emb_path, dev, recipe.embedder_config, cache=embedder_cache)
     elif recipe.embedder:
         log.info("%s takes no conditioning; no embedder is built", recipe.backbone)

@@ -6,8 +6,9 @@
 * :func:`restore_files` streams the inputs: images are decoded in DataLoader workers with a
   bounded prefetch, restored in same-size batches (:func:`~daclip_kit.pipelines.engine.restore_images`)
   and written by a background thread, so memory does not grow with the number of inputs and
-  decoding and writing overlap the network. Outputs are claimed exclusively (two runs into one
-  folder never replace each other's files). Under ``torchrun`` each process restores its share.
+  decoding and writing overlap the network. Each output keeps its input's kind (grayscale,
+  16 bits, alpha; :func:`write_like_input`) and is claimed exclusively (two runs into one folder
+  never replace each other's files). Under ``torchrun`` each process restores its share.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..io import (
     IMAGE_SUFFIXES,
     MAX_PIXELS,
     clean_stale_temporaries,
+    image_kind,
     image_size,
     read_image,
     write_image,
@@ -150,19 +152,29 @@ def decoded_images(jobs: Sequence[Job], *, workers: int = 0, max_pixels: int | N
         yield int(index), image
 
 
+def write_like_input(path: Path, image, source: Path, *, exclusive: bool) -> Path:
+    """Write ``image`` to ``path`` in the kind of the input file ``source`` (grayscale, 16 bits,
+    alpha carried over: :func:`~daclip_kit.io.image_kind`)."""
+    return write_image(path, image, exclusive=exclusive, like=image_kind(source))
+
+
 class Writer:
-    """Writes PNGs on a background thread, at most :data:`MAX_PENDING_WRITES` waiting; errors
-    surface on the next :meth:`submit` or at :meth:`close`."""
+    """Writes PNGs on a background thread, each in its input's kind (:func:`write_like_input`), at
+    most :data:`MAX_PENDING_WRITES` waiting; errors surface on the next :meth:`submit` or at
+    :meth:`close`."""
 
     def __init__(self, *, exclusive: bool):
         self.exclusive = exclusive
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daclip-kit-writer")
         self._pending: list[Future] = []
 
-    def submit(self, path: Path, image) -> None:
-
+    def submit(self, path: Path, image, source: Path, *, written: Callable[[], None] | None = None) -> None:
+        """Queue one write; ``written()`` is called (on the writer thread) once the file is in place."""
         self._drain(MAX_PENDING_WRITES - 1)
-        self._pending.append(self._pool.submit(write_image, path, image, exclusive=self.exclusive))
+        future = self._pool.submit(write_like_input, path, image, source, exclusive=self.exclusive)
+        if written is not None:
+            future.add_done_callback(lambda f: f.exception() is None and written())
+        self._pending.append(future)
 
     def _drain(self, keep: int) -> None:
         while len(self._pending) > keep:
@@ -181,13 +193,14 @@ class FileResult:
 
     input: Path
     output: Path
-    size: tuple[int, int]
+    size: tuple[int, int]  # (width, height) of the restored image
     seconds: float
 
 
 def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: int = 1, seed: int = 0,
                   device=None, workers: int = 0, overwrite: bool = False, max_pixels: int | None = MAX_PIXELS,
-                  progress: Callable[[float, float], None] | None = None) -> list[FileResult]:
+                  progress: Callable[[float, float], None] | None = None,
+                  on_written: Callable[[FileResult], None] | None = None) -> list[FileResult]:
     """Restore ``jobs`` (from :func:`plan_outputs`) with ``pipeline`` and write the outputs.
 
     Args:
@@ -201,6 +214,9 @@ def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: in
         overwrite: replace existing outputs; otherwise outputs are claimed exclusively.
         max_pixels: refuse larger images.
         progress: ``progress(done, total)`` in image-evaluations.
+        on_written: called with each :class:`FileResult` as soon as its file is in place (from
+            the writer thread; writes finish in batch completion order). When the run stops early
+            (an error, Ctrl-C), the files already written have all been reported.
 
     Returns:
         The written files, in input order.
@@ -216,8 +232,11 @@ def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: in
         for item in restore_images(pipeline, images, options=options, batch_size=batch_size, seed=seed,
                                    device=device, total=len(jobs), progress=progress):
             job = jobs[item.key]
-            writer.submit(job.output, item.image)
-            results.append(FileResult(job.input, job.output, job.size, item.seconds))
+            height, width = item.image.shape[-2:]
+            result = FileResult(job.input, job.output, (int(width), int(height)), item.seconds)
+            writer.submit(job.output, item.image, job.input,
+                          written=None if on_written is None else (lambda r=result: on_written(r)))
+            results.append(result)
     finally:
         writer.close()
     order = {j.input: i for i, j in enumerate(jobs)}
