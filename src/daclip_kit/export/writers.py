@@ -11,6 +11,7 @@ and moved into place only when complete.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -130,6 +131,8 @@ def write_exported(graph: torch.nn.Module, args: tuple, names: Sequence[str],
         warnings.simplefilter("ignore")
         program = torch.export.export(graph, args, dynamic_shapes=shapes)
     extra = {EXTRA_FILE: json.dumps(flatten({**meta, "exporter": "torch.export"}))}
+    buffer = io.BytesIO()  # torch.export.save wants a name ending in .pt2 or a buffer; the temporary's is .tmp
+    torch.export.save(program, buffer, extra_files=extra)
     with atomic_path(path) as tmp:
-        torch.export.save(program, str(tmp), extra_files=extra)
+        tmp.write_bytes(buffer.getvalue())
     return "torch.export"
