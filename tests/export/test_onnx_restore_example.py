@@ -65,7 +65,7 @@ def test_example_matches_the_torch_restore_without_importing_torch(tiny_models, 
     got = np.load(out)
     ref = _torch_restore(tiny_models, exported, order)
     assert got.shape == ref.shape == (1, 3, 37, 45)
-    assert np.abs(got - ref).max() < 1e-3
+    assert np.abs(got - ref).max() < 1e-4  # measured: about 1e-5
     assert np.abs(got - read_image(exported / "lq.png").numpy()).max() > 0.05  # the sampler did change it
 
 
