@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..io import OutputExistsError
 from .graphs import ROLES, BackboneGraph, DenoiserGraph, EncoderGraph
 from .metadata import FORMAT, denoiser_sampling
-from .writers import FORMATS, ONNX_EXPORTERS, write_exported, write_onnx, write_torchscript
+from .writers import FORMATS, ONNX_EXPORTERS, SUFFIXES, write_exported, write_onnx, write_torchscript
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,9 @@ def export_network(name: str, net: nn.Module, path: str | Path, fmt: str = "onnx
     if onnx_exporter not in ONNX_EXPORTERS:
         raise ConfigError(f"onnx_exporter {onnx_exporter!r} must be one of {', '.join(ONNX_EXPORTERS)}.")
     path = check_output(path, overwrite)
+    if path.suffix.lower() != SUFFIXES[fmt]:
+        log.warning("%s: the usual name of a %s file ends in %s (torch.export.load expects .pt2).", path, fmt,
+                    SUFFIXES[fmt])
     if onnx_exporter == "auto" and kind == "encoder":
         onnx_exporter = "dynamo"  # open_clip's attention runs as _native_multi_head_attention: no opset-17 form
     plan = plan_export(name, net, kind=kind, sampler=sampler)
