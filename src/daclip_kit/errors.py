@@ -93,3 +93,7 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean: x?"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+class ExportError(DaclipKitError):
+    """A network could not be exported (an operator the chosen format cannot express)."""

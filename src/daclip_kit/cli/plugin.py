@@ -1,4 +1,4 @@
-"""Built-in plugin: the CLI verbs of the core (``ls``, ``plugins``, ``score``)."""
+"""Built-in plugin: the CLI verbs of the core (``ls``, ``plugins``, ``score``, ``export``)."""
 
 from __future__ import annotations
 
@@ -15,4 +15,6 @@ def daclip_kit_register_commands():
                     summary="list loaded plugins with distribution, version, hooks and status"),
         CommandSpec(name="score", target="daclip_kit.cli.score:configure",
                     summary="PSNR/SSIM/LPIPS of restored images, or of a network run on a paired folder"),
+        CommandSpec(name="export", target="daclip_kit.cli.export:configure",
+                    summary="export a backbone, denoiser or DA-CLIP encoder as ONNX, TorchScript or torch.export"),
     ]

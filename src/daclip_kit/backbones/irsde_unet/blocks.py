@@ -63,6 +63,7 @@ class ChannelLayerNorm(Switchable, nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
+        self.dim = dim  # a Python int, so a traced graph (ONNX export) keeps the normalised shape static
         self.g = nn.Parameter(torch.ones(1, dim, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +73,7 @@ class ChannelLayerNorm(Switchable, nn.Module):
             mean = torch.mean(x, dim=1, keepdim=True)
             return (x - mean) * (var + eps).rsqrt() * self.g
         if x.is_contiguous(memory_format=torch.channels_last):
-            y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.g.view(-1), None, eps)
+            y = F.layer_norm(x.permute(0, 2, 3, 1), (self.dim,), self.g.view(-1), None, eps)
             return y.permute(0, 3, 1, 2)
         var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
         return (x - mean) * (var + eps).rsqrt() * self.g

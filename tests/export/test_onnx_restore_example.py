@@ -1,0 +1,81 @@
+"""examples/onnx_restore.py restores with the exported encoder and denoiser, ONNX Runtime and NumPy
+only (torch never imported), and matches daclip-kit's own torch restore with the same settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import daclip_kit
+from daclip_kit.cli.main import main
+from daclip_kit.io import read_image
+from daclip_kit.types import Conditioning
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "onnx_restore.py"
+#: Runs the example as a script, then fails if any module of torch was imported.
+GUARD = ("import runpy, sys; sys.argv = sys.argv[1:]; "
+         "code = 0\ntry:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+         "except SystemExit as exc:\n    code = exc.code\n"
+         "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+         "assert not bad, f'torch imported: {bad[:5]}'\nsys.exit(code)")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx-example")
+    assert main(["export", "daclip", "--weights", str(tiny_models["daclip"]), "-o", str(folder / "enc.onnx")]) == 0
+    assert main(["export", "irsde-unet", "--weights", str(tiny_models["weights"]),
+                 "-o", str(folder / "den.onnx")]) == 0
+    rng = np.random.default_rng(3)
+    smooth = np.kron(rng.random((6, 7, 3)), np.ones((7, 7, 1)))[:37, :45]  # 37 x 45: not a multiple of 4
+    Image.fromarray((smooth * 255).astype(np.uint8)).save(folder / "lq.png")
+    np.save(folder / "noise.npy", rng.standard_normal((1, 3, 37, 45)).astype(np.float32))
+    return folder
+
+
+def _torch_restore(tiny_models, folder, order: int) -> np.ndarray:
+    emb = daclip_kit.create_embedder("daclip", weights=str(tiny_models["daclip"]), quantize_input=True,
+                                     device="cpu")
+    net = daclip_kit.load_network("irsde-unet", tiny_models["weights"])
+    mrs = daclip_kit.create_sampler("mrs", order=order)
+    lq = read_image(folder / "lq.png")
+    noise = torch.from_numpy(np.load(folder / "noise.npy"))
+    with torch.no_grad():
+        cond = Conditioning.from_embedding(emb.embed_image(lq))
+        out = daclip_kit.sample(net, mrs, lq, cond, steps=10, x_T=lq + mrs.max_sigma * noise)
+    return out.clamp(0, 1).numpy()
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_example_matches_the_torch_restore_without_importing_torch(tiny_models, exported, order):
+    out = exported / f"restored-{order}.npy"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", GUARD, str(EXAMPLE), str(exported / "lq.png"),
+                          "--encoder", str(exported / "enc.onnx"), "--denoiser", str(exported / "den.onnx"),
+                          "--noise", str(exported / "noise.npy"), "--order", str(order), "--threads", "1",
+                          "-o", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = np.load(out)
+    ref = _torch_restore(tiny_models, exported, order)
+    assert got.shape == ref.shape == (1, 3, 37, 45)
+    assert np.abs(got - ref).max() < 1e-4  # measured: about 1e-5
+    assert np.abs(got - read_image(exported / "lq.png").numpy()).max() > 0.05  # the sampler did change it
+
+
+def test_example_writes_a_png(exported):
+    out = exported / "restored.png"
+    run = subprocess.run([sys.executable, str(EXAMPLE), str(exported / "lq.png"), "--encoder",
+                          str(exported / "enc.onnx"), "--denoiser", str(exported / "den.onnx"), "--steps", "5",
+                          "-o", str(out)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    with Image.open(out) as im:
+        assert im.size == (45, 37) and im.mode == "RGB"
+    assert [p.name for p in exported.iterdir() if p.name.startswith(".")] == []
