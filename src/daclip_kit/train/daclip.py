@@ -122,7 +122,7 @@ class DaClipTask(TrainTask):
         self.train_model: torch.nn.Module = self.model
         self.criterion = DaClipLoss()
         self.dataset = CaptionImageDataset(cfg.data.csv_path(), self.model.image_size, seed=cfg.seed,
-                                           crop=cfg.data.crop)
+                                           crop=cfg.data.crop, new_share=cfg.data.new_share)
         self.batch_size = cfg.data.batch_size
         self.accumulate_steps = cfg.data.accumulate_steps
         self.num_workers = cfg.data.num_workers

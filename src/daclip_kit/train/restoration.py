@@ -127,7 +127,7 @@ class RestorationTask(TrainTask):
                 load_network_folder(self.ema.model, checkpoint / EMA_DIR)
         d = cfg.data
         self.dataset = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
-                                            augment=d.augment, seed=cfg.seed)
+                                            augment=d.augment, seed=cfg.seed, new_share=d.new_share)
         self.batch_size = d.batch_size
         self.accumulate_steps = d.accumulate_steps
         self.num_workers = d.num_workers

@@ -1,0 +1,67 @@
+"""Training on a data root with an added degradation: every folder by default, and new_share."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+
+import pytest
+from _train_testutil import TYPES
+
+from daclip_kit.data.universal import CaptionRow, read_captions_csv, write_captions_csv
+from daclip_kit.errors import ConfigError
+from daclip_kit.train.config import load_run_config
+from daclip_kit.train.datasets import BalancedPatchDataset, CaptionImageDataset, group_weights
+
+
+@pytest.fixture(scope="module")
+def extended(root, tmp_path_factory):
+    """The mini set plus a copy of its noisy folder named ``zz-new`` (a degradation outside the ten)."""
+    out = tmp_path_factory.mktemp("extended") / "universal"
+    shutil.copytree(root, out)
+    for split in ("train", "val"):
+        shutil.copytree(out / split / "noisy", out / split / "zz-new")
+        rows = read_captions_csv(out / f"daclip_{split}.csv")
+        new = [CaptionRow(str(out / split / "zz-new" / "LQ" / r.filepath.rsplit("/", 1)[-1]), r.caption, "zz-new")
+               for r in rows if r.degradation == "noisy"]
+        write_captions_csv(out / f"daclip_{split}.csv", rows + new)
+    return out
+
+
+def test_default_degradations_are_every_folder_official_order_first(extended):
+    ds = BalancedPatchDataset(extended, "train", patch_size=32)
+    official = [d for d in ("motion-blurry", "hazy", "jpeg-compressed", "low-light", "noisy") if d in TYPES]
+    assert ds.names == official + ["zz-new"]
+    seen = [ds[i]["degradation"] for i in range(len(ds.names) * 2)]
+    assert Counter(seen) == Counter({n: 2 for n in ds.names})  # still balanced without new_share
+
+
+def test_group_weights():
+    assert group_weights(["noisy", "hazy", "banding"], None) is None
+    assert group_weights(["noisy", "hazy"], 0.5) is None  # nothing new: balanced
+    assert group_weights(["banding", "moire"], 0.5) is None  # nothing built-in: balanced
+    assert group_weights(["noisy", "hazy", "hazy+noisy", "banding"], 0.4) == pytest.approx([0.2, 0.2, 0.2, 0.4])
+
+
+def test_new_share_sets_the_share_of_the_new_folder(extended):
+    ds = BalancedPatchDataset(extended, "train", patch_size=32, new_share=0.5)
+    seen = Counter(ds[i]["degradation"] for i in range(200))
+    assert 80 <= seen["zz-new"] <= 120  # 100 expected
+    assert len(seen) == 5 and min(seen.values()) >= 10  # the built-in ones keep 25 each on average
+
+
+def test_daclip_rows_with_new_share(extended):
+    plain = CaptionImageDataset(extended / "daclip_train.csv", 32)
+    assert [plain[i]["degradation"] for i in range(len(plain))] == plain.degradations  # row i
+    ds = CaptionImageDataset(extended / "daclip_train.csv", 32, new_share=0.75)
+    seen = Counter(ds[i]["degradation"] for i in range(160))
+    assert 100 <= seen["zz-new"] <= 140  # 120 expected, vs 32 of 160 by rows
+    assert set(seen) == set(plain.degradations)
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, -0.1])
+def test_new_share_range_is_checked(value):
+    with pytest.raises(ConfigError, match="data.new_share"):
+        load_run_config("restoration", None, [f"data.new_share={value}"])
+    with pytest.raises(ConfigError, match="data.new_share"):
+        load_run_config("daclip", None, [f"data.new_share={value}"])
