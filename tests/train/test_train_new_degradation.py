@@ -65,3 +65,48 @@ def test_new_share_range_is_checked(value):
         load_run_config("restoration", None, [f"data.new_share={value}"])
     with pytest.raises(ConfigError, match="data.new_share"):
         load_run_config("daclip", None, [f"data.new_share={value}"])
+
+
+def test_finetune_and_single_task_recipes_load():
+    d = load_run_config("daclip", "daclip_finetune")
+    assert d.data.new_share == 0.5 and d.model.pretrained == "daclip-vit-b-32"
+    assert d.optim.lr < load_run_config("daclip").optim.lr and d.optim.warmup_steps > 0
+    r = load_run_config("restoration", "irsde_finetune")
+    assert r.init_from == "universal-ir" and r.data.new_share == 0.5 and r.data.degradations is None
+    assert r.optim.lr < load_run_config("restoration").optim.lr and r.optim.warmup_steps > 0
+    s = load_run_config("restoration", "irsde_single_task")
+    assert s.network.name == "irsde-unet-plain" and not s.uses_embedder
+
+
+def test_init_from_sets_the_start_of_either_trainer(capsys):
+    from daclip_kit.cli.main import main
+
+    assert main(["train", "daclip", "--config", "daclip_finetune", "--init-from", "runs/my-daclip",
+                 "--print-config"]) == 0
+    assert 'pretrained = "runs/my-daclip"' in capsys.readouterr().out
+    assert main(["train", "restoration", "--config", "irsde_finetune", "--init-from", "runs/my-irsde",
+                 "--print-config"]) == 0
+    assert 'init_from = "runs/my-irsde"' in capsys.readouterr().out
+
+
+def test_newest_model_folder_of_a_run(daclip, tmp_path):
+    from daclip_kit.train.checkpoints import newest_model_folder
+    from daclip_kit.train.config import DaClipModelConfig
+    from daclip_kit.train.daclip import build_daclip
+
+    run = tmp_path / "run"
+    for step in (1, 20):
+        shutil.copytree(daclip, run / "checkpoints" / f"step-{step:08d}" / "daclip")
+    (run / "checkpoints" / "step-00000030").mkdir()  # incomplete: no model folder
+    assert newest_model_folder(run, ("daclip",)) == run / "checkpoints" / "step-00000020" / "daclip"
+    assert newest_model_folder(daclip, ("daclip",)) == daclip
+    assert newest_model_folder(tmp_path / "nothing", ("daclip",)) is None
+    import torch
+
+    from daclip_kit.embedders.daclip.convert import load_daclip
+    from daclip_kit.errors import CheckpointError
+
+    model, saved = build_daclip(DaClipModelConfig(pretrained=str(run))), load_daclip(daclip)
+    assert all(torch.equal(v, saved.state_dict()[k]) for k, v in model.state_dict().items())
+    with pytest.raises(CheckpointError, match="neither a DA-CLIP folder nor a run folder"):
+        build_daclip(DaClipModelConfig(pretrained=str(tmp_path / "run" / "checkpoints" / "step-00000030")))

@@ -46,8 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         f"config.toml; only {RESUME_ALLOWED_TEXT} may change")
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (overrides device)")
     parser.add_argument("--init-from", metavar="WEIGHTS",
-                        help="restoration: start the network from these weights (a released file, read through "
-                        "the network's converter, a native folder, or a weights name)")
+                        help="continue from trained weights instead of the run file's start: daclip: a DA-CLIP "
+                        "(weights name such as daclip-vit-b-32, released .pt, native folder or train daclip run "
+                        "folder; sets model.pretrained); restoration: the network (a released file read through "
+                        "the network's converter, a weights name such as universal-ir, a native folder or a run "
+                        "folder; sets init_from)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in a non-empty run folder (its checkpoints are removed)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
@@ -76,9 +79,8 @@ def resolve_config(args: argparse.Namespace):
     if args.device:
         overrides.append(f"device={args.device}")
     if args.init_from:
-        if args.trainer == "daclip":
-            raise ConfigError("--init-from is for the restoration trainer; DA-CLIP starts from model.pretrained.")
-        overrides.append(f"init_from={args.init_from}")
+        key = "model.pretrained" if args.trainer == "daclip" else "init_from"
+        overrides.append(f"{key}={args.init_from}")
     if stored is not None:
         text, where = stored
         return parse_run_config(config_class(args.trainer), text, where, overrides)

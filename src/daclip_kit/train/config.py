@@ -169,7 +169,9 @@ class DaClipModelConfig:
         model_config: an explicit open_clip model JSON (overrides ``name``).
         pretrained: where the weights come from: an open_clip tag of the base model
             (``name`` without ``daclip_``; FACTS §1.7: ``laion2b_s34b_b79k``), a CLIP state-dict
-            file, a DA-CLIP file or native folder (continue from it), or ``None`` for random.
+            file, or a DA-CLIP to continue from (``train daclip --init-from``): a registered
+            weights name (``daclip-vit-b-32``), a released ``.pt``, a native folder or a
+            ``train daclip`` run folder (its newest checkpoint); ``None`` for random.
     """
 
     name: str = "daclip_ViT-B-32"
@@ -384,7 +386,8 @@ class RestorationTrainConfig:
         sampler: the diffusion process of denoisers (default ``irsde``: max_sigma 50, T 100,
             cosine, eps 0.005); saved with the network so ``restore`` samples the same process.
         init_from: weights to start the network from (a released file loaded through the
-            network's converter, a native folder, or a weights name); ``None``: random init.
+            network's converter, a native folder, a weights name such as ``universal-ir``, or a
+            ``train restoration`` run folder: its newest ``network-ema``); ``None``: random init.
         embedder: the frozen embedding provider (default ``daclip`` with the official
             ``daclip-vit-b-32`` weights and the official uint8 truncation of the LQ patch), or
             ``name = "none"`` to train without conditioning (the network must take none).
