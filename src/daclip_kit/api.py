@@ -9,6 +9,7 @@ a path); models are built once per setting and reused, so repeated calls are che
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from typing import Any
 from .factory import create_sampler
 from .io import from_image_tensor, to_image_tensor
 from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, with_overrides
-from .types import DEGRADATIONS
 from .weights import resolve_weights
+
+log = logging.getLogger(__name__)
 
 #: Settings that only change the sampler: applied per call to the cached networks.
 _SAMPLER_KEYS = ("sampler", "steps")
@@ -131,29 +133,43 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
 
 
 def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None = None,
-             labels: Sequence[str] = DEGRADATIONS, model: str | None = None, device: str | None = None,
-             search_dirs: Sequence[str | Path] = ()) -> dict[str, float] | list[dict[str, float]]:
+             labels: Sequence[str] | None = None, model: str | None = None, device: str | None = None,
+             search_dirs: Sequence[str | Path] = (), report: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
     """Degradation probabilities of an image: DA-CLIP's degradation embedding against the labels.
 
     Args:
         image: a path, PIL image, numpy array or tensor (a ``(B, 3, H, W)`` batch gives a list).
         embedder: ``"daclip"`` (default) or ``"clip"``.
         weights: the embedder's weights (default ``daclip-vit-b-32``, which must be on disk).
-        labels: candidate texts (default: the ten degradation words).
+        labels: candidate texts (default: the model's own degradation words, recorded in its
+            folder; the ten for the released models).
         model: the embedder's bundled config (``daclip_ViT-L-14`` for Wild-IR's DA-CLIP).
         device: where to run.
         search_dirs: folders searched first for named weights.
+        report: return the unknown-degradation check too (see Returns).
 
-    The embedder is built once per weights and device, and shared with :func:`restore`.
+    The embedder is built once per weights and device, and shared with :func:`restore`. An image
+    that looks like none of a calibrated model's degradations is logged as one warning line.
 
     Returns:
-        ``{label: probability}`` sorted from most to least likely (a list of those for a batch).
+        ``{label: probability}`` sorted from most to least likely (a list of those for a batch);
+        with ``report=True`` ``{"probabilities": {...}, "unknown_degradation": bool or None,
+        "ood_score": float, "ood_threshold": float or None}`` (``None``: the model is not
+        calibrated for these labels; :mod:`daclip_kit.core.ood`).
     """
     import torch
+
+    from .core.ood import unknown_report, warning_line
 
     emb = _embedder(embedder, _key(weights), device, model, search_dirs)
     lq, kind = to_image_tensor(image)
     with torch.no_grad():
-        result = emb.classify(lq, list(labels))
-    rows = [dict(pairs) for pairs in result.top_k(len(result.labels))]
+        result = emb.classify(lq, None if labels is None else list(labels))
+    calibration = emb.ood_calibration
+    rows = []
+    for i, pairs in enumerate(result.top_k(len(result.labels))):
+        ood = unknown_report(result.probs[i].tolist(), result.labels, calibration)
+        if ood["unknown_degradation"]:
+            log.warning("%s", warning_line(str(image) if kind == "path" else f"image {i}", ood))
+        rows.append({"probabilities": dict(pairs), **ood} if report else dict(pairs))
     return rows if kind == "batch" else rows[0]

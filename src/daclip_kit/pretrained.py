@@ -149,6 +149,15 @@ def is_native_folder(path: str | Path) -> bool:
     return p.is_dir() and (p / CONFIG_NAME).is_file() and (p / WEIGHTS_NAME).is_file()
 
 
+def recorded_degradations(path: str | Path) -> tuple[str, ...] | None:
+    """The degradation words a native DA-CLIP folder records (``config.degradations``: its
+    training data's, in label order); ``None`` for anything else (a file, an older folder)."""
+    if not is_native_folder(path):
+        return None
+    words = native_info(path).config.get("degradations")
+    return tuple(words) if isinstance(words, list) and words else None
+
+
 def load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any], *,
                  config: Mapping[str, Any] | str | None = None, allow_nonfinite: bool | None = None) -> nn.Module:
     """Build the network ``name`` and load ``checkpoint`` into it strictly.

@@ -9,6 +9,7 @@ import torch
 from _embedders_testutil import official_checkpoint, perturbed_daclip, tiny_config
 
 from daclip_kit.cli.main import main
+from daclip_kit.types import DEGRADATIONS
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_convert_then_classify(tmp_path, official_file, image_files, network, ca
     assert res["parameters"] == sum(p.numel() for p in network.parameters())
     cfg = json.loads((out / "config.json").read_text())
     assert cfg == {"format": "daclip-kit/1", "component": "embedders", "name": "daclip",
-                   "config": {"model_config": tiny_config()}}
+                   "config": {"model_config": tiny_config(), "degradations": list(DEGRADATIONS)}}
     assert res["model"] == "daclip"  # recognised from the checkpoint's keys
     assert main(["convert", str(official_file), str(out), "--config", str(tmp_path / "tiny.json")]) == 1
     assert "already exists" in err_text(capsys)

@@ -160,12 +160,24 @@ def row_recipe(row: RowSpec, options: BenchOptions) -> PipelineSpec:
     return recipe
 
 
-def _unknown_classes(table: TableSpec) -> list[str]:
-    """Data sets of a classification table that are not one of the ten labels (no ground truth)."""
+def _unknown_classes(table: TableSpec, words: Sequence[str] = DEGRADATIONS) -> list[str]:
+    """Data sets of a classification table that are not one of ``words`` (no ground truth)."""
 
     if table.kind != "classification":
         return []
-    return [d for d in table.datasets() if d not in DEGRADATIONS]
+    return [d for d in table.datasets() if d not in words]
+
+
+def classifier_words(weights: Mapping[str, Path]) -> tuple[str, ...]:
+    """The degradation words of a classification row's embedder: those its weights folder records
+    (a DA-CLIP trained on new degradations), else the ten."""
+    from ..pretrained import recorded_degradations
+
+    for path in weights.values():
+        words = recorded_degradations(path)
+        if words:
+            return words
+    return DEGRADATIONS
 
 
 def check_protocol(table: TableSpec) -> None:
@@ -329,10 +341,14 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     ``user_trained`` row, which never falls back to released weights.
     """
     unknown = _unknown_classes(table)
+    words = DEGRADATIONS
+    if unknown and not injected and row.embedder is not None and row.embedder in get_registry("embedders"):
+        words = classifier_words(_locate_all(row.weights, options.weights_dir)[0])
+        unknown = _unknown_classes(table, words)
     if unknown:
         return RowPlan(row, False, [
-            f"classification data set(s) {', '.join(unknown)} are not among the ten degradation labels "
-            f"({', '.join(DEGRADATIONS)}), so they have no ground-truth label; name the columns after "
+            f"classification data set(s) {', '.join(unknown)} are not among the model's degradation labels "
+            f"({', '.join(words)}), so they have no ground-truth label; name the columns after "
             "the labels"], injected=injected)
     if injected:
         return RowPlan(row, True, injected=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..core import distributed
-from ..errors import DaclipKitError, WeightsNotFoundError
+from ..errors import DaclipKitError, InputError, WeightsNotFoundError
 from ..factory import create_embedder
 from ..io import read_image
 from ..types import DEGRADATIONS
@@ -85,7 +85,8 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: 
 
 
 def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Classifier:
-    """Zero-shot classifier of ``row``: ``embedder.classify(images, labels).probs``."""
+    """Zero-shot classifier of ``row``: ``embedder.classify(images, labels).probs``; its
+    ``degradations`` attribute holds the embedder's own words (the classes of the table)."""
     cfg = dict(row.embedder_config)
     if row.weights:
         cfg["weights"] = str(plan.weights[row.weights[0]])
@@ -94,6 +95,7 @@ def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Clas
     def classify(images, labels):
         return embedder.classify(images.to(options.device), list(labels)).probs
 
+    classify.degradations = tuple(embedder.degradations)
     return classify
 
 
@@ -196,11 +198,15 @@ def _classification_row(table: TableSpec, classify: Classifier, label: str, data
                         progress: Progress | None) -> dict[str, float]:
     from .data import lq_images
 
-    texts = [table.protocol.prompt_template.format(d) for d in DEGRADATIONS]
+    words = tuple(getattr(classify, "degradations", DEGRADATIONS))
+    texts = [table.protocol.prompt_template.format(d) for d in words]
     values: dict[str, float] = {}
     for dataset in datasets:
+        if dataset not in words:
+            raise InputError(f"data set {dataset!r} is not one of the classifier's degradation words "
+                             f"({', '.join(words)}); it has no ground-truth label.")
         files = lq_images(options.data_root, dataset, options.limit)
-        truth = DEGRADATIONS.index(dataset)
+        truth = words.index(dataset)
         correct = 0
         for i, path in enumerate(files):
             t0 = time.perf_counter()
@@ -209,7 +215,7 @@ def _classification_row(table: TableSpec, classify: Classifier, label: str, data
             pred = int(probs[0].argmax())
             correct += pred == truth
             records.append(ImageRecord(label, dataset, path.name,
-                                       {"predicted": DEGRADATIONS[pred], "correct": pred == truth,
+                                       {"predicted": words[pred], "correct": pred == truth,
                                         "probability": float(probs[0, pred])}, seconds))
             if progress:
                 progress(f"{table.name} {label} {dataset}", i + 1, len(files))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..core import distributed
 from ..errors import ConfigError
-from ..io import MAX_PIXELS, list_images
+from ..core.ood import warning_line
+from ..io import MAX_PIXELS, list_images, read_image
 from ..pipelines.files import plan_outputs, restore_files
 from . import console
 from .model_args import add_model_arguments, model_overrides, nonfinite_scope
@@ -101,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
                                     progress=lambda done_, _total: bar.update(task, completed=done_))
         records = [{"input": str(r.input), "output": str(r.output), "size": [r.size[1], r.size[0]],
                     "seconds": round(r.seconds, 3), "rank": proc.rank} for r in results]
+        if pipe.embedder is not None and pipe.embedder.provides_degradation:
+            with torch.no_grad():
+                for rec in records:  # what DA-CLIP saw in each input (its own words), and whether it knows it
+                    rec.update(pipe.embedder.degradation_report(read_image(rec["input"]))[0])
         everything = [rec for part in distributed.gather(records) for rec in part]
     if not proc.is_main:
         return 0
@@ -111,11 +116,16 @@ def run(args: argparse.Namespace) -> int:
                "precision": args.precision, "network_weights": str(built.network_weights),
                "embedder_weights": str(built.embedder_weights) if built.embedder_weights else None,
                "skipped": [str(j.output) for j in done], "images": everything}
+    for r in everything:
+        if r.get("unknown_degradation"):
+            console.warning(warning_line(r["input"], r))
     if args.json:
         console.print_json(summary)
     else:
         for r in everything:
-            console.stdout().print(f"{r['input']} -> {r['output']} ({r['size'][1]}x{r['size'][0]}, {r['seconds']:.2f} s)")
+            seen = f", DA-CLIP: {r['degradation']} {r['probability']:.0%}" if "degradation" in r else ""
+            console.stdout().print(f"{r['input']} -> {r['output']} ({r['size'][1]}x{r['size'][0]}, "
+                                   f"{r['seconds']:.2f} s{seen})")
         if done:
             console.stdout().print(f"skipped {len(done)} image(s) restored before (--resume)")
     return 0

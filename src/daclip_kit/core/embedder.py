@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..types import DEGRADATIONS, ImageEmbedding
+from .ood import OodCalibration
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,19 @@ class EmbeddingProvider(nn.Module):
         """Embed texts with the text tower; returns ``(N, D)`` unnormalised features."""
         raise NotImplementedError
 
+    @property
+    def degradations(self) -> tuple[str, ...]:
+        """The degradation words this embedder knows, in its training label order: the default
+        labels of :meth:`classify` (``daclip-kit classify``, ``restore``, ``bench``, the demo).
+        The ten DA-CLIP words unless the provider records its own (a plugin overrides this)."""
+        return DEGRADATIONS
+
+    @property
+    def ood_calibration(self) -> OodCalibration | None:
+        """The out-of-distribution calibration of :meth:`classify` against :attr:`degradations`
+        (:mod:`daclip_kit.core.ood`), or ``None``: then no image is ever flagged."""
+        return None
+
     def classification_scale(self) -> float:
         """Multiplier of cosine similarities before the softmax in :meth:`classify`."""
         return 100.0
@@ -70,7 +84,7 @@ class EmbeddingProvider(nn.Module):
         """L2-normalised text embeddings ``(N, D)`` of ``labels``; compute once, classify many."""
         return torch.nn.functional.normalize(self.embed_text(list(labels)), dim=-1)
 
-    def classify(self, images: torch.Tensor, labels: Sequence[str] = DEGRADATIONS, *,
+    def classify(self, images: torch.Tensor, labels: Sequence[str] | None = None, *,
                  label_features: torch.Tensor | None = None) -> Classification:
         """Zero-shot degradation classification.
 
@@ -79,14 +93,35 @@ class EmbeddingProvider(nn.Module):
 
         Args:
             images: ``(B, 3, H, W)`` float RGB in [0, 1].
-            labels: candidate texts (default: the ten DA-CLIP degradation words).
+            labels: candidate texts (default: :attr:`degradations`, the model's own words).
             label_features: :meth:`label_features` of ``labels``, when already computed.
         """
+        labels = self.degradations if labels is None else labels
         emb = self.embed_image(images).normalized()
         query = emb.degradation if emb.degradation is not None else emb.content
         text = self.label_features(labels) if label_features is None else label_features
         logits = self.classification_scale() * query @ text.to(query).T
         return Classification(tuple(labels), logits.softmax(dim=-1))
+
+    @torch.no_grad()
+    def degradation_report(self, images: torch.Tensor) -> list[dict]:
+        """What ``restore`` reports per image: the most likely of :attr:`degradations` and the
+        unknown-degradation check (:func:`daclip_kit.core.ood.unknown_report`).
+
+        Args:
+            images: ``(B, 3, H, W)`` float RGB in [0, 1].
+
+        Returns:
+            Per image ``{"degradation": word, "probability": p, "unknown_degradation": bool or
+            None, "ood_score": p, "ood_threshold": float or None}``.
+        """
+        from .ood import unknown_report
+
+        result = self.classify(images)
+        calibration = self.ood_calibration
+        return [{"degradation": top[0][0], "probability": round(top[0][1], 6),
+                 **unknown_report(row.tolist(), result.labels, calibration)}
+                for top, row in zip(result.top_k(1), result.probs)]
 
     def forward(self, images: torch.Tensor) -> ImageEmbedding:
         return self.embed_image(images)

@@ -26,14 +26,15 @@ from .core import (
     MB,
     DemoSettings,
     Example,
+    classify_report,
     load_input,
     model_choices,
     recipe_for,
-    run_classify,
     run_restore,
     sampler_choices,
     step_range,
     to_pil,
+    unknown_note,
 )
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,15 @@ def on_image(image: Any, model: str, settings: DemoSettings) -> tuple[dict[str, 
     if image is None:
         return None, ""
     try:
-        probabilities = run_classify(image, model, settings=settings)
+        report = classify_report(image, model, settings=settings)
     except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
         return None, _error_text(exc)
+    probabilities = report["probabilities"]
     if not probabilities:
         return None, f"{plain(model)} has no DA-CLIP; press **Restore**."
     label, p = next(iter(probabilities.items()))
+    if report["unknown_degradation"]:
+        return probabilities, f"**Unknown degradation.**{plain(unknown_note(report))} Press **Restore** to try anyway."
     return probabilities, f"DA-CLIP thinks this photo is **{plain(label)}** ({p:.0%}). Press **Restore**."
 
 

@@ -25,7 +25,6 @@ from ..factory import create_degradation, create_sampler
 from ..io import read_image, to_image_tensor, to_uint8, write_image
 from ..pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, get_recipe, with_overrides
 from ..plugins import get_registry
-from ..types import DEGRADATIONS
 from ..weights import resolve_weights
 
 if TYPE_CHECKING:
@@ -285,23 +284,44 @@ def run_classify(image: Any, model: str = "irsde-universal", *, settings: DemoSe
         settings: weights and limits.
 
     Returns:
-        ``{degradation: probability}`` over the ten degradation words, most likely first, summing
-        to 1; ``{}`` for a model without DA-CLIP.
+        ``{degradation: probability}`` over the DA-CLIP's own degradation words (the ten for the
+        released models), most likely first, summing to 1; ``{}`` for a model without DA-CLIP.
 
     Raises:
         InputError, WeightsNotFoundError, UnknownComponentError (clear one-line messages).
     """
+    return classify_report(image, model, settings=settings)["probabilities"]
+
+
+def classify_report(image: Any, model: str = "irsde-universal", *, settings: DemoSettings | None = None
+                    ) -> dict[str, Any]:
+    """:func:`run_classify` with the unknown-degradation check: ``daclip_kit.classify(...,
+    report=True)``'s ``{"probabilities", "unknown_degradation", "ood_score", "ood_threshold"}``
+    (``{"probabilities": {}, "unknown_degradation": None, ...}`` for a model without DA-CLIP)."""
+    settings = settings or DemoSettings()
+    return _classify(load_input(image, settings), model, settings)
+
+
+def _classify(lq, model: str, settings: DemoSettings) -> dict[str, Any]:
     import daclip_kit
 
     from ..core.device import pick_device
 
-    settings = settings or DemoSettings()
-    lq = load_input(image, settings)
     emb, emb_model = embedder_file(model, settings)
     if emb is None:
-        return {}
-    return daclip_kit.classify(lq, weights=emb, labels=DEGRADATIONS, model=emb_model,
-                               device=str(pick_device(settings.device)))
+        return {"probabilities": {}, "unknown_degradation": None, "ood_score": None, "ood_threshold": None}
+    return daclip_kit.classify(lq, weights=emb, model=emb_model, device=str(pick_device(settings.device)),
+                               report=True)
+
+
+def unknown_note(report: Mapping[str, Any]) -> str:
+    """The sentence the demo shows for an image that looks like none of the model's degradations
+    (``""`` otherwise)."""
+    if not report.get("unknown_degradation"):
+        return ""
+    return (f" This photo looks like none of the degradations this DA-CLIP knows (top probability "
+            f"{report['ood_score']:.0%}, below its calibrated {report['ood_threshold']:.0%}): the guess and the "
+            "restoration may be unreliable.")
 
 
 def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None = None, steps: int | None = None,
@@ -347,10 +367,8 @@ def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None 
     emb, emb_model = embedder_file(model, settings)
     device = pick_device(settings.device)
     start = time.perf_counter()
-    probabilities: dict[str, float] = {}
-    if emb is not None:
-        probabilities = daclip_kit.classify(lq, weights=emb, labels=DEGRADATIONS, model=emb_model,
-                                            device=str(device))
+    report = _classify(lq, model, settings)
+    probabilities: dict[str, float] = report["probabilities"]
     out = daclip_kit.restore(lq, model=model, weights=net, embedder_weights=emb,
                              sampler=sampler if recipe.sampler else None, steps=steps if recipe.sampler else None,
                              seed=seed, tile=tile, tile_overlap=tile_overlap(tile), device=str(device),
@@ -359,7 +377,7 @@ def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None 
     seconds = time.perf_counter() - start
     restored = to_pil(out)
     return RestoreResult(restored, probabilities, _summary(lq, seconds, model, recipe, steps, seed, tile, device,
-                                                           probabilities))
+                                                           probabilities) + unknown_note(report))
 
 
 def tile_overlap(tile: int | None) -> int:

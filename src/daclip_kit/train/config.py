@@ -195,16 +195,23 @@ class DaClipValidationConfig:
         csv: the val CSV; default ``data.root/daclip_val.csv``.
         batch_size: rows per loss batch (``None``: ``data.batch_size``); the contrastive loss
             depends on it, the accuracy does not.
+        false_alarm: each validation also calibrates the unknown-degradation check
+            (:mod:`daclip_kit.core.ood`): its threshold flags this share of the val images; stored
+            with the model (``config.ood``) and reported as ``ood_threshold``,
+            ``ood_val_false_alarm`` and ``ood_clean_detection`` (the share of the val rows' clean
+            GT images flagged).
     """
 
     enabled: bool = True
     every: int = 0
     csv: str | None = None
     batch_size: int | None = None
+    false_alarm: float = 0.05
 
     def __post_init__(self) -> None:
         check_int("validation.every", self.every, 0)
         check_int("validation.batch_size", self.batch_size, 1, allow_none=True)
+        check_float("validation.false_alarm", self.false_alarm, low=0.0, high=1.0, low_open=True)
 
     def csv_path(self, data: DaClipDataConfig) -> Path:
         return Path(self.csv) if self.csv else Path(data.root) / "daclip_val.csv"

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_strict, read_state_dict
+from ..core.ood import calibrate
 from ..embedders.daclip.architectures import clip_kwargs
 from ..embedders.daclip.architectures import model_config as bundled_config
 from ..embedders.daclip.convert import load_daclip, load_official_daclip, save_daclip
@@ -44,6 +45,7 @@ from ..weights import resolve_weights
 from .checkpoints import newest_model_folder
 from .config import DaClipModelConfig, DaClipTrainConfig
 from .datasets import CaptionImageDataset
+from .calibrate import CLEAN_SET
 from .loop import Progress, StepContext, TrainResult, TrainTask, run
 
 log = logging.getLogger(__name__)
@@ -151,8 +153,10 @@ class DaClipTask(TrainTask):
         v = cfg.validation
         self.val_rows = CaptionImageDataset(v.csv_path(cfg.data), self.model.image_size) if v.enabled else None
         words = set(self.dataset.degradations) | set(self.val_rows.degradations if self.val_rows else ())
-        #: The degradation words a val image is classified into (training and val CSVs).
+        #: The degradation words a val image is classified into (training and val CSVs); recorded in
+        #: the saved folder (``config.degradations``) as the model's own words.
         self.class_words = sorted(words)
+        self.model.degradations = tuple(self.class_words)
         trainable = sum(p.numel() for _, p in self.trainable())
         log.info("DA-CLIP: %d trainable parameters (controller + logit_scale); %d training rows%s",
                  trainable, len(self.dataset), f", {len(self.val_rows)} val rows" if self.val_rows else "")
@@ -243,6 +247,7 @@ class DaClipTask(TrainTask):
         size = self.cfg.validation.batch_size or self.cfg.data.batch_size
         sums = {"contrastive_loss": 0.0, "degra_loss": 0.0}
         correct = 0
+        max_probs: list[float] = []
         for lo in range(0, len(rows), size):
             idx = range(lo, min(lo + size, len(rows)))
             pixels = torch.cat([clip_preprocess(read_image(rows.paths[i]), model.image_size) for i in idx])
@@ -254,13 +259,40 @@ class DaClipTask(TrainTask):
                                                 logit_scale=out["logit_scale"].float())
             sums["contrastive_loss"] += float(contrastive) * len(idx)
             sums["degra_loss"] += float(degra) * len(idx)
-            guess = (out["image_degra_features"].float() @ word_features.T).argmax(dim=1).tolist()
+            logits = out["logit_scale"].float() * out["image_degra_features"].float() @ word_features.T
+            guess = logits.argmax(dim=1).tolist()
             correct += sum(self.class_words[g] == t for g, t in zip(guess, truth))
+            max_probs += logits.softmax(dim=1).max(dim=1).values.tolist()
+        clean = self._clean_max_probs(word_features)
         model.train(was_training)
         model.clip.eval()
+        calibration = calibrate(max_probs, self.class_words, false_alarm=self.cfg.validation.false_alarm,
+                                detection={CLEAN_SET: clean} if clean else None)
+        model.ood = calibration.to_dict()
         n = len(rows)
         result = {k: v / n for k, v in sums.items()}
-        return {"loss": result["contrastive_loss"] + result["degra_loss"], **result, "accuracy": correct / n}
+        extra = {"ood_threshold": calibration.threshold, "ood_val_false_alarm": calibration.val_false_alarm}
+        if CLEAN_SET in calibration.detection:
+            extra["ood_clean_detection"] = calibration.detection[CLEAN_SET]
+        return {"loss": result["contrastive_loss"] + result["degra_loss"], **result, "accuracy": correct / n,
+                **extra}
+
+    def _clean_max_probs(self, word_features: torch.Tensor) -> list[float]:
+        """The maximum class probability of the val rows' clean images (``.../GT/<name>`` beside
+        ``.../LQ/<name>``, where present): the out-of-distribution set of the calibration."""
+        model = self.model
+        scale = model.logit_scale.exp().float()
+        paths = [p.parent.parent / "GT" / p.name for p in map(Path, self.val_rows.paths)
+                 if p.parent.name == "LQ"]
+        paths = [p for p in paths if p.is_file()]
+        size = self.cfg.validation.batch_size or self.cfg.data.batch_size
+        out: list[float] = []
+        for lo in range(0, len(paths), size):
+            pixels = torch.cat([clip_preprocess(read_image(p), model.image_size) for p in paths[lo:lo + size]])
+            degradation = model.encode_image(pixels.to(self.device), control=True).degradation.float()
+            degradation = torch.nn.functional.normalize(degradation, dim=-1)
+            out += (scale * degradation @ word_features.T).softmax(dim=1).max(dim=1).values.tolist()
+        return out
 
 
 def train_daclip(cfg: DaClipTrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,

@@ -20,8 +20,10 @@ from ...checkpoint import (
     read_pretrained_weights,
     read_state_dict,
 )
+from ...core.ood import OodCalibration
 from ...errors import CheckpointError, ConfigError, suggest
 from ...pretrained import native_info, save_network
+from ...types import DEGRADATIONS
 from .architectures import IGNORED_KEYS, config_names, model_config
 from .model import DaCLIP
 
@@ -126,6 +128,7 @@ def load_official_daclip(checkpoint: str | Path | Mapping[str, Any], *,
     sd = read_state_dict(checkpoint, wrappers=("state_dict",), strip=("module.",))
     model = _build_checked(_resolve_config(config, sd), sd, source)
     load_strict(model, sd, source=source)
+    model.degradations = DEGRADATIONS  # the released models were trained on the ten words
     return model.eval()
 
 
@@ -158,15 +161,41 @@ def load_daclip(directory: str | Path) -> DaCLIP:
             "`daclip-kit convert FILE OUT_DIR`."
         )
     where = str(Path(directory) / "config.json")
-    extra = sorted(str(k) for k in info.config if k != "model_config")
+    extra = sorted(str(k) for k in info.config if k not in CONFIG_KEYS)
     if extra:
-        raise CheckpointError(f"{where}: unknown key {extra[0]!r} in the DA-CLIP config (it holds only "
-                              "model_config). Fix the file or convert the official checkpoint again.")
+        raise CheckpointError(f"{where}: unknown key {extra[0]!r} in the DA-CLIP config (its keys are "
+                              f"{', '.join(CONFIG_KEYS)}). Fix the file or convert the official checkpoint again.")
     try:
         cfg = check_model_config(info.config["model_config"], where)
+        words = read_degradations(info.config.get("degradations"), where)
+        ood = info.config.get("ood")
+        if ood is not None:
+            ood = OodCalibration.from_dict(ood, f"{where}: config.ood").to_dict()
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
     sd = fill_visual_alias(read_pretrained_weights(directory))
     model = _build_checked(cfg, sd, str(directory))
     load_strict(model, sd, source=str(directory))
+    model.degradations, model.ood = words, ood
     return model.eval()
+
+
+#: The keys of a native DA-CLIP folder's ``config`` section: the open_clip model JSON, the
+#: degradation words it was trained on (optional; the ten when absent) and its
+#: out-of-distribution calibration (optional; :mod:`daclip_kit.core.ood`).
+CONFIG_KEYS = ("model_config", "degradations", "ood")
+
+
+def read_degradations(value: Any, where: str) -> tuple[str, ...] | None:
+    """The ``degradations`` list of a DA-CLIP ``config.json`` (``None`` when absent).
+
+    Raises:
+        ConfigError: not a non-empty list of distinct, non-empty words.
+    """
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not value or not all(isinstance(w, str) and w.strip() for w in value)
+            or len(set(value)) != len(value)):
+        raise ConfigError(f"{where}: 'degradations' must be a non-empty list of distinct words (the degradation "
+                          f"names the model was trained on), got {value!r}.")
+    return tuple(value)

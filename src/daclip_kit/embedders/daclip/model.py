@@ -127,6 +127,10 @@ class DaCLIP(nn.Module):
         visual: the same module object as ``clip.visual`` (the official alias).
         visual_control: the controller tower; its ``transformer`` is a :class:`ControlTransformer`.
         logit_scale: DA-CLIP's own (trained) log logit scale, separate from ``clip.logit_scale``.
+        degradations: the degradation words it was trained on, in its training label order
+            (``None``: not recorded; readers then assume the ten official words).
+        ood: the out-of-distribution calibration on its val set
+            (:meth:`~daclip_kit.core.ood.OodCalibration.to_dict`), or ``None``.
     """
 
     def __init__(self, clip: nn.Module, *, config: Mapping[str, Any] | None = None):
@@ -138,6 +142,8 @@ class DaCLIP(nn.Module):
         self.visual_control = copy.deepcopy(clip.visual)
         self.visual_control.transformer = ControlTransformer(self.visual_control.transformer)
         self.model_config = copy.deepcopy(dict(config)) if config is not None else None
+        self.degradations: tuple[str, ...] | None = None
+        self.ood: dict[str, Any] | None = None
 
     # -- construction ------------------------------------------------------------------------
 
@@ -157,7 +163,12 @@ class DaCLIP(nn.Module):
         """The JSON-serialisable config written to ``config.json`` by ``save_pretrained``."""
         if self.model_config is None:
             raise ConfigError("This DaCLIP was built without a config; build it with DaCLIP.from_config().")
-        return {"kind": "daclip", "model_config": copy.deepcopy(self.model_config)}
+        out: dict[str, Any] = {"kind": "daclip", "model_config": copy.deepcopy(self.model_config)}
+        if self.degradations is not None:
+            out["degradations"] = list(self.degradations)
+        if self.ood is not None:
+            out["ood"] = copy.deepcopy(self.ood)
+        return out
 
     # -- properties --------------------------------------------------------------------------
 

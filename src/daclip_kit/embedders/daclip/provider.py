@@ -14,7 +14,8 @@ from ...core.checks import check_image
 from ...core.device import pick_device
 from ...core.embedder import EmbeddingProvider
 from ...pretrained import load_network
-from ...types import ImageEmbedding
+from ...core.ood import OodCalibration
+from ...types import DEGRADATIONS, ImageEmbedding
 from ...weights import get_weight_spec, is_path_like, resolve_weights
 from ..config import DaClipConfig
 from ..preprocess import clip_preprocess
@@ -109,6 +110,16 @@ class DaClipEmbedder(EmbeddingProvider):
     def embed_text(self, texts: Sequence[str]) -> torch.Tensor:
         """``(N, D)`` unnormalised text features of the frozen CLIP text tower."""
         return self.model.encode_text(self.tokenize(texts))
+
+    @property
+    def degradations(self) -> tuple[str, ...]:
+        """The words recorded in the model's folder (its training data's degradations), else the ten."""
+        return self.model.degradations or DEGRADATIONS
+
+    @property
+    def ood_calibration(self) -> OodCalibration | None:
+        """The calibration recorded in the model's folder (``config.ood``), else ``None``."""
+        return OodCalibration.from_dict(self.model.ood) if self.model.ood is not None else None
 
     def classification_scale(self) -> float:
         """DA-CLIP's learned logit scale, ``exp(logit_scale)``."""

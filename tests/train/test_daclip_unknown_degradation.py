@@ -1,0 +1,129 @@
+"""End to end with a tiny DA-CLIP (about 30 s on one CPU core): ``train daclip`` records its words
+and calibrates the unknown-degradation check on its val set; ``classify`` then flags an image far
+from its training data (a checkerboard) but not most of its val images; ``classify --calibrate``
+gives the same threshold from the saved folder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from _train_testutil import TYPES, daclip_run
+
+from daclip_kit.cli.main import main
+from daclip_kit.config import from_dict
+from daclip_kit.errors import ConfigError
+from daclip_kit.train.config import DaClipTrainConfig
+from daclip_kit.train.daclip import train_daclip
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+STEPS = 150
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """``(data root, DA-CLIP folder, val LQ images)`` of a tiny run validated (and calibrated) at its end."""
+    from daclip_kit.data.mini import build_mini
+
+    base = tmp_path_factory.mktemp("ood")
+    root = base / "universal"
+    build_mini(root, size=32, per_type=3, val_per_type=4, composed=0, types=TYPES, seed=0)
+    torch.manual_seed(0)
+    cfg = from_dict(DaClipTrainConfig, daclip_run(root, base / "run", max_steps=STEPS, save_every=STEPS, log_every=50,
+                                                  optim={"lr": 3e-3, "warmup_steps": 2},
+                                                  validation={"enabled": True, "every": STEPS}))
+    result = train_daclip(cfg)
+    return root, result.checkpoint / "daclip", sorted((root / "val").glob("*/LQ/*.png")), result
+
+
+def far_images(folder: Path) -> list[Path]:
+    """High-contrast synthetic patterns: nothing like the photos the model was trained on."""
+    from daclip_kit.io import write_image
+
+    idx = torch.arange(32)
+    checker = ((idx[:, None] // 4 + idx[None, :] // 4) % 2).float().expand(1, 3, 32, 32)
+    stripes = (idx % 2).float().view(1, 1, 1, 32).expand(1, 3, 32, 32)
+    paths = [folder / "checker.png", folder / "stripes.png"]
+    for path, image in zip(paths, (checker, stripes)):
+        write_image(path, image.contiguous())
+    return paths
+
+
+def classify_json(capsys, argv):
+    capsys.readouterr()
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), " ".join(captured.err.split())
+
+
+def test_training_records_words_and_calibration(trained):
+    root, folder, val, result = trained
+    cfg = json.loads((folder / "config.json").read_text())["config"]
+    assert cfg["degradations"] == sorted(TYPES)
+    ood = cfg["ood"]
+    assert ood["labels"] == sorted(TYPES) and ood["val_images"] == len(val) == 16
+    assert ood["false_alarm_target"] == 0.05 and ood["statistic"] == "max_prob"
+    # 16 val images, 5%: the threshold lies between the two smallest scores, so exactly one is flagged
+    assert ood["val_false_alarm"] == pytest.approx(1 / 16)
+    assert 0.0 <= ood["detection"]["clean (val GT)"] <= 1.0
+    (val_record,) = [r for r in result.history if "val_ood_threshold" in r]
+    assert val_record["val_ood_threshold"] == pytest.approx(ood["threshold"])
+
+
+def test_classify_flags_far_images_but_not_most_val_images(trained, tmp_path, capsys):
+    _, folder, val, _ = trained
+    far = far_images(tmp_path)
+    rows, err = classify_json(capsys, ["classify", *map(str, val), *map(str, far), "--weights", str(folder),
+                                       "--device", "cpu", "--json", "--top-k", "1"])
+    by_image = {Path(r["image"]).name: r for r in rows}
+    threshold = json.loads((folder / "config.json").read_text())["config"]["ood"]["threshold"]
+    for r in rows:
+        assert set(r) >= {"unknown_degradation", "ood_score", "ood_threshold"}
+        assert r["ood_threshold"] == pytest.approx(threshold, abs=1e-6)
+        assert r["unknown_degradation"] == (r["ood_score"] < r["ood_threshold"])
+        assert r["top_k"][0]["label"] in TYPES  # the model's own words, not the ten
+    flagged_val = sum(by_image[p.name]["unknown_degradation"] for p in val)
+    assert flagged_val <= len(val) // 4
+    assert by_image["checker.png"]["unknown_degradation"] is True
+    assert by_image["stripes.png"]["unknown_degradation"] is True
+    flagged = flagged_val + 2
+    assert err.count("looks like none of the model's degradations") == flagged  # one line per flagged image
+    assert "checker.png: looks like none" in err
+
+
+def test_calibrate_command_reproduces_the_training_threshold(trained, tmp_path, capsys):
+    root, folder, _, _ = trained
+    before = (folder / "config.json").read_bytes()
+    report, _ = classify_json(capsys, ["classify", "--calibrate", str(root), "--weights", str(folder), "--out",
+                                       str(tmp_path / "recalibrated"), "--device", "cpu", "--json"])
+    assert (folder / "config.json").read_bytes() == before  # the source folder is untouched
+    trained_ood = json.loads(before)["config"]["ood"]
+    assert math.isclose(report["threshold"], trained_ood["threshold"], abs_tol=1e-4)
+    assert report["val_false_alarm"] == trained_ood["val_false_alarm"]
+    saved = json.loads((tmp_path / "recalibrated" / "config.json").read_text())["config"]["ood"]
+    assert saved["threshold"] == report["threshold"]
+    # a stricter rate flags more val images, as asked
+    report, _ = classify_json(capsys, ["classify", "--calibrate", str(root), "--weights", str(tmp_path / "recalibrated"),
+                                       "--false-alarm", "0.5", "--device", "cpu", "--json"])
+    assert report["val_false_alarm"] == pytest.approx(0.5) and report["threshold"] > trained_ood["threshold"]
+
+
+def test_calibrate_never_changes_a_file(trained, tmp_path, capsys):
+    root, folder, _, _ = trained
+    from daclip_kit.checkpoint import read_pretrained_weights
+
+    released = tmp_path / "daclip.pt"
+    torch.save(read_pretrained_weights(folder), released)
+    capsys.readouterr()
+    assert main(["classify", "--calibrate", str(root), "--weights", str(released), "--device", "cpu"]) == 1
+    assert "give --out DIR" in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(ConfigError, match="--false-alarm must be between 0 and 1"):
+        from argparse import Namespace
+
+        from daclip_kit.cli.classify import run_calibration
+
+        run_calibration(Namespace(inputs=[], embedder="daclip", labels=None, weights=str(folder), out=None,
+                                  false_alarm=1.5, calibrate=root))
