@@ -1,4 +1,5 @@
-"""The documented path of docs/your-data.md, end to end with the tiny models (a few minutes on 2 CPU cores).
+"""The documented path of docs/your-data.md, end to end with the tiny models (about 8.5 minutes of CPU
+time, one thread per process; longer on a shared machine).
 
 A new degradation (``banding``) given only as two folders of pairs made from the mini set's clean
 images; ``data add``; DA-CLIP and the IR-SDE U-Net continued (``--init-from``) from tiny stage-1
