@@ -39,7 +39,7 @@ def test_defaults_are_the_official_recipes():
     assert (sde["max_sigma"], sde["T"], sde["schedule"], sde["eps"]) == (50.0, 100, "cosine", 0.005)
     assert r.network.name == "irsde-unet"
     assert (r.network.options["nf"], r.network.options["ch_mult"], r.network.options["context_dim"]) == (64, [1, 2, 4, 8], 512)
-    assert len(r.data.degradations) == 10 and r.data.degradations[0] == "motion-blurry"
+    assert r.data.degradations is None and r.data.new_share is None  # every folder of data.root, balanced
     assert (r.log_every, r.save_every, r.validation.every, r.validation.count) == (200, 10_000, 10_000, 100)
 
 

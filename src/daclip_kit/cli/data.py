@@ -1,4 +1,4 @@
-"""``daclip-kit data {prepare,caption,mini,check}``: the mixed-degradation data set."""
+"""``daclip-kit data {prepare,caption,mini,add,check}``: the mixed-degradation data set."""
 
 from __future__ import annotations
 
@@ -61,6 +61,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    "and swapped in when complete)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=run_mini)
+
+    p = sub.add_parser("add", help="add your own degradation from two folders of LQ/GT pairs",
+                       description="Pair the images of --lq and --gt by file stem (extensions may differ), check that "
+                                   "each decodes and that LQ and GT have the same size (one line per problem; nothing "
+                                   "is written unless --skip-bad), split them into train and val and add them to the "
+                                   "universal folder ROOT as ROOT/{train,val}/NAME/{LQ,GT}/ with their rows in "
+                                   "daclip_{train,val}.csv. Other degradations are not touched.")
+    p.add_argument("name", metavar="NAME",
+                   help="the new degradation word: lowercase letters and digits, '-' or '_' inside (e.g. banding)")
+    p.add_argument("--lq", required=True, metavar="DIR", help="folder of degraded images")
+    p.add_argument("--gt", required=True, metavar="DIR", help="folder of the clean images, same stems as --lq")
+    p.add_argument("--out", required=True, metavar="ROOT", help="universal folder to add to (created when absent)")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--val", type=int, metavar="N", help="pairs kept for val (default: 10%%, at least 1)")
+    split.add_argument("--val-fraction", type=float, metavar="F", help="share of the pairs kept for val, in [0, 1)")
+    p.add_argument("--link", action="store_true",
+                   help="hard-link the files (symlink across file systems) instead of copying them")
+    p.add_argument("--captions", default="auto", metavar="auto|blip|none|FILE",
+                   help="auto (default): BLIP when `daclip-kit[caption]` and its weights are available, else the "
+                   "caption 'a photo'; blip: BLIP or fail; none: 'a photo'; FILE: your captions keyed by GT file name")
+    p.add_argument("--skip-bad", action="store_true", help="leave out pairs with problems instead of refusing")
+    p.add_argument("--overwrite", action="store_true", help="replace NAME if ROOT already has it")
+    p.add_argument("--seed", type=int, default=0, help="seed of the val draw (default 0)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_add)
 
     p = sub.add_parser("check", help="check a universal folder: pairing, counts vs Table 1, caption CSVs")
     p.add_argument("root", metavar="DIR", help="universal folder")
@@ -166,6 +191,26 @@ def run_mini(args: argparse.Namespace) -> int:
                            f"from {len(report.photos)} photos to {report.root}")
     for p in report.csvs:
         console.stdout().print(f"wrote {p}")
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from ..data.add import add_degradation
+
+    report = add_degradation(args.name, args.lq, args.gt, args.out, val=args.val, val_fraction=args.val_fraction,
+                             link=args.link, overwrite=args.overwrite, skip_bad=args.skip_bad,
+                             captions=args.captions, seed=args.seed)
+    if args.json:
+        console.print_json(report.to_dict())
+        return 0
+    out = console.stdout()
+    out.print(f"added {args.name}: {report.counts.get('train', 0)} train and {report.counts.get('val', 0)} val pairs "
+              f"to {args.out} (captions: {report.caption_source})")
+    for line in report.skipped:
+        out.print(f"skipped: {line}", markup=False, highlight=False)
+    for line in report.notes:
+        out.print(f"note: {line}", markup=False, highlight=False)
+    out.print(f"Check it with `daclip-kit data check {args.out}`.", highlight=False)
     return 0
 
 

@@ -49,9 +49,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="memory each process may use, e.g. 12G (overrides max_memory; default: the device's); "
                         "a run whose estimate does not fit is refused before it starts, naming settings that fit")
     parser.add_argument("--init-from", metavar="WEIGHTS",
-                        help="restoration: start the network from these weights (a released file, read through "
-                        "the network's converter, a native folder, hf://OWNER/NAME[@REV][/SUBFOLDER], or a "
-                        "weights name)")
+                        help="continue from trained weights instead of the run file's start: daclip: a DA-CLIP "
+                        "(weights name such as daclip-vit-b-32, released .pt, native folder, train daclip run "
+                        "folder or hf://OWNER/NAME; sets model.pretrained); restoration: the network (a released "
+                        "file read through the network's converter, a weights name such as universal-ir, a native "
+                        "folder, a run folder or hf://OWNER/NAME[@REV][/SUBFOLDER]; sets init_from)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in a non-empty run folder (its checkpoints are removed)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
@@ -82,9 +84,8 @@ def resolve_config(args: argparse.Namespace):
     if args.max_memory:
         overrides.append(f"max_memory={args.max_memory}")
     if args.init_from:
-        if args.trainer == "daclip":
-            raise ConfigError("--init-from is for the restoration trainer; DA-CLIP starts from model.pretrained.")
-        overrides.append(f"init_from={args.init_from}")
+        key = "model.pretrained" if args.trainer == "daclip" else "init_from"
+        overrides.append(f"{key}={args.init_from}")
     if stored is not None:
         text, where = stored
         return parse_run_config(config_class(args.trainer), text, where, overrides)

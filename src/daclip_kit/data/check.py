@@ -57,9 +57,9 @@ def check_universal(root: str | Path) -> CheckReport:
             continue
         lq_keys = {_key(p.lq) for g in groups.values() for p in g}  # split/degradation/LQ/name
         for name, pairs in groups.items():
-            bad = [p.lq.name for p in pairs if p.lq.name != p.gt.name]
+            bad = [p.lq.name for p in pairs if p.lq.stem != p.gt.stem]  # 0001.jpg with 0001.png is a pair
             if bad:
-                report.notes.append(f"{split}/{name}: {len(bad)} LQ/GT pairs have different names (they are "
+                report.notes.append(f"{split}/{name}: {len(bad)} LQ/GT pairs have different stems (they are "
                                     f"paired by sorted order; check that this is intended), e.g. {bad[0]}")
             exp = expected_count(name, split)
             status = "ok" if exp is None or exp == len(pairs) else ("fewer" if len(pairs) < exp else "more")

@@ -81,6 +81,26 @@ def find_checkpoint(path: str | Path) -> Path:
     return found[-1]
 
 
+def newest_model_folder(path: str | Path, names: tuple[str, ...]) -> Path | None:
+    """The model folder to start from in ``path``: ``path`` itself when it is a native model folder,
+    else ``path/<name>`` of a checkpoint folder, else that of the newest checkpoint of the run
+    folder ``path`` that has one (the first of ``names`` found, e.g. ``("network-ema", "network")``);
+    ``None`` when there is none."""
+    from ..pretrained import is_native_folder
+
+    path = Path(path)
+    if is_native_folder(path):
+        return path
+
+    def model_in(checkpoint: Path) -> Path | None:
+        return next((checkpoint / n for n in names if is_native_folder(checkpoint / n)), None)
+
+    if (found := model_in(path)) is not None:
+        return found
+    complete = list_checkpoints(path, complete=lambda p: model_in(p) is not None)
+    return model_in(complete[-1]) if complete else None
+
+
 def run_dir_of(checkpoint: Path) -> Path:
     """The run folder that holds ``checkpoint`` (``OUT`` of ``OUT/checkpoints/step-N``)."""
     return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINTS else checkpoint

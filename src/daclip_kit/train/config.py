@@ -27,7 +27,6 @@ from ..components import check_component
 from ..config import Component, apply_overrides, from_dict, load_toml, parse_size, to_dict, tomllib
 from ..errors import ConfigError, UnknownComponentError
 from ..plugins import get_registry
-from ..types import DEGRADATIONS
 from .toml_text import dumps
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -137,6 +136,11 @@ class DaClipDataConfig:
         num_workers: data-loader processes per training process (not part of the recipe).
         crop: the official ``--crop`` option (with probability 0.8 a random square of side in
             ``[64, min(h, w)]`` before the transform); off in the published commands.
+        new_share: ``None`` (official): every CSV row once per epoch. A number in (0, 1): each
+            item draws a degradation, those outside the ten built-in words (e.g. one added with
+            ``daclip-kit data add``) together with this probability, the built-in ones the rest,
+            each equally within its kind; then a random row of it. For fine-tuning on a new
+            degradation without forgetting the ten (``daclip_finetune.toml``).
     """
 
     root: str = "datasets/universal"
@@ -146,9 +150,11 @@ class DaClipDataConfig:
     accumulate_steps: int = 1
     num_workers: int = 8
     crop: bool = False
+    new_share: float | None = None
 
     def __post_init__(self) -> None:
         _check_batching(self)
+        _check_new_share(self)
 
     def csv_path(self) -> Path:
         return Path(self.csv) if self.csv else Path(self.root) / f"daclip_{self.split}.csv"
@@ -163,7 +169,9 @@ class DaClipModelConfig:
         model_config: an explicit open_clip model JSON (overrides ``name``).
         pretrained: where the weights come from: an open_clip tag of the base model
             (``name`` without ``daclip_``; FACTS §1.7: ``laion2b_s34b_b79k``), a CLIP state-dict
-            file, a DA-CLIP file or native folder (continue from it), or ``None`` for random.
+            file, or a DA-CLIP to continue from (``train daclip --init-from``): a registered
+            weights name (``daclip-vit-b-32``), a released ``.pt``, a native folder or a
+            ``train daclip`` run folder (its newest checkpoint); ``None`` for random.
     """
 
     name: str = "daclip_ViT-B-32"
@@ -273,7 +281,13 @@ class IRSDEDataConfig:
     Attributes:
         root: the universal folder; ``ROOT/<split>/<degradation>/{LQ,GT}``.
         split: training split folder.
-        degradations: folders to train on (the ten official words); ``None``: every folder found.
+        degradations: folders to train on; ``None`` (default): every folder found in
+            ``root/split``, the ten official words first in their official order, then the others
+            sorted (the official data set holds exactly the ten), so a folder added with
+            ``daclip-kit data add`` is trained on without further settings.
+        new_share: ``None``: folders balanced (official). A number in (0, 1): the folders outside
+            the ten built-in words get this share of the items together, the built-in ones the
+            rest (equal within each kind); for fine-tuning (``irsde_finetune.toml``).
         batch_size: the global batch: patches per optimizer step over all processes and
             accumulation steps (16; the official distributed code also splits it over GPUs).
         accumulate_steps: split each process's share of the batch into this many micro-batches
@@ -287,7 +301,8 @@ class IRSDEDataConfig:
 
     root: str = "datasets/universal"
     split: str = "train"
-    degradations: tuple[str, ...] | None = tuple(DEGRADATIONS)
+    degradations: tuple[str, ...] | None = None
+    new_share: float | None = None
     batch_size: int = 16
     accumulate_steps: int = 1
     patch_size: int = 256
@@ -296,6 +311,7 @@ class IRSDEDataConfig:
 
     def __post_init__(self) -> None:
         _check_batching(self)
+        _check_new_share(self)
         check_int("data.patch_size", self.patch_size, 1)
 
 
@@ -386,7 +402,8 @@ class RestorationTrainConfig:
         sampler: the diffusion process of denoisers (default ``irsde``: max_sigma 50, T 100,
             cosine, eps 0.005); saved with the network so ``restore`` samples the same process.
         init_from: weights to start the network from (a released file loaded through the
-            network's converter, a native folder, an ``hf://`` Hub reference, or a weights name);
+            network's converter, a native folder, an ``hf://`` Hub reference, a weights name such as
+            ``universal-ir``, or a ``train restoration`` run folder: its newest ``network-ema``);
             ``None``: random init.
         embedder: the frozen embedding provider (default ``daclip`` with the official
             ``daclip-vit-b-32`` weights and the official uint8 truncation of the LQ patch), or
@@ -466,6 +483,10 @@ def _check_batching(data: Any) -> None:
     if data.batch_size % data.accumulate_steps:
         raise ConfigError(f"data.batch_size={data.batch_size} must be divisible by data.accumulate_steps="
                           f"{data.accumulate_steps} (each micro-batch has batch_size / accumulate_steps items).")
+
+
+def _check_new_share(data: Any) -> None:
+    check_float("data.new_share", data.new_share, high=1.0, low_open=True, high_open=True, allow_none=True)
 
 
 def _check_loop(cfg: Any) -> None:

@@ -39,8 +39,10 @@ from ..embedders.daclip.loss import DaClipLoss
 from ..embedders.daclip.model import DaCLIP
 from ..embedders.preprocess import clip_preprocess
 from ..embedders.tokenizer import tokenize
-from ..errors import WeightsNotFoundError
+from ..errors import CheckpointError, UnknownComponentError, WeightsNotFoundError
 from ..io import read_image
+from ..weights import resolve_weights
+from .checkpoints import newest_model_folder
 from .config import DaClipModelConfig, DaClipTrainConfig
 from .datasets import CaptionImageDataset
 from .calibrate import CLEAN_SET
@@ -73,8 +75,15 @@ def build_daclip(cfg: DaClipModelConfig) -> DaCLIP:
     if source is None:
         return DaCLIP.from_config(config)
     path = Path(source)
+    if not path.exists() and _is_weights_name(source):
+        path = resolve_weights(source, download=True)
     if path.is_dir():
-        return load_daclip(path)
+        folder = newest_model_folder(path, (MODEL_DIR,))
+        if folder is None:
+            raise CheckpointError(f"model.pretrained={source!r} is a folder but neither a DA-CLIP folder nor a run "
+                                  f"folder with {MODEL_DIR}/ checkpoints; give a native DA-CLIP folder, a "
+                                  "`daclip-kit train daclip` run folder, a released .pt or a weights name.")
+        return load_daclip(folder)
     if path.is_file():
         sd = read_state_dict(path)
         if any(k.startswith("visual_control.") for k in sd):
@@ -85,6 +94,19 @@ def build_daclip(cfg: DaClipModelConfig) -> DaCLIP:
     if path.suffix in (".pt", ".pth", ".bin", ".safetensors") or len(path.parts) > 1:
         raise WeightsNotFoundError(f"model.pretrained={source!r} does not exist.")
     return _from_open_clip_tag(config, _base_arch(cfg.name), source)
+
+
+def _is_weights_name(text: str) -> bool:
+    """Whether ``text`` is a registered weights name (``daclip-kit weights list``)."""
+    from ..weights import get_weight_spec, is_path_like
+
+    if is_path_like(text):
+        return False
+    try:
+        get_weight_spec(text)
+    except UnknownComponentError:
+        return False
+    return True
 
 
 def _clip(config: dict[str, Any]) -> torch.nn.Module:
@@ -124,7 +146,7 @@ class DaClipTask(TrainTask):
         self.train_model: torch.nn.Module = self.model
         self.criterion = DaClipLoss()
         self.dataset = CaptionImageDataset(cfg.data.csv_path(), self.model.image_size, seed=cfg.seed,
-                                           crop=cfg.data.crop)
+                                           crop=cfg.data.crop, new_share=cfg.data.new_share)
         self.batch_size = cfg.data.batch_size
         self.accumulate_steps = cfg.data.accumulate_steps
         self.num_workers = cfg.data.num_workers

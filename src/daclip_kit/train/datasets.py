@@ -29,6 +29,7 @@ from ..data.paired import Pair, flip_transpose, item_generator
 from ..data.universal import read_captions_csv, scan_universal
 from ..errors import DaclipKitError, InputError
 from ..io import read_image
+from ..types import DEGRADATIONS
 from .transforms import crop_patch, random_resized_crop, random_square_crop
 
 
@@ -39,6 +40,33 @@ class _EpochDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Draw new crops for ``epoch`` (the loop calls it before every epoch)."""
         self.epoch = int(epoch)
+
+
+def is_builtin(degradation: str) -> bool:
+    """Whether a degradation folder or text (``"hazy+noisy"``, ``"hazy, noisy"``) is made only of
+    the ten built-in words."""
+    from ..degradations.compose import parse_labels
+
+    return all(label in DEGRADATIONS for label in parse_labels(degradation))
+
+
+def group_weights(names: Sequence[str], new_share: float | None) -> list[float] | None:
+    """The probability of drawing each degradation group when ``new_share`` of the items should come
+    from the groups that are not built-in (split equally among them) and the rest from the built-in
+    ones (equally too); ``None`` when ``new_share`` is ``None`` or one of the two kinds is absent."""
+    if new_share is None:
+        return None
+    new = [not is_builtin(n) for n in names]
+    n_new = sum(new)
+    if n_new in (0, len(names)):
+        return None
+    n_old = len(names) - n_new
+    return [new_share / n_new if is_new else (1 - new_share) / n_old for is_new in new]
+
+
+def draw_group(weights: Sequence[float], g: torch.Generator) -> int:
+    """A group index drawn with probabilities ``weights``."""
+    return int(torch.multinomial(torch.tensor(weights, dtype=torch.float64), 1, generator=g))
 
 
 def resolve_csv_path(filepath: str, csv_path: Path) -> Path:
@@ -58,6 +86,9 @@ class CaptionImageDataset(_EpochDataset):
         image_size: side of the transformed pixels (the tower's image size).
         seed: data seed.
         crop: apply the official ``--crop`` before the transform.
+        new_share: ``None``: item ``i`` is row ``i``. Else each item draws a degradation (a share
+            ``new_share`` for those outside the ten built-in words, see :func:`group_weights`) and
+            a random row of it; the epoch keeps its length.
 
     Items:
         ``{"pixels": (3, S, S)`` CLIP-normalised float, ``"caption": str, "degradation": str}``.
@@ -66,7 +97,8 @@ class CaptionImageDataset(_EpochDataset):
         InputError: missing CSV or image files (the first few are named).
     """
 
-    def __init__(self, csv_path: str | Path, image_size: int, *, seed: int = 0, crop: bool = False):
+    def __init__(self, csv_path: str | Path, image_size: int, *, seed: int = 0, crop: bool = False,
+                 new_share: float | None = None):
         self.csv_path = Path(csv_path)
         rows = read_captions_csv(self.csv_path)
         if not rows:
@@ -84,12 +116,18 @@ class CaptionImageDataset(_EpochDataset):
         self.image_size = int(image_size)
         self.seed = int(seed)
         self.crop = crop
+        names = list(dict.fromkeys(self.degradations))
+        self.group_rows = [[i for i, d in enumerate(self.degradations) if d == name] for name in names]
+        self.weights = group_weights(names, new_share)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
         g = item_generator(self.seed, self.epoch, index)
+        if self.weights is not None:
+            rows = self.group_rows[draw_group(self.weights, g)]
+            index = rows[int(torch.randint(0, len(rows), (), generator=g))]
         image = read_image(self.paths[index])[0]
         if self.crop:
             image = random_square_crop(image, g)
@@ -107,10 +145,13 @@ class BalancedPatchDataset(_EpochDataset):
         patch_size: side of the crop taken at the same place in LQ and GT.
         augment: random flips and transposition.
         seed: data seed.
+        new_share: ``None``: balanced folders. Else the folders outside the ten built-in words
+            get this share of the items and the built-in ones the rest (:func:`group_weights`).
 
     Items:
         ``{"lq": (3, P, P), "gt": (3, P, P)`` float in [0, 1], ``"degradation": str, "path": str,
-        "seed": int}``. Item ``i`` takes folder ``i % n`` and a random pair of it; ``len`` is the
+        "seed": int}``. Item ``i`` takes folder ``i % n`` (with ``new_share``: a folder drawn with
+        those weights) and a random pair of it; ``len`` is the
         number of pairs. ``seed`` (in ``[0, 2**62)``) seeds the item's training noise and time
         step, so they do not depend on how items are batched or split over processes.
 
@@ -119,10 +160,11 @@ class BalancedPatchDataset(_EpochDataset):
     """
 
     def __init__(self, root: str | Path, split: str = "train", *, degradations: Sequence[str] | None = None,
-                 patch_size: int = 256, augment: bool = True, seed: int = 0):
+                 patch_size: int = 256, augment: bool = True, seed: int = 0, new_share: float | None = None):
         groups = scan_universal(root, split, degradations)
         self.groups: list[list[Pair]] = [g for g in groups.values() if g]
         self.names = [name for name, g in groups.items() if g]
+        self.weights = group_weights(self.names, new_share)
         if not self.groups:
             raise InputError(f"No LQ/GT pairs under {str(Path(root) / split)!r}.")
         self.patch_size = int(patch_size)
@@ -135,7 +177,8 @@ class BalancedPatchDataset(_EpochDataset):
 
     def __getitem__(self, index: int) -> dict:
         g = item_generator(self.seed, self.epoch, index)
-        group = self.groups[index % len(self.groups)]
+        which = index % len(self.groups) if self.weights is None else draw_group(self.weights, g)
+        group = self.groups[which]
         pair = group[int(torch.randint(0, len(group), (), generator=g))]
         lq, gt = read_image(pair.lq)[0], read_image(pair.gt)[0]
         if lq.shape != gt.shape:

@@ -44,6 +44,7 @@ from ..plugins import get_registry
 from ..pretrained import load_network, native_info, save_network
 from ..types import Conditioning
 from ..weights import resolve_weights
+from .checkpoints import newest_model_folder
 from .config import RestorationTrainConfig
 from .datasets import BalancedPatchDataset, round_robin
 from .ema import EMA
@@ -71,6 +72,17 @@ def build_embedder(cfg: RestorationTrainConfig, device: torch.device, network: t
         raise ConfigError(f"The network takes {context_dim}-d embeddings but the {cfg.embedder.name} embedder "
                           f"gives {embedder.embed_dim}-d ones; set network.context_dim={embedder.embed_dim}.")
     return embedder
+
+
+def resolve_init(ref: str) -> Path:
+    """The weights ``init_from`` names: a run or checkpoint folder gives its newest checkpoint's
+    ``network-ema`` (else ``network``); anything else goes through :func:`resolve_weights`."""
+    path = Path(ref)
+    if path.is_dir():
+        folder = newest_model_folder(path, (EMA_DIR, NETWORK_DIR))
+        if folder is not None:
+            return folder
+    return resolve_weights(ref)
 
 
 def load_network_folder(net: torch.nn.Module, folder: Path) -> torch.nn.Module:
@@ -112,7 +124,7 @@ class RestorationTask(TrainTask):
         if checkpoint is not None:
             load_network_folder(net, checkpoint / NETWORK_DIR)
         elif cfg.init_from:
-            start = load_network(cfg.network.name, resolve_weights(cfg.init_from), config=dict(cfg.network.options))
+            start = load_network(cfg.network.name, resolve_init(cfg.init_from), config=dict(cfg.network.options))
             net.load_state_dict(start.state_dict(), strict=True)
             log.info("network initialised from %s", cfg.init_from)
         self.net = net.to(device).train()
@@ -127,7 +139,7 @@ class RestorationTask(TrainTask):
                 load_network_folder(self.ema.model, checkpoint / EMA_DIR)
         d = cfg.data
         self.dataset = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
-                                            augment=d.augment, seed=cfg.seed)
+                                            augment=d.augment, seed=cfg.seed, new_share=d.new_share)
         self.batch_size = d.batch_size
         self.accumulate_steps = d.accumulate_steps
         self.num_workers = d.num_workers

@@ -36,6 +36,10 @@ def build_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
         return DaCLIP.from_config(model_config or bundled_config(model)).eval()
 
     path = resolve_weights(weights)
+    if path.is_dir():  # a `train daclip` run or checkpoint folder: its newest DA-CLIP
+        from ...train.checkpoints import newest_model_folder
+
+        path = newest_model_folder(path, ("daclip",)) or path
     if model_config is None and not is_path_like(weights):
         model_config = get_weight_spec(str(weights)).config.get("model")
     return load_network("daclip", path, config=model_config)
