@@ -153,6 +153,16 @@ def test_float_path_is_differentiable():
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_a_first_call_under_inference_mode_does_not_break_gradients():
+    """The resampling weights are cached; made by a first call under inference_mode (classify
+    does that) they must still serve a differentiable call."""
+    with torch.inference_mode():
+        clip_preprocess(smooth_image(41, 59), 24)
+    x = smooth_image(41, 59).requires_grad_()
+    clip_preprocess(x, 24).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
 def test_other_sizes_and_dtypes():
     x = smooth_image(50, 70)
     out = clip_preprocess(x.double(), 32, quantize=True)

@@ -82,7 +82,12 @@ def test_a_probe_without_answer_gives_up_after_its_timeout(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     monkeypatch.setattr(fetch, "_PROBED", {})
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(30))  # a black hole
+
+    def black_hole(*args, **kwargs):  # answers nothing for a long time, then times out as a socket does
+        time.sleep(30)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", black_hole)
     spec = fetch.get_weight_spec("universal-ir")
     start = time.perf_counter()
     reason = fetch.hub_unreachable([spec], timeout=0.3)

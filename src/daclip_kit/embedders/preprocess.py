@@ -82,7 +82,10 @@ def _bicubic(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x < 1.0, near, torch.where(x < 2.0, far, torch.zeros_like(x)))
 
 
+# The cached weights are made outside inference mode whatever the first caller runs under: an
+# inference tensor in the cache would break every later differentiable call.
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)
 def _pil_weights(in_size: int, out_size: int, start: int, stop: int
                  ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """Pillow's bicubic resampling weights for output pixels ``start .. stop - 1`` of an
@@ -121,6 +124,7 @@ _BLOCK = 32  # output pixels per matrix product: the weights are banded, skip th
 
 
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)
 def _weights_on(in_size: int, out_size: int, start: int, stop: int, fixed: bool,
                 device: torch.device, dtype: torch.dtype) -> tuple[tuple[torch.Tensor, int, int], ...]:
     """The weights of ``_pil_weights`` on ``device``/``dtype``, cut into row blocks of ``_BLOCK``
