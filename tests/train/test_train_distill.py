@@ -117,17 +117,35 @@ def test_restore_cli_runs_the_students_k_evaluations_without_a_flag(root, daclip
     assert len(list((tmp_path / "out").iterdir())) == len(list(lq.iterdir()))
 
 
-def test_resumed_run_matches_an_uninterrupted_one(root, daclip, teacher, tmp_path):
-    straight = train_distill(distill_config(root, daclip, teacher, tmp_path / "a", max_steps=4, save_every=2))
+def test_a_teacher_pool_runs_the_teacher_once(root, daclip, teacher, tmp_path, monkeypatch):
+    from daclip_kit.train import distill
+
+    counts = {}
+    real = distill.DistillTask.teacher_pool
+
+    def pool(self, size):
+        counts["teacher"] = CountCalls(self.teacher)
+        return real(self, size)
+
+    monkeypatch.setattr(distill.DistillTask, "teacher_pool", pool)
+    train_distill(distill_config(root, daclip, teacher, tmp_path / "run", teacher_pool=6, teacher_steps=3, max_steps=5))
+    assert counts["teacher"].n == 3 * 3  # 6 items in batches of 2, 3 evaluations each; none in the 5 steps
+
+
+@pytest.mark.parametrize("pool", [0, 4])
+def test_resumed_run_matches_an_uninterrupted_one(root, daclip, teacher, tmp_path, pool):
+    straight = train_distill(distill_config(root, daclip, teacher, tmp_path / "a", max_steps=4, save_every=2,
+                                            teacher_pool=pool))
 
     def interrupt(step, total, record):
         if step == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_distill(distill_config(root, daclip, teacher, tmp_path / "b", max_steps=4, save_every=2), progress=interrupt)
-    resumed = train_distill(distill_config(root, daclip, teacher, tmp_path / "b", max_steps=4, save_every=2),
-                            resume=tmp_path / "b")
+        train_distill(distill_config(root, daclip, teacher, tmp_path / "b", max_steps=4, save_every=2,
+                                     teacher_pool=pool), progress=interrupt)
+    resumed = train_distill(distill_config(root, daclip, teacher, tmp_path / "b", max_steps=4, save_every=2,
+                                           teacher_pool=pool), resume=tmp_path / "b")
     assert resumed.step == 4
     for model in ("network", "network-ema"):
         _, a = load_pretrained_files(straight.checkpoint / model)
@@ -153,4 +171,5 @@ def test_bad_settings_are_one_line_errors(root, daclip, teacher, tmp_path, chang
 def test_bundled_run_file_reads():
     cfg = load_run_config("distill", "distill_tiny")
     assert cfg.student_steps == 1 and cfg.teacher_steps == 20 and cfg.teacher_sampler.name == "mrs"
+    assert cfg.teacher_pool == 320 and cfg.student_lambda_min == 0.0
     assert cfg.teacher_sampler.options["solver_type"] == "ode"

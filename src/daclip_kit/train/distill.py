@@ -7,13 +7,16 @@ regress the student's one-step output on the output of the teacher's determinist
 the same start state) extended to K steps with consistency distillation's rule that every state
 of a trajectory maps to the trajectory's end (Song et al., "Consistency Models", ICML 2023):
 
-1. each training pair gets a start state ``x_T = lq + lambda z`` (``z`` from the pair's own seed:
+1. each training patch gets a start state ``x_T = lq + lambda z`` (``z`` from the pair's own seed:
    the official start state the samplers use);
 2. the frozen teacher runs ``teacher_sampler`` for ``teacher_steps`` evaluations from ``x_T``
-   (default MRS ODE, 20), giving the target ``y`` (no gradients);
+   (default MRS ODE, 20), giving the target ``y`` (no gradients): on every batch, or once for a
+   fixed pool of ``teacher_pool`` patches reused every epoch (small CPU runs: the teacher's 20
+   evaluations per batch cost far more than the student's K);
 3. the student (a copy of the teacher, trained) runs its own K-step sampler from the same
    ``x_T``: the ``mrs`` first-order data-prediction ODE step (a DDIM-type step) on the training
-   SDE's schedule over the grid ``T, T(K-1)/K, ..., T/K`` (:func:`.distill_config.student_sampler`).
+   SDE's schedule over the grid ``t_s, t_s(K-1)/K, ..., t_s/K`` (:func:`.distill_config.student_sampler`;
+   ``t_s`` from ``student_lambda_min``, 60 of 100 by default, where ``alpha = sigma``).
    At each of its K evaluations the clean-image prediction ``x0_k`` it implies is regressed on
    ``y``: ``loss = mean_k [(1 - w) L(x0_k, y) + w L(x0_k, GT)]`` with ``L`` = L2, L1 or LPIPS and
    ``w`` the GT mix-in. The state for the next evaluation is the solver's step with the
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset, default_collate
 
 from ..core.sampling import sample
 from ..factory import create_sampler
@@ -57,7 +61,7 @@ class DistillTask(RestorationTask):
         super().__init__(cfg, device, checkpoint)
         sde = cfg.sde
         self.teacher_sampler = create_sampler(cfg.teacher_sampler.name, **sde, **dict(cfg.teacher_sampler.options))
-        self.student_settings = student_sampler(sde, cfg.student_steps)
+        self.student_settings = student_sampler(sde, cfg.student_steps, cfg.student_lambda_min)
         self.sampler = create_sampler(self.student_settings["name"], **self.student_settings["config"])
         teacher = load_network(cfg.network.name, resolve_weights(cfg.init_from), config=dict(cfg.network.options))
         self.teacher = teacher.to(device).eval().requires_grad_(False)
@@ -68,6 +72,35 @@ class DistillTask(RestorationTask):
             self.lpips = load_lpips(device=device)
         log.info("distilling %s (%s, %d evaluations) into %d evaluation(s)", cfg.init_from, cfg.teacher_sampler.name,
                  cfg.teacher_steps, cfg.student_steps)
+        if cfg.teacher_pool:
+            self.dataset = self.teacher_pool(cfg.teacher_pool)
+
+    def teacher_targets(self, lq: torch.Tensor, seeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The start states ``x_T`` of ``(B, 3, H, W)`` LQ patches and the teacher's outputs from them."""
+        x = self.start_states(seeds, lq)
+        with torch.no_grad():
+            target = sample(self.teacher, self.teacher_sampler, lq, self.condition(lq), steps=self.cfg.teacher_steps,
+                            x_T=x, precision=self.cfg.precision, check_finite=False)
+        return x, target
+
+    def teacher_pool(self, size: int) -> TeacherPool:
+        """``size`` training items (the patch data set's items over its successive epochs) with the
+        teacher's output of each, computed once, in batches of ``data.batch_size``."""
+        source, n = self.dataset, len(self.dataset)
+        items = []
+        for i in range(size):
+            source.set_epoch(i // n)
+            item = source[i % n]
+            items.append({"lq": item["lq"], "gt": item["gt"], "seed": item["seed"]})
+        pool = default_collate(items)
+        targets = []
+        for start in range(0, size, self.batch_size):
+            lq = pool["lq"][start:start + self.batch_size].to(self.device)
+            targets.append(self.teacher_targets(lq, pool["seed"][start:start + self.batch_size])[1].cpu())
+        pool["target"] = torch.cat(targets)
+        log.info("teacher pool: %d items, %d teacher evaluations of batches of %d", size,
+                 -(-size // self.batch_size) * self.cfg.teacher_steps, self.batch_size)
+        return TeacherPool(pool)
 
     def start_states(self, seeds: torch.Tensor, lq: torch.Tensor) -> torch.Tensor:
         """``x_T = lq + lambda z`` with each sample's ``z`` from its own seed (CPU generator), so
@@ -91,10 +124,10 @@ class DistillTask(RestorationTask):
             lq = batch["lq"].to(self.device, non_blocking=True)
             gt = batch["gt"].to(self.device, non_blocking=True)
             cond = self.condition(lq)
-            x = self.start_states(batch["seed"], lq)
-            with torch.no_grad():
-                target = sample(self.teacher, self.teacher_sampler, lq, cond, steps=cfg.teacher_steps, x_T=x,
-                                precision=cfg.precision, check_finite=False)
+            if "target" in batch:  # from the teacher pool
+                x, target = self.start_states(batch["seed"], lq), batch["target"].to(self.device, non_blocking=True)
+            else:
+                x, target = self.teacher_targets(lq, batch["seed"])
             solver = self.sampler.solver(k_steps)
             for k, t in enumerate(solver.timesteps):
                 with ctx.sync(j == n - 1 and k == k_steps - 1):
@@ -116,6 +149,23 @@ class DistillTask(RestorationTask):
     def _save(self, net: torch.nn.Module, path: Path) -> Path:
         return save_network(net, path, name=self.cfg.network.name, config=dict(self.cfg.network.options),
                             sampler=self.student_settings)
+
+
+class TeacherPool(Dataset):
+    """Training items with the teacher's output: ``{"lq", "gt", "seed", "target"}`` per item, from
+    ``(N, ...)`` tensors held in memory (the same every epoch)."""
+
+    def __init__(self, items: dict[str, torch.Tensor]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items["seed"])
+
+    def __getitem__(self, index: int) -> dict:
+        return {k: v[index] for k, v in self.items.items()}
+
+    def set_epoch(self, epoch: int) -> None:
+        """The pool is fixed: nothing changes between epochs."""
 
 
 def train_distill(cfg: DistillTrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,

@@ -10,6 +10,7 @@ in :mod:`daclip_kit.train.distill` and ``docs/train.md``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,14 +42,16 @@ def _default_teacher_sampler() -> Component:
     return Component("mrs", {"solver_type": "ode"})
 
 
-def student_sampler(sde: dict[str, Any], steps: int) -> dict[str, Any]:
+def student_sampler(sde: dict[str, Any], steps: int, lambda_min: float) -> dict[str, Any]:
     """The sampler settings saved with a student of ``steps`` evaluations (``{"name", "config"}``):
     ``mrs`` with a first-order data-prediction ODE step (a DDIM-type step) on the training SDE's
-    own schedule over the uniform grid ``T, T (K-1)/K, ..., T/K``; the last evaluation's clean-image
-    prediction is the output."""
+    own schedule over the uniform grid ``t_s, t_s (K-1)/K, ..., t_s/K``, ``t_s`` the last step whose
+    half log-SNR is still >= ``lambda_min``; the last evaluation's clean-image prediction is the
+    output."""
     return {"name": "mrs", "config": {**{k: sde[k] for k in SDE_KEYS}, "solver_type": "ode",
                                       "parameterization": "data", "order": 1, "training_schedule": True,
-                                      "time_schedule": "linspace", "num_sample_steps": steps}}
+                                      "time_schedule": "linspace", "lambda_min": lambda_min,
+                                      "num_sample_steps": steps}}
 
 
 def _deterministic(sampler: Component) -> bool:
@@ -79,7 +82,17 @@ class DistillTrainConfig:
         teacher_sampler: the teacher's deterministic sampler and its settings besides the SDE
             (default ``mrs`` ODE, data prediction, order 2); an SDE / posterior sampler is refused.
         teacher_steps: its network evaluations (20).
+        teacher_pool: ``0`` (default): the teacher runs on every training batch (fresh crops and
+            noise each step); ``N``: the teacher's outputs for ``N`` fixed patches and start states
+            (the patch data set's first items) are computed once at the start and reused every
+            epoch, ``N / batch_size * teacher_steps`` teacher evaluations in all instead of
+            ``teacher_steps`` per step (small CPU runs; recomputed, identically, on resume).
         student_steps: the student's evaluations, 1, 2 or 4.
+        student_lambda_min: where the student's grid starts: the last step whose half log-SNR
+            ``log(alpha_t / sigma_t)`` (training SDE) is >= this. ``0`` (default) starts where
+            ``alpha = sigma`` (t = 60 of the official T = 100), where a clean-image prediction is
+            well conditioned; at ``t = T`` it would be divided by ``alpha_T = eps`` (0.005). The
+            start state is always ``x_T = lq + lambda z``; the time is the network's input label.
         loss: ``l2`` (default), ``l1`` or ``lpips`` (LPIPS-Alex; needs its AlexNet weights) between
             the student's clean-image prediction and the target.
         gt_weight: GT mix-in: the loss is ``(1 - w) L(pred, teacher) + w L(pred, GT)``.
@@ -95,7 +108,9 @@ class DistillTrainConfig:
     embedder: Component = field(default_factory=_default_embedder)
     teacher_sampler: Component = field(default_factory=_default_teacher_sampler)
     teacher_steps: int = 20
+    teacher_pool: int = 0
     student_steps: int = 1
+    student_lambda_min: float = 0.0
     loss: Literal["l2", "l1", "lpips"] = "l2"
     gt_weight: float = 0.0
     optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
@@ -142,10 +157,12 @@ class DistillTrainConfig:
             raise ConfigError(f"teacher_sampler {teacher.name!r} with {dict(teacher.options)} is not deterministic; "
                               "use an ODE sampler (mrs or heun with solver_type = \"ode\", irsde with mode = \"ode\").")
         check_int("teacher_steps", self.teacher_steps, 1)
+        check_int("teacher_pool", self.teacher_pool, 0)
         if self.student_steps not in STUDENT_STEPS:
             raise ConfigError(f"student_steps={self.student_steps!r} is out of range: it must be one of "
                               f"{', '.join(map(str, STUDENT_STEPS))}.")
         check_float("gt_weight", self.gt_weight, high=1.0)
+        check_float("student_lambda_min", self.student_lambda_min, low=-math.inf)
         if self.loss not in ("l2", "l1", "lpips"):
             raise ConfigError(f"loss={self.loss!r} must be 'l2', 'l1' or 'lpips'.")
         embedder = check_component("embedders", self.embedder, "embedder") if self.uses_embedder else self.embedder
