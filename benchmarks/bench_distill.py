@@ -66,13 +66,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--work", type=Path,
-                   help="keep the data, runs and finished stages here; a rerun with the same folder reuses the "
-                        "trained teacher and its scores (stages.json) and distils again")
+                   help="keep the data, runs and finished stages here (stage-*.json, outputs/); a rerun with the "
+                        "same folder reuses every finished stage (delete a stage's file to redo it)")
+    p.add_argument("--skip-eval", action="store_true",
+                   help="only train (and restore with) the students, e.g. beside a run doing the teacher samplers; "
+                        "no report")
     p.add_argument("--irsde-steps", type=int, default=800, help="IR-SDE steps on the ten degradations (800)")
     p.add_argument("--daclip-steps", type=int, help="DA-CLIP steps (default: the run file's)")
     p.add_argument("--distill-steps", type=int, default=300, help="optimizer steps of each student (300)")
     p.add_argument("--distill", action="append", default=[], metavar="KEY=VALUE",
                    help="override a distill_tiny.toml setting for every student, e.g. gt_weight=0.5 (repeatable)")
+    p.add_argument("--tag", default="", help="suffix of the student stages, to compare distillation settings "
+                   "in one --work folder (e.g. --tag=-w0 --distill gt_weight=0)")
     p.add_argument("--students", type=int, nargs="*", default=[1, 2, 4], help="student NFE (1 2 4; none: teacher only)")
     p.add_argument("--nfe", type=int, nargs="+", default=[1, 2, 4, 5, 10, 20], help="teacher NFE")
     p.add_argument("--per-type", type=int, default=8, help="training pairs per degradation (8)")
@@ -108,12 +113,12 @@ def train_teacher(root: Path, work: Path, args: argparse.Namespace) -> tuple[Pat
         "irsde_minutes": round((time.perf_counter() - tic) / 60, 2)}
 
 
-def distil(root: Path, work: Path, teacher: Path, daclip: Path, k: int, args: argparse.Namespace) -> tuple[Path, dict]:
+def distil(root: Path, work: Path, teacher: Path, daclip: Path, k: int, args: argparse.Namespace) -> dict:
     """A ``k``-evaluation student of ``teacher`` (``distill_tiny.toml`` on the ten degradations)."""
     from daclip_kit.train import load_run_config, train_distill
 
     types = ",".join(TYPES)
-    overrides = [f"data.root={root}", f"out_dir={work / f'student-{k}'}", f"device={args.device}",
+    overrides = [f"data.root={root}", f"out_dir={work / f'student-{k}{args.tag}'}", f"device={args.device}",
                  f"init_from={teacher}", f"embedder.weights={daclip}", f"data.degradations=[{types}]",
                  f"student_steps={k}", f"max_steps={args.distill_steps}", f"save_every={args.distill_steps}",
                  *args.distill]
@@ -121,9 +126,9 @@ def distil(root: Path, work: Path, teacher: Path, daclip: Path, k: int, args: ar
     tic = time.perf_counter()
     result = train_distill(cfg)
     losses = [r["loss_last"] for r in result.history if "loss_last" in r]
-    return result.checkpoint / "network-ema", {"steps": result.step, "minutes": round((time.perf_counter() - tic) / 60, 2),
-                                               "loss_last_first": losses[0] if losses else None,
-                                               "loss_last_final": losses[-1] if losses else None}
+    return {"network": str(result.checkpoint / "network-ema"), "steps": result.step,
+            "train_minutes": round((time.perf_counter() - tic) / 60, 2),
+            "loss_last_first": losses[0] if losses else None, "loss_last_final": losses[-1] if losses else None}
 
 
 class Scorer:
@@ -169,7 +174,7 @@ def goal(report: dict) -> dict:
                                              else s1["lpips"] - ref["lpips"] <= 0.03)
     if "4" in students:
         out["student4_within_0.2dB"] = ref["psnr"] - students["4"]["psnr"] <= 0.2
-    out["met"] = all(v is not False for v in out.values()) and bool(out)
+    out["met"] = "1" in students and "4" in students and all(v is not False for v in out.values())
     return out
 
 
@@ -185,77 +190,81 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     load_before = load_average()
     work = args.work or Path(tempfile.mkdtemp(prefix="daclip-kit-distill-"))
-    stages_file = work / "stages.json"
-    stages = json.loads(stages_file.read_text()) if stages_file.is_file() else {}
-    if not stages and work.exists() and any(work.iterdir()):
-        raise SystemExit(f"--work {work} is not empty and holds no stages.json; choose a new folder.")
+    if work.exists() and any(work.iterdir()) and not (work / "stage-teacher.json").is_file():
+        raise SystemExit(f"--work {work} is not empty and holds no finished teacher stage; choose a new folder.")
     root = work / "mini"
+    (work / "outputs").mkdir(parents=True, exist_ok=True)
 
-    def save_stage(name: str, value: dict, tic: float) -> None:
-        stages[name] = {**value, "minutes": round((time.perf_counter() - tic) / 60, 2)}
-        atomic_write_text(stages_file, json.dumps(bench_samplers._finite(stages), indent=2) + "\n")
+    def stage(name: str, make) -> dict:
+        """``make()``'s result, saved as ``stage-NAME.json`` with its minutes (reused when there)."""
+        path = work / f"stage-{name}.json"
+        if not path.is_file():
+            tic = time.perf_counter()
+            value = {**make(), "minutes": round((time.perf_counter() - tic) / 60, 3)}
+            atomic_write_text(path, json.dumps(bench_samplers._finite(value), indent=2) + "\n")
+        return json.loads(path.read_text())
 
-    if "teacher" not in stages:
-        tic = time.perf_counter()
+    def make_teacher() -> dict:
         build_mini(root, size=64, per_type=args.per_type, val_per_type=args.val_per_type, composed=0, types=TYPES,
                    seed=0)
         teacher, daclip, training = train_teacher(root, work, args)
-        save_stage("teacher", {"network": str(teacher), "daclip": str(daclip), **training}, tic)
-    teacher, daclip = Path(stages["teacher"]["network"]), Path(stages["teacher"]["daclip"])
-    print(f"teacher: {stages['teacher']}", flush=True)
+        return {"network": str(teacher), "daclip": str(daclip), **training}
 
+    trained = stage("teacher", make_teacher)
+    teacher, daclip = Path(trained["network"]), Path(trained["daclip"])
+    print(f"teacher: {trained}", flush=True)
     pipe, sde, _ = bench_samplers.build(teacher, daclip, args.device)
     pairs = [p for t in TYPES for p in paired_images(root, t, None)]
-    score = Scorer([read_image(gt) for _, gt in pairs], args.lpips_weights)
 
-    def restore(pipeline, sampler, steps):
-        outs, secs = bench_samplers.run_setting(pipeline, sampler, steps, pairs, args.device, args.seed)
-        return outs, sum(secs) / len(secs)
+    def restore(label: str, pipeline, sampler, steps: int) -> dict:
+        """Restore every pair (``bench_samplers.run_setting``); outputs kept in ``outputs/LABEL-NFE.pt``."""
+        def make() -> dict:
+            outs, secs = bench_samplers.run_setting(pipeline, sampler, steps, pairs, args.device, args.seed)
+            torch.save(outs, work / "outputs" / f"{label}-{steps}.pt")
+            print(f"{label:14s} NFE {steps:3d}: {sum(secs) / len(secs):.3f} s/img", flush=True)
+            return {"setting": label, "nfe": steps, "s_per_img": sum(secs) / len(secs)}
+        return stage(f"{label}-{steps}", make)
 
-    reference_file = work / "teacher100.pt"
-    if "teacher_eval" not in stages:
-        tic = time.perf_counter()
-        ref_outs, ref_s = restore(pipe, create_sampler("irsde", **sde, mode="posterior"), 100)
-        torch.save(ref_outs, reference_file)
-        teacher_100 = {**score(ref_outs), "s_per_img": ref_s}
-        score.reference = ref_outs
-        lq = score([read_image(lq) for lq, _ in pairs])
-        rows = [{"setting": "posterior", "nfe": 100, **teacher_100}]
-        teacher_at = {}
+    runs = []
+    if not args.skip_eval:
+        runs.append(restore("posterior", pipe, create_sampler("irsde", **sde, mode="posterior"), 100))
         for nfe in args.nfe:
             for label, name, options in TEACHER:
-                outs, secs = restore(pipe, create_sampler(name, **sde, **options), nfe)
-                rows.append({"setting": label, "nfe": nfe, **score(outs), "s_per_img": secs})
-                print(f"{label:14s} NFE {nfe:3d}: PSNR {rows[-1]['psnr']:.2f}  SSIM {rows[-1]['ssim']:.4f}  "
-                      f"{secs:.3f} s/img", flush=True)
-            best = max(rows[-len(TEACHER):], key=lambda r: r["psnr"])
-            teacher_at[str(nfe)] = {"sampler": best["setting"], "psnr": best["psnr"], "ssim": best["ssim"],
-                                    "lpips": best["lpips"], "s_per_img": best["s_per_img"]}
-        save_stage("teacher_eval", {"teacher_100": teacher_100, "teacher_at": teacher_at, "lq": lq, "rows": rows},
-                   tic)
-    score.reference = torch.load(reference_file, weights_only=True)
-    evaluated = stages["teacher_eval"]
-    rows = list(evaluated["rows"])
-
-    students, distill_info = {}, {}
-    tic = time.perf_counter()
+                runs.append(restore(label, pipe, create_sampler(name, **sde, **options), nfe))
+    distilled = {}
     for k in args.students:
-        folder, distill_info[str(k)] = distil(root, work, teacher, daclip, k, args)
-        spipe, _, _ = bench_samplers.build(folder, daclip, args.device)
-        outs, secs = restore(spipe, spipe.sampler, k)
-        students[str(k)] = {**score(outs), "s_per_img": secs}
-        rows.append({"setting": "student", "nfe": k, **students[str(k)]})
-        print(f"student        NFE {k:3d}: PSNR {students[str(k)]['psnr']:.2f}  SSIM {students[str(k)]['ssim']:.4f}  "
-              f"{secs:.3f} s/img  ({distill_info[str(k)]})", flush=True)
-    student_minutes = (time.perf_counter() - tic) / 60
-    training = {k: v for k, v in stages["teacher"].items() if k not in ("network", "daclip")}
+        distilled[str(k)] = stage(f"distill-{k}{args.tag}", lambda k=k: distil(root, work, teacher, daclip, k, args))
+        spipe, _, _ = bench_samplers.build(Path(distilled[str(k)]["network"]), daclip, args.device)
+        runs.append(restore(f"student{args.tag}", spipe, spipe.sampler, k))
+    if args.skip_eval:
+        return 0
 
-    minutes = stages["teacher"]["minutes"] + evaluated["minutes"] + student_minutes
-    report = {"teacher_100": evaluated["teacher_100"], "teacher_at": evaluated["teacher_at"], "student": students,
-              "lq": evaluated["lq"], "minutes": round(minutes, 2), "rows": rows,
-              "stage_minutes": {"teacher": stages["teacher"]["minutes"], "teacher_eval": evaluated["minutes"],
-                                "students": round(student_minutes, 2)},
-              "training": {**training, "students": distill_info, "distill_overrides": args.distill},
+    score = Scorer([read_image(gt) for _, gt in pairs], args.lpips_weights)
+
+    def outputs(run: dict):
+        return torch.load(work / "outputs" / f"{run['setting']}-{run['nfe']}.pt", weights_only=True)
+
+    teacher_100 = {**score(outputs(runs[0])), "s_per_img": runs[0]["s_per_img"]}
+    lq = score([read_image(lq) for lq, _ in pairs])
+    score.reference = outputs(runs[0])
+    rows = [{"setting": "posterior", "nfe": 100, **teacher_100}]
+    rows += [{**{k: r[k] for k in ("setting", "nfe")}, **score(outputs(r)), "s_per_img": r["s_per_img"]}
+             for r in runs[1:]]
+    teacher_at = {}
+    for nfe in args.nfe:
+        best = max((r for r in rows[1:] if r["nfe"] == nfe and not r["setting"].startswith("student")),
+                   key=lambda r: r["psnr"])
+        teacher_at[str(nfe)] = {"sampler": best["setting"], **{k: best[k] for k in ("psnr", "ssim", "lpips", "s_per_img")}}
+    students = {str(r["nfe"]): {k: r[k] for k in ("psnr", "ssim", "lpips", "psnr_vs_teacher100", "s_per_img")}
+                for r in rows if r["setting"] == f"student{args.tag}"}
+    stage_minutes = {"teacher": trained["minutes"],
+                     "teacher_eval": round(sum(r["minutes"] for r in runs if not r["setting"].startswith("student")), 2),
+                     "students": round(sum(d["minutes"] for d in distilled.values())
+                                       + sum(r["minutes"] for r in runs if r["setting"].startswith("student")), 2)}
+    report = {"teacher_100": teacher_100, "teacher_at": teacher_at, "student": students, "lq": lq,
+              "minutes": round(sum(stage_minutes.values()), 2), "stage_minutes": stage_minutes, "rows": rows,
+              "training": {**{k: v for k, v in trained.items() if k not in ("network", "daclip")},
+                           "students": distilled, "distill_overrides": args.distill},
               "images": len(pairs), "types": list(TYPES),
               "machine": {**bench_learning.machine_info(args.threads, args.device), "load_before": load_before,
                           "load_after": load_average()}}
