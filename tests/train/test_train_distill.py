@@ -85,6 +85,16 @@ def test_student_restores_with_k_evaluations(root, daclip, teacher, tmp_path, k)
     _, b = load_pretrained_files(result.checkpoint / "network")
     assert any(not torch.equal(a[key], b[key]) for key in a)
     assert daclip_kit.create_sampler("mrs", **info.sampler["config"]).default_steps == k
+    # the demo shows and runs the student's own K steps
+    from daclip_kit.demo.core import DemoSettings, recipe_for, run_restore, step_range
+
+    assert recipe_for("irsde-unet", weights=student).sampler == "mrs"
+    assert step_range("irsde-unet", weights=student)[0] == k
+    settings = DemoSettings(weights=student, embedder_weights=daclip, download=False, device="cpu", model="irsde-unet")
+    done = []
+    result = run_restore(lq, model="irsde-unet", sampler="mrs", settings=settings,
+                         progress=lambda i, total: done.append(total))
+    assert done == [k] * k and result.restored.size == (lq.shape[-1], lq.shape[-2])
 
 
 def test_one_training_step_runs_the_teacher_and_k_student_evaluations(root, daclip, teacher, tmp_path, monkeypatch):

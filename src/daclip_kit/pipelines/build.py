@@ -55,7 +55,7 @@ class BuiltPipeline:
         return self.recipe
 
 
-def _trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
+def trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
     """Use the sampler a native network folder was trained with, when it records one."""
     if not (recipe.sampler and is_native_folder(weights)):
         return recipe
@@ -121,7 +121,7 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
         raise WeightsNotFoundError(f"{recipe.name!r} has no released weights; pass the network's weights "
                                    "(--weights FILE_OR_FOLDER), e.g. a run folder's checkpoints/step-N/network.")
     net_path = resolve_weights(net_ref, download=download, search_dirs=search_dirs)
-    recipe = with_overrides(_trained_sampler(recipe, net_path), overrides or {})
+    recipe = with_overrides(trained_sampler(recipe, net_path), overrides or {})
     network = load_network(recipe.backbone, net_path, config=dict(recipe.backbone_config) or None).to(dev)
     emb_path = None
     embedder = None
