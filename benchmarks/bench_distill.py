@@ -71,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-eval", action="store_true",
                    help="only train (and restore with) the students, e.g. beside a run doing the teacher samplers; "
                         "no report")
+    p.add_argument("--teacher", type=Path, metavar="NETWORK",
+                   help="a trained teacher (network-ema folder) on the mini set of --work instead of training one "
+                        "(with --daclip; e.g. a longer run: the default 800 steps are too few for ten degradations)")
+    p.add_argument("--daclip", type=Path, metavar="FOLDER", help="the teacher's DA-CLIP folder (with --teacher)")
     p.add_argument("--irsde-steps", type=int, default=800, help="IR-SDE steps on the ten degradations (800)")
     p.add_argument("--daclip-steps", type=int, help="DA-CLIP steps (default: the run file's)")
     p.add_argument("--distill-steps", type=int, default=300, help="optimizer steps of each student (300)")
@@ -84,7 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-per-type", type=int, default=2, help="held-out val pairs per degradation (2)")
     p.add_argument("--lpips-weights", type=Path, help="folder holding alexnet-owt-7be5be79.pth")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.teacher is None) != (args.daclip is None):
+        p.error("--teacher and --daclip go together")
+    return args
 
 
 def load_average() -> list[float] | None:
@@ -207,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     def make_teacher() -> dict:
         build_mini(root, size=64, per_type=args.per_type, val_per_type=args.val_per_type, composed=0, types=TYPES,
                    seed=0)
+        if args.teacher is not None:
+            return {"network": str(args.teacher), "daclip": str(args.daclip), "given": True}
         teacher, daclip, training = train_teacher(root, work, args)
         return {"network": str(teacher), "daclip": str(daclip), **training}
 
