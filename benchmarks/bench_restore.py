@@ -70,7 +70,7 @@ def reference_loop(net, sampler, lq, degradation, content, steps: int, seed: int
         for k, t in enumerate(solver.timesteps):
             eps = padded_call(lambda a, b, t=t: net(a, b, float(t), degradation=degradation, content=content),
                               (x, lq), net.size_divisor, net.pad_mode)
-            if grid is not None:  # irsde: the unfused official formulas
+            if grid is not None and hasattr(sampler.config, "mode"):  # irsde: the unfused official formulas
                 t_prev = grid[k + 1] if k + 1 < len(grid) else 0
                 z = None if sampler.config.mode == "ode" else torch.randn(x.shape, generator=gen).to(x)
                 x = sampler.step(eps, grid[k], x, lq, t_prev=t_prev, noise=z).prev_sample
@@ -114,7 +114,12 @@ def run(args: argparse.Namespace) -> dict:
 
     device = torch.device(args.device)
     net, deg, content = build(args.tiny, device)
-    sampler = daclip_kit.create_sampler(args.sampler)
+    from daclip_kit.components import check_component
+    from daclip_kit.config import Component
+
+    options = dict(o.split("=", 1) for o in args.sampler_set)  # typed by the sampler's config
+    sampler = daclip_kit.create_sampler(args.sampler, **check_component("samplers", Component(args.sampler, options),
+                                                                        "sampler").options)
     steps = args.steps
 
     class Fixed(torch.nn.Module):
@@ -195,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="batch of the batched setting (default 8)")
     parser.add_argument("--steps", type=int, default=None, help="network evaluations (default 100; 4 on the CPU)")
     parser.add_argument("--sampler", default="irsde", help="irsde (posterior), mrs, heun, ...")
+    parser.add_argument("--sampler-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a sampler setting, e.g. --sampler-set order=1 (repeatable)")
     parser.add_argument("--tiny", action="store_true", help="a small random model (CPU, tests)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per setting after the first")
     parser.add_argument("--seed", type=int, default=0)

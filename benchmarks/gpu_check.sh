@@ -33,6 +33,13 @@ step restore100 200 $PY benchmarks/bench_restore.py --device cuda --size 256 --s
   --repeats 3 --json "$OUT/restore100.json"
 step mrs10 120 $PY benchmarks/bench_restore.py --device cuda --size 256 --sampler mrs --steps 10 --batch 16 \
   --repeats 5 --json "$OUT/mrs10.json"
+# the speed ladder's student rungs (docs/samplers.md): a distilled student (`train distill`) is the same
+# network run by its saved sampler (mrs, first-order ODE on the training schedule) for K evaluations
+for k in 1 2 4; do
+  step "student$k" 60 $PY benchmarks/bench_restore.py --device cuda --size 256 --sampler mrs --steps "$k" \
+    --sampler-set order=1 --sampler-set training_schedule=true --sampler-set lambda_min=0 \
+    --batch 16 --repeats 5 --settings reference,eager,bf16,batch --json "$OUT/student$k.json"
+done
 step encode 60 $PY benchmarks/bench_encode.py --device cuda --batch 1 8 --precision fp32 bf16 --compile \
   --json "$OUT/encode.json"
 for prec in bf16 fp32; do  # the forward's estimate beside torch.cuda.max_memory_allocated

@@ -1,5 +1,5 @@
-"""``daclip-kit train {daclip,restoration} --config RUN.toml``: train DA-CLIP's controller, then the
-restoration network.
+"""``daclip-kit train {daclip,restoration,distill} --config RUN.toml``: train DA-CLIP's controller,
+then the restoration network, then (optionally) a few-evaluation student of it.
 
 Under ``torchrun --nproc_per_node N -m daclip_kit train ...`` every process runs this command;
 process 0 draws the progress bar and prints the summary, the others stay quiet. Ctrl-C (SIGINT) or
@@ -26,13 +26,15 @@ from . import console
 
 TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip",
             "restoration": "daclip_kit.train.restoration:train_restoration",
-            "irsde": "daclip_kit.train.restoration:train_restoration"}
+            "irsde": "daclip_kit.train.restoration:train_restoration",
+            "distill": "daclip_kit.train.distill:train_distill"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trainer", choices=sorted(TRAINERS),
                         help="daclip: DA-CLIP's controller (stage 1); restoration: the restoration network "
-                        "(stage 2; any registered backbone, the IR-SDE U-Net by default; irsde is its older name)")
+                        "(stage 2; any registered backbone, the IR-SDE U-Net by default; irsde is its older name); distill: a "
+                        "1-, 2- or 4-evaluation student of a trained diffusion network")
     parser.add_argument("--config", type=Path, metavar="RUN.toml",
                         help="TOML run file, or the name of a bundled one (daclip_tiny, daclip_official, irsde_tiny, "
                         "...; examples/train in a clone); default: the official recipe, or the resumed run's "
@@ -53,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(weights name such as daclip-vit-b-32, released .pt, native folder, train daclip run "
                         "folder or hf://OWNER/NAME; sets model.pretrained); restoration: the network (a released "
                         "file read through the network's converter, a weights name such as universal-ir, a native "
-                        "folder, a run folder or hf://OWNER/NAME[@REV][/SUBFOLDER]; sets init_from)")
+                        "folder, a run folder or hf://OWNER/NAME[@REV][/SUBFOLDER]; sets init_from); distill: the "
+                        "teacher's weights (the student starts from them)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in a non-empty run folder (its checkpoints are removed)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")

@@ -195,11 +195,12 @@ def on_restore(image: Any, model: str, sampler: str | None, steps: Any, seed: An
             gr.DownloadButton(value=str(target), interactive=True))
 
 
-def on_model(model: str):
+def on_model(model: str, settings: DemoSettings | None = None):
     """A model choice: its summary (under the model box), its sampler, its default and largest
-    step count."""
-    recipe = recipe_for(model)
-    steps = step_range(model)
+    step count (with the sampler stored with ``settings.weights``, e.g. a distilled student's)."""
+    weights = settings.weights if settings is not None else None
+    recipe = recipe_for(model, weights=weights)
+    steps = step_range(model, weights=weights)
     sampler = gr.Dropdown(sampler_choices(), value=recipe.sampler or None, interactive=bool(recipe.sampler))
     summary = gr.Dropdown(info=recipe.summary or None)
     if steps is None:
@@ -207,10 +208,10 @@ def on_model(model: str):
     return summary, sampler, gr.Slider(value=steps[0], maximum=steps[1], interactive=True)
 
 
-def on_sampler(model: str, sampler: str | None):
+def on_sampler(model: str, sampler: str | None, settings: DemoSettings | None = None):
     """A sampler choice: its default and largest step count with this model."""
     try:
-        steps = step_range(model, sampler)
+        steps = step_range(model, sampler, settings.weights if settings is not None else None)
     except DaclipKitError:
         return gr.Slider()
     if steps is None:
@@ -232,8 +233,8 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
     demo_blocks: list[gr.Blocks] = []
     sessions = SessionFiles(output_dir, gr.utils.get_upload_folder(),
                             shared=lambda: _kept_files(demo_blocks[0].blocks.values()) if demo_blocks else ())
-    recipe = recipe_for(settings.model, settings.sampler)
-    steps = step_range(settings.model, settings.sampler)
+    recipe = recipe_for(settings.model, settings.sampler, settings.weights)
+    steps = step_range(settings.model, settings.sampler, settings.weights)
     default_steps, max_steps = steps if steps is not None else (1, 1)
     if settings.steps is not None:
         default_steps = settings.steps
@@ -290,11 +291,11 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
         button.click(restore_event, [image, model, sampler, step_slider, seed, tile],
                      [slider, probabilities, status, download], concurrency_id=MODEL_QUEUE,
                      concurrency_limit=MODEL_SLOTS, api_name="restore")
-        model.input(on_model, [model], [model, sampler, step_slider], queue=False, show_progress="hidden",
+        model.input(lambda name: on_model(name, settings), [model], [model, sampler, step_slider], queue=False, show_progress="hidden",
                     api_visibility="private")
         model.input(classify_event, [image, model], [probabilities, status], concurrency_id=MODEL_QUEUE,
                     concurrency_limit=MODEL_SLOTS, show_progress="minimal", api_visibility="private")
-        sampler.input(on_sampler, [model, sampler], [step_slider], queue=False, show_progress="hidden",
+        sampler.input(lambda name, smp: on_sampler(name, smp, settings), [model, sampler], [step_slider], queue=False, show_progress="hidden",
                       api_visibility="private")
         demo.unload(end_session)
     demo_blocks.append(demo)

@@ -134,24 +134,31 @@ def sampler_choices() -> list[str]:
     return list(get_registry("samplers").names())
 
 
-def recipe_for(model: str, sampler: str | None = None) -> PipelineSpec:
-    """The recipe of ``model`` restored with ``sampler`` (``None``: its own).
+def recipe_for(model: str, sampler: str | None = None, weights: str | Path | None = None) -> PipelineSpec:
+    """The recipe of ``model`` restored with ``sampler`` (``None``: its own, or the one stored with
+    ``weights`` when that is a network folder written by ``daclip-kit train``, e.g. a distilled
+    student's K-step sampler, as ``restore`` does).
 
     Raises:
         UnknownComponentError: an unknown model or sampler, listing the registered ones.
         ConfigError: a sampler for a one-shot model.
     """
     recipe = get_recipe(model)
+    if weights is not None and Path(weights).is_dir():
+        from ..pipelines.build import trained_sampler
+
+        recipe = trained_sampler(recipe, Path(weights))
     if sampler and recipe.sampler:
         get_registry("samplers").get(sampler)  # an unknown name lists the registered samplers
         recipe = with_overrides(recipe, {"sampler": sampler})
     return recipe
 
 
-def step_range(model: str, sampler: str | None = None) -> tuple[int, int] | None:
-    """``(default, maximum)`` network evaluations of ``model`` with ``sampler``: the recipe's steps
-    (else the sampler's default) and the sampler's ``T``. ``None`` for a one-shot model."""
-    recipe = recipe_for(model, sampler)
+def step_range(model: str, sampler: str | None = None, weights: str | Path | None = None) -> tuple[int, int] | None:
+    """``(default, maximum)`` network evaluations of ``model`` with ``sampler`` (and the sampler
+    stored with ``weights``, :func:`recipe_for`): the recipe's steps (else the sampler's default)
+    and the sampler's ``T``. ``None`` for a one-shot model."""
+    recipe = recipe_for(model, sampler, weights)
     if not recipe.sampler:
         return None
     instance = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
@@ -362,7 +369,7 @@ def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None 
     if seed is None:
         seed = 0
     lq = load_input(image, settings)
-    recipe = recipe_for(model, sampler)
+    recipe = recipe_for(model, sampler, settings.weights)
     net = network_file(model, settings)
     emb, emb_model = embedder_file(model, settings)
     device = pick_device(settings.device)

@@ -64,7 +64,7 @@ class BuiltPipeline:
         return self.recipe
 
 
-def _trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
+def trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
     """Use the sampler a native network folder was trained with, when it records one."""
     if not (recipe.sampler and is_native_folder(weights)):
         return recipe
@@ -102,7 +102,7 @@ def _load_network(recipe: PipelineSpec, path: Path, overrides: Mapping[str, Any]
                   device: torch.device) -> tuple[PipelineSpec, torch.nn.Module]:
     """The recipe with the sampler ``path`` was trained with and ``overrides``, and its network on
     ``device``."""
-    recipe = with_overrides(_trained_sampler(recipe, path), overrides or {})
+    recipe = with_overrides(trained_sampler(recipe, path), overrides or {})
     return recipe, load_network(recipe.backbone, path, config=dict(recipe.backbone_config) or None).to(device)
 
 

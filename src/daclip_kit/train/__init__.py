@@ -7,6 +7,8 @@ Submodules import torch; this package itself does not (its ``plugin`` module is 
 * :mod:`.daclip`: :func:`train_daclip` (``daclip-kit train daclip``).
 * :mod:`.restoration`: :func:`train_restoration` (``daclip-kit train restoration``): any registered
   network, the IR-SDE U-Net by default.
+* :mod:`.distill`: :func:`train_distill` (``daclip-kit train distill``): a 1-, 2- or 4-evaluation
+  student of a trained diffusion network.
 * :mod:`.loop`: the shared loop (device, precision, logging, checkpoints, resume, Ctrl-C).
 * :mod:`.distributed`: data-parallel training under ``torchrun``.
 * :mod:`.ema`: :class:`EMA` (``ema-pytorch`` semantics).
@@ -25,6 +27,8 @@ _LAZY = {
     "config_to_toml": "config",
     "train_daclip": "daclip",
     "build_daclip": "daclip",
+    "DistillTrainConfig": "distill_config",
+    "train_distill": "distill",
     "train_irsde": "restoration",
     "train_restoration": "restoration",
     "TrainResult": "loop",

@@ -547,11 +547,16 @@ TRAINERS: dict[str, type] = {"daclip": DaClipTrainConfig, "restoration": Restora
 
 
 def config_class(kind: str) -> type:
-    """``DaClipTrainConfig`` for ``"daclip"``, ``RestorationTrainConfig`` for ``"restoration"``."""
+    """``DaClipTrainConfig`` for ``"daclip"``, ``RestorationTrainConfig`` for ``"restoration"``,
+    ``DistillTrainConfig`` for ``"distill"``."""
     if kind not in TRAINERS:
         raise UnknownComponentError("trainer", kind, TRAINERS)
     return TRAINERS[kind]
 
+
+from .distill_config import DistillTrainConfig  # noqa: E402  (built from the sections above)
+
+TRAINERS["distill"] = DistillTrainConfig
 
 #: The run files shipped with the package (``examples/train`` in a clone links here).
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"

@@ -22,7 +22,8 @@ class MeanRevertingSampler(Sampler):
     def __init__(self, config: MRSDESettings, fallback_steps: int):
         self.config = config
         self.default_steps = config.num_sample_steps if config.num_sample_steps is not None else fallback_steps
-        self.schedule: MRSchedule = make_mr_schedule(config.lam, config.T, config.schedule, config.eps)
+        self.schedule: MRSchedule = make_mr_schedule(config.lam, config.T, config.schedule, config.eps,
+                                                     keep_theta_0=config.keeps_theta_0)
 
     def run_steps(self, steps: int | None) -> int:
         """``steps`` (default :attr:`default_steps`), the network evaluations of a run.

@@ -83,6 +83,11 @@ class MRSDESettings:
         """Stationary standard deviation lambda in [0, 1] image units."""
         return self.max_sigma / 255 if self.max_sigma >= 1 else self.max_sigma
 
+    @property
+    def keeps_theta_0(self) -> bool:
+        """Whether the cumulative theta keeps ``theta_0`` (the MRS code's SDE)."""
+        return True
+
 
 @dataclass(frozen=True, kw_only=True)
 class MRSConfig(MRSDESettings):
@@ -126,6 +131,12 @@ class MRSConfig(MRSDESettings):
         threshold_max: largest ``s`` of the thresholding, >= 1.
         denoise_last: the last network evaluation returns its data prediction instead of taking
             the final solver step.
+        training_schedule: solve the SDE the network was trained with: the cumulative theta
+            subtracts ``theta_0`` as the IR-SDE / DA-CLIP training code does (``alpha_0 = 1``,
+            ``sigma_0 = 0``; a run ending at ``t = 0`` then returns the last data prediction, the
+            exact limit of every update there). ``False`` (default) is the official MRS code's
+            SDE, which keeps ``theta_0``. Not with ``time_schedule="linear-lambda"``
+            (``lambda_0`` is infinite).
     """
 
     ALGORITHM = "mrsampler"
@@ -142,9 +153,19 @@ class MRSConfig(MRSDESettings):
     threshold_ratio: float = 0.995
     threshold_max: float = 1.5
     denoise_last: bool = False
+    training_schedule: bool = False
+
+    @property
+    def keeps_theta_0(self) -> bool:
+        return not self.training_schedule
 
     def __post_init__(self) -> None:
         self.check_sde("10")
+        if not isinstance(self.training_schedule, bool):
+            raise ConfigError(f"training_schedule={self.training_schedule!r} must be true or false.")
+        if self.training_schedule and self.time_schedule == "linear-lambda":
+            raise ConfigError("time_schedule='linear-lambda' needs a finite lambda at t=0, which the training "
+                              "schedule lacks (sigma_0 = 0); use another time_schedule or training_schedule=False.")
         if self.solver_type not in SOLVER_TYPES:
             raise ConfigError(f"solver_type={self.solver_type!r} must be 'ode' or 'sde'.")
         if self.parameterization not in PARAMETERIZATIONS:

@@ -258,6 +258,8 @@ class MRSampler(MeanRevertingSampler):
         out = self.convert(model_output, x_t, lq, coefs.a_prev, coefs.s_prev)
         clean = out if self.config.parameterization == "data" else self.data_prediction(
             model_output, x_t, lq, coefs.a_prev, coefs.s_prev)
+        if bool(coefs.s == 0):  # the training schedule's t = 0: every update's limit is the data prediction
+            return SamplerOutput(clean if self.config.parameterization == "noise" else out, clean)
         z = None
         if self.config.solver_type == "sde":
             z = randn_like(x_t, generator) if noise is None else noise
@@ -317,6 +319,8 @@ class MRSSolver(Solver):
         self.timesteps = tuple(grid[:-1].tolist())
         self.alphas, self.sigmas, self.lambdas = _grid_arrays(sampler.schedule, grid, torch.device("cpu"))
         self.orders = step_orders(len(self.timesteps), sampler.config.order)
+        #: the grid ends where sigma = 0 (training schedule at t = 0): the last call returns the data prediction
+        self.clean_end = bool(self.sigmas[-1] == 0)
         self._history: list[torch.Tensor] = []
         self._arrays: dict[torch.device, tuple[torch.Tensor, ...]] = {}
         self._k = 0
@@ -341,7 +345,7 @@ class MRSSolver(Solver):
         if out is model_output:  # kept for later steps: a CUDA graph's next replay rewrites its output buffer
             out = out.clone()
         self._history = [out, *self._history][: c.order]
-        if c.denoise_last and i == len(self.timesteps):
+        if (c.denoise_last or self.clean_end) and i == len(self.timesteps):
             if c.parameterization == "data":
                 return out
             return sampler.data_prediction(model_output, x, lq, coefs.a_prev, coefs.s_prev)

@@ -11,6 +11,13 @@ IR-SDE code subtracts it), and picks ``dt`` so that ``alpha_T = eps``. Hence ``a
 ``lambda_0`` is finite, which the solvers need for their final step to ``t = 0``. Between integer
 steps every quantity is interpolated linearly in ``t`` (:func:`interpolate`), as in the MRS code.
 
+``keep_theta_0=False`` builds the SDE the IR-SDE / DA-CLIP networks were trained with instead
+(``theta_bar_t = sum_{i<=t} theta_i - theta_0``, ``dt`` from ``alpha_T = eps`` on that sum, as
+:mod:`daclip_kit.samplers.irsde.schedule`): ``alpha_0 = 1``, ``sigma_0 = 0`` and ``lambda_0 = +inf``.
+There ``lambda`` between keypoints is ``log(alpha) - log(sigma)`` of the interpolated ``alpha`` and
+``sigma`` (a line through ``+inf`` is undefined), and the solver's last step to ``t = 0`` returns
+the data prediction, the exact limit of every MRS update at ``sigma = 0``.
+
 Everything is float32, computed in the official order of operations.
 """
 
@@ -79,14 +86,22 @@ class MRSchedule:
         """Number of steps."""
         return self.t_array.numel() - 1
 
+    @property
+    def ends_clean(self) -> bool:
+        """Whether ``sigma_0 = 0`` (the training SDE's schedule, ``keep_theta_0=False``)."""
+        return bool(self.sigma_array[0] == 0)
+
     def at(self, name: str, times: torch.Tensor) -> torch.Tensor:
         """``name`` (``alpha_array``, ``sigma_array``, ``lambda_array``, ``thetas``, ``diffusion``)
-        interpolated at float ``times``."""
+        interpolated at float ``times``; with :attr:`ends_clean`, ``lambda`` is computed from the
+        interpolated ``alpha`` and ``sigma`` (``+inf`` at ``sigma = 0``)."""
+        if name == "lambda_array" and self.ends_clean:
+            return torch.log(self.at("alpha_array", times)) - torch.log(self.at("sigma_array", times))
         values = getattr(self, name)
         return interpolate(times.to(values.dtype), self.t_array, values)
 
 
-def make_mr_schedule(lam: float, T: int, schedule: str, eps: float) -> MRSchedule:
+def make_mr_schedule(lam: float, T: int, schedule: str, eps: float, *, keep_theta_0: bool = True) -> MRSchedule:
     """Build the MRS schedule (CPU, float32).
 
     Args:
@@ -94,10 +109,14 @@ def make_mr_schedule(lam: float, T: int, schedule: str, eps: float) -> MRSchedul
         T: number of steps.
         schedule: theta schedule name (``cosine``, ``linear``, ``constant``).
         eps: value of ``alpha_T``.
+        keep_theta_0: ``True`` (the MRS code): ``theta_bar`` keeps ``theta_0``; ``False``: the
+            training SDE's ``theta_bar`` without it (``alpha_0 = 1``).
     """
     thetas = theta_schedule(schedule, T)
     diffusion = torch.sqrt(lam ** 2 * 2 * thetas)
-    theta_bar = torch.cumsum(thetas, dim=0)  # no "- thetas[0]": the MRS code keeps theta_0
+    theta_bar = torch.cumsum(thetas, dim=0)  # the MRS code keeps theta_0
+    if not keep_theta_0:
+        theta_bar = theta_bar - thetas[0]
     dt = -1 / theta_bar[-1] * math.log(eps)
     alpha = torch.exp(-theta_bar * dt)
     sigma = torch.sqrt(lam ** 2 * (1 - torch.exp(-2 * theta_bar * dt)))

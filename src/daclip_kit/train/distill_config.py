@@ -1,0 +1,171 @@
+"""Run config of ``daclip-kit train distill`` (torch-free): a K-step student of a diffusion teacher.
+
+The sections are those of :class:`~daclip_kit.train.config.RestorationTrainConfig` (data, network,
+sampler, embedder, optim, ema, validation); what is new says which deterministic sampler the
+teacher runs (``teacher_sampler``, ``teacher_steps``), how many evaluations the student gets
+(``student_steps``) and what it is trained on (``loss``, ``gt_weight``). The method is described
+in :mod:`daclip_kit.train.distill` and ``docs/train.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..components import check_component
+from ..config import Component
+from ..errors import ConfigError
+from ..plugins import get_registry
+from .config import (
+    EMAConfig,
+    IRSDEDataConfig,
+    IRSDEOptimConfig,
+    Precision,
+    ValidationConfig,
+    _check_loop,
+    _default_embedder,
+    _default_network,
+    _default_sampler,
+    check_float,
+    check_int,
+)
+
+#: The SDE settings a teacher sampler and the student sampler take from ``[sampler]``.
+SDE_KEYS = ("max_sigma", "T", "schedule", "eps")
+#: Student evaluation counts (the speed ladder's rungs).
+STUDENT_STEPS = (1, 2, 4)
+
+
+def _default_teacher_sampler() -> Component:
+    return Component("mrs", {"solver_type": "ode"})
+
+
+def student_sampler(sde: dict[str, Any], steps: int, lambda_min: float) -> dict[str, Any]:
+    """The sampler settings saved with a student of ``steps`` evaluations (``{"name", "config"}``):
+    ``mrs`` with a first-order data-prediction ODE step (a DDIM-type step) on the training SDE's
+    own schedule over the uniform grid ``t_s, t_s (K-1)/K, ..., t_s/K``, ``t_s`` the last step whose
+    half log-SNR is still >= ``lambda_min``; the last evaluation's clean-image prediction is the
+    output."""
+    return {"name": "mrs", "config": {**{k: sde[k] for k in SDE_KEYS}, "solver_type": "ode",
+                                      "parameterization": "data", "order": 1, "training_schedule": True,
+                                      "time_schedule": "linspace", "lambda_min": lambda_min,
+                                      "num_sample_steps": steps}}
+
+
+def _deterministic(sampler: Component) -> bool:
+    """Whether the sampler settings describe a deterministic (ODE) run."""
+    opts = sampler.options
+    if "solver_type" in opts:
+        return opts["solver_type"] == "ode"
+    if "mode" in opts:
+        return opts["mode"] == "ode"
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillTrainConfig:
+    """Distilling a diffusion restorer into a student of ``student_steps`` evaluations.
+
+    Attributes:
+        data, ema, validation: as in :class:`~daclip_kit.train.config.RestorationTrainConfig`
+            (validation restores with the student's own ``student_steps``; leave
+            ``validation.steps`` unset).
+        network: the teacher's architecture (a registered denoiser, a plugin's included; default
+            ``irsde-unet``); the student is a copy of it.
+        init_from: the teacher's weights (a native folder, a released file read through the
+            network's converter, or a weights name); required. The student starts from them.
+        sampler: the SDE the teacher was trained with (``irsde``: ``max_sigma``, ``T``,
+            ``schedule``, ``eps``); the teacher and student samplers take it from here.
+        embedder: the frozen embedding provider the teacher is conditioned on (DA-CLIP).
+        teacher_sampler: the teacher's deterministic sampler and its settings besides the SDE
+            (default ``mrs`` ODE, data prediction, order 2); an SDE / posterior sampler is refused.
+        teacher_steps: its network evaluations (20).
+        teacher_pool: ``0`` (default): the teacher runs on every training batch (fresh crops and
+            noise each step); ``N``: the teacher's outputs for ``N`` fixed patches and start states
+            (the patch data set's first items) are computed once at the start and reused every
+            epoch, ``N / batch_size * teacher_steps`` teacher evaluations in all instead of
+            ``teacher_steps`` per step (small CPU runs; recomputed, identically, on resume).
+        student_steps: the student's evaluations, 1, 2 or 4.
+        student_lambda_min: where the student's grid starts: the last step whose half log-SNR
+            ``log(alpha_t / sigma_t)`` (training SDE) is >= this. ``0`` (default) starts where
+            ``alpha = sigma`` (t = 60 of the official T = 100), where a clean-image prediction is
+            well conditioned; at ``t = T`` it would be divided by ``alpha_T = eps`` (0.005). The
+            start state is always ``x_T = lq + lambda z``; the time is the network's input label.
+        loss: ``l2`` (default), ``l1`` or ``lpips`` (LPIPS-Alex; needs its AlexNet weights) between
+            the student's clean-image prediction and the target.
+        gt_weight: GT mix-in: the loss is ``(1 - w) L(pred, teacher) + w L(pred, GT)``.
+        optim: AdamW, lr 2e-4 with the IR-SDE betas, cosine to 1e-6.
+        max_steps, log_every, save_every, keep, out_dir, seed, device, precision,
+            activation_checkpointing, max_memory: as in the other trainers.
+    """
+
+    data: IRSDEDataConfig = field(default_factory=IRSDEDataConfig)
+    network: Component = field(default_factory=_default_network)
+    init_from: str | None = None
+    sampler: Component = field(default_factory=_default_sampler)
+    embedder: Component = field(default_factory=_default_embedder)
+    teacher_sampler: Component = field(default_factory=_default_teacher_sampler)
+    teacher_steps: int = 20
+    teacher_pool: int = 0
+    student_steps: int = 1
+    student_lambda_min: float = 0.0
+    loss: Literal["l2", "l1", "lpips"] = "l2"
+    gt_weight: float = 0.0
+    optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(every=1000, count=20))
+    epochs: int | None = None
+    max_steps: int | None = 20_000
+    log_every: int = 100
+    save_every: int = 2_000
+    keep: int = 0
+    out_dir: str = "runs/distill"
+    seed: int = 0
+    device: str = "auto"
+    precision: Precision = "fp32"
+    activation_checkpointing: bool = False
+    max_memory: str | None = None
+
+    @property
+    def uses_embedder(self) -> bool:
+        return self.embedder.name != "none"
+
+    @property
+    def sde(self) -> dict[str, Any]:
+        """The teacher's SDE settings (after :meth:`validate`)."""
+        return {k: self.sampler.options[k] for k in SDE_KEYS}
+
+    def validate(self) -> DistillTrainConfig:
+        """Check every section (the registered components' settings included); returns the config
+        with typed settings."""
+        _check_loop(self)
+        if not self.init_from:
+            raise ConfigError("train distill needs the teacher's weights: set init_from (or --init-from WEIGHTS), "
+                              "e.g. a run folder's checkpoints/step-N/network-ema.")
+        network = check_component("backbones", self.network, "network")
+        if get_registry("backbones").get(network.name).kind != "denoiser":
+            raise ConfigError(f"network {network.name!r} restores in one shot; distillation needs a diffusion "
+                              "(denoiser) network such as irsde-unet.")
+        sampler = check_component("samplers", self.sampler, "sampler")
+        missing = [k for k in SDE_KEYS if k not in sampler.options]
+        if missing:
+            raise ConfigError(f"[sampler] {sampler.name!r} has no {', '.join(missing)}; give the SDE the teacher was "
+                              "trained with (sampler.name = \"irsde\").")
+        sde = {k: sampler.options[k] for k in SDE_KEYS}
+        teacher = check_component("samplers", self.teacher_sampler, "teacher_sampler", extra=sde)
+        if not _deterministic(teacher):
+            raise ConfigError(f"teacher_sampler {teacher.name!r} with {dict(teacher.options)} is not deterministic; "
+                              "use an ODE sampler (mrs or heun with solver_type = \"ode\", irsde with mode = \"ode\").")
+        check_int("teacher_steps", self.teacher_steps, 1)
+        check_int("teacher_pool", self.teacher_pool, 0)
+        if self.student_steps not in STUDENT_STEPS:
+            raise ConfigError(f"student_steps={self.student_steps!r} is out of range: it must be one of "
+                              f"{', '.join(map(str, STUDENT_STEPS))}.")
+        check_float("gt_weight", self.gt_weight, high=1.0)
+        check_float("student_lambda_min", self.student_lambda_min, low=-math.inf)
+        if self.loss not in ("l2", "l1", "lpips"):
+            raise ConfigError(f"loss={self.loss!r} must be 'l2', 'l1' or 'lpips'.")
+        embedder = check_component("embedders", self.embedder, "embedder") if self.uses_embedder else self.embedder
+        return dataclasses.replace(self, network=network, sampler=sampler, teacher_sampler=teacher, embedder=embedder)
