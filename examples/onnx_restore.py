@@ -156,10 +156,18 @@ def restore(image: np.ndarray, encoder: ort.InferenceSession, denoiser: ort.Infe
         noise = np.random.default_rng(seed).standard_normal(image.shape).astype(np.float32)
     x = image + np.float32(den_meta["sde"]["lam"]) * noise
 
+    output = den_meta.get("prediction", "noise")
+    sched = den_meta["mr_schedule"]
+
     def predict_noise(x_t: np.ndarray, t: float) -> np.ndarray:
         feed = {"x_t": x_t, "lq": image, "t": np.full((x_t.shape[0],), t, dtype=np.float32)}
         feed.update({n: embeddings[n] for n in names if n in embeddings})
-        return denoiser.run(["noise"], feed)[0]
+        out = denoiser.run([output], feed)[0]
+        if output == "noise":
+            return out
+        # a clean-image prediction: the noise that puts it at x_t in the SDE
+        a, s = (np.float32(np.interp(t, sched["t"], sched[k])) for k in ("alpha", "sigma"))
+        return (x_t - image - a * (out - image)) / s
 
     return np.clip(sample_ode(predict_noise, image, x.astype(np.float32), plan), 0, 1)
 

@@ -40,10 +40,10 @@ def exported(tiny_models, tmp_path_factory):
     return folder
 
 
-def _torch_restore(tiny_models, folder, order: int) -> np.ndarray:
+def _torch_restore(tiny_models, folder, order: int, weights=None) -> np.ndarray:
     emb = daclip_kit.create_embedder("daclip", weights=str(tiny_models["daclip"]), quantize_input=True,
                                      device="cpu")
-    net = daclip_kit.load_network("irsde-unet", tiny_models["weights"])
+    net = daclip_kit.load_network("irsde-unet", weights or tiny_models["weights"])
     mrs = daclip_kit.create_sampler("mrs", order=order)
     lq = read_image(folder / "lq.png")
     noise = torch.from_numpy(np.load(folder / "noise.npy"))
@@ -79,3 +79,26 @@ def test_example_writes_a_png(exported):
     with Image.open(out) as im:
         assert im.size == (45, 37) and im.mode == "RGB"
     assert [p.name for p in exported.iterdir() if p.name.startswith(".")] == []
+
+
+def test_example_runs_a_clean_predicting_denoiser(tiny_models, exported, tmp_path):
+    """A network with prediction = "clean" exports its clean output; the example turns it into noise
+    through the schedule in the metadata and matches the torch restore."""
+    from daclip_kit.pretrained import native_info
+
+    noise_net = daclip_kit.load_network("irsde-unet", tiny_models["weights"])
+    config = {**noise_net.export_config(), "prediction": "clean"}
+    clean_net = daclip_kit.create_backbone("irsde-unet", **config)
+    clean_net.load_state_dict(noise_net.state_dict())
+    folder = daclip_kit.save_network(clean_net, tmp_path / "clean", name="irsde-unet", config=config,
+                                     sampler=native_info(tiny_models["weights"]).sampler)
+    assert main(["export", "irsde-unet", "--weights", str(folder), "-o", str(tmp_path / "clean.onnx")]) == 0
+    out = tmp_path / "restored.npy"
+    run = subprocess.run([sys.executable, str(EXAMPLE), str(exported / "lq.png"), "--encoder", str(exported / "enc.onnx"),
+                          "--denoiser", str(tmp_path / "clean.onnx"), "--noise", str(exported / "noise.npy"),
+                          "--threads", "1", "-o", str(out)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    ref = _torch_restore(tiny_models, exported, 2, weights=folder)
+    assert np.abs(np.load(out) - ref).max() < 1e-4
+    assert np.abs(ref - _torch_restore(tiny_models, exported, 2)).max() > 0.05  # read as clean, not as noise

@@ -73,6 +73,7 @@ def test_student_restores_with_k_evaluations(root, daclip, teacher, tmp_path, k)
     info = native_info(student)
     assert info.sampler["name"] == "mrs" and info.sampler["config"]["num_sample_steps"] == k
     assert info.sampler["config"]["training_schedule"] is True
+    assert info.sampler["config"]["lambda_min"] == 0.0  # a noise teacher: the grid starts where alpha = sigma
     built = build_pipeline("irsde-unet", weights=student, embedder_weights=daclip, device="cpu", download=False)
     calls = CountCalls(built.pipeline.denoiser)
     lq = read_image(next((root / "val" / "noisy" / "LQ").iterdir()))
@@ -181,5 +182,35 @@ def test_bad_settings_are_one_line_errors(root, daclip, teacher, tmp_path, chang
 def test_bundled_run_file_reads():
     cfg = load_run_config("distill", "distill_tiny")
     assert cfg.student_steps == 1 and cfg.teacher_steps == 20 and cfg.teacher_sampler.name == "mrs"
-    assert cfg.teacher_pool == 320 and cfg.student_lambda_min == 0.0
+    assert cfg.teacher_pool == 320 and cfg.student_lambda_min is None and cfg.gt_weight == 0.5
     assert cfg.teacher_sampler.options["solver_type"] == "ode"
+
+
+def test_a_clean_predicting_teacher_gives_a_clean_predicting_student(root, daclip, tmp_path):
+    """The student's step converts its clean prediction through the student's SDE, and the student
+    network must say it predicts the clean image, as its teacher does."""
+    import daclip_kit
+
+    torch.manual_seed(0)
+    clean = {**TINY_UNET, "prediction": "clean"}
+    sde = {k: v for k, v in SDE.items() if k != "name"}
+    folder = save_network(create_backbone("irsde-unet", **clean), tmp_path / "teacher", name="irsde-unet",
+                          config=clean, sampler={"name": "irsde", "config": sde})
+    with pytest.raises(ConfigError, match='predicts the clean .* set network.prediction = "clean"'):
+        train_distill(distill_config(root, daclip, folder, tmp_path / "refused", max_steps=1))
+    result = train_distill(distill_config(root, daclip, folder, tmp_path / "run", network=clean, student_steps=1))
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history if "loss" in r)
+    student = daclip_kit.load_network(None, result.checkpoint / "network-ema")
+    assert student.prediction == "clean"
+    # its grid starts at T (lambda_min -5), where x_T lives; a noise teacher's starts at 60 (lambda 0)
+    record = native_info(result.checkpoint / "network-ema").sampler
+    assert record["config"]["lambda_min"] == -5.0
+    sampler = daclip_kit.create_sampler(record["name"], **record["config"])
+    assert sampler.timesteps()[0] == 100
+    # a 1-evaluation student's output is its clean prediction at the grid's one time
+    lq = torch.rand(1, 3, 32, 32)
+    x_T = sampler.noise_state(lq, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = daclip_kit.sample(student, sampler, lq, x_T=x_T)
+        direct = student(x_T, lq, sampler.timesteps()[0])
+    assert torch.allclose(out, direct, atol=1e-4)

@@ -44,12 +44,16 @@ class Denoiser(nn.Module):
         pad_mode: how callers pad to ``size_divisor`` (``"reflect"`` or ``"constant"``).
         accepts: conditioning roles the network uses.
         context_dim: size of the conditioning embeddings it expects (0 if none).
+        prediction: what :meth:`forward` returns: ``"noise"`` (the noise in ``x_t``; the official
+            networks) or ``"clean"`` (the clean image); samplers take noise, and
+            :func:`daclip_kit.sample` converts a clean prediction through the sampler's SDE.
     """
 
     size_divisor: int = 1
     pad_mode: str = "reflect"
     accepts: frozenset[str] = frozenset()
     context_dim: int = 0
+    prediction: str = "noise"
 
     def forward(self, x_t: torch.Tensor, lq: torch.Tensor, t: torch.Tensor | float,
                 degradation: torch.Tensor | None = None,

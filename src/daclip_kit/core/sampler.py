@@ -19,6 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
+
+#: What a denoiser returns (its ``prediction`` attribute): the noise in ``x_t`` or the clean image.
+PREDICTIONS = ("noise", "clean")
+
 #: ``draw(like)`` returns standard-normal noise with the shape, dtype and device of ``like``.
 Draw = Callable[[torch.Tensor], torch.Tensor]
 
@@ -87,11 +92,54 @@ class Sampler(ABC):
         """The network evaluation times of a run with ``steps`` evaluations."""
         return self.solver(steps).timesteps
 
+    def marginals(self, t: float) -> tuple[float, float]:
+        """``(alpha_t, sigma_t)``: the state at time ``t`` is
+        ``lq + alpha_t (x0 - lq) + sigma_t eps`` in this sampler's SDE. Needed to run networks that
+        predict the clean image (:func:`noise_from_output`).
+
+        Raises:
+            ConfigError: the sampler does not describe its marginals.
+        """
+        raise ConfigError(f"{type(self).__name__} does not give its SDE's marginals, so it can only run "
+                          "noise-predicting networks; use irsde, mrs or heun for a clean-predicting one.")
+
     @abstractmethod
     def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
                     noise: torch.Tensor | None = None) -> torch.Tensor:
         """Initial state ``x_T`` for restoring ``lq`` ``(B, C, H, W)``; ``noise`` replaces the
         standard-normal draw."""
+
+
+def prediction_of(denoiser: torch.nn.Module) -> str:
+    """What ``denoiser`` returns, ``"noise"`` unless it says otherwise (its ``prediction``).
+
+    Raises:
+        ConfigError: an unknown kind.
+    """
+    kind = getattr(denoiser, "prediction", "noise")
+    if kind not in PREDICTIONS:
+        raise ConfigError(f"The network's prediction={kind!r} is not one of {', '.join(PREDICTIONS)}.")
+    return kind
+
+
+def noise_from_output(output: torch.Tensor, prediction: str, sampler: Sampler, x: torch.Tensor,
+                      lq: torch.Tensor, t: float) -> torch.Tensor:
+    """The noise prediction the samplers take, from a network ``output`` of kind ``prediction``.
+
+    A clean prediction ``c`` at time ``t`` becomes ``(x - lq - alpha_t (c - lq)) / sigma_t``, the noise
+    that puts ``c`` at ``x`` in the sampler's SDE (:meth:`Sampler.marginals`), so a sampler's own
+    clean-image estimate from it is ``c`` again.
+
+    Args:
+        output, x, lq: ``(B, C, H, W)``; t: the time the network saw (``sigma_t > 0``).
+    """
+    if prediction == "noise":
+        return output
+    alpha, sigma = sampler.marginals(float(t))
+    if not sigma > 0:
+        raise ConfigError(f"A clean prediction at t={t:g} where the SDE has no noise (sigma_t = 0) implies no "
+                          "noise; evaluate the network at t > 0.")
+    return (x - lq - alpha * (output - lq)) / sigma
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -17,7 +17,7 @@ from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
 from ..types import Conditioning
 from .runtime import autocast, bucket_divisor
-from .sampler import Sampler, Solver, randn_like
+from .sampler import Sampler, Solver, noise_from_output, prediction_of, randn_like
 
 #: ``progress(done, total)`` is called after every network evaluation.
 Progress = Callable[[int, int], None]
@@ -71,12 +71,14 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
     """Restore ``lq`` by running the reverse process of ``sampler`` with ``denoiser``.
 
     The network is called as ``denoiser(x_t, lq, t, degradation=, content=)`` with ``t`` a Python
-    float (possibly non-integer). With ``tile`` each network evaluation runs on overlapping tiles
-    that are blended, while the state and all noise stay whole-image; with one tile covering the
-    image the result equals the untiled one.
+    float (possibly non-integer); the output of a network whose ``prediction`` is ``"clean"`` is
+    turned into the noise the solver takes through the sampler's SDE
+    (:func:`~.sampler.noise_from_output`). With ``tile`` each network evaluation runs on
+    overlapping tiles that are blended, while the state and all noise stay whole-image; with one
+    tile covering the image the result equals the untiled one.
 
     Args:
-        denoiser: noise-predicting network (``size_divisor``, ``pad_mode`` attributes optional).
+        denoiser: the network (``size_divisor``, ``pad_mode``, ``prediction`` attributes optional).
         sampler: e.g. ``create_sampler("irsde")`` or ``create_sampler("mrs")``.
         lq: ``(B, 3, H, W)`` low-quality images in [0, 1] (the SDE mean).
         cond: degradation / content embeddings ``(B, D)``.
@@ -119,6 +121,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
         raise ShapeError(f"x_T has shape {tuple(x.shape)} but lq has {tuple(lq.shape)}.")
     context = (cond.degradation, cond.content)
     divisor = bucket_divisor(denoiser, bucket)
+    prediction = prediction_of(denoiser)
     pad_mode = getattr(denoiser, "pad_mode", "reflect")
     device = lq.device
 
@@ -137,6 +140,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
         else:
             eps = tiled_apply(lambda *a, t=t: predict(*a, t=t), (x, lq), tile=tile, overlap=tile_overlap,
                               tile_batch=tile_batch, context=context)
+        eps = noise_from_output(eps, prediction, sampler, x, lq, t)
         x = solver.step(eps, x, lq, draws)
         if check_finite:
             finite.append(torch.isfinite(x).all())

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..core.sampler import prediction_of
 from ..errors import ConfigError
 from ..io import OutputExistsError
 from .graphs import ROLES, BackboneGraph, DenoiserGraph, EncoderGraph
@@ -106,14 +107,15 @@ def plan_export(name: str, net: nn.Module, *, kind: str, sampler: dict[str, Any]
     if kind == "denoiser":
         names = ("x_t", "lq", "t", *roles)
         args = (torch.rand(batch, 3, h, w), torch.rand(batch, 3, h, w), torch.full((batch,), 37.5), *embeddings)
+        out = prediction_of(net)  # "noise", or "clean": the runner converts it (docs/export.md)
         meta.update(inputs=_io(names, ["state", "lq", "time", *roles],
                                ["(B, 3, H, W) diffusion state, any H and W", image, "(B,) float32 time",
                                 *[f"(B, {dim})"] * len(roles)]),
-                    outputs=_io(["noise"], ["noise"], ["(B, 3, H, W) predicted noise"]),
+                    outputs=_io([out], [out], [f"(B, 3, H, W) predicted {out}"]), prediction=out,
                     **denoiser_sampling(sampler))
         graph: nn.Module = DenoiserGraph(net, roles)
-        dynamic = {"x_t": _IMAGE, "lq": _IMAGE, "t": _VECTOR, **{r: _VECTOR for r in roles}, "noise": _IMAGE}
-        return ExportPlan(graph.eval(), args, names, ("noise",), dynamic, 3, meta)
+        dynamic = {"x_t": _IMAGE, "lq": _IMAGE, "t": _VECTOR, **{r: _VECTOR for r in roles}, out: _IMAGE}
+        return ExportPlan(graph.eval(), args, names, (out,), dynamic, 3, meta)
     names = ("lq", *roles)
     args = (torch.rand(batch, 3, h, w), *embeddings)
     meta.update(inputs=_io(names, ["lq", *roles], [image, *[f"(B, {dim})"] * len(roles)]),

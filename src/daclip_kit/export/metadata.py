@@ -9,8 +9,10 @@ TorchScript file the extra file ``daclip_kit.json``, in a ``.pt2`` file the extr
   ``denoiser`` or ``encoder``), ``exporter``, ``version``;
 * ``inputs`` / ``outputs``: JSON lists of ``{"name", "role", "shape"}`` in graph order;
 * ``size_divisor``, ``pad_mode``, ``padding`` (``"inside"``: the graph pads and crops itself);
-* denoisers: ``context_dim``, ``sde`` (``max_sigma, T, schedule, eps, lam``), ``mr_schedule``
-  (the MRS schedule on the integer steps ``0..T``: ``t``, ``alpha``, ``sigma``, ``lambda``) and
+* denoisers: ``context_dim``, ``prediction`` (``noise``, or ``clean``: the output is the clean
+  image and a runner turns it into noise, ``(x_t - lq - alpha_t (clean - lq)) / sigma_t`` with
+  ``mr_schedule``'s ``alpha``/``sigma`` at ``t``), ``sde`` (``max_sigma, T, schedule, eps,
+  lam``), ``mr_schedule`` (the MRS schedule on the integer steps ``0..T``: ``t``, ``alpha``, ``sigma``, ``lambda``) and
   ``sampler`` (the MRS settings a run uses by default);
 * encoders: ``preprocess`` (``image_size``, ``mean``, ``std`` and the resize rule).
 """

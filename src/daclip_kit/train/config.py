@@ -409,7 +409,10 @@ class RestorationTrainConfig:
             ``daclip-vit-b-32`` weights and the official uint8 truncation of the LQ patch), or
             ``name = "none"`` to train without conditioning (the network must take none).
         objective: for denoisers, ``"ml"``: the official maximum-likelihood target (reverse-SDE
-            mean vs the optimal posterior mean); ``"noise"``: noise matching.
+            mean vs the optimal posterior mean); ``"noise"``: noise matching; ``"clean"``: the
+            clean image, for a network with ``network.prediction = "clean"`` (small models: a noise
+            prediction's errors are multiplied by ``sigma_t / alpha_t``, about 40 at ``t = T``,
+            when a sampler turns it into a clean image; docs/train.md).
         loss: ``"l1"`` (official; Restormer, PromptIR), ``"l2"``, or, for one-shot backbones,
             ``"psnr"`` (NAFNet's PSNR loss: ``10 log10`` of each image's MSE, averaged).
         optim: AdamW lr 2e-4, betas (0.9, 0.99), no weight decay, cosine to 1e-6, no warmup.
@@ -424,7 +427,7 @@ class RestorationTrainConfig:
     init_from: str | None = None
     sampler: Component = field(default_factory=_default_sampler)
     embedder: Component = field(default_factory=_default_embedder)
-    objective: Literal["ml", "noise"] = "ml"
+    objective: Literal["ml", "noise", "clean"] = "ml"
     loss: Literal["l1", "l2", "psnr"] = "l1"
     optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)

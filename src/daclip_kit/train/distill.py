@@ -16,7 +16,8 @@ of a trajectory maps to the trajectory's end (Song et al., "Consistency Models",
 3. the student (a copy of the teacher, trained) runs its own K-step sampler from the same
    ``x_T``: the ``mrs`` first-order data-prediction ODE step (a DDIM-type step) on the training
    SDE's schedule over the grid ``t_s, t_s(K-1)/K, ..., t_s/K`` (:func:`.distill_config.student_sampler`;
-   ``t_s`` from ``student_lambda_min``, 60 of 100 by default, where ``alpha = sigma``).
+   ``t_s`` from ``student_lambda_min``: by default 60 of 100, where ``alpha = sigma``, for a
+   noise-predicting teacher, and ``T`` for a clean-predicting one).
    At each of its K evaluations the clean-image prediction ``x0_k`` it implies is regressed on
    ``y``: ``loss = mean_k [(1 - w) L(x0_k, y) + w L(x0_k, GT)]`` with ``L`` = L2, L1 or LPIPS and
    ``w`` the GT mix-in. The state for the next evaluation is the solver's step with the
@@ -42,12 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, default_collate
 
+from ..core.sampler import noise_from_output, prediction_of
 from ..core.sampling import sample
 from ..factory import create_sampler
 from ..ops.padding import padded_call
 from ..pretrained import load_network, save_network
 from ..weights import resolve_weights
-from .distill_config import DistillTrainConfig, student_sampler
+from .distill_config import STUDENT_LAMBDA_MIN, DistillTrainConfig, student_sampler
 from .loop import Progress, StepContext, TrainResult, run
 from .restoration import RestorationTask
 
@@ -61,7 +63,11 @@ class DistillTask(RestorationTask):
         super().__init__(cfg, device, checkpoint)
         sde = cfg.sde
         self.teacher_sampler = create_sampler(cfg.teacher_sampler.name, **sde, **dict(cfg.teacher_sampler.options))
-        self.student_settings = student_sampler(sde, cfg.student_steps, cfg.student_lambda_min)
+        self.prediction = prediction_of(self.net)  # the teacher's too (checked when the student was initialised)
+        lambda_min = cfg.student_lambda_min
+        if lambda_min is None:
+            lambda_min = STUDENT_LAMBDA_MIN[self.prediction]
+        self.student_settings = student_sampler(sde, cfg.student_steps, lambda_min)
         self.sampler = create_sampler(self.student_settings["name"], **self.student_settings["config"])
         teacher = load_network(cfg.network.name, resolve_weights(cfg.init_from), config=dict(cfg.network.options))
         self.teacher = teacher.to(device).eval().requires_grad_(False)
@@ -132,9 +138,10 @@ class DistillTask(RestorationTask):
             for k, t in enumerate(solver.timesteps):
                 with ctx.sync(j == n - 1 and k == k_steps - 1):
                     with ctx.autocast():
-                        eps = padded_call(lambda a, b, t=t: net(a, b, t, degradation=cond.degradation,
+                        out = padded_call(lambda a, b, t=t: net(a, b, t, degradation=cond.degradation,
                                                                 content=cond.content),
                                           (x, lq), self.net.size_divisor, self.net.pad_mode).float()
+                        eps = noise_from_output(out, self.prediction, self.sampler, x, lq, t)
                         clean = self.sampler.data_prediction(eps, x, lq, solver.alphas[k].to(x.device),
                                                              solver.sigmas[k].to(x.device))
                         loss = (1 - w) * self.criterion(clean, target)

@@ -42,6 +42,10 @@ def _default_teacher_sampler() -> Component:
     return Component("mrs", {"solver_type": "ode"})
 
 
+#: ``student_lambda_min`` by what the teacher predicts (see :class:`DistillTrainConfig`).
+STUDENT_LAMBDA_MIN = {"noise": 0.0, "clean": -5.0}
+
+
 def student_sampler(sde: dict[str, Any], steps: int, lambda_min: float) -> dict[str, Any]:
     """The sampler settings saved with a student of ``steps`` evaluations (``{"name", "config"}``):
     ``mrs`` with a first-order data-prediction ODE step (a DDIM-type step) on the training SDE's
@@ -89,10 +93,13 @@ class DistillTrainConfig:
             ``teacher_steps`` per step (small CPU runs; recomputed, identically, on resume).
         student_steps: the student's evaluations, 1, 2 or 4.
         student_lambda_min: where the student's grid starts: the last step whose half log-SNR
-            ``log(alpha_t / sigma_t)`` (training SDE) is >= this. ``0`` (default) starts where
-            ``alpha = sigma`` (t = 60 of the official T = 100), where a clean-image prediction is
-            well conditioned; at ``t = T`` it would be divided by ``alpha_T = eps`` (0.005). The
-            start state is always ``x_T = lq + lambda z``; the time is the network's input label.
+            ``log(alpha_t / sigma_t)`` (training SDE) is >= this. Default (``None``): ``0`` for a
+            noise-predicting teacher, where ``alpha = sigma`` (t = 60 of the official T = 100), so
+            the clean image implied by a noise prediction is well conditioned (at ``t = T`` it
+            would be divided by ``alpha_T = eps``, 0.005); ``-5`` (the MRS default: ``t = T`` for
+            the official SDE) for a clean-predicting teacher (``network.prediction = "clean"``),
+            whose prediction needs no division, and where ``x_T`` really lives. The start state is
+            always ``x_T = lq + lambda z``; the time is the network's input label.
         loss: ``l2`` (default), ``l1`` or ``lpips`` (LPIPS-Alex; needs its AlexNet weights) between
             the student's clean-image prediction and the target.
         gt_weight: GT mix-in: the loss is ``(1 - w) L(pred, teacher) + w L(pred, GT)``.
@@ -110,7 +117,7 @@ class DistillTrainConfig:
     teacher_steps: int = 20
     teacher_pool: int = 0
     student_steps: int = 1
-    student_lambda_min: float = 0.0
+    student_lambda_min: float | None = None
     loss: Literal["l2", "l1", "lpips"] = "l2"
     gt_weight: float = 0.0
     optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
@@ -164,7 +171,8 @@ class DistillTrainConfig:
             raise ConfigError(f"student_steps={self.student_steps!r} is out of range: it must be one of "
                               f"{', '.join(map(str, STUDENT_STEPS))}.")
         check_float("gt_weight", self.gt_weight, high=1.0)
-        check_float("student_lambda_min", self.student_lambda_min, low=-math.inf)
+        if self.student_lambda_min is not None:
+            check_float("student_lambda_min", self.student_lambda_min, low=-math.inf)
         if self.loss not in ("l2", "l1", "lpips"):
             raise ConfigError(f"loss={self.loss!r} must be 'l2', 'l1' or 'lpips'.")
         embedder = check_component("embedders", self.embedder, "embedder") if self.uses_embedder else self.embedder

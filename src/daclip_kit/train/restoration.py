@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import load_strict, read_pretrained_weights
 from ..core.pipeline import RestorationPipeline, per_image_generators
+from ..core.sampler import prediction_of
 from ..errors import CheckpointError, ConfigError
 from ..factory import create_backbone, create_embedder, create_sampler
 from ..io import read_image
@@ -97,6 +98,18 @@ def load_network_folder(net: torch.nn.Module, folder: Path) -> torch.nn.Module:
     return net
 
 
+def check_objective(objective: str, prediction: str, name: str) -> None:
+    """Refuse an objective that does not fit what the network predicts (``noise`` or ``clean``).
+
+    Raises:
+        ConfigError: ``objective = "clean"`` with a noise-predicting network, or the reverse.
+    """
+    if (objective == "clean") != (prediction == "clean"):
+        fix = ('set network.prediction = "clean" too' if objective == "clean"
+               else 'use objective = "clean" (the "ml" and "noise" objectives are for noise-predicting networks)')
+        raise ConfigError(f"objective={objective!r} but network {name!r} predicts the {prediction}; {fix}.")
+
+
 def psnr_loss(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """NAFNet's training loss: ``10 log10(MSE + 1e-8)`` per image, averaged over the batch (minus the
     mean PSNR of images in [0, 1], up to the constant; lower is better)."""
@@ -125,10 +138,16 @@ class RestorationTask(TrainTask):
             load_network_folder(net, checkpoint / NETWORK_DIR)
         elif cfg.init_from:
             start = load_network(cfg.network.name, resolve_init(cfg.init_from), config=dict(cfg.network.options))
+            if prediction_of(start) != prediction_of(net):
+                raise ConfigError(f"init_from={cfg.init_from!r} predicts the {prediction_of(start)} but the run's network "
+                                  f"predicts the {prediction_of(net)}; set network.prediction = "
+                                  f"\"{prediction_of(start)}\" (and, for train restoration, the matching objective).")
             net.load_state_dict(start.state_dict(), strict=True)
             log.info("network initialised from %s", cfg.init_from)
         self.net = net.to(device).train()
         self.train_net: torch.nn.Module = self.net
+        if self.denoiser and hasattr(cfg, "objective"):  # a distill run has none: its loss is on images
+            check_objective(cfg.objective, prediction_of(net), cfg.network.name)
         self.embedder = build_embedder(cfg, device, self.net)
         self.ema = None
         if cfg.ema.enabled:

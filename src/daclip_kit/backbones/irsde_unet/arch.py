@@ -59,6 +59,7 @@ class ConditionalUNet(Switchable, Denoiser):
         config = UNetConfig() if config is None else config
         self.config = config
         self.size_divisor = config.size_divisor
+        self.prediction = config.prediction
         self.context_dim = config.context_dim if (config.use_degra_context or config.use_image_context) else 0
         self.accepts = frozenset(
             role for role, used in (("degradation", config.use_degra_context),
@@ -125,6 +126,8 @@ class ConditionalUNet(Switchable, Denoiser):
         """JSON-able config (``save_pretrained(net, dir, net.export_config())``)."""
         cfg = asdict(self.config)
         cfg["ch_mult"] = list(cfg["ch_mult"])
+        if cfg["prediction"] == "noise":  # the official kind: configs stay as they were before the option
+            del cfg["prediction"]
         return cfg
 
     def use_reference_ops(self, enabled: bool = True) -> ConditionalUNet:

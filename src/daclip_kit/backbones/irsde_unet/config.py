@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ...errors import ConfigError
 
@@ -28,6 +29,10 @@ class UNetConfig:
             in the middle block.
         scale: ``0.5`` adds the Wild-IR stride-2 stem (``downsample``/``upsample``); ``1`` none.
             The official universal code calls this ``upscale`` and ignores it.
+        prediction: what the output is: ``"noise"`` (official: the noise in ``x_t``) or
+            ``"clean"`` (the clean image, trained with ``objective = "clean"``); the samplers
+            convert a clean prediction to noise through their SDE (:func:`daclip_kit.core.sampler.
+            noise_from_output`). Not an architecture change: the same weights shapes.
     """
 
     in_nc: int = 3
@@ -38,6 +43,7 @@ class UNetConfig:
     use_degra_context: bool = True
     use_image_context: bool = True
     scale: float = 1.0
+    prediction: Literal["noise", "clean"] = "noise"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ch_mult", tuple(int(m) for m in self.ch_mult))
@@ -50,6 +56,8 @@ class UNetConfig:
             raise ConfigError(f"ch_mult={list(self.ch_mult)} must be a non-empty list of positive integers.")
         if self.scale not in (0.5, 1.0):
             raise ConfigError(f"scale={self.scale} is not supported: use 1 (universal) or 0.5 (Wild-IR stem).")
+        if self.prediction not in ("noise", "clean"):
+            raise ConfigError(f"prediction={self.prediction!r} must be 'noise' (official) or 'clean'.")
         if (self.use_degra_context or self.use_image_context) and self.context_dim <= 0:
             raise ConfigError(
                 f"context_dim={self.context_dim} must be positive when a context is used; set "

@@ -14,6 +14,7 @@ network evaluations than ``T`` are possible.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -129,6 +130,19 @@ class IRSDESampler(Sampler):
         gen_device = generator.device if generator is not None else "cpu"
         t = torch.randint(1, self.T + 1, (batch, 1, 1, 1), generator=generator, device=gen_device)
         return t.to(device)
+
+    def marginals(self, t: float) -> tuple[float, float]:
+        """``(alpha_t, sigma_bar_t)`` with ``alpha_t = exp(-theta_bar_t dt)`` (:meth:`mu_bar`); between
+        integer steps ``theta_bar`` is interpolated linearly."""
+        sched = self.schedule
+        t = float(t)
+        if not 0 <= t <= self.T:
+            raise ConfigError(f"Step t={t:g} is outside [0, {self.T}].")
+        lo = min(int(math.floor(t)), self.T - 1)
+        w = t - lo
+        theta_bar = float(sched.thetas_cumsum[lo]) * (1 - w) + float(sched.thetas_cumsum[lo + 1]) * w
+        alpha = math.exp(-theta_bar * float(sched.dt))
+        return alpha, self.max_sigma * math.sqrt(max(1 - alpha * alpha, 0.0))
 
     def noise_from_state(self, x_t: torch.Tensor, x0: torch.Tensor, lq: torch.Tensor, t: Step) -> torch.Tensor:
         """The true noise in ``x_t`` given the clean ``x0``: ``(x_t - mu_bar(x0, t)) / sigma_bar_t``."""
@@ -292,13 +306,15 @@ class IRSDESampler(Sampler):
     # -- training ----------------------------------------------------------------------------
 
     def training_loss(self, model_output: torch.Tensor, x_t: torch.Tensor, x0: torch.Tensor,
-                      lq: torch.Tensor, t: Step, *, objective: Literal["ml", "noise"] = "ml",
+                      lq: torch.Tensor, t: Step, *, objective: Literal["ml", "noise", "clean"] = "ml",
                       loss: Literal["l1", "l2"] = "l1") -> torch.Tensor:
-        """Training loss for a noise-predicting network.
+        """Training loss of a denoiser.
 
-        * ``objective="ml"`` (official): the reverse-SDE step mean implied by ``model_output``
-          against the optimal posterior mean ``reverse_optimum_step(x_t, x0, t)``.
-        * ``objective="noise"``: ``model_output`` against the true noise in ``x_t``.
+        * ``objective="ml"`` (official): the reverse-SDE step mean implied by the noise prediction
+          ``model_output`` against the optimal posterior mean ``reverse_optimum_step(x_t, x0, t)``.
+        * ``objective="noise"``: the noise prediction ``model_output`` against the true noise in ``x_t``.
+        * ``objective="clean"``: the clean-image prediction ``model_output`` (a network with
+          ``prediction = "clean"``) against ``x0``.
 
         Returns:
             Scalar mean ``l1``/``l2`` loss.
@@ -308,8 +324,10 @@ class IRSDESampler(Sampler):
             target = self.reverse_optimum_step(x_t, x0, lq, t)
         elif objective == "noise":
             pred, target = model_output, self.noise_from_state(x_t, x0, lq, t)
+        elif objective == "clean":
+            pred, target = model_output, x0
         else:
-            raise ConfigError(f"objective={objective!r} must be 'ml' or 'noise'.")
+            raise ConfigError(f"objective={objective!r} must be 'ml', 'noise' or 'clean'.")
         if loss == "l1":
             return F.l1_loss(pred, target)
         if loss == "l2":

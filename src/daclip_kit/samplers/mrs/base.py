@@ -41,6 +41,11 @@ class MeanRevertingSampler(Sampler):
         """Stationary standard deviation lambda in [0, 1] units."""
         return self.schedule.lam
 
+    def marginals(self, t: float) -> tuple[float, float]:
+        """``(alpha_t, sigma_t)`` of :attr:`schedule`, interpolated at the float time ``t``."""
+        times = torch.tensor([float(t)], dtype=torch.float64)
+        return float(self.schedule.at("alpha_array", times)), float(self.schedule.at("sigma_array", times))
+
     def noise_state(self, lq: torch.Tensor, generator: torch.Generator | None = None,
                     noise: torch.Tensor | None = None) -> torch.Tensor:
         """``x_T = lq + lambda * z`` (the official start state), ``(B, 3, H, W)`` like ``lq``."""
