@@ -33,6 +33,9 @@ step restore100 200 $PY benchmarks/bench_restore.py --device cuda --size 256 --s
   --repeats 3 --json "$OUT/restore100.json"
 step mrs10 120 $PY benchmarks/bench_restore.py --device cuda --size 256 --sampler mrs --steps 10 --batch 16 \
   --repeats 5 --json "$OUT/mrs10.json"
+# the -fast models' sampler: the posterior strided to 10 evaluations
+step fast10 120 $PY benchmarks/bench_restore.py --device cuda --size 256 --sampler irsde --steps 10 --batch 16 \
+  --repeats 5 --json "$OUT/fast10.json"
 # the speed ladder's student rungs (docs/samplers.md): a distilled student (`train distill`) is the same
 # network run by its saved sampler (mrs, first-order ODE on the training schedule) for K evaluations
 for k in 1 2 4; do

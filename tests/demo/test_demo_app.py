@@ -73,9 +73,9 @@ def test_classify_handler_and_the_model_and_sampler_widgets(settings, photo):
     best = next(iter(probabilities))
     assert set(probabilities) == set(daclip_kit.DEGRADATIONS) and f"**{best}**" in status
     summary, sampler, steps = app.on_model("irsde-universal-fast")
-    assert "MR Sampler" in summary.info and sampler.value == "mrs" and sampler.interactive
+    assert "strided to 10" in summary.info and sampler.value == "irsde" and sampler.interactive
     assert steps.value == 10 and steps.maximum == 100
-    assert app.on_sampler("irsde-universal-fast", "irsde").value == 10  # the recipe's steps stay
+    assert app.on_sampler("irsde-universal-fast", "mrs").value == 10  # the recipe's steps stay
     assert app.on_sampler("irsde-universal", "heun").value == 100
 
 

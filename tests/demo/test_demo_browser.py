@@ -89,7 +89,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             offered = [t.split("\n")[-1] for t in page.locator("ul[role=listbox] li").all_inner_texts()]
             assert offered == list(daclip_kit.get_registry("pipelines").names())
             page.get_by_role("option", name="irsde-universal-fast", exact=True).click()
-            expect(page.locator("#sampler input")).to_have_value("mrs")
+            expect(page.locator("#sampler input")).to_have_value("irsde")
             expect(page.locator("#steps input[type=number]")).to_have_value("10")
 
             # record every progress text the page shows while sampling
@@ -102,7 +102,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             page.click("#restore")
             status = page.locator("#status")
             expect(status).to_contain_text("Restored 40x28 in ", timeout=60_000)
-            assert "with irsde-universal-fast (mrs, 10 steps, seed 0)" in status.inner_text()
+            assert "with irsde-universal-fast (irsde, 10 steps, seed 0)" in status.inner_text()
             seen = "\n".join(page.evaluate("window.progressSeen"))
             assert re.search(r"\b[1-9]/10 steps\b", seen), seen  # the progress bar while sampling
 
@@ -138,7 +138,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
     expected = daclip_kit.classify(rgb, weights=tiny_models["daclip"], device="cpu")
     assert all(abs(shown[label] - 100 * p) <= 0.5 + 1e-6 for label, p in expected.items()), (shown, expected)
     same = daclip_kit.restore(rgb, "irsde-universal-fast", weights=tiny_models["weights"],
-                              embedder_weights=tiny_models["daclip"], sampler="mrs", steps=10, seed=0, device="cpu",
+                              embedder_weights=tiny_models["daclip"], sampler="irsde", steps=10, seed=0, device="cpu",
                               download=False)
     assert np.abs(restored - np.asarray(same, dtype=np.int16)).max() <= 1
     assert np.abs(restored - np.asarray(rgb, dtype=np.int16)).max() > 1  # it did change the photo

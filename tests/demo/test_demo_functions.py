@@ -58,7 +58,7 @@ def test_seed_sampler_steps_and_tiles(settings, photo):
     assert "tiles" not in run_restore(photo, "irsde-universal", "irsde", 2.0, "0", 0, settings=settings).message
     tiled = run_restore(photo, "irsde-universal-fast", None, None, 0, 32, settings=settings)
     assert tiled.restored.size == (40, 28)
-    assert "with irsde-universal-fast (mrs, 10 steps, seed 0, tiles of 32)" in tiled.message
+    assert "with irsde-universal-fast (irsde, 10 steps, seed 0, tiles of 32)" in tiled.message
 
 
 def test_inputs_of_every_kind_and_their_limits(settings, photo, tmp_path):
