@@ -45,7 +45,6 @@ from ..plugins import get_registry
 from ..pretrained import load_network, native_info, save_network
 from ..types import Conditioning
 from ..weights import resolve_weights
-from .checkpoints import newest_model_folder
 from .config import RestorationTrainConfig
 from .datasets import BalancedPatchDataset, round_robin
 from .ema import EMA
@@ -76,13 +75,8 @@ def build_embedder(cfg: RestorationTrainConfig, device: torch.device, network: t
 
 
 def resolve_init(ref: str) -> Path:
-    """The weights ``init_from`` names: a run or checkpoint folder gives its newest checkpoint's
-    ``network-ema`` (else ``network``); anything else goes through :func:`resolve_weights`."""
-    path = Path(ref)
-    if path.is_dir():
-        folder = newest_model_folder(path, (EMA_DIR, NETWORK_DIR))
-        if folder is not None:
-            return folder
+    """The weights ``init_from`` names (:func:`resolve_weights`): a run or checkpoint folder gives
+    its newest checkpoint's ``network-ema`` (else ``network``)."""
     return resolve_weights(ref)
 
 

@@ -120,7 +120,8 @@ def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Seq
     """Local path of the weights ``ref``.
 
     Args:
-        ref: a file or folder (returned as it is; it must exist), a Hub reference
+        ref: a file or folder (returned as it is; it must exist), a ``daclip-kit train`` run or
+            checkpoint folder (its newest model folder, :func:`model_in_run`), a Hub reference
             ``hf://OWNER/NAME[@REV][/SUBFOLDER]`` (its cached folder, downloaded on first use
             whatever ``download`` says, since the reference asks for it; see
             :func:`daclip_kit.weights.hub.download_hub`) or a registered weights name
@@ -165,11 +166,32 @@ def find_weights(ref: str | Path, *, search_dirs: Sequence[str | Path] = (),
         path = Path(ref).expanduser()
         if not path.exists():
             raise WeightsNotFoundError(f"Weights file {str(path)!r} does not exist.")
-        return path
+        return model_in_run(path) if path.is_dir() else path
     spec = get_weight_spec(str(ref))
     found = call_hook("daclip_kit_resolve_weights", firstresult=True, spec=spec, cache_dir=_cache(cache_dir),
                       search_dirs=tuple(Path(d).expanduser() for d in search_dirs))
     return Path(found) if found is not None else spec
+
+
+#: Model folders a ``daclip-kit train`` checkpoint holds, in the order a run folder is read.
+RUN_MODELS = ("network-ema", "network", "daclip")
+
+
+def model_in_run(folder: Path) -> Path:
+    """``folder`` itself, or, for a ``daclip-kit train`` run or checkpoint folder, the model folder
+    it holds: ``network-ema`` (else ``network``, else ``daclip``) of the newest complete checkpoint.
+    Logged, so a run folder never stands silently for one of its checkpoints."""
+    from ..pretrained import is_native_folder
+
+    if is_native_folder(folder):
+        return folder
+    from ..train.checkpoints import newest_model_folder
+
+    found = newest_model_folder(folder, RUN_MODELS)
+    if found is None:
+        return folder
+    log.info("%s: using %s", folder, found)
+    return found
 
 
 #: Seconds the one connectivity probe waits for the hub before judging it unreachable.
