@@ -106,3 +106,67 @@ def test_bench_rows_with_another_sampler(tmp_path, capsys):
         assert data["config"]["precision"] == ("bf16" if name == "bf16" else "fp32")
     assert results["irsde"] != results["mrs"]  # really another sampler
     assert results["irsde"] != results["bf16"]  # really another precision
+
+
+class _PaperRowPlugin:
+    """A table whose row sets the paper's sampler mode, as Tables 2, 3 and 6 do."""
+
+    @hookimpl
+    def daclip_kit_register_tables(self):
+        from daclip_kit.bench.spec import ColumnSpec, RowSpec, TableSpec
+
+        return [TableSpec(
+            name="tiny-paper-row", title="a row with the paper's sampler settings",
+            rows=(RowSpec(label="Paper", pipeline="tiny-irsde", overrides={"sampler.mode": "sde"}, user_trained=True),),
+            columns=(ColumnSpec(dataset="noisy", metric="psnr"),))]
+
+
+def test_a_distilled_student_runs_its_own_k_steps_in_a_paper_row(tmp_path, monkeypatch):
+    """`bench --weights ROW=STUDENT`: a folder saved with a K-step sampler (train distill) runs it,
+    not the row's ``sampler.mode = "sde"``, and the report says so; a teacher folder keeps the row's."""
+    from daclip_kit import create_backbone, save_network
+    from daclip_kit.cli.main import main
+    from daclip_kit.plugins import get_plugin_manager
+    from daclip_kit.train.distill_config import student_sampler
+
+    manager = get_plugin_manager()
+    manager.register(_Plugin(), name="tiny-restore-plugin")
+    manager.register(_PaperRowPlugin(), name="tiny-paper-row-plugin")
+    torch.manual_seed(0)
+    net = create_backbone("irsde-unet", **TINY_UNET)
+    sde = {"max_sigma": 50.0, "T": 4, "schedule": "cosine", "eps": 0.005}
+    student = save_network(net, tmp_path / "student", name="irsde-unet", config=dict(TINY_UNET),
+                           sampler=student_sampler(sde, 2, -5.0))
+    teacher = save_network(net, tmp_path / "teacher", name="irsde-unet", config=dict(TINY_UNET),
+                           sampler={"name": "irsde", "config": sde})
+    (tmp_path / "w").mkdir()
+    torch.save(create_backbone("irsde-unet", **TINY_UNET).state_dict(), tmp_path / "w" / "tiny-unet.pt")  # the DA-CLIP recipe's
+    for sub in ("LQ", "GT"):
+        (tmp_path / "d" / "val" / "noisy" / sub).mkdir(parents=True)
+    gt = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    Image.fromarray(gt).save(tmp_path / "d" / "val" / "noisy" / "GT" / "0.png")
+    Image.fromarray(255 - gt).save(tmp_path / "d" / "val" / "noisy" / "LQ" / "0.png")
+    calls = []
+    real_forward = type(net).forward
+
+    def counting(self, x, *args, **kwargs):
+        if x.device.type != "meta":
+            calls.append(1)
+        return real_forward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(type(net), "forward", counting)
+    rows = {}
+    for name, folder in (("student", student), ("teacher", teacher)):
+        calls.clear()
+        out = tmp_path / f"{name}.json"
+        assert main(["bench", "--table", "tiny-paper-row", "--data-root", str(tmp_path / "d"), "--weights-dir",
+                     str(tmp_path / "w"), "--weights", f"Paper={folder}", "--device", "cpu", "--json", str(out)]) == 0
+        rows[name] = (json.loads(out.read_text())["rows"][0], len(calls))
+    (row, n) = rows["student"]
+    assert row["status"] == "measured", row["notes"]
+    assert n == 2  # one image, the student's K = 2 evaluations
+    assert any("sampler saved with it (mrs, 2 evaluations)" in note and "sampler.mode" in note for note in row["notes"])
+    (row, n) = rows["teacher"]
+    assert row["status"] == "measured", row["notes"]
+    assert n == 4  # the SDE's T = 4 steps with the row's mode
+    assert not any("sampler saved with it" in note for note in row["notes"])

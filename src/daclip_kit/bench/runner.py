@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..core import distributed
@@ -50,11 +51,39 @@ Classifier = Callable[[Any, Sequence[str]], Any]
 # --- building real models ----------------------------------------------------------------------
 
 
-def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: str = "") -> Restorer:
+def _sampler_key(key: str) -> bool:
+    return key in ("sampler", "steps") or key.startswith("sampler.")
+
+
+def row_overrides(row: RowSpec, network: Any) -> tuple[dict[str, Any], str | None]:
+    """The row's recipe settings for the network ``network`` (a path or weights name), and a note
+    when some do not apply: a native folder that records a sampler other than the row pipeline's
+    (a distilled student's K-step ``mrs``) restores with its own, so the row's sampler settings
+    (the paper's ``sampler.mode = "sde"``) are left out."""
+    from ..pipelines.recipe import get_recipe
+    from ..pretrained import is_native_folder, native_info
+
+    overrides = dict(row.overrides)
+    sampler_keys = [k for k in overrides if _sampler_key(k)]
+    if not sampler_keys or not isinstance(network, (str, Path)) or not is_native_folder(Path(network)):
+        return overrides, None
+    own = native_info(Path(network)).sampler
+    if not own or own.get("name") == get_recipe(row.pipeline).sampler:
+        return overrides, None
+    steps = own.get("config", {}).get("num_sample_steps")
+    note = (f"{row.label}: {network} restores with the sampler saved with it ({own['name']}"
+            f"{f', {steps} evaluation' + ('s' if steps != 1 else '') if steps else ''}), not the row's {', '.join(sampler_keys)}")
+    return {k: v for k, v in overrides.items() if not _sampler_key(k)}, note
+
+
+def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: str = "",
+                   notes: list[str] | None = None) -> Restorer:
     """The model of ``row`` for ``dataset`` (``""``: the row's model for every data set), built by
     :func:`~daclip_kit.pipelines.build.build_pipeline` from the weights the plan resolved (a run's
     network with the embedder it was trained with); every image's noise comes from its own
-    generator seeded with ``options.seed``.
+    generator seeded with ``options.seed``. A network folder saved with its own sampler (a
+    distilled student) runs it (:func:`row_overrides`; the note is added to ``notes``);
+    ``--sampler``/``--steps`` still apply.
 
     Raises:
         WeightsNotFoundError: the plan holds no weights for ``dataset``.
@@ -67,7 +96,10 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: 
     if model is None:
         raise WeightsNotFoundError(f"row {row.label!r} has no weights for {dataset or 'its data sets'}; pass "
                                    f"--weights '{row.label}@{dataset or 'DATASET'}=PATH'.")
-    overrides: dict[str, Any] = {**row.overrides, **(options.overrides if recipe.sampler else {})}
+    own, note = row_overrides(row, model.network)
+    if note and notes is not None and note not in notes:
+        notes.append(note)
+    overrides: dict[str, Any] = {**own, **(options.overrides if recipe.sampler else {})}
     if model.embedder is not None:  # the embedder the run was trained with ("" = none)
         overrides["embedder"] = model.embedder
         overrides.update({f"embedder.{k}": v for k, v in model.embedder_options.items()})
@@ -181,7 +213,7 @@ def _restoration_models(table: TableSpec, plan: RowPlan, datasets: Sequence[str]
     failures: list[tuple[list[str], Exception]] = []
     for key, sets in groups.items():
         try:
-            restore = build_restorer(plan.row, plan, options, key)
+            restore = build_restorer(plan.row, plan, options, key, notes)
             values.update(_restoration_row(table, restore, plan.row.label, sets, options, meters, records,
                                            progress, notes))
         except (DaclipKitError, RuntimeError) as exc:
