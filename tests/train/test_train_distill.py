@@ -214,3 +214,12 @@ def test_a_clean_predicting_teacher_gives_a_clean_predicting_student(root, dacli
         out = daclip_kit.sample(student, sampler, lq, x_T=x_T)
         direct = student(x_T, lq, sampler.timesteps()[0])
     assert torch.allclose(out, direct, atol=1e-4)
+
+
+def test_distill_config_imports_on_its_own():
+    """``daclip_kit.train.distill_config`` imported first (before ``train.config``) is no import cycle."""
+    code = ("from daclip_kit.train.distill_config import DistillTrainConfig, student_sampler\n"
+            "from daclip_kit.train.config import config_class\n"
+            "assert config_class('distill') is DistillTrainConfig\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

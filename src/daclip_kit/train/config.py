@@ -544,9 +544,8 @@ def resume_changes(stored: Any, new: Any) -> list[tuple[str, Any, Any]]:
             if a.get(k, ABSENT) != b.get(k, ABSENT) and not _allowed(k)]
 
 
-#: The run-config class of each trainer, by CLI name (``irsde`` is the older name of ``restoration``).
-TRAINERS: dict[str, type] = {"daclip": DaClipTrainConfig, "restoration": RestorationTrainConfig,
-                             "irsde": RestorationTrainConfig}
+#: The trainers by CLI name (``irsde`` is the older name of ``restoration``).
+TRAINERS = ("daclip", "restoration", "irsde", "distill")
 
 
 def config_class(kind: str) -> type:
@@ -554,12 +553,11 @@ def config_class(kind: str) -> type:
     ``DistillTrainConfig`` for ``"distill"``."""
     if kind not in TRAINERS:
         raise UnknownComponentError("trainer", kind, TRAINERS)
-    return TRAINERS[kind]
+    if kind == "distill":  # built from this module's sections: imported here, not at the top, to avoid a cycle
+        from .distill_config import DistillTrainConfig
 
-
-from .distill_config import DistillTrainConfig  # noqa: E402  (built from the sections above)
-
-TRAINERS["distill"] = DistillTrainConfig
+        return DistillTrainConfig
+    return DaClipTrainConfig if kind == "daclip" else RestorationTrainConfig
 
 #: The run files shipped with the package (``examples/train`` in a clone links here).
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
