@@ -23,13 +23,18 @@ What it does, through the public API and the other benchmarks' code:
 The JSON written with ``--json``::
 
     {"teacher_100": {"psnr", "ssim", "lpips"}, "teacher_at": {"K": {"sampler", "psnr", "ssim", "lpips"}},
-     "student": {"K": {"psnr", "ssim", "lpips", "psnr_vs_teacher100", "ssim_vs_teacher100", "s_per_img"}}, "lq": {"psnr", "ssim", "lpips"}, "minutes",
+     "student": {"K": {"psnr", "ssim", "lpips", "psnr_vs_teacher100", "ssim_vs_teacher100", "s_per_img",
+                       "psnr_vs_target", "ssim_vs_target", "target": {"sampler", "nfe", "psnr", "ssim", ...}}},
+     "lq": {"psnr", "ssim", "lpips"}, "minutes",
      "rows": [every setting], "goal": {...}, "machine": {..., "load_before", "load_after"}}
 
 ``teacher_at[K]`` is the best (PSNR) of the teacher samplers at K NFE. PSNR/SSIM are against the
 ground truth (official protocol: uint8, 4-pixel border crop); ``psnr_vs_teacher100``,
 ``ssim_vs_teacher100`` (and ``lpips_vs_teacher100``) compare an output with the 100-step
-posterior's output of the same image (no border crop). LPIPS needs the AlexNet
+posterior's output of the same image (no border crop); ``psnr_vs_target`` / ``ssim_vs_target``
+compare a student's output with the output of the teacher sampler it was distilled from (its run's
+``teacher_sampler`` at ``teacher_steps``, on the same held-out images): how faithful the
+distillation is, apart from how good the teacher is. LPIPS needs the AlexNet
 weights (``--lpips-weights DIR``, or the daclip-kit cache; ``daclip-kit weights fetch
 lpips-alexnet``); without them it is ``null``. Exit status 0 when the goal (docs/samplers.md) is
 met, else 1.
@@ -145,7 +150,9 @@ def distil(root: Path, work: Path, teacher: Path, daclip: Path, k: int, args: ar
     losses = [r["loss_last"] for r in result.history if "loss_last" in r]
     return {"network": str(result.checkpoint / "network-ema"), "steps": result.step,
             "train_minutes": round((time.perf_counter() - tic) / 60, 2),
-            "loss_last_first": losses[0] if losses else None, "loss_last_final": losses[-1] if losses else None}
+            "loss_last_first": losses[0] if losses else None, "loss_last_final": losses[-1] if losses else None,
+            "teacher_sampler": {"name": cfg.teacher_sampler.name, "options": dict(cfg.teacher_sampler.options)},
+            "teacher_steps": cfg.teacher_steps, "gt_weight": cfg.gt_weight}
 
 
 class Scorer:
@@ -164,6 +171,15 @@ class Scorer:
             print(f"LPIPS is not measured: {exc}", file=sys.stderr)
             self.lpips_net = None
 
+    @staticmethod
+    def agreement(outs, refs) -> dict:
+        """Mean PSNR / SSIM of ``outs`` against ``refs`` (other outputs of the same images; no crop)."""
+        from daclip_kit.metrics import psnr, ssim
+
+        n = len(outs)
+        return {"psnr": sum(float(psnr(o, r, crop_border=0)) for o, r in zip(outs, refs)) / n,
+                "ssim": sum(float(ssim(o, r, crop_border=0)) for o, r in zip(outs, refs)) / n}
+
     def __call__(self, outs) -> dict:
         from daclip_kit.metrics import lpips, psnr, ssim
 
@@ -174,8 +190,8 @@ class Scorer:
         if self.lpips_net is not None:
             row["lpips"] = sum(float(lpips(o, g, net=self.lpips_net)) for o, g in zip(outs, self.gts)) / n
         if self.reference is not None:
-            row["psnr_vs_teacher100"] = sum(float(psnr(o, r, crop_border=0)) for o, r in zip(outs, self.reference)) / n
-            row["ssim_vs_teacher100"] = sum(float(ssim(o, r, crop_border=0)) for o, r in zip(outs, self.reference)) / n
+            agree = self.agreement(outs, self.reference)
+            row["psnr_vs_teacher100"], row["ssim_vs_teacher100"] = agree["psnr"], agree["ssim"]
             if self.lpips_net is not None:
                 row["lpips_vs_teacher100"] = sum(float(lpips(o, r, net=self.lpips_net))
                                                  for o, r in zip(outs, self.reference)) / n
@@ -254,11 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         for nfe in args.nfe:
             for label, name, options in TEACHER:
                 runs.append(restore(label, pipe, create_sampler(name, **sde, **options), nfe))
-    distilled = {}
+    distilled, targets = {}, {}
     for k in args.students:
-        distilled[str(k)] = stage(f"distill-{k}{args.tag}", lambda k=k: distil(root, work, teacher, daclip, k, args))
-        spipe, _, _ = bench_samplers.build(Path(distilled[str(k)]["network"]), daclip, args.device)
+        info = distilled[str(k)] = stage(f"distill-{k}{args.tag}", lambda k=k: distil(root, work, teacher, daclip, k, args))
+        spipe, _, _ = bench_samplers.build(Path(info["network"]), daclip, args.device)
         runs.append(restore(f"student{args.tag}", spipe, spipe.sampler, k))
+        # what the student was taught to reproduce: the teacher sampler of its run, on the held-out images
+        ts = info.get("teacher_sampler")  # absent in stages of earlier versions of this bench
+        if ts is not None:
+            targets[str(k)] = restore(f"target{args.tag}", pipe, create_sampler(ts["name"], **sde, **ts["options"]),
+                                      info["teacher_steps"])
     if args.skip_eval:
         return 0
 
@@ -281,10 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     students = {str(r["nfe"]): {k: r.get(k) for k in ("psnr", "ssim", "lpips", "psnr_vs_teacher100", "ssim_vs_teacher100",
                                                       "lpips_vs_teacher100", "s_per_img")}
                 for r in rows if r["setting"] == f"student{args.tag}"}
+    for k, target in targets.items():  # the distillation's own fidelity: student vs its teacher's output
+        agree = Scorer.agreement(outputs({"setting": f"student{args.tag}", "nfe": int(k)}), outputs(target))
+        students[k].update({"psnr_vs_target": agree["psnr"], "ssim_vs_target": agree["ssim"],
+                            "target": {**score(outputs(target)), "sampler": distilled[k]["teacher_sampler"],
+                                       "nfe": target["nfe"]}})
     stage_minutes = {"teacher": trained["minutes"],
                      "teacher_eval": round(sum(r["minutes"] for r in runs if not r["setting"].startswith("student")), 2),
                      "students": round(sum(d["minutes"] for d in distilled.values())
-                                       + sum(r["minutes"] for r in runs if r["setting"].startswith("student")), 2)}
+                                       + sum(r["minutes"] for r in runs if r["setting"].startswith("student"))
+                                       + sum({t["setting"]: t["minutes"] for t in targets.values()}.values()), 2)}
     report = {"teacher_100": teacher_100, "teacher_at": teacher_at, "student": students, "lq": lq,
               "minutes": round(sum(stage_minutes.values()), 2), "stage_minutes": stage_minutes, "rows": rows,
               "training": {**{k: v for k, v in trained.items() if k not in ("network", "daclip")},
@@ -316,6 +343,11 @@ def print_table(report: dict) -> None:
     for k, s in report["student"].items():
         print(f"{'student':24s} {int(k):4d} {s['psnr']:7.2f} {s['ssim']:7.4f} {fmt(s['lpips'], '7.4f')} "
               f"{fmt(s.get('psnr_vs_teacher100'), '11.2f')} {s['s_per_img']:7.3f}")
+    for k, s in report["student"].items():
+        if "psnr_vs_target" in s:
+            t = s["target"]
+            print(f"student {k} against what it was taught ({t['sampler']['name']}, {t['nfe']} NFE; {t['psnr']:.2f} dB "
+                  f"vs GT): PSNR {s['psnr_vs_target']:.2f} dB, SSIM {s['ssim_vs_target']:.4f}")
     lq = report["lq"]
     print(f"{'LQ input':24s} {'':4s} {lq['psnr']:7.2f} {lq['ssim']:7.4f} {fmt(lq['lpips'], '7.4f')}")
     print(f"{report['minutes']:.1f} min; goal: {report['goal']}")
