@@ -270,11 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         for nfe in args.nfe:
             for label, name, options in TEACHER:
                 runs.append(restore(label, pipe, create_sampler(name, **sde, **options), nfe))
-    distilled, targets = {}, {}
+    distilled, student_runs, targets = {}, {}, {}
     for k in args.students:
-        info = distilled[str(k)] = stage(f"distill-{k}{args.tag}", lambda k=k: distil(root, work, teacher, daclip, k, args))
+        info = distilled[str(k)] = stage(f"distill-{k}{args.tag}",
+                                         lambda k=k: distil(root, work, teacher, daclip, k, args))
         spipe, _, _ = bench_samplers.build(Path(info["network"]), daclip, args.device)
-        runs.append(restore(f"student{args.tag}", spipe, spipe.sampler, k))
+        student_runs[str(k)] = restore(f"student{args.tag}", spipe, spipe.sampler, k)
+        runs.append(student_runs[str(k)])
         # what the student was taught to reproduce: the teacher sampler of its run, on the held-out images
         ts = info.get("teacher_sampler")  # absent in stages of earlier versions of this bench
         if ts is not None:
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "lpips_vs_teacher100", "s_per_img")}
                 for r in rows if r["setting"] == f"student{args.tag}"}
     for k, target in targets.items():  # the distillation's own fidelity: student vs its teacher's output
-        agree = Scorer.agreement(outputs({"setting": f"student{args.tag}", "nfe": int(k)}), outputs(target))
+        agree = Scorer.agreement(outputs(student_runs[k]), outputs(target))
         students[k].update({"psnr_vs_target": agree["psnr"], "ssim_vs_target": agree["ssim"],
                             "target": {**score(outputs(target)), "sampler": distilled[k]["teacher_sampler"],
                                        "nfe": target["nfe"]}})
@@ -311,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                      "teacher_eval": round(sum(r["minutes"] for r in runs if not r["setting"].startswith("student")), 2),
                      "students": round(sum(d["minutes"] for d in distilled.values())
                                        + sum(r["minutes"] for r in runs if r["setting"].startswith("student"))
-                                       + sum({t["setting"]: t["minutes"] for t in targets.values()}.values()), 2)}
+                                       + sum({(t["setting"], t["nfe"]): t["minutes"]  # one stage per setting
+                                              for t in targets.values()}.values()), 2)}
     report = {"teacher_100": teacher_100, "teacher_at": teacher_at, "student": students, "lq": lq,
               "minutes": round(sum(stage_minutes.values()), 2), "stage_minutes": stage_minutes, "rows": rows,
               "training": {**{k: v for k, v in trained.items() if k not in ("network", "daclip")},
@@ -346,8 +349,8 @@ def print_table(report: dict) -> None:
     for k, s in report["student"].items():
         if "psnr_vs_target" in s:
             t = s["target"]
-            print(f"student {k} against what it was taught ({t['sampler']['name']}, {t['nfe']} NFE; {t['psnr']:.2f} dB "
-                  f"vs GT): PSNR {s['psnr_vs_target']:.2f} dB, SSIM {s['ssim_vs_target']:.4f}")
+            print(f"student {k} against what it was taught ({t['sampler']['name']}, {t['nfe']} NFE; "
+                  f"{t['psnr']:.2f} dB vs GT): PSNR {s['psnr_vs_target']:.2f} dB, SSIM {s['ssim_vs_target']:.4f}")
     lq = report["lq"]
     print(f"{'LQ input':24s} {'':4s} {lq['psnr']:7.2f} {lq['ssim']:7.4f} {fmt(lq['lpips'], '7.4f')}")
     print(f"{report['minutes']:.1f} min; goal: {report['goal']}")

@@ -139,8 +139,7 @@ def test_a_distilled_student_runs_its_own_k_steps_in_a_paper_row(tmp_path, monke
                            sampler=student_sampler(sde, 2, -5.0))
     teacher = save_network(net, tmp_path / "teacher", name="irsde-unet", config=dict(TINY_UNET),
                            sampler={"name": "irsde", "config": sde})
-    (tmp_path / "w").mkdir()
-    torch.save(create_backbone("irsde-unet", **TINY_UNET).state_dict(), tmp_path / "w" / "tiny-unet.pt")  # the DA-CLIP recipe's
+    (tmp_path / "w").mkdir()  # --weights-dir: nothing in it is needed, --weights gives the network
     for sub in ("LQ", "GT"):
         (tmp_path / "d" / "val" / "noisy" / sub).mkdir(parents=True)
     gt = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)

@@ -70,9 +70,10 @@ def row_overrides(row: RowSpec, network: Any) -> tuple[dict[str, Any], str | Non
     own = native_info(Path(network)).sampler
     if not own or own.get("name") == get_recipe(row.pipeline).sampler:
         return overrides, None
-    steps = own.get("config", {}).get("num_sample_steps")
-    note = (f"{row.label}: {network} restores with the sampler saved with it ({own['name']}"
-            f"{f', {steps} evaluation' + ('s' if steps != 1 else '') if steps else ''}), not the row's {', '.join(sampler_keys)}")
+    count = own.get("config", {}).get("num_sample_steps")
+    what = f"{own['name']}, {count} evaluation{'s' if count != 1 else ''}" if count else own["name"]
+    note = (f"{row.label}: {network} restores with the sampler saved with it ({what}), "
+            f"not the row's {', '.join(sampler_keys)}")
     return {k: v for k, v in overrides.items() if not _sampler_key(k)}, note
 
 

@@ -559,6 +559,7 @@ def config_class(kind: str) -> type:
         return DistillTrainConfig
     return DaClipTrainConfig if kind == "daclip" else RestorationTrainConfig
 
+
 #: The run files shipped with the package (``examples/train`` in a clone links here).
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
