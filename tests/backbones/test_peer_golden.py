@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _tolerance import PARITY_ATOL
 
 from daclip_kit.compat import load_official
 from daclip_kit.core.pipeline import RestorationPipeline
 from daclip_kit.ops.padding import crop_to, pad_to_multiple
 
-ATOL = 1e-5
+ATOL = PARITY_ATOL
 
 
 def _check(got: torch.Tensor, want: torch.Tensor) -> None:

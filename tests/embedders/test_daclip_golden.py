@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 from _embedders_testutil import official_checkpoint
+from _tolerance import PARITY_ATOL
 
 from daclip_kit.compat import load_official
 from daclip_kit.embedders.daclip.loss import DaClipLoss, clip_loss
 
-ATOL = 1e-5
+ATOL = PARITY_ATOL
 
 
 @pytest.fixture(scope="module")
