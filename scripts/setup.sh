@@ -17,7 +17,7 @@ have_chromium() {
     return 0
   fi
   local name
-  # The names tests/demo/test_demo_browser.py looks for, Debian's first.
+  # The names tests/_browser.py looks for, Debian's first.
   for name in chromium chromium-browser google-chrome; do
     command -v "$name" >/dev/null 2>&1 && return 0
   done

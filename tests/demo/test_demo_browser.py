@@ -1,44 +1,26 @@
 """End to end, the way a person uses it: ``daclip-kit demo`` with tiny local models, opened in
 headless Chromium (Playwright), a photo uploaded, restored, compared and downloaded.
 
-Chromium comes from the Debian package ``chromium`` (``scripts/setup.sh``, the README's set-up, installs it); Playwright drives
-that executable, so no browser is downloaded. Without it this test fails, it is never skipped.
+Chromium comes from the Debian package ``chromium`` (``scripts/setup.sh``, the README's set-up, installs it);
+Playwright drives that executable, so no browser is downloaded. Without it this test fails, it is never skipped.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _browser import chromium_executable
+from _demo_server import START_TIMEOUT, DemoServer
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 import daclip_kit
-from _demo_server import START_TIMEOUT, DemoServer
 
-#: Executable names of Chromium, Debian's first.
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 STEPS = 8
-
-
-def chromium_executable() -> str:
-    """Path of an installed Chromium, from ``$DACLIP_KIT_CHROMIUM`` or ``PATH``; fails without one."""
-    wanted = os.environ.get("DACLIP_KIT_CHROMIUM")
-    if wanted:
-        if not Path(wanted).is_file():
-            pytest.fail(f"DACLIP_KIT_CHROMIUM={wanted!r} is not a file; point it at a Chromium executable.")
-        return wanted
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("Chromium is not installed, so the demo cannot be tested in a browser: run "
-                "`scripts/setup.sh` (it runs `apt-get install -y chromium`) or set DACLIP_KIT_CHROMIUM=/path/to/chrome.")
 
 
 @pytest.fixture
@@ -79,7 +61,7 @@ def test_upload_restore_compare_download_in_chromium(chromium, demo_url, photo, 
             assert sorted(labels) == sorted(daclip_kit.DEGRADATIONS)
             percents = [int(t.rstrip("%")) for t in page.locator("#probabilities dd").all_inner_texts()]
             assert percents == sorted(percents, reverse=True) and 95 <= sum(percents) <= 105
-            shown = dict(zip(labels, percents))
+            shown = dict(zip(labels, percents, strict=True))
             expect(page.locator("#status")).to_contain_text(f"DA-CLIP thinks this photo is {labels[0]}")
 
             # the model box offers the registered pipelines; another model brings its sampler and steps
