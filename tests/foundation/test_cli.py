@@ -1,13 +1,18 @@
 """CLI behaviour and start-up cost (torch must not be imported for discovery commands)."""
 
+import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
+import daclip_kit.cli.main as cli_main
 from daclip_kit.cli.main import main
-from daclip_kit.specs import KINDS
+from daclip_kit.plugins import get_registry
+from daclip_kit.specs import KINDS, load_target
 
 NO_TORCH = """
 import sys
@@ -38,6 +43,47 @@ def test_console_script_help():
     assert exe.returncode == 0
     for verb in ("ls", "plugins"):
         assert verb in exe.stdout
+
+
+def _verb_paths(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+    """Every sub-verb under ``parser`` as ``"data add"``, walking nested subparsers."""
+    paths = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                paths += [f"{prefix} {name}", *_verb_paths(sub, f"{prefix} {name}")]
+    return paths
+
+
+def test_root_help_lists_every_verb_and_sub_verb():
+    paths = []
+    for entry in get_registry("commands").entries():
+        parser = argparse.ArgumentParser(prog=entry.spec.name)
+        load_target(entry.spec.target)(parser)
+        paths += [entry.spec.name, *_verb_paths(parser, entry.spec.name)]
+    assert {"data add", "data check", "weights fetch"} <= set(paths)
+    out = subprocess.run([sys.executable, "-m", "daclip_kit.cli.main", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1"}, check=True).stdout
+    # a row of the COMMAND table: the indented path, then its summary two spaces on (or nothing)
+    missing = [path for path in paths if not re.search(rf"^ +{re.escape(path)}(  |$)", out, flags=re.M)]
+    assert not missing, f"not in `daclip-kit --help`: {missing}\n{out}"
+
+
+def test_root_help_survives_a_verb_that_cannot_be_set_up(monkeypatch, capsys):
+    real = cli_main.load_target
+
+    def broken_data(target):
+        if target.startswith("daclip_kit.cli.data:"):
+            raise ImportError("cannot import name 'X'")
+        return real(target)
+
+    monkeypatch.setattr(cli_main, "load_target", broken_data)
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    captured = capsys.readouterr()
+    assert "weights fetch" in captured.out and "data add" not in captured.out
+    assert "the sub-verbs of 'data' are not listed" in captured.err and "cannot import name 'X'" in captured.err
 
 
 def test_ls_json(capsys):

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
 from ..errors import DaclipKitError, PluginLoadError
@@ -55,15 +56,90 @@ class _PlainHandler(logging.StreamHandler):
     def format(self, record: logging.LogRecord) -> str:
         line = " ".join(f"{record.levelname.lower()}: {record.getMessage()}".split())
         if record.exc_info and logging.getLogger().level <= logging.DEBUG:  # -vv: the whole story
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + logging.Formatter().formatException(record.exc_info)
         return line
 
 
-def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    """The root parser; only the verb named in ``argv`` gets its arguments (lazy import)."""
+class _RootParser(argparse.ArgumentParser):
+    """The root parser. Its help lists each verb's sub-verbs (``data add``) under the verb, read from
+    the verbs' own parsers, which are configured for that only when the help is shown."""
 
-    parser = argparse.ArgumentParser(
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.verbs: dict[str, Any] = {}  # name -> registry entry of the verbs to list, set by build_parser
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and self.verbs:
+                rows: list[argparse.Action] = []
+                for row in action._choices_actions:
+                    rows.append(row)
+                    entry = self.verbs.get(row.dest)
+                    for path, summary in _sub_verbs(_configured(entry)) if entry is not None else ():
+                        rows.append(argparse.Action([], dest=f"{row.dest} {path}", help=summary))
+                action._choices_actions[:] = rows
+                self.verbs = {}  # listed once, however often the help is formatted
+        return super().format_help()
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Sets the help column with room for the sub-verbs (``data prepare``), which argparse lists one indent
+    deeper than it measures them."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        nested = isinstance(action, argparse._SubParsersAction)
+        if nested:
+            self._indent()
+        super().add_argument(action)
+        if nested:
+            self._dedent()
+
+
+def _configured(entry: Any) -> argparse.ArgumentParser | None:
+    """A fresh parser set up by the verb's ``configure``, or ``None`` with a warning when that fails (the
+    root help still lists the other verbs)."""
+    parser = argparse.ArgumentParser(prog=f"daclip-kit {entry.spec.name}")
+    if not is_builtin_plugin(entry.plugin):
+        try:
+            _configure_plugin_command(entry, parser)
+        except PluginLoadError as exc:
+            log.warning("%s", exc)
+            return None
+        return parser
+    try:
+        load_target(entry.spec.target)(parser)
+    except Exception as exc:
+        log.warning("the sub-verbs of %r are not listed: it cannot be set up (%s); "
+                    "`daclip-kit %s --help` shows the traceback", entry.spec.name, describe_exception(exc),
+                    entry.spec.name)
+        return None
+    return parser
+
+
+def _sub_verbs(parser: argparse.ArgumentParser | None, prefix: str = "") -> list[tuple[str, str]]:
+    """``(path, summary)`` of every sub-verb under ``parser``, depth first (``"add"``, ...); aliases and
+    sub-verbs whose help is suppressed are left out."""
+    found: list[tuple[str, str]] = []
+    for action in parser._actions if parser is not None else ():
+        if isinstance(action, argparse._SubParsersAction):
+            summaries = {row.dest: row.help for row in action._choices_actions}
+            seen: set[int] = set()
+            for name, sub in action.choices.items():
+                if id(sub) in seen or summaries.get(name) == argparse.SUPPRESS:
+                    continue
+                seen.add(id(sub))
+                found.append((f"{prefix}{name}", summaries.get(name) or ""))
+                found.extend(_sub_verbs(sub, f"{prefix}{name} "))
+    return found
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The root parser; only the verb named in ``argv`` gets its arguments (lazy import). The root
+    help also lists every verb's sub-verbs (:class:`_RootParser`)."""
+
+    parser = _RootParser(
         prog="daclip-kit",
+        formatter_class=_HelpFormatter,
         description="DA-CLIP toolkit: degradation-aware embeddings, universal image restoration, "
         "data synthesis and paper benchmarks.",
     )
@@ -86,6 +162,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
                 load_target(entry.spec.target)(p)
             else:
                 _configure_plugin_command(entry, p)
+    parser.verbs = entries if wanted is None else {}
     return parser
 
 

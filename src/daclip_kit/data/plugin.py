@@ -37,5 +37,5 @@ def daclip_kit_register_datasets():
 def daclip_kit_register_commands():
     return [
         CommandSpec(name="data", target="daclip_kit.cli.data:configure",
-                    summary="build, caption and check the mixed-degradation data set (prepare, caption, mini, check)"),
+                    summary="build, caption and check the mixed-degradation data set, or add your own degradation"),
     ]
