@@ -3,7 +3,8 @@
 Run as a script on any device (fp32, bf16 autocast, torch.compile; median of ``--rounds`` after
 warm-up, CUDA synchronised)::
 
-    .venv/bin/python benchmarks/bench_encode.py --device cuda --batch 1 8 --precision fp32 bf16 --compile --json enc.json
+    .venv/bin/python benchmarks/bench_encode.py --device cuda --batch 1 8 --precision fp32 bf16 --compile \\
+        --json enc.json
 
 or on the CPU through pytest-benchmark: ``.venv/bin/pytest benchmarks/bench_encode.py --benchmark-only``.
 
@@ -21,8 +22,8 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         images = torch.rand(batch, 3, 256, 256, generator=torch.Generator().manual_seed(batch)).to(device)
         for precision in args.precision:
             for name, fn in variants:
-                def run(fn=fn, precision=precision):
+                def run(fn=fn, precision=precision, images=images):
                     with torch.inference_mode(), autocast(precision, device):
                         return fn(images)
                 t0 = time.perf_counter()

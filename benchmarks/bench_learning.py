@@ -44,7 +44,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from daclip_kit.types import DEGRADATIONS  # noqa: E402  (after the offline switch; imports no torch)
+from daclip_kit.types import DEGRADATIONS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "train"
@@ -113,7 +113,7 @@ def check_daclip(root: Path, work: Path, args: argparse.Namespace) -> dict:
         images = torch.cat([read_image(root / r.filepath) for r in rows])
         guesses = [top[0][0] for top in embedder.classify(images, labels=list(TYPES)).top_k(1)]
     per_type: dict[str, list[int]] = {}
-    for guess, row in zip(guesses, rows):
+    for guess, row in zip(guesses, rows, strict=True):
         per_type.setdefault(row.degradation, []).append(int(guess == row.degradation))
     correct = sum(sum(v) for v in per_type.values())
     last_val = next((r for r in reversed(result.history) if "val_accuracy" in r), {})

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
 #: The official code on one H200 (shared/design/PERFORMANCE.md), seconds per 256x256 image.
 OFFICIAL_H200 = {"reference 100 posterior steps, batch 1, fp32": 1.70}
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
                      "psnr_vs_reference": psnr(out[:1], reference), "compile_s": max(0.0, first - median)})
 
     with torch.no_grad():
-        first, median, reference = timed(lambda: reference_loop(net, sampler, lq1, deg, content, steps, args.seed),
+        _first, median, reference = timed(lambda: reference_loop(net, sampler, lq1, deg, content, steps, args.seed),
                                          device, args.repeats)
         rows.append({"name": "reference", "batch": 1, "s_per_img": median, "img_per_s": 1 / median,
                      "peak_mem_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda"

@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     gts = [read_image(gt) for _, gt in pairs]
 
     def score(outs, reference=None):
-        row = {"psnr": sum(float(psnr(o, g)) for o, g in zip(outs, gts)) / len(outs),
-               "ssim": sum(float(ssim(o, g)) for o, g in zip(outs, gts)) / len(outs)}
+        row = {"psnr": sum(float(psnr(o, g)) for o, g in zip(outs, gts, strict=True)) / len(outs),
+               "ssim": sum(float(ssim(o, g)) for o, g in zip(outs, gts, strict=True)) / len(outs)}
         if reference is not None:
-            vs = [float(psnr(o, r, crop_border=0)) for o, r in zip(outs, reference)]
+            vs = [float(psnr(o, r, crop_border=0)) for o, r in zip(outs, reference, strict=True)]
             row["psnr_vs_posterior100"] = sum(vs) / len(vs) if all(math.isfinite(v) for v in vs) else math.inf
         return row
 
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         vs = r.get("psnr_vs_posterior100")
         vs_text = "-" if vs is None else ("same" if math.isinf(vs) else f"{vs:.2f}")
-        print(f"{r['setting']:12s} {r['nfe']:4d} {r['psnr']:7.2f} {r['ssim']:7.4f} {vs_text:>11s} {r['s_per_img']:8.3f}")
+        print(f"{r['setting']:12s} {r['nfe']:4d} {r['psnr']:7.2f} {r['ssim']:7.4f} {vs_text:>11s} "
+              f"{r['s_per_img']:8.3f}")
     if args.json:
         result = {"network": str(network), "embedder": str(embedder) if embedder else None, "sde": sde,
                   "types": args.types, "images": len(pairs), "lq": lq_row, "rows": rows,

@@ -36,8 +36,8 @@ from contextlib import nullcontext
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 #: Official code on one H200, torch 2.11 + CUDA 13 (PERFORMANCE.md), milliseconds or seconds.
 OFFICIAL_H200 = {
@@ -154,10 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     net = build_unet(args.wild, args.device)
     if gpu:
         net = net.to(memory_format=torch.channels_last)
-    rows = []
-    for batch in args.batch:
-        for dtype in (("fp32", "bf16") if args.bf16 else ("fp32",)):
-            rows.append(step_benchmark(net, batch, args.size, args.device, rounds, dtype))
+    dtypes = ("fp32", "bf16") if args.bf16 else ("fp32",)
+    rows = [step_benchmark(net, batch, args.size, args.device, rounds, dtype)
+            for batch in args.batch for dtype in dtypes]
     _print(rows)
     if args.json:
         info = {"torch": torch.__version__, "threads": torch.get_num_threads(),

@@ -45,7 +45,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from daclip_kit.types import DEGRADATIONS  # noqa: E402  (after the offline switch; imports no torch)
+from daclip_kit.types import DEGRADATIONS
 
 NEW = "banding"
 #: The built-in degradation the stage-1 IR-SDE learns and the fine-tune mixes in.
@@ -203,8 +203,8 @@ def run_path(work: Path, args: argparse.Namespace) -> dict:
     b_lq, b_gt = val(BUILTIN)
     irsde = {
         "psnr_new_lq": score_folders(new_gt, pred=new_lq, metrics=["psnr"]).metrics["psnr"],
-        "psnr_new_restored": restore_psnr(new_lq, new_gt, work / "restored-new", Path(ft_irsde["models"]["network-ema"]),
-                                          Path(ft_daclip), args),
+        "psnr_new_restored": restore_psnr(new_lq, new_gt, work / "restored-new",
+                                          Path(ft_irsde["models"]["network-ema"]), Path(ft_daclip), args),
         "psnr_builtin_lq": score_folders(b_gt, pred=b_lq, metrics=["psnr"]).metrics["psnr"],
         "psnr_builtin_before": restore_psnr(b_lq, b_gt, work / "restored-builtin-before",
                                             Path(base_irsde["models"]["network-ema"]), Path(base_daclip), args),
@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"DA-CLIP: ten words {d['accuracy_ten_before']:.3f} before, {d['accuracy_ten_after']:.3f} after; "
           f"{NEW} {d['accuracy_new']:.3f} (chance {d['chance']:.3f})")
     print(f"IR-SDE: {NEW} LQ {r['psnr_new_lq']:.2f} dB -> restored {r['psnr_new_restored']:.2f} dB; {BUILTIN} "
-          f"LQ {r['psnr_builtin_lq']:.2f}, before {r['psnr_builtin_before']:.2f}, after {r['psnr_builtin_after']:.2f} dB")
+          f"LQ {r['psnr_builtin_lq']:.2f}, before {r['psnr_builtin_before']:.2f}, "
+          f"after {r['psnr_builtin_after']:.2f} dB")
     print(f"total {results['minutes_total']:.1f} min; goals met: {results['goals_met']}")
     if args.json:
         from daclip_kit.io import atomic_write_text

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         result = train_restoration(cfg)
         net = load_network(network, result.checkpoint / "network-ema")
         params = sum(p.numel() for p in net.parameters())
-        trained[name] = {"network": network, "steps": result.step, "minutes": round((time.perf_counter() - tic) / 60, 2),
+        trained[name] = {"network": network, "steps": result.step,
+                         "minutes": round((time.perf_counter() - tic) / 60, 2),
                          "loss_last": next((r["loss"] for r in reversed(result.history) if "loss" in r), None),
                          "params": params}
         print(f"{name}: {network}, {result.step} steps, {trained[name]['minutes']} min", flush=True)
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = {r["label"]: {k: v.get("ours") for k, v in r["cells"].items() if k.startswith("average/")}
             for r in bench["rows"]}
     result = {"scale": "small: tiny networks, mini data set, CPU; not comparable with the paper",
-              "steps": args.steps, "trained": trained, "ours": rows, "minutes_total": round((time.perf_counter() - t0) / 60, 1),
+              "steps": args.steps, "trained": trained, "ours": rows,
+              "minutes_total": round((time.perf_counter() - t0) / 60, 1),
               "machine": machine_info(args.threads, "cpu")}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -50,7 +50,8 @@ def build(out: Path, tile: int, seed: int) -> Path:
             raise SystemExit("daclip-kit degrade --compose failed")
         names = ["clean", *DEGRADATIONS, "hazy+noisy+jpeg-compressed"]
         files = [src] + [degraded / f"{n}.png" for n in names[1:]]
-        tiles = [labelled(Image.open(f).convert("RGB"), n.replace("+", " + ")) for n, f in zip(names, files)]
+        tiles = [labelled(Image.open(f).convert("RGB"), n.replace("+", " + "))
+                 for n, f in zip(names, files, strict=True)]
     rows = -(-len(tiles) // COLUMNS)
     w, h = tiles[0].size
     grid = Image.new("RGB", (COLUMNS * w, rows * h), "white")

@@ -32,10 +32,11 @@ class UnknownComponentError(DaclipKitError, KeyError):
         if len(self.available) > 40:
             shown += f", ... ({len(self.available) - 40} more)"
         listing = f" Run `{self.list_command}` to list them." if self.list_command else ""
-        return f"Unknown {self.kind} {self.name!r}.{suggest(self.name, self.available)} Available {self.kind}s: {shown}.{listing}"
+        return (f"Unknown {self.kind} {self.name!r}.{suggest(self.name, self.available)} "
+                f"Available {self.kind}s: {shown}.{listing}")
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return self.args[0]
+        return str(self.args[0])
 
 
 class DuplicateComponentError(DaclipKitError):

@@ -23,9 +23,24 @@ spec (pluggy's opt-in arguments), so existing plugins keep working.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .bench.spec import TableSpec
+    from .specs import (
+        AdapterSpec,
+        BackboneSpec,
+        CommandSpec,
+        DatasetSpec,
+        DegradationSpec,
+        EmbedderSpec,
+        MetricSpec,
+        PipelineSpec,
+        SamplerSpec,
+        WeightSpec,
+    )
 
 PROJECT = "daclip_kit"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -36,7 +51,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def daclip_kit_register_embedders() -> list:
+def daclip_kit_register_embedders() -> list[EmbedderSpec]:
     """Return :class:`~daclip_kit.specs.EmbedderSpec` objects for embedding providers.
 
     Called once per process when the ``embedders`` registry is first used.
@@ -44,56 +59,56 @@ def daclip_kit_register_embedders() -> list:
 
 
 @hookspec
-def daclip_kit_register_backbones() -> list:
+def daclip_kit_register_backbones() -> list[BackboneSpec]:
     """Return :class:`~daclip_kit.specs.BackboneSpec` objects for restoration networks
     (one-shot backbones and diffusion denoisers)."""
 
 
 @hookspec
-def daclip_kit_register_adapters() -> list:
+def daclip_kit_register_adapters() -> list[AdapterSpec]:
     """Return :class:`~daclip_kit.specs.AdapterSpec` objects for conditioning adapters
     (cross-attention, prompt modules) that backbones build by name."""
 
 
 @hookspec
-def daclip_kit_register_samplers() -> list:
+def daclip_kit_register_samplers() -> list[SamplerSpec]:
     """Return :class:`~daclip_kit.specs.SamplerSpec` objects for diffusion samplers."""
 
 
 @hookspec
-def daclip_kit_register_metrics() -> list:
+def daclip_kit_register_metrics() -> list[MetricSpec]:
     """Return :class:`~daclip_kit.specs.MetricSpec` objects for image-quality metrics."""
 
 
 @hookspec
-def daclip_kit_register_tables() -> list:
+def daclip_kit_register_tables() -> list[TableSpec]:
     """Return benchmark table specs (``daclip_kit.bench.spec.TableSpec``); ``name`` is the
     table id used by ``--table``."""
 
 
 @hookspec
-def daclip_kit_register_weights() -> list:
+def daclip_kit_register_weights() -> list[WeightSpec]:
     """Return :class:`~daclip_kit.specs.WeightSpec` objects: named, downloadable weights."""
 
 
 @hookspec
-def daclip_kit_register_degradations() -> list:
+def daclip_kit_register_degradations() -> list[DegradationSpec]:
     """Return :class:`~daclip_kit.specs.DegradationSpec` objects: synthetic degradations."""
 
 
 @hookspec
-def daclip_kit_register_datasets() -> list:
+def daclip_kit_register_datasets() -> list[DatasetSpec]:
     """Return :class:`~daclip_kit.specs.DatasetSpec` objects: readers of published data sets."""
 
 
 @hookspec
-def daclip_kit_register_pipelines() -> list:
+def daclip_kit_register_pipelines() -> list[PipelineSpec]:
     """Return :class:`~daclip_kit.specs.PipelineSpec` objects: named restoration models
     (embedder + network + sampler + weights) used by ``daclip-kit restore --model``."""
 
 
 @hookspec
-def daclip_kit_register_commands() -> list:
+def daclip_kit_register_commands() -> list[CommandSpec]:
     """Return :class:`~daclip_kit.specs.CommandSpec` objects: ``daclip-kit`` CLI verbs."""
 
 
@@ -101,7 +116,7 @@ def daclip_kit_register_commands() -> list:
 
 
 @hookspec(firstresult=True)
-def daclip_kit_resolve_weights(spec: Any, cache_dir: Path, search_dirs: tuple) -> Path | None:
+def daclip_kit_resolve_weights(spec: WeightSpec, cache_dir: Path, search_dirs: tuple[Path, ...]) -> Path | None:
     """Return a local path for the :class:`~daclip_kit.specs.WeightSpec` ``spec``, or ``None``.
 
     The first non-``None`` answer wins. Implement it to serve weights from a mirror or an offline
@@ -115,6 +130,6 @@ def daclip_kit_resolve_weights(spec: Any, cache_dir: Path, search_dirs: tuple) -
 
 
 @hookspec
-def daclip_kit_update_provenance(info: dict) -> None:
+def daclip_kit_update_provenance(info: dict[str, Any]) -> None:
     """Add or change entries of ``info``, the provenance record written with benchmark results
     (versions, device, git hash). Called once per run; mutate in place."""

@@ -30,6 +30,8 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -384,7 +386,7 @@ class ImageKind:
 
     gray: bool = False
     bits: int = 8
-    alpha: object = None  # numpy (H, W) uint8, or None
+    alpha: npt.NDArray[np.uint8] | None = None  # (H, W)
 
     @property
     def mode(self) -> str:
@@ -520,8 +522,10 @@ def to_image_tensor(image) -> tuple[torch.Tensor, str]:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - pillow is a dependency
-        Image = None
-    if Image is not None and isinstance(image, Image.Image):
+        is_pil = False
+    else:
+        is_pil = isinstance(image, Image.Image)
+    if is_pil:
         arr = _to_float_rgb(image, np)
         return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous(), "pil"
     if isinstance(image, np.ndarray):

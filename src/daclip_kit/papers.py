@@ -32,7 +32,8 @@ NAFNET = """@inproceedings{chen2022simple,
 
 RESTORMER = """@inproceedings{zamir2022restormer,
   title={Restormer: Efficient Transformer for High-Resolution Image Restoration},
-  author={Zamir, Syed Waqas and Arora, Aditya and Khan, Salman and Hayat, Munawar and Khan, Fahad Shahbaz and Yang, Ming-Hsuan},
+  author={Zamir, Syed Waqas and Arora, Aditya and Khan, Salman and Hayat, Munawar and Khan, Fahad Shahbaz
+          and Yang, Ming-Hsuan},
   booktitle={IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
   pages={5728--5739},
   year={2022}

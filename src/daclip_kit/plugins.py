@@ -40,7 +40,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +100,8 @@ _SINGULAR = {k: k[:-1] for k in KINDS}
 #: Spec fields that hold ``"module:attr"`` strings (``None`` allowed except for ``target``).
 _TARGET_FIELDS = ("target", "config", "convert", "meter")
 _TEXT_FIELDS = ("summary", "title", "description")
-_TARGET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+_TARGET_RE = re.compile(rf"^{_DOTTED}:{_DOTTED}$")
 #: Component names: no spaces, quotes or separators of the CLI's own syntax.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]*$")
 _COMMAND_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -147,7 +148,7 @@ def describe_exception(exc: BaseException) -> str:
 def _safe_str(obj: Any, limit: int = 300) -> str:
     try:
         text = str(obj)
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break reporting
+    except BaseException:
         text = f"<{type(obj).__name__} that cannot be shown>"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -156,7 +157,7 @@ def _safe_str(obj: Any, limit: int = 300) -> str:
 def _safe_repr(obj: Any, limit: int = 300) -> str:
     try:
         text = repr(obj)
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         text = f"<{type(obj).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -214,13 +215,13 @@ class PluginHost:
         self.infos: dict[str, PluginInfo] = {}
         #: entry points that were not loaded at all (a name declared twice or taken by a built-in)
         self.rejected: list[PluginInfo] = []
-        self._registries: dict[str, Registry] = {}
+        self._registries: dict[str, Registry[Any]] = {}
         self._order: dict[str, int] = {}
 
     # -- loading -----------------------------------------------------------------------------
 
     def register_module(self, module_name: str, *, name: str, distribution: str, version: str,
-                        builtin: bool, entry_point: str = "", load=None) -> None:
+                        builtin: bool, entry_point: str = "", load: Callable[[], object] | None = None) -> None:
         """Import ``module_name`` (or call ``load()``) and register the result.
 
         A failure, whatever it raises (``SystemExit`` and ``KeyboardInterrupt`` included), is
@@ -232,7 +233,7 @@ class PluginHost:
         try:
             module = load() if load is not None else importlib.import_module(module_name)
             self.pm.register(module, name=name)
-        except BaseException as exc:  # noqa: BLE001 - any plugin failure is reported and skipped
+        except BaseException as exc:
             where = entry_point or module_name
             self._record(info, PluginLoadError(
                 f"Plugin {name!r} ({where}, from {info.source}) failed to load: {describe_exception(exc)}. "
@@ -243,7 +244,7 @@ class PluginHost:
             return
         try:
             info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or ())
-        except BaseException:  # noqa: BLE001 - cosmetic only
+        except BaseException:
             info.hooks = []
 
     def load_entry_points(self) -> None:
@@ -254,7 +255,7 @@ class PluginHost:
         allow = None if allow_raw is None else {a.strip() for a in allow_raw.split(",") if a.strip()}
         try:
             found = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
-        except Exception as exc:  # noqa: BLE001 - broken package metadata must not stop the host
+        except Exception as exc:
             log.warning("Cannot list the %r entry points (%s); no third-party plugins are loaded.",
                         ENTRY_POINT_GROUP, describe_exception(exc))
             return
@@ -289,7 +290,7 @@ class PluginHost:
 
     # -- registries --------------------------------------------------------------------------
 
-    def registry(self, kind: str) -> Registry:
+    def registry(self, kind: str) -> Registry[Any]:
         """The registry of ``kind`` (one of :data:`daclip_kit.specs.KINDS`), built on first use."""
         if kind not in KINDS:
             raise UnknownComponentError("kind", kind, KINDS)
@@ -313,10 +314,10 @@ class PluginHost:
         info = self.infos.get(plugin_name)
         return bool(info and info.builtin)
 
-    def _build(self, kind: str) -> Registry:
+    def _build(self, kind: str) -> Registry[Any]:
         singular = _SINGULAR[kind]
         hook = f"daclip_kit_register_{kind}"
-        reg: Registry = Registry(singular, list_command=f"daclip-kit ls {kind}")
+        reg: Registry[Any] = Registry(singular, list_command=f"daclip-kit ls {kind}")
         caller = getattr(self.pm.hook, hook)
         trace = os.environ.get(ENV_TRACE, "").strip() not in ("", "0")
         for impl in sorted(caller.get_hookimpls(), key=lambda i: self._priority(i.plugin_name)):
@@ -329,7 +330,7 @@ class PluginHost:
                 if not isinstance(specs, (list, tuple)) and hasattr(specs, "close"):
                     specs.close()  # a generator or coroutine from a wrongly declared hook
                 problem = check_specs(kind, specs)
-            except BaseException as exc:  # noqa: BLE001 - a failing plugin is reported and skipped
+            except BaseException as exc:
                 self._record(info, PluginLoadError(
                     f"Plugin {plugin!r} failed in {hook}: {describe_exception(exc)}. Its {kind} are skipped.",
                     **meta), exc)
@@ -368,22 +369,23 @@ def _distribution(ep: Any) -> tuple[str, str]:
             return "", ""
         name = dist.metadata["Name"]
         return str(name or ""), str(dist.version or "")
-    except Exception:  # noqa: BLE001 - broken metadata only loses the label
+    except Exception:
         return "", ""
 
 
-def _trace_before(hook_name, hook_impls, kwargs):
+def _trace_before(hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
     log.info("calling %s(%s) on %s", hook_name, kwargs, [i.plugin_name for i in hook_impls])
 
 
-def _trace_after(outcome, hook_name, hook_impls, kwargs):
+def _trace_after(outcome: pluggy.Result[Any], hook_name: str, hook_impls: Sequence[pluggy.HookImpl],
+                 kwargs: Mapping[str, Any]) -> None:
     result = outcome.get_result() if outcome.exception is None else outcome.exception
     log.info("%s returned %s", hook_name, _safe_repr(result, 2000))
 
 
 def _own_version() -> str:
 
-    return __version__
+    return str(__version__)  # the package's lazy attribute (typed Any)
 
 
 @functools.cache
@@ -435,7 +437,7 @@ def call_hook(name: str, *, firstresult: bool = False, **kwargs: Any) -> Any:
     return None if firstresult else answers
 
 
-def get_registry(kind: str) -> Registry:
+def get_registry(kind: str) -> Registry[Any]:
     """The registry of ``kind`` (``"backbones"``, ``"embedders"``, ...)."""
     return get_host().registry(kind)
 

@@ -33,7 +33,7 @@ class Entry(Generic[S]):
         return f"plugin {self.plugin!r}" + (f" ({dist})" if dist else "")
 
 
-def _natural_key(name: str) -> list:
+def _natural_key(name: str) -> list[tuple[int, int, str]]:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
 
 

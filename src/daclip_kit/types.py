@@ -7,7 +7,7 @@ stays fast.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -49,7 +49,7 @@ class ImageEmbedding:
         deg = None if self.degradation is None else F.normalize(self.degradation, dim=-1)
         return ImageEmbedding(F.normalize(self.content, dim=-1), deg)
 
-    def to(self, *args, **kwargs) -> ImageEmbedding:
+    def to(self, *args: Any, **kwargs: Any) -> ImageEmbedding:
         """Move/cast both tensors like :meth:`torch.Tensor.to`."""
         deg = None if self.degradation is None else self.degradation.to(*args, **kwargs)
         return ImageEmbedding(self.content.to(*args, **kwargs), deg)

@@ -90,7 +90,7 @@ def test_plain_weights_must_match():
     net = create_backbone("nafnet-daclip", **TINY, context_dim=D)
     state = create_backbone("nafnet", **TINY).state_dict()
     del state["intro.bias"]
-    with pytest.raises(CheckpointError, match="intro.bias"):
+    with pytest.raises(CheckpointError, match=r"intro\.bias"):
         net.load_nafnet_weights(state)
 
 

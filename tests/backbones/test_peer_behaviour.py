@@ -119,14 +119,14 @@ def test_airnet_queue_length_sets_batch_size():
     assert state["E.E.queue"].shape == (32, 96)
     net = load_official("airnet", state, config={"n_feats": 8, "n_groups": 1, "n_blocks": 1})
     assert net.config.batch_size == 3
-    with pytest.raises(CheckpointError, match="E.E.queue.*batch_size"):
+    with pytest.raises(CheckpointError, match=r"E\.E\.queue.*batch_size"):
         load_official("airnet", state, config={"n_feats": 8, "n_groups": 1, "n_blocks": 1, "batch_size": 5})
 
 
 def test_missing_key_is_named():
     state = _tiny("restormer").state_dict()
     del state["output.weight"]
-    with pytest.raises(CheckpointError, match="Missing keys.*output.weight"):
+    with pytest.raises(CheckpointError, match=r"Missing keys.*output\.weight"):
         load_official("restormer", {"params": state}, config={"dim": 8, "num_blocks": [1, 1, 1, 1],
                                                                "num_refinement_blocks": 1})
 
@@ -134,7 +134,8 @@ def test_missing_key_is_named():
 def test_nafnet_mismatch_error_suggests_the_checkpoint_config():
     state = _tiny("nafnet").state_dict()
     with pytest.raises(CheckpointError, match="'enc_blk_nums': \\[1, 1\\]"):
-        load_official("nafnet", {"params": state}, config={"width": 8, "enc_blk_nums": [1, 1, 1], "dec_blk_nums": [1, 1, 1]})
+        load_official("nafnet", {"params": state},
+                      config={"width": 8, "enc_blk_nums": [1, 1, 1], "dec_blk_nums": [1, 1, 1]})
 
 
 def test_official_option_files_are_understood():

@@ -62,7 +62,7 @@ def test_safetensors_and_native_folders_round_trip(tmp_path, swinir_file):
     folder = save_network(backbone, tmp_path / "native", name="spandrel")
     assert json.loads((folder / "config.json").read_text())["config"] == {"architecture": "SwinIR"}
     again = daclip_kit.load_network(None, folder)
-    for (k1, v1), (k2, v2) in zip(backbone.state_dict().items(), again.state_dict().items()):
+    for (k1, v1), (k2, v2) in zip(backbone.state_dict().items(), again.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(v1, v2)
 
 
@@ -87,13 +87,13 @@ def test_models_that_change_the_size_or_channels_are_refused(tmp_path):
 
     path = tmp_path / "esrgan-x4.pth"
     torch.save(ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=4).state_dict(), path)
-    with pytest.raises(CheckpointError, match="upscales x4.*input size"):
+    with pytest.raises(CheckpointError, match=r"upscales x4.*input size"):
         daclip_kit.load_network("spandrel", path)
     nothing = tmp_path / "nothing.pth"
     torch.save({"conv.weight": torch.zeros(4, 3, 3, 3)}, nothing)
     with pytest.raises(CheckpointError, match="recognises none of its architectures"):
         daclip_kit.load_network("spandrel", nothing)
-    with pytest.raises(ConfigError, match="no architecture 'SwinIRR'.*Did you mean: SwinIR"):
+    with pytest.raises(ConfigError, match=r"no architecture 'SwinIRR'.*Did you mean: SwinIR"):
         daclip_kit.create_backbone("spandrel", architecture="SwinIRR")
 
 
@@ -114,9 +114,9 @@ def test_restore_cli_shows_architecture_and_license(tmp_path, swinir_file, photo
 
 
 def test_bench_measures_a_spandrel_checkpoint_as_its_own_row(tmp_path, swinir_file, capsys):
-    from daclip_kit.cli.main import main
     from daclip_kit.bench.plan import with_own_rows
     from daclip_kit.bench.spec import get_table
+    from daclip_kit.cli.main import main
     from daclip_kit.data.mini import build_mini
 
     path, _ = swinir_file
@@ -132,7 +132,7 @@ def test_bench_measures_a_spandrel_checkpoint_as_its_own_row(tmp_path, swinir_fi
     assert any("SwinIR (Restoration" in n and "license" in n for n in mine["notes"])
     # a new label whose file holds no known network: say so, and list the rows in case of a typo
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
-    with pytest.raises(ConfigError, match="'NAFNett' is not a row of table 3.*Did you mean: NAFNet.*holds no network"):
+    with pytest.raises(ConfigError, match=r"'NAFNett' is not a row of table 3.*Did you mean: NAFNet.*holds no network"):
         with_own_rows(get_table("3"), {"NAFNett": str(tmp_path / "other.pth")})
 
 

@@ -78,7 +78,7 @@ def test_real_lpips_loader_maps_alexnet_keys(tmp_path, empty_caches):
 def test_missing_lpips_weights_name_the_file(empty_caches):
     from daclip_kit.metrics.perceptual import load_lpips
 
-    with pytest.raises(WeightsNotFoundError, match="alexnet-owt-7be5be79.pth") as info:
+    with pytest.raises(WeightsNotFoundError, match=r"alexnet-owt-7be5be79\.pth") as info:
         load_lpips(empty_caches / "nowhere")
     assert "download.pytorch.org" in str(info.value) and "--weights-dir" in str(info.value)
 
@@ -165,7 +165,7 @@ def test_fid_inception_loads_strictly_and_gives_pool3(tmp_path, empty_caches):
 def test_missing_fid_weights_name_the_file(empty_caches):
     from daclip_kit.metrics.inception import load_fid_inception
 
-    with pytest.raises(WeightsNotFoundError, match="pt_inception-2015-12-05-6726825d.pth"):
+    with pytest.raises(WeightsNotFoundError, match=r"pt_inception-2015-12-05-6726825d\.pth"):
         load_fid_inception(empty_caches / "nowhere")
     with pytest.raises(WeightsNotFoundError, match="pt_inception"):
         fid(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), weights_dir=empty_caches / "nowhere")

@@ -65,7 +65,7 @@ def test_table3_averages_equal_tables_9_to_12():
     same = {"NAFNet + DA-CLIP": "NAFNet+DA-CLIP"}
     checked = 0
     for row in t3.rows:
-        for metric, name in zip(METRICS4, ("9", "10", "11", "12")):
+        for metric, name in zip(METRICS4, ("9", "10", "11", "12"), strict=True):
             other = reg.get(name).reference.get((same.get(row.label, row.label), f"average/{metric}"))
             if other is not None:
                 assert t3.reference[(row.label, f"average/{metric}")] == other
@@ -95,13 +95,13 @@ def test_every_number_matches_the_paper_text():
         for label, nums in _paper_rows(lines, f"Table {name}:", count):
             values = [float(n) for n in nums if n]
             assert len(values) == len(table.columns), (name, label)
-            for col, v in zip(table.columns, values):
+            for col, v in zip(table.columns, values, strict=True):
                 assert table.reference[(label, col.key)] == v, (name, label, col.key)
                 compared += 1
     t7 = reg.get("7")
     for label, nums in _paper_rows(lines, "Table 7:", 2):
         values = [float(n) for n in nums if re.fullmatch(r"[\d.]+", n)]
-        for col, v in zip(t7.columns, values):
+        for col, v in zip(t7.columns, values, strict=True):
             assert t7.reference[(label, col.key)] == v
             compared += 1
     t2 = reg.get("2")
@@ -113,7 +113,7 @@ def test_every_number_matches_the_paper_text():
         if parts[0] == "Method":
             dataset = next(datasets, None)
         elif dataset and len(parts) == 5 and re.fullmatch(r"[\d.]+", parts[1]):
-            for metric, v in zip(METRICS4, parts[1:]):
+            for metric, v in zip(METRICS4, parts[1:], strict=True):
                 assert t2.reference[(parts[0], f"{dataset}/{metric}")] == float(v)
                 compared += 1
     assert compared == 32 + 55 + 16 + 24 + 4 * 77 + 16 + 96

@@ -57,9 +57,10 @@ def test_a_wide_console_prints_one_table():
 
 def test_columns_is_honoured_when_piped(tmp_path):
     # render's _wide widens pipes to 160 columns unless COLUMNS says otherwise
-    code = ("import sys; sys.path[:0] = [{!r}]; from tests.bench.test_report_widths import _table8_result; "
+    code = (f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; "
+            "from tests.bench.test_report_widths import _table8_result; "
             "from daclip_kit.bench.report import render; from daclip_kit.cli import console; "
-            "render(_table8_result(), console.stdout())").format(str(tmp_path))
+            "render(_table8_result(), console.stdout())")
     env = {"COLUMNS": "80", "PATH": "", "HF_HUB_OFFLINE": "1", "PYTHONPATH": ":".join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                          check=True).stdout

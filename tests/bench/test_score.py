@@ -44,7 +44,7 @@ def test_scoring_restored_images_gives_the_psnr_of_their_known_error(folders):
 
 def test_pairs_by_name_or_order_and_their_errors(folders):
     (folders / "pred" / "im2.png").rename(folders / "pred" / "other.png")
-    with pytest.raises(InputError, match="other.png.*--pair-by order"):
+    with pytest.raises(InputError, match=r"other\.png.*--pair-by order"):
         match_pairs(folders / "pred", folders / "gt")
     pairs = match_pairs(folders / "pred", folders / "gt", by="order")
     assert [(a.name, b.name) for a, b in pairs] == [("im0.png", "im0.png"), ("im1.png", "im1.png"),

@@ -96,7 +96,7 @@ def test_existing_name_needs_overwrite_and_overwrite_replaces_it(mini, tmp_path)
     root = _copy_of(mini, tmp_path / "root")
     lq, gt = _user_folders(tmp_path / "user", 6)
     add_degradation("banding", lq, gt, root, val=2)
-    with pytest.raises(InputError, match="already has the degradation 'banding'.*--overwrite"):
+    with pytest.raises(InputError, match=r"already has the degradation 'banding'.*--overwrite"):
         add_degradation("banding", lq, gt, root, val=1)
     report = add_degradation("banding", lq, gt, root, val_fraction=0.5, overwrite=True)
     assert report.counts == {"train": 3, "val": 3}

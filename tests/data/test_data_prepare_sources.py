@@ -25,7 +25,7 @@ def img(path: Path, size=(24, 32)) -> None:
 
 
 def pairs(lq_dir: Path, gt_dir: Path, lq_names, gt_names, ext=".png") -> None:
-    for a, b in zip(lq_names, gt_names):
+    for a, b in zip(lq_names, gt_names, strict=True):
         img(lq_dir / f"{a}{ext}")
         img(gt_dir / f"{b}{ext}")
 

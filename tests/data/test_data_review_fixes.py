@@ -83,7 +83,7 @@ def test_mini_synthetic_does_not_warn_about_missing_photos(tmp_path, caplog):
 def test_mini_without_photos_still_warns(tmp_path, caplog, monkeypatch):
     import daclip_kit.data.mini as mini
 
-    monkeypatch.setattr(mini, "bundled_photos", lambda: [])
+    monkeypatch.setattr(mini, "bundled_photos", list)
     with caplog.at_level(logging.WARNING, logger="daclip_kit.data.mini"):
         build_mini(tmp_path / "s", size=24, per_type=1, val_per_type=1, composed=0, types=("noisy",))
     assert [r for r in caplog.records if "bundled photos" in r.getMessage()]

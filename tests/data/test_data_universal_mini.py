@@ -99,7 +99,7 @@ def test_universal_dataset_items_and_captions(mini):
     assert len(ds) == 10 + 2
     item = ds[0]
     assert item["lq"].shape == item["gt"].shape == (3, 16, 16)
-    assert 0 <= item["lq"].min() and item["lq"].max() <= 1
+    assert item["lq"].min() >= 0 and item["lq"].max() <= 1
     assert item["degradation"] == "motion-blurry" and item["caption"]
     composed = [ds[i]["degradation"] for i in range(len(ds)) if "," in ds[i]["degradation"]]
     assert len(composed) == 2
@@ -166,7 +166,7 @@ def test_captions_file_formats(tmp_path):
 
 
 def test_blip_without_transformers_or_weights_is_a_clear_error():
-    with pytest.raises(DaclipKitError, match="caption|weights"):
+    with pytest.raises(DaclipKitError, match=r"caption|weights"):
         blip_captioner("Salesforce/blip-image-captioning-large")
 
 

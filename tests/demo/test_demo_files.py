@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
-
 from _demo_server import START_TIMEOUT, DemoServer
+from gradio_client import Client, handle_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -68,8 +68,8 @@ def test_b32_official_checkpoint_loads_strictly_from_memory_and_file(b32_checkpo
 
 def test_b32_missing_key_is_named(b32_checkpoint):
     ckpt = dict(b32_checkpoint)
-    ckpt["state_dict"] = {k: v for k, v in b32_checkpoint["state_dict"].items()
-                          if k not in ("module.visual_control.transformer.zero_modules.7.bias", "module.visual.ln_post.bias")}
+    dropped = ("module.visual_control.transformer.zero_modules.7.bias", "module.visual.ln_post.bias")
+    ckpt["state_dict"] = {k: v for k, v in b32_checkpoint["state_dict"].items() if k not in dropped}
     ckpt["state_dict"]["module.extra.weight"] = torch.zeros(1)
     with pytest.raises(CheckpointError) as info:
         load_official("daclip", ckpt, config="daclip_ViT-B-32")

@@ -17,14 +17,14 @@ def golden_tokens(reference_dir):
 
 
 def test_special_tokens(golden_tokens):
-    assert (SOT_TOKEN, EOT_TOKEN) == (golden_tokens["sot_token"], golden_tokens["eot_token"])
+    assert (golden_tokens["sot_token"], golden_tokens["eot_token"]) == (SOT_TOKEN, EOT_TOKEN)
 
 
 def test_every_item_matches(golden_tokens):
     items = golden_tokens["items"]
     ids = tokenize([it["text"] for it in items], context_length=77)
     assert ids.shape == (len(items), 77)
-    for row, item in zip(ids.tolist(), items):
+    for row, item in zip(ids.tolist(), items, strict=True):
         n = len(item["tokens"])
         assert row[:n] == item["tokens"], item["text"]
         assert all(t == golden_tokens["pad_token"] for t in row[n:]), item["text"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import types
 
 import pytest
 import torch
@@ -55,7 +56,7 @@ def direct_probs(network, image, labels):
     emb = DaClipEmbedder(DaClipConfig(device="cpu"), network=copy.deepcopy(network))
     with torch.no_grad():
         probs = emb.classify(read_image(image), list(labels)).probs[0]
-    return dict(zip(labels, probs.tolist()))
+    return dict(zip(labels, probs.tolist(), strict=True))
 
 
 def test_the_folder_records_the_words_in_order(folders):
@@ -114,7 +115,7 @@ def test_an_official_file_knows_the_ten(network, tmp_path, capsys):
 def test_folders_without_words_give_the_ten(folders, network, tmp_path, capsys):
     rows = run_json(capsys, ["classify", str(folders["image"]), "--weights", str(folders["plain"]),
                              "--top-k", "20", "--device", "cpu", "--json"])
-    assert [t["label"] for t in rows[0]["top_k"]] and set(t["label"] for t in rows[0]["top_k"]) == set(DEGRADATIONS)
+    assert [t["label"] for t in rows[0]["top_k"]] and {t["label"] for t in rows[0]["top_k"]} == set(DEGRADATIONS)
     # the oldest folders: a flat {"kind": "daclip", "model_config": ...} config.json
     old = tmp_path / "old"
     old.mkdir()
@@ -161,10 +162,8 @@ def test_bench_classifies_into_the_models_words(folders, network, tmp_path):
             write_image(root / "val" / name / "LQ" / f"{i}.png", torch.rand(1, 3, 32, 32, generator=g))
     row = RowSpec(label="mine", embedder="daclip", weights=("mine",))
 
-    class Plan:
-        weights = {"mine": folders["eleven"]}
-
-    classify = build_classifier(row, Plan(), BenchOptions(device="cpu"))
+    plan = types.SimpleNamespace(weights={"mine": folders["eleven"]})
+    classify = build_classifier(row, plan, BenchOptions(device="cpu"))
     assert classify.degradations == ELEVEN
     table = TableSpec(name="t", title="t", kind="classification", protocol=MetricProtocol(), rows=(row,))
     records: list = []

@@ -8,7 +8,7 @@ fixed-point resampling, so it should agree value for value.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pytest
@@ -71,7 +71,7 @@ def noise_image(h, w, seed=0, binary=False):
     return (x > 0.5).float() if binary else x
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> torch.Tensor:
     """``(1,3,H,W)`` float32 in [0, 1] (``uint8 / 255``), a photo bundled with scikit-image or
     scikit-learn (both in the ``[dev]`` extra)."""

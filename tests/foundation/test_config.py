@@ -1,5 +1,5 @@
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 
@@ -19,7 +19,7 @@ class Net:
 @dataclass(frozen=True, kw_only=True)
 class Run:
     name: str = "run"
-    steps: Optional[int] = None
+    steps: int | None = None
     net: Net = field(default_factory=Net)
 
 

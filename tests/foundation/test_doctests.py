@@ -6,6 +6,7 @@ import doctest
 import importlib
 import importlib.util
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ def _modules_with_examples() -> list[str]:
     finder = doctest.DocTestFinder()
     for info in pkgutil.walk_packages(daclip_kit.__path__, "daclip_kit."):
         origin = importlib.util.find_spec(info.name).origin
-        if not (origin and origin.endswith(".py") and ">>>" in open(origin, encoding="utf-8").read()):
+        if not (origin and origin.endswith(".py") and ">>>" in Path(origin).read_text(encoding="utf-8")):
             continue
         tests = finder.find(importlib.import_module(info.name))
         if any(_runnable(e) for t in tests for e in t.examples):
@@ -42,4 +43,5 @@ def test_docstring_examples(name, one_thread):
     module = importlib.import_module(name)
     result = doctest.testmod(module, report=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"{name}: its '>>>' lines are not doctest examples"
-    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed (run python -m doctest -v)"
+    assert result.failed == 0, (f"{name}: {result.failed} of {result.attempted} examples failed "
+                                "(run python -m doctest -v)")

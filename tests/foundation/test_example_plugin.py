@@ -67,7 +67,7 @@ def test_plugin_release_loads_through_its_own_converter(tmp_path, capsys):
     raw = torch.load(tmp_path / "tinynet_demo.pt", weights_only=True)["generator"]
     assert "conv_in.weight" in raw and "head.weight" not in raw
     loaded = daclip_kit.load_network("tinynet", tmp_path / "tinynet_demo.pt")
-    for (k, a), b in zip(original.state_dict().items(), loaded.state_dict().values()):
+    for (k, a), b in zip(original.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     assert daclip_kit.create_backbone("tinynet", pretrained=str(tmp_path / "tinynet_demo.pt")).config.width == 8
     assert main(["convert", str(tmp_path / "tinynet_demo.pt"), str(tmp_path / "native"), "--json"]) == 0
@@ -76,7 +76,7 @@ def test_plugin_release_loads_through_its_own_converter(tmp_path, capsys):
     assert torch.equal(again.head.weight, original.head.weight)
     broken = dict(raw)
     broken.pop("conv_out.bias")
-    with pytest.raises(CheckpointError, match="tail.bias"):
+    with pytest.raises(CheckpointError, match=r"tail\.bias"):
         daclip_kit.load_network("tinynet", {"generator": broken, "config": {"width": 8, "blocks": 1, "context_dim": 8}})
 
 

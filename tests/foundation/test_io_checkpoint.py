@@ -72,10 +72,9 @@ def test_write_image_round_trip_and_atomic(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
     with pytest.raises(InputError, match="unknown image suffix"):
         write_image(tmp_path / "o.xyz", img)
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "o.png") as tmp:
-            tmp.write_bytes(b"partial")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "o.png") as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("crash")
     assert read_image(tmp_path / "o.png").shape == (1, 3, 6, 9)  # old file intact
 
 

@@ -128,7 +128,7 @@ def test_every_builtin_plugin_loads_and_every_registry_builds():
 def test_builtins_register_through_the_public_hooks():
     pm = daclip_kit.get_plugin_manager()
     names = {name for name, _ in pm.list_name_plugin()}
-    assert set(f"daclip_kit.{m.split('.')[1]}" for m in plugins.BUILTIN_PLUGINS) <= names
+    assert {f"daclip_kit.{m.split('.')[1]}" for m in plugins.BUILTIN_PLUGINS} <= names
     entry = plugins.get_registry("adapters").entry("cross-attention")
     assert entry.plugin == "daclip_kit.adapters" and entry.distribution == "daclip-kit"
 

@@ -1,3 +1,4 @@
+import dataclasses
 from dataclasses import dataclass
 
 import pytest
@@ -63,7 +64,7 @@ def test_list_components_unknown_kind():
 
 def test_specs_are_frozen():
     spec = BackboneSpec(name="a", target="m:x")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         spec.name = "b"  # type: ignore[misc]
 
 

@@ -107,7 +107,7 @@ def test_missing_chromium_is_installed_with_sudo_then_venv_and_every_plugin(sand
     assert result.returncode == 0, result.stderr
     assert "sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq" in log
     assert "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium" in log
-    assert log.index("python3 -m venv .venv") > max(i for i, l in enumerate(log) if l.startswith("apt-get"))
+    assert log.index("python3 -m venv .venv") > max(i for i, line in enumerate(log) if line.startswith("apt-get"))
     assert "pip install -q -e .[dev] -e plugins/alpha/" in log
     assert (bin_ / "chromium").exists()
 

@@ -721,7 +721,7 @@ def test_F1_unreadable_run_file_is_one_line_and_nothing_is_written(tmp_path, cap
     else:
         run_file.write_bytes(content)
     before = snapshot(tmp_path)
-    code, out, err = run_cli(capsys, ["train", "daclip", "--config", run_file, "--out", tmp_path / "run"])
+    code, _out, err = run_cli(capsys, ["train", "daclip", "--config", run_file, "--out", tmp_path / "run"])
     assert_clean_failure(code, err, str(run_file), needle)
     assert snapshot(tmp_path) == before
 

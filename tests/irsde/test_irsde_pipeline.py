@@ -67,7 +67,7 @@ def test_pipeline_restores_non_multiple_sizes(unet, sde):
     result = pipe(lq, steps=3, generator=torch.Generator().manual_seed(0), progress=lambda i, n: done.append((i, n)))
     assert isinstance(result, RestoreResult)
     assert result.image.shape == lq.shape
-    assert 0 <= float(result.image.min()) and float(result.image.max()) <= 1
+    assert float(result.image.min()) >= 0 and float(result.image.max()) <= 1
     assert result.embedding.content.shape == (2, 32) and result.embedding.degradation.shape == (2, 32)
     assert emb.calls == [(2, 3, 20, 28)]  # whole images, once
     assert done == [(1, 3), (2, 3), (3, 3)]
@@ -90,7 +90,7 @@ def test_pipeline_equals_the_manual_loop(unet, sde):
         x = sde.noise_state(lq, generator=gen)
         ts = sde.steps_grid(4)
         for k, t in enumerate(ts):
-            eps = padded_call(lambda a, b: unet(a, b, float(t), degradation=e.degradation, content=e.content),
+            eps = padded_call(lambda a, b, t=t: unet(a, b, float(t), degradation=e.degradation, content=e.content),
                               (x, lq), unet.size_divisor)
             x = sde.step(eps, t, x, lq, generator=gen, t_prev=ts[k + 1] if k + 1 < 4 else 0).prev_sample
     torch.testing.assert_close(got, x.clamp(0, 1), atol=2e-6, rtol=0)  # the solver fuses each step (float32 rounding)

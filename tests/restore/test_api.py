@@ -29,7 +29,7 @@ def test_restore_returns_the_kind_it_was_given(models, tmp_path):
     assert isinstance(from_path, Image.Image) and from_path.size == (28, 20)
     assert isinstance(from_pil, Image.Image)
     assert from_uint8.dtype == np.uint8 and from_uint8.shape == (20, 28, 3)
-    assert from_float.dtype == np.float32 and 0 <= from_float.min() and from_float.max() <= 1
+    assert from_float.dtype == np.float32 and from_float.min() >= 0 and from_float.max() <= 1
     assert from_chw.shape == (3, 20, 28) and from_batch.shape == (2, 3, 20, 28)
     # one seeding rule: the same image gives the same result whatever its kind or batch
     np.testing.assert_array_equal(np.asarray(from_path), from_uint8)

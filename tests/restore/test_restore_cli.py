@@ -249,7 +249,8 @@ def test_fast_pipeline_uses_mrs_with_ten_evaluations(images, tmp_path, models, c
     from daclip_kit.pipelines.recipe import get_recipe
 
     fast, slow = get_recipe("irsde-universal-fast"), get_recipe("irsde-universal")
-    assert (fast.sampler, fast.steps) == ("irsde", 10) and (fast.backbone, fast.weights) == (slow.backbone, slow.weights)
+    assert (fast.sampler, fast.steps) == ("irsde", 10)
+    assert (fast.backbone, fast.weights) == (slow.backbone, slow.weights)
     assert get_recipe("wild-ir-fast").backbone == "irsde-unet-wild"
     unet, daclip = models
     assert main(["restore", str(images / "rgb.png"), "-o", str(tmp_path / "o"), "--model", "irsde-universal-fast",

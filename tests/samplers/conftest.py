@@ -28,7 +28,7 @@ def mrs_options_golden(reference_dir) -> dict:
 def lerp_at(values: torch.Tensor, t: float) -> torch.Tensor:
     """``values`` (indexed by integer time) at float ``t``: linear from index ``i`` to ``i + 1``
     with weight ``t - i`` (the last segment is used at ``t = T``)."""
-    i = min(int(math.floor(t)), values.numel() - 2)
+    i = min(math.floor(t), values.numel() - 2)
     return values[i] + (t - i) * (values[i + 1] - values[i])
 
 

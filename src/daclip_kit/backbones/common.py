@@ -112,7 +112,8 @@ class AdapterSlots(nn.Module):
             if name is None:
                 continue
             options = dict(getattr(config, f"{role}_adapter_config"))
-            if "role" not in options and "role" in (config_fields("adapters", name) or ()):  # e.g. cross-attention to either embedding
+            # an adapter that can serve either embedding (cross-attention, say) is told which one it serves
+            if "role" not in options and "role" in (config_fields("adapters", name) or ()):
                 options["role"] = role
             for point, channels in points.items():
                 adapter = create_adapter(name, dim=channels, context_dim=config.context_dim, **options)

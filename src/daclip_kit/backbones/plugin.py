@@ -101,7 +101,7 @@ _RESTORMER_CONVERT = "daclip_kit.backbones.restormer.convert:load_official_resto
 
 
 def _peer_backbones() -> list[BackboneSpec]:
-    return [_SPANDREL, 
+    return [_SPANDREL,
         BackboneSpec(
             name="nafnet", target=_NAFNET, config=_NAFNET_CONFIG,
             weights=("nafnet-gopro-w32", "nafnet-sidd-w32"), convert=_NAFNET_CONVERT,

@@ -62,7 +62,7 @@ def count_used_parameters(call: Callable[[], Any], module: nn.Module) -> int:
             roots.extend(fn for fn, _ in node.next_functions if fn is not None)
         return sum(used.values())
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
 
 
@@ -99,7 +99,7 @@ def macs_hooks(call: Callable[[], Any], module: nn.Module) -> int:
         elif isinstance(m, nn.modules.conv._ConvTransposeNd):
             # Each input element meets every kernel tap of its group's output channels.
             total += inputs[0].numel() * (m.out_channels // m.groups) * _kernel_area(m)
-        else:
+        elif isinstance(m, nn.modules.conv._ConvNd):  # the only other modules hooked
             total += out.numel() * (m.in_channels // m.groups) * _kernel_area(m)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()

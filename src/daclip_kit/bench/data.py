@@ -22,7 +22,8 @@ def missing_data_note(data_root: str | Path | None, dataset: str, need_gt: bool 
     """``None`` when ``dataset`` is present, otherwise a sentence saying what is missing and how to get it."""
     sub = "{LQ,GT}" if need_gt else "LQ"
     if data_root is None:
-        return f"no --data-root given (data set {dataset!r} expected at <data-root>/val/{dataset}/{sub}); " + HOW_TO_GET_DATA
+        return (f"no --data-root given (data set {dataset!r} expected at <data-root>/val/{dataset}/{sub}); "
+                + HOW_TO_GET_DATA)
     root = dataset_dir(data_root, dataset)
     folders = [root / "LQ"] + ([root / "GT"] if need_gt else [])
     absent = [str(f) for f in folders if not f.is_dir() or not image_files(f)]
@@ -31,36 +32,37 @@ def missing_data_note(data_root: str | Path | None, dataset: str, need_gt: bool 
     return None
 
 
-def paired_images(data_root: str | Path, dataset: str, limit: int | None = None) -> list[tuple[Path, Path]]:
+def paired_images(data_root: str | Path | None, dataset: str, limit: int | None = None) -> list[tuple[Path, Path]]:
     """``(LQ, GT)`` file pairs of ``dataset``, matched by sorted order as the official loaders do.
 
     Raises:
         InputError: the folders are missing or hold different numbers of images.
     """
-    root = dataset_dir(data_root, dataset)
     note = missing_data_note(data_root, dataset)
-    if note:
+    if note or data_root is None:
         raise InputError(note)
+    root = dataset_dir(data_root, dataset)
     lq, gt = image_files(root / "LQ"), image_files(root / "GT")
     if len(lq) != len(gt):
         raise InputError(
             f"{root}: LQ has {len(lq)} images but GT has {len(gt)}; pairs are matched by sorted "
             f"file name, so both folders must hold the same number of images."
         )
-    pairs = list(zip(lq, gt))
+    pairs = list(zip(lq, gt, strict=True))
     return pairs[:limit] if limit else pairs
 
 
-def lq_images(data_root: str | Path, dataset: str, limit: int | None = None) -> list[Path]:
+def lq_images(data_root: str | Path | None, dataset: str, limit: int | None = None) -> list[Path]:
     """Sorted LQ images of ``dataset`` (classification needs no GT)."""
     note = missing_data_note(data_root, dataset, need_gt=False)
-    if note:
+    if note or data_root is None:
         raise InputError(note)
     files = image_files(dataset_dir(data_root, dataset) / "LQ")
     return files[:limit] if limit else files
 
 
-def missing_data_summary(data_root: str | Path | None, datasets: list[str], need_gt: bool = True) -> tuple[list[str], str | None]:
+def missing_data_summary(data_root: str | Path | None, datasets: list[str],
+                         need_gt: bool = True) -> tuple[list[str], str | None]:
     """``(missing data sets, one sentence about them or None)``."""
     missing = [d for d in datasets if missing_data_note(data_root, d, need_gt) is not None]
     if not missing:

@@ -34,7 +34,7 @@ def paper_series(metric: str, methods: Sequence[str] = FIGURE6_METHODS) -> dict[
     for m in methods:
         vals = {d: table.reference.get((m, f"{d}/{metric}")) for d in DEGRADATIONS}
         if all(v is not None for v in vals.values()):
-            out[m] = vals  # type: ignore[assignment]
+            out[m] = vals
     return out
 
 
@@ -62,7 +62,7 @@ def radar_plot(series: Mapping[str, Mapping[str, float]], path: str | Path, *, t
     fig = Figure(figsize=(5.5, 5.5))
     ax = fig.add_subplot(projection="polar")
     for name, values in series.items():
-        pts = [(a, values[k]) for a, k in zip(angles, axes) if values.get(k) is not None]
+        pts = [(a, values[k]) for a, k in zip(angles, axes, strict=True) if values.get(k) is not None]
         if not pts:
             continue
         xs, ys = [p[0] for p in pts] + [pts[0][0]], [p[1] for p in pts] + [pts[0][1]]
@@ -88,10 +88,9 @@ def figure6(out_dir: str | Path, measured: Mapping[str, Mapping[str, Mapping[str
     """
 
     paths = []
-    for metric, path in zip(FIGURE6_TABLES, figure_paths(out_dir)):
-        series = {f"{k} (paper)": v for k, v in paper_series(metric).items()}
-        for name, values in (measured or {}).get(metric, {}).items():
-            series[name] = values
+    for metric, path in zip(FIGURE6_TABLES, figure_paths(out_dir), strict=True):
+        series: dict[str, Mapping[str, float]] = {f"{k} (paper)": v for k, v in paper_series(metric).items()}
+        series.update((measured or {}).get(metric, {}))
         arrow = "higher is better" if higher_is_better(metric) else "lower is better"
         paths.append(radar_plot(series, path, title=f"{metric.upper()} ({arrow})", labels=PAPER_LABELS))
     return paths

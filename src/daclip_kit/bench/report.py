@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -82,8 +83,10 @@ def to_json(result: TableResult, provenance: Mapping[str, Any]) -> dict[str, Any
             ours = r.values.get(c.key)
             if paper is None and ours is None:
                 continue
-            compare = ours is not None and paper is not None and comparable(c.metric, result.options.device)
-            cells[c.key] = {"ours": ours, "paper": paper, "delta": ours - paper if compare else None}
+            delta = None
+            if ours is not None and paper is not None and comparable(c.metric, result.options.device):
+                delta = ours - paper
+            cells[c.key] = {"ours": ours, "paper": paper, "delta": delta}
         rows.append({"label": r.label, "status": r.status, "notes": r.notes, "cells": cells,
                      "pipeline": spec.pipeline, "overrides": dict(spec.overrides),
                      "embedder": spec.embedder, "weights": list(spec.weights)})
@@ -220,8 +223,8 @@ def render(result: TableResult, console) -> None:
             if any(v is not None for v in ours):
                 rows.append(["", "ours", *[f"[bold]{fmt(ours[i], group[i].metric)}[/]" for i in shown]])
                 rows.append(["", "Δ", *[
-                    _delta_markup(ours[i] - paper[i], group[i])
-                    if ours[i] is not None and paper[i] is not None
+                    _delta_markup(o - p, group[i])
+                    if (o := ours[i]) is not None and (p := paper[i]) is not None
                     and comparable(group[i].metric, result.options.device) else ""
                     for i in shown]])
         t = Table(title=escape(title), title_justify="left", show_lines=False)
@@ -241,7 +244,7 @@ def render(result: TableResult, console) -> None:
 
     for group_title, cols in _groups(table):
         title = f"Table {table.name}: {table.title}" + (f" - {group_title}" if group_title else "")
-        parts = _fitting(console, lambda chunk: make(title, chunk, cols), cols)
+        parts = _fitting(console, functools.partial(make, title, group=cols), cols)
         for k, chunk in enumerate(parts):
             t = make(title + (f" ({k + 1}/{len(parts)})" if len(parts) > 1 else ""), chunk, cols)
             needed = _min_width(console, t)
@@ -287,8 +290,7 @@ def _render_notes(result: TableResult, console, by_label) -> None:
     for r in result.rows:
         for n in r.notes:
             seen.setdefault(n, []).append(r.label)
-    for n in result.notes:
-        lines.append(f"[yellow]note:[/] {escape(n)}")
+    lines += [f"[yellow]note:[/] {escape(n)}" for n in result.notes]
     for note, labels in seen.items():
         who = ", ".join(labels)
         lines.append(f"[yellow]{escape(who)}:[/] {escape(note)}")

@@ -172,7 +172,9 @@ class RowSpec:
 
     def run_for(self, dataset: str | None = None) -> str:
         """The bundled run file that trains the model of ``dataset`` (``""``: none)."""
-        return self.dataset_runs.get(dataset, "") if self.per_dataset else self.run
+        if not self.per_dataset:
+            return self.run
+        return self.dataset_runs.get(dataset, "") if dataset is not None else ""
 
     def run_names(self) -> tuple[str, ...]:
         """Every bundled run file of the row, in data set order."""

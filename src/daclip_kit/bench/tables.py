@@ -18,7 +18,7 @@ from .spec import ColumnSpec, MetricProtocol, RowSpec, TableSpec
 PAPER_LABELS: dict[str, str] = dict(zip(DEGRADATIONS, (
     "Blurry", "Hazy", "JPEG", "Low-light", "Noisy", "Raindrop", "Rainy", "Shadowed", "Snowy",
     "Inpainting",
-)))
+), strict=True))
 METRICS4 = ("psnr", "ssim", "lpips", "fid")
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -79,14 +79,10 @@ _BOTH_EMBEDDINGS = {"use_degradation": True, "use_content": True}
 def _columns(datasets: Sequence[str], metrics: Sequence[str], labels: dict[str, str] | None = None,
              average: bool = False) -> tuple[ColumnSpec, ...]:
     labels = labels or {}
-    cols = []
-    for d in datasets:
-        for m in metrics:
-            cols.append(ColumnSpec(dataset=d, metric=m, label=labels.get(d, d)))
+    cols = [ColumnSpec(dataset=d, metric=m, label=labels.get(d, d)) for d in datasets for m in metrics]
     if average:
-        for m in metrics:
-            cols.append(ColumnSpec(dataset="average", metric=m, label="Average",
-                                   average_of=tuple(datasets)))
+        cols += [ColumnSpec(dataset="average", metric=m, label="Average", average_of=tuple(datasets))
+                 for m in metrics]
     return tuple(cols)
 
 
@@ -95,7 +91,7 @@ def _reference(values: dict[str, Sequence[float | None]], columns: Sequence[Colu
     for label, nums in values.items():
         if len(nums) != len(columns):
             raise ValueError(f"row {label!r}: {len(nums)} numbers for {len(columns)} columns")
-        for col, v in zip(columns, nums):
+        for col, v in zip(columns, nums, strict=True):
             if v is not None:
                 ref[(label, col.key)] = float(v)
     return ref
@@ -116,7 +112,7 @@ def _t2(per_set: dict[str, dict[str, tuple[float, float, float, float]]]) -> dic
     ref = {}
     for dataset, rows in per_set.items():
         for label, nums in rows.items():
-            for m, v in zip(METRICS4, nums):
+            for m, v in zip(METRICS4, nums, strict=True):
                 ref[(label, f"{dataset}/{m}")] = float(v)
     return ref
 

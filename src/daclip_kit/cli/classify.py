@@ -41,7 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", type=Path, default=None,
                         help="text file with one label per line (default: the model's own degradation words, "
                         "recorded in its folder; the 10 DA-CLIP degradations for the released models)")
-    parser.add_argument("--top-k", type=int, default=3, help="how many labels to show per image (default 3, at least 1)")
+    parser.add_argument("--top-k", type=int, default=3,
+                        help="how many labels to show per image (default 3, at least 1)")
     parser.add_argument("--allow-nonfinite", action="store_true",
                         help="load weights holding NaN or Inf and report NaN probabilities (JSON: null) instead "
                         "of failing")
@@ -94,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
     from rich.progress import Progress
-
 
     from ..core.ood import unknown_report, warning_line
 

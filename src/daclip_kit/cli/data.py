@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from ..data.prepare import prepare
 from ..errors import ConfigError
@@ -13,7 +15,12 @@ from . import console
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=show_help)
 
     p = sub.add_parser("prepare", help="build the universal layout from downloaded data sets",
                        description="Read each source in its published layout, synthesise the JPEG, noise and "
@@ -38,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        description="Caption every GT image with BLIP (needs `pip install 'daclip-kit[caption]'` and "
                                    "the weights), or take captions from --captions FILE, and write the official CSVs.")
     p.add_argument("root", metavar="DIR", help="universal folder")
-    p.add_argument("--captions", metavar="FILE", help="captions keyed by GT file name (.json, .jsonl or name<TAB>caption)")
+    p.add_argument("--captions", metavar="FILE",
+                   help="captions keyed by GT file name (.json, .jsonl or name<TAB>caption)")
     p.add_argument("--blip-model", default=None, metavar="NAME_OR_DIR",
                    help="BLIP checkpoint (default Salesforce/blip-image-captioning-large)")
     p.add_argument("--device", default="cpu", help="device for BLIP (default cpu)")
@@ -159,6 +167,7 @@ def run_caption(args: argparse.Namespace) -> int:
 
     if args.captions and args.blip_model:
         raise ConfigError("Give either --captions FILE or --blip-model, not both.")
+    captions: Mapping[str, str] | Callable[[Sequence[Path]], list[str]]
     if args.captions:
         captions = read_captions_file(args.captions)
     else:
@@ -187,8 +196,8 @@ def run_mini(args: argparse.Namespace) -> int:
         console.print_json(data)
         return 0
     total = sum(sum(c.values()) for c in report.counts.values())
-    console.stdout().print(f"wrote {total} pairs ({', '.join(f'{s}: {sum(c.values())}' for s, c in report.counts.items())}) "
-                           f"from {len(report.photos)} photos to {report.root}")
+    per_split = ", ".join(f"{s}: {sum(c.values())}" for s, c in report.counts.items())
+    console.stdout().print(f"wrote {total} pairs ({per_split}) from {len(report.photos)} photos to {report.root}")
     for p in report.csvs:
         console.stdout().print(f"wrote {p}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..plugins import plugin_infos, quiet_plugin_warnings
 from . import console
@@ -16,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with quiet_plugin_warnings():  # this command shows every failure itself
         infos = plugin_infos()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": i.name,
             "distribution": i.distribution,

@@ -205,9 +205,10 @@ class _FailureWatch:
         self.proc = proc
         restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         self.key, self.count_key = f"daclip_kit/failure/{restart}", f"daclip_kit/failures/{restart}"
+        self.store: torch.distributed.Store | None
         try:
             self.store = dist.distributed_c10d._get_default_store()
-        except Exception:  # noqa: BLE001 - a group without a store: failures end by timeout only
+        except Exception:
             self.store = None
         self._done = threading.Event()
         if self.store is not None:
@@ -217,10 +218,12 @@ class _FailureWatch:
         self._done.set()
 
     def _failure(self) -> str | None:
+        if self.store is None:
+            return None
         try:
             if self.store.check([self.key]):
                 return self.store.get(self.key).decode("utf-8", "replace")
-        except Exception:  # noqa: BLE001 - the store's host is gone: the launcher ends the job
+        except Exception:
             return None
         return None
 
@@ -233,15 +236,15 @@ class _FailureWatch:
         try:
             if self.store.add(self.count_key, 1) == 1:
                 message = f"process {self.proc.rank} of {self.proc.world} failed: {describe_failure(exc)}"
-                self.store.set(self.key, message.encode("utf-8"))
+                self.store.set(self.key, message)  # stored as its UTF-8 bytes
                 return None
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         deadline = time.monotonic() + FAILURE_GRACE  # the first one's message follows its count
         while time.monotonic() < deadline:
-            message = self._failure()
-            if message is not None:
-                return message
+            first = self._failure()
+            if first is not None:
+                return first
             time.sleep(FAILURE_POLL / 5)
         return None
 
@@ -257,7 +260,10 @@ class _FailureWatch:
             if self._done.is_set():
                 return
             sys.stdout.flush()
-            print(f"error: {message}; process {self.proc.rank} stops too.", file=sys.stderr, flush=True)
+            # the user's last message before os._exit (nothing runs after it): written and flushed to
+            # stderr directly, like the CLI's "error: ..." lines, not through a log handler
+            sys.stderr.write(f"error: {message}; process {self.proc.rank} stops too.\n")
+            sys.stderr.flush()
             os._exit(1)
 
 

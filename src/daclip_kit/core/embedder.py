@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,8 +30,8 @@ class Classification:
         k = max(1, min(k, len(self.labels)))
         values, idx = self.probs.topk(k, dim=-1)
         return [
-            [(self.labels[j], float(v)) for v, j in zip(vs.tolist(), js.tolist())]
-            for vs, js in zip(values, idx)
+            [(self.labels[j], float(v)) for v, j in zip(vs.tolist(), js.tolist(), strict=True)]
+            for vs, js in zip(values, idx, strict=True)
         ]
 
 
@@ -44,7 +45,11 @@ class EmbeddingProvider(nn.Module):
         provides_degradation: whether :meth:`embed_image` fills ``degradation``.
     """
 
-    embed_dim: int
+    if TYPE_CHECKING:
+        # read-only for callers: each provider gives it as a class attribute or a property
+        @property
+        def embed_dim(self) -> int: ...
+
     provides_degradation: bool = False
 
     def embed_image(self, images: torch.Tensor) -> ImageEmbedding:
@@ -104,7 +109,7 @@ class EmbeddingProvider(nn.Module):
         return Classification(tuple(labels), logits.softmax(dim=-1))
 
     @torch.no_grad()
-    def degradation_report(self, images: torch.Tensor) -> list[dict]:
+    def degradation_report(self, images: torch.Tensor) -> list[dict[str, Any]]:
         """What ``restore`` reports per image: the most likely of :attr:`degradations` and the
         unknown-degradation check (:func:`daclip_kit.core.ood.unknown_report`).
 
@@ -121,7 +126,7 @@ class EmbeddingProvider(nn.Module):
         calibration = self.ood_calibration
         return [{"degradation": top[0][0], "probability": round(top[0][1], 6),
                  **unknown_report(row.tolist(), result.labels, calibration)}
-                for top, row in zip(result.top_k(1), result.probs)]
+                for top, row in zip(result.top_k(1), result.probs, strict=True)]
 
     def forward(self, images: torch.Tensor) -> ImageEmbedding:
         return self.embed_image(images)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from typing import cast
 
 import torch
 
@@ -103,6 +104,6 @@ class CompiledCache:
         if key not in self._compiled:
             mode = "reduce-overhead" if device.type == "cuda" else "default"
             log.info("compiling %s for %s (mode %s)", type(module).__name__, device.type, mode)
-            compiled = torch.compile(module, mode=mode, dynamic=False)
+            compiled = cast(torch.nn.Module, torch.compile(module, mode=mode, dynamic=False))  # an OptimizedModule
             self._compiled[key] = TensorTime(compiled) if denoiser else compiled  # attributes read through
         return self._compiled[key]

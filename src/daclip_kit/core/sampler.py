@@ -131,7 +131,12 @@ def noise_from_output(output: torch.Tensor, prediction: str, sampler: Sampler, x
     clean-image estimate from it is ``c`` again.
 
     Args:
-        output, x, lq: ``(B, C, H, W)``; t: the time the network saw (``sigma_t > 0``).
+        output: the network's output, ``(B, C, H, W)``.
+        prediction: what ``output`` is: ``"noise"`` or ``"clean"``.
+        sampler: the sampler whose SDE the network was trained with.
+        x: the state the network saw, ``(B, C, H, W)``.
+        lq: the low-quality image, ``(B, C, H, W)``.
+        t: the time the network saw (``sigma_t > 0``).
     """
     if prediction == "noise":
         return output

@@ -89,7 +89,9 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
         noise: tensors that stochastic updates consume in order instead of drawing from
             ``generator`` (to reproduce a recorded reference run); all must be consumed.
         progress: ``progress(done, total)`` after each network evaluation.
-        tile, tile_overlap, tile_batch: see :func:`~daclip_kit.ops.tiles.tiled_apply`.
+        tile: the network runs on tiles of this size (:func:`~daclip_kit.ops.tiles.tiled_apply`).
+        tile_overlap: pixels shared by neighbouring tiles.
+        tile_batch: tiles per network call.
         solver: a fresh solver from ``sampler.solver(steps)`` when the caller already made one.
         precision: ``fp32``, ``bf16`` or ``fp16`` (resolved; see :mod:`daclip_kit.core.runtime`):
             the network runs under autocast, its output is cast to float32 and the state stays
@@ -125,7 +127,8 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
     pad_mode = getattr(denoiser, "pad_mode", "reflect")
     device = lq.device
 
-    def predict(x_t, lq_t, degradation, content, *, t):
+    def predict(x_t: torch.Tensor, lq_t: torch.Tensor, degradation: torch.Tensor | None,
+                content: torch.Tensor | None, *, t: float) -> torch.Tensor:
         with autocast(precision, device):
             out = padded_call(lambda a, b: denoiser(a, b, t, degradation=degradation, content=content),
                               (x_t, lq_t), divisor, pad_mode)

@@ -31,6 +31,6 @@ _LAZY = {
     "build_mini": "mini",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 __getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -211,7 +211,7 @@ def caption_function(captions: str, report: AddReport) -> Callable[[Sequence[Pat
 
     def from_file(paths: Sequence[Path]) -> list[str]:
         found = [lookup.get(p) for p in paths]
-        absent = [p.name for p, c in zip(paths, found) if not c]
+        absent = [p.name for p, c in zip(paths, found, strict=True) if not c]
         if absent:
             raise InputError(f"{len(absent)} GT image(s) have no caption in {captions!r}, e.g. {absent[:5]}.")
         return [str(c) for c in found]
@@ -354,7 +354,7 @@ def _csv_texts(root: Path, name: str, splits: dict[str, list[UserPair]], texts: 
             continue
         relative = _rows_path_style(old)
         rows = list(kept)
-        for p, text in zip(splits[split], texts[split]):
+        for p, text in zip(splits[split], texts[split], strict=True):
             rel = Path(split) / name / "LQ" / p.lq.name
             filepath = rel.as_posix() if relative else str(root.resolve() / rel)
             rows.append(CaptionRow(filepath, text, name))

@@ -60,7 +60,7 @@ def read_captions_file(path: str | Path) -> dict[str, str]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{str(path)}:{exc.lineno}: not valid JSON ({exc.msg}); {expected}.") from None
+            raise InputError(f"{path!s}:{exc.lineno}: not valid JSON ({exc.msg}); {expected}.") from None
         if not isinstance(data, dict):
             raise InputError(f"{str(path)!r}: {expected}.")
         return {str(k): str(v) for k, v in data.items()}
@@ -72,9 +72,9 @@ def read_captions_file(path: str | Path) -> dict[str, str]:
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise InputError(f"{str(path)}:{lineno}: not valid JSON ({exc.msg}); {expected}.") from None
+                    raise InputError(f"{path!s}:{lineno}: not valid JSON ({exc.msg}); {expected}.") from None
                 if not isinstance(rec, dict) or "file" not in rec or "caption" not in rec:
-                    raise InputError(f"{str(path)}:{lineno}: each line needs 'file' and 'caption'; {expected}.")
+                    raise InputError(f"{path!s}:{lineno}: each line needs 'file' and 'caption'; {expected}.")
                 out[str(rec["file"])] = str(rec["caption"])
         return out
     out = {}
@@ -85,7 +85,7 @@ def read_captions_file(path: str | Path) -> dict[str, str]:
                                                                              ["filename", "caption"])):
             continue
         if len(rec) != 2:
-            raise InputError(f"{str(path)}:{lineno}: expected 'name<TAB>caption', got {len(rec)} column(s).")
+            raise InputError(f"{path!s}:{lineno}: expected 'name<TAB>caption', got {len(rec)} column(s).")
         out[rec[0]] = split_title(rec[1])[0] if official else rec[1]
     return out
 
@@ -186,18 +186,20 @@ def write_dataset_csvs(root: str | Path, captions: Mapping[str, str] | Callable[
         if lookup is not None:
             found = {gt: lookup.get(gt) for gt in gts}
         else:
-            found = dict(zip(gts, captions(gts)))
+            assert callable(captions)  # not a mapping: a captioner
+            found = dict(zip(gts, captions(gts), strict=True))
         absent = [str(gt) for gt, c in found.items() if not c]
         if absent:
             raise InputError(f"{len(absent)} GT image(s) in {split} have no caption, e.g. {absent[:5]}. "
                              "Add them to the captions file (keys are GT file names).")
+        texts = {gt: c for gt, c in found.items() if c}  # every GT has one
         rows = []
         for folder, p in pairs:
             lq = p.lq.resolve()
             if root_as is not None:
                 lq = Path(root_as).resolve() / lq.relative_to(root.resolve())
             fp = os.path.relpath(lq, Path(relative_to).resolve()) if relative_to is not None else str(lq)
-            rows.append(CaptionRow(fp, found[p.gt], degradation_text(parse_labels(folder))))
+            rows.append(CaptionRow(fp, texts[p.gt], degradation_text(parse_labels(folder))))
         written.append(write_captions_csv(Path(out_dir or root) / csv_name(split), rows))
         log.info("wrote %d rows to %s", len(rows), written[-1])
     if not written:

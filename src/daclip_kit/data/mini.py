@@ -74,7 +74,7 @@ def bundled_photos() -> list[tuple[str, torch.Tensor, str]]:
     for name, load, caption in PHOTOS:
         try:
             x = load_photo(load)
-        except Exception as exc:  # noqa: BLE001 - a missing optional package only drops its photos
+        except Exception as exc:
             log.info("photo %s unavailable: %s", name, exc)
             continue
         out.append((name, x, caption))
@@ -228,7 +228,9 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     captions: dict[str, str] = {}
     report = MiniReport(final, photos=[p[0] for p in photos])
     gens = {t: create_degradation(t) for t in types}
-    mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types)))) if composed and len(types) >= 2 else None
+    mixer = None
+    if composed and len(types) >= 2:
+        mixer = RandomComposition(pool=tuple(types), count=(2, min(3, len(types))))
 
     n_composed = composed if mixer else 0
     total = sum(len(types) * count + n_composed for count in (per_type, val_per_type))
@@ -236,12 +238,13 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     for split, count in (("train", per_type), ("val", val_per_type)):
         pool = split_photos[split]
         report.counts[split] = {}
-        jobs = [(t, i) for t in types for i in range(count)]
+        jobs: list[tuple[str | None, int]] = [(t, i) for t in types for i in range(count)]
         jobs += [(None, i) for i in range(n_composed)]
         for k, (deg, _) in enumerate(jobs):
             name, photo, caption = pool[k % len(pool)]
             clean = random_crop(photo, size, draw)
             if deg is None:
+                assert mixer is not None  # composed jobs are made only with a mixer
                 lq, labels = mixer(clean, g)
                 folder = folder_name(labels[0])
             else:

@@ -84,7 +84,7 @@ def pair_folders(lq_dir: str | Path, gt_dir: str | Path, *, degradation: str = "
             f"matched by sorted name, so the counts must be equal. Only in LQ: {only_lq or '-'}; "
             f"only in GT: {only_gt or '-'}. Add or remove the unmatched files."
         )
-    return [Pair(a, b, degradation, caption) for a, b in zip(lq, gt)]
+    return [Pair(a, b, degradation, caption) for a, b in zip(lq, gt, strict=True)]
 
 
 class PairDataset(Dataset):

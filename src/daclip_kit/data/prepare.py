@@ -148,7 +148,7 @@ def _decoded(src: Path, size: int | None = None) -> Callable[[Path], None]:
             rgb = im.convert("RGB")
         if size is not None and rgb.size != (size, size):
             rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+    except Exception as exc:
         raise InputError(_unreadable(src, exc)) from exc
 
     def save(dst: Path) -> None:
@@ -171,7 +171,7 @@ def _probe(path: Path) -> tuple[int, int] | BaseException:
     try:
         with Image.open(path) as im:
             return im.size
-    except Exception as exc:  # noqa: BLE001 - reported by the caller, naming the file
+    except Exception as exc:
         return exc
 
 
@@ -212,7 +212,8 @@ def _check_images(jobs: list[tuple[str, SourceTask, SourcePair]]) -> dict[Path, 
     return sizes
 
 
-def plan(sources: Mapping[str, str | Path], *, paper_subsets: bool = True) -> tuple[list[tuple[str, SourceTask]], list[str]]:
+def plan(sources: Mapping[str, str | Path], *,
+         paper_subsets: bool = True) -> tuple[list[tuple[str, SourceTask]], list[str]]:
     """Read every source; return ``[(source name, task)]`` and the list of missing partners."""
     tasks: list[tuple[str, SourceTask]] = []
     missing: list[str] = []

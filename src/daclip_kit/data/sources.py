@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal, overload
 
 from ..errors import InputError
 from ..io import IMAGE_SUFFIXES
@@ -105,6 +105,11 @@ def natural_key(path: Path) -> list:
     return [int(p) if p.isdigit() else p.lower() for p in parts]
 
 
+def _prefixed_stem(prefix: str) -> Callable[[Path], str]:
+    """``path -> "<prefix>_<stem>"``."""
+    return lambda p: f"{prefix}_{p.stem}"
+
+
 def match_by_key(lq_files: Iterable[Path], gt_files: Iterable[Path], key_lq: Callable[[Path], str],
                  key_gt: Callable[[Path], str], name: Callable[[Path], str], where: str,
                  task: SourceTask) -> None:
@@ -151,6 +156,11 @@ class SourceReader:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(f"{self.title} folder {str(self.root)!r} does not exist. Expected:\n{self.layout}")
+
+    @overload
+    def find(self, *candidates: str, required: Literal[True] = True) -> Path: ...
+    @overload
+    def find(self, *candidates: str, required: bool) -> Path | None: ...
 
     def find(self, *candidates: str, required: bool = True) -> Path | None:
         """The first existing sub-folder among ``candidates`` (``"a/b"`` paths), or an error."""
@@ -208,7 +218,7 @@ class GoPro(SourceReader):
                     task.missing.append(f"{seq}: needs both blur/ and sharp/")
                     continue
                 match_by_key(images_in(seq / "blur"), images_in(seq / "sharp"), lambda p: p.name,
-                             lambda p: p.name, lambda p, s=seq.name: f"{s}_{p.stem}", str(seq), task)
+                             lambda p: p.name, _prefixed_stem(seq.name), str(seq), task)
             out.append(task)
         return out
 
@@ -237,7 +247,7 @@ class Reside6k(SourceReader):
             gt_files = _nonempty(self, gt, "clean images")
             stems = {p.stem for p in gt_files}
 
-            def key(p: Path) -> str:
+            def key(p: Path, stems: set[str] = stems) -> str:
                 return p.stem if p.stem in stems else p.stem.split("_")[0]
 
             match_by_key(_nonempty(self, hazy, "hazy images"), gt_files, key, lambda p: p.stem,
@@ -380,8 +390,8 @@ class _RainStreakSet(SourceReader):
                 lq, gt = images_in(lq_dir), images_in(folder / gt_name)
                 same = {p.name for p in lq} & {p.name for p in gt}
                 key = (lambda p: p.name) if same else _number
-                match_by_key(lq, gt, key, key, lambda p: p.stem if same else f"norain-{_number(p)}",
-                             str(folder), task)
+                name_of = (lambda p: p.stem) if same else (lambda p: f"norain-{_number(p)}")
+                match_by_key(lq, gt, key, key, name_of, str(folder), task)
                 return task
         files = images_in(folder)
         lq = [p for p in files if p.name.startswith("rain-")]
@@ -483,7 +493,7 @@ class Snow100K(SourceReader):
     title = "Snow100K"
     feeds = (("snowy", "train"), ("snowy", "val"))
     layout = "  train/{synthetic,gt}/*.jpg\n  test/Snow100K-L/{synthetic,gt}/*.jpg"
-    paper_subset = {"train": 1872, "val": 601}
+    paper_subset: ClassVar[dict[str, int]] = {"train": 1872, "val": 601}
 
     def tasks(self) -> list[SourceTask]:
         out = []

@@ -114,7 +114,7 @@ def read_captions_csv(path: str | Path) -> list[CaptionRow]:
             if not rec:
                 continue
             if len(rec) != 2:
-                raise InputError(f"{str(path)}:{lineno}: expected 2 tab-separated columns, got {len(rec)}.")
+                raise InputError(f"{path!s}:{lineno}: expected 2 tab-separated columns, got {len(rec)}.")
             caption, degradation = split_title(rec[1])
             rows.append(CaptionRow(rec[0], caption, degradation))
     return rows
@@ -169,7 +169,9 @@ class UniversalDataset(PairDataset):
         split: ``"train"`` or ``"val"``.
         degradations: folders to use (default: every folder found).
         captions: attach the captions of ``daclip_<split>.csv`` when it exists.
-        crop, seed, augment: as :class:`~daclip_kit.data.paired.PairDataset`.
+        crop: as :class:`~daclip_kit.data.paired.PairDataset`.
+        seed: as :class:`~daclip_kit.data.paired.PairDataset`.
+        augment: as :class:`~daclip_kit.data.paired.PairDataset`.
 
     Attributes:
         groups: ``{folder: number of pairs}``.

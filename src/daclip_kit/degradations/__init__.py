@@ -27,6 +27,6 @@ _LAZY = {
     "PHYSICAL_ORDER": "compose",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 __getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -72,12 +72,13 @@ def pixel_grid(height: int, width: int, like: torch.Tensor) -> tuple[torch.Tenso
     """Pixel-centre coordinates ``(y, x)``, each ``(H, W)``, in pixels."""
     ys = torch.arange(height, device=like.device, dtype=like.dtype)
     xs = torch.arange(width, device=like.device, dtype=like.dtype)
-    return torch.meshgrid(ys, xs, indexing="ij")
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    return y, x
 
 
 def odd(n: float, minimum: int = 3) -> int:
     """The odd integer nearest to ``n`` and at least ``minimum``."""
-    k = max(minimum, int(round(n)))
+    k = max(minimum, round(n))
     return k if k % 2 else k + 1
 
 
@@ -147,9 +148,9 @@ class Degradation:
         """Raise :class:`~daclip_kit.errors.ConfigError` for impossible settings."""
         for f in dataclasses.fields(self.config):
             value = getattr(self.config, f.name)
-            if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-                if value[0] > value[1]:
-                    raise ConfigError(f"{self.name}.{f.name}: range {value} has low > high.")
+            is_range = isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+            if is_range and value[0] > value[1]:
+                raise ConfigError(f"{self.name}.{f.name}: range {value} has low > high.")
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         check_image(images, "images")

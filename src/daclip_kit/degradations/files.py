@@ -125,6 +125,7 @@ def degrade_files(inputs: Sequence[str | Path], out: str | Path, *, types: Seque
         if compose_types and types:
             label_sets = [physical_order(chosen)]
         elif compose_types:
+            assert mixer is not None  # made above for random compositions
             label_sets = distinct_compositions(mixer, num_composed, g)
         else:
             label_sets = [[t] for t in chosen]

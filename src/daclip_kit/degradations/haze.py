@@ -54,5 +54,6 @@ class Haze(Degradation):
         grey = draw.range(cfg.airlight)
         tint = (draw.rand(3, like=image) * 2 - 1) * cfg.airlight_tint
         airlight = (grey + tint).clamp(0, 1).view(1, 3, 1, 1)
-        t = torch.exp(-beta * self.depth_map(draw, *image.shape[-2:], like=image))
+        h, w = image.shape[-2:]
+        t = torch.exp(-beta * self.depth_map(draw, h, w, like=image))
         return image * t + airlight * (1 - t)

@@ -34,7 +34,7 @@ class RainConfig:
     veil: tuple[float, float] = (0.0, 0.1)
 
 
-def streak_layer(seeds: torch.Tensor, length: int, angle: float, width: float) -> torch.Tensor:
+def streak_layer(seeds: torch.Tensor, length: float, angle: float, width: float) -> torch.Tensor:
     """Smear ``(1,1,H,W)`` seed points into streaks of ``length`` pixels at ``angle`` degrees from
     vertical, peak value about the seed value."""
     import kornia

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -38,7 +39,8 @@ def _split_weights(pretrained: str | None) -> tuple[str | None, str | None]:
     return pretrained, None
 
 
-def _create_open_clip(config: ClipConfig) -> torch.nn.Module:
+def _create_open_clip(config: ClipConfig) -> Any:
+    """An open_clip ``CLIP`` in eval mode (``Any``: open_clip has no type information)."""
     import open_clip
 
     tag, file = _split_weights(config.weights)

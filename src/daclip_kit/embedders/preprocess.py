@@ -98,7 +98,7 @@ def _pil_weights(in_size: int, out_size: int, start: int, stop: int
     scale = float(in_size) / out_size
     filterscale = max(scale, 1.0)
     support = 2.0 * filterscale
-    ksize = int(math.ceil(support)) * 2 + 1
+    ksize = math.ceil(support) * 2 + 1
     centre = (torch.arange(start, stop, dtype=torch.float64) + 0.5) * scale
     xmin = torch.trunc(centre - support + 0.5).clamp(min=0)
     count = torch.trunc(centre + support + 0.5).clamp(max=in_size) - xmin
@@ -181,13 +181,14 @@ def clip_preprocess(images: torch.Tensor, size: int = 224, *,
     dtype, device = images.dtype, images.device
     h, w = images.shape[-2:]
     new_h, new_w = resized_size(h, w, size)
-    top = int(round((new_h - size) / 2.0))
-    left = int(round((new_w - size) / 2.0))
+    top = round((new_h - size) / 2.0)
+    left = round((new_w - size) / 2.0)
     acc = _accumulator_device(device) if quantize else device
     wdtype = torch.float64 if quantize else dtype
     # only the outputs kept by the crop, from the input region they read; like PIL, a side that
     # keeps its size gets no pass
-    hblocks = vblocks = ()
+    hblocks: tuple[tuple[torch.Tensor, int, int], ...] = ()
+    vblocks: tuple[tuple[torch.Tensor, int, int], ...] = ()
     if new_w != w:
         hblocks = _weights_on(w, new_w, left, left + size, quantize, acc, wdtype)
     if new_h != h:

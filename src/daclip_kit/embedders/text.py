@@ -27,6 +27,8 @@ class TextEmbedder(DaClipEmbedder):
     embeddings for each image; :meth:`embed_texts` takes per-image texts.
     """
 
+    config: TextConfig
+
     def __init__(self, config: TextConfig | None = None, *, network: DaCLIP | None = None):
         super().__init__(config or TextConfig(), network=network)
 

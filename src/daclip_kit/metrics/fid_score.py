@@ -70,8 +70,9 @@ def fid(pred: ImageSet, ref: ImageSet, *, feature_net: Callable[[torch.Tensor], 
     returned (:func:`~daclip_kit.metrics.frechet.frechet_distance`).
 
     Args:
-        pred, ref: folders, lists of image files, or ``(N, 3, H, W)`` float tensors in [0, 1].
-            Each set needs at least two images.
+        pred: folder, list of image files, or ``(N, 3, H, W)`` float tensor in [0, 1]; at least
+            two images.
+        ref: the reference set, likewise.
         feature_net: replaces the Inception network (tests, other feature spaces).
         weights_dir: folder holding ``pt_inception-2015-12-05-6726825d.pth``.
         device: where the Inception network runs.

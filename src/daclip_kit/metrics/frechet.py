@@ -44,12 +44,14 @@ class FeatureStats:
     def mean(self) -> np.ndarray:
         """``(D,)`` mean of all features seen."""
         self._require(1)
+        assert self._shift is not None and self._sum is not None  # set by the first update
         return self._shift + self._sum / self.count
 
     @property
     def cov(self) -> np.ndarray:
         """``(D, D)`` unbiased covariance (needs at least two samples)."""
         self._require(2)
+        assert self._sum is not None and self._outer is not None  # set by the first update
         m = self._sum / self.count
         return (self._outer - self.count * np.outer(m, m)) / (self.count - 1)
 
@@ -73,8 +75,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     feature dimensions) give a finite, non-negative answer instead of complex ``sqrtm`` noise.
 
     Args:
-        mu1, mu2: ``(D,)`` means.
-        sigma1, sigma2: ``(D, D)`` covariances.
+        mu1: ``(D,)`` mean of the first Gaussian.
+        sigma1: ``(D, D)`` covariance of the first Gaussian.
+        mu2: ``(D,)`` mean of the second Gaussian.
+        sigma2: ``(D, D)`` covariance of the second Gaussian.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))

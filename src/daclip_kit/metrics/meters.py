@@ -142,9 +142,8 @@ class FIDMeter:
         from .frechet import FeatureStats
         from .inception import load_fid_inception
 
-        self.net = context.networks.get("fid")
-        if self.net is None:
-            self.net = load_fid_inception(context.search_dirs, device=context.device)
+        net = context.networks.get("fid")
+        self.net = net if net is not None else load_fid_inception(context.search_dirs, device=context.device)
         self.quantize = bool(getattr(context.protocol, "quantize", True))
         self.stats = (FeatureStats(), FeatureStats())
 

@@ -92,7 +92,7 @@ def match_pairs(inputs: str | Path, gt: str | Path, *, by: Literal["name", "orde
         if len(a) != len(b):
             raise InputError(f"{len(a)} images in {str(inputs)!r} but {len(b)} in {str(gt)!r}; pairing by order "
                              "needs equal counts. Remove the extra files or pair by name.")
-        pairs = list(zip(a, b))
+        pairs = list(zip(a, b, strict=True))
     elif by == "name":
         by_stem = {p.stem: p for p in b}
         unmatched = [p.name for p in a if p.stem not in by_stem]
@@ -182,7 +182,9 @@ def score_folders(gt: str | Path, *, pred: str | Path | None = None, lq: str | P
         raise ConfigError("lq= needs restore= (the network to run on the degraded images).")
     if pred is not None and restore is not None:
         raise ConfigError("restore= is only used with lq=; restored images (pred=) are scored as they are.")
-    pairs = match_pairs(pred if pred is not None else lq, gt, by=by, limit=limit)
+    source = pred if pred is not None else lq
+    assert source is not None  # exactly one of the two (checked above)
+    pairs = match_pairs(source, gt, by=by, limit=limit)
     context = MeterContext(protocol or MetricProtocol(), device=str(device),
                            search_dirs=[Path(d) for d in search_dirs])
     factories, failed = meter_factories(metrics, context)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -30,7 +32,8 @@ def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x[..., :height, :width]
 
 
-def padded_call(fn, images, divisor: int, mode: str = "reflect"):
+def padded_call(fn: Callable[..., torch.Tensor], images: Sequence[torch.Tensor], divisor: int,
+                mode: str = "reflect") -> torch.Tensor:
     """``fn(*padded_images)`` cropped back to the size of ``images[0]``: the one padding rule.
 
     Every image ``(B, C, H, W)`` is padded on the bottom and right to a multiple of ``divisor``

@@ -108,15 +108,15 @@ def tiled_apply(fn: Callable[..., torch.Tensor], images: Sequence[torch.Tensor],
         return fn(*images, *context)
     if tile_batch < 1:
         raise ConfigError(f"tile_batch={tile_batch} must be at least 1.")
-    out = None
-    weight = None
+    out: torch.Tensor | None = None
+    weight: torch.Tensor | None = None
     for i in range(0, len(tiles), tile_batch):
         chunk = tiles[i:i + tile_batch]
         n = len(chunk)
         crops = [torch.cat([x[..., t.index[0], t.index[1]] for t in chunk]) for x in images]
         extra = [None if c is None else c.repeat(n, *([1] * (c.ndim - 1))) for c in context]
         y = fn(*crops, *extra)
-        if out is None:
+        if out is None or weight is None:
             out = y.new_zeros(b, y.shape[1], height, width)
             weight = y.new_zeros(1, 1, height, width)
         for j, t in enumerate(chunk):
@@ -124,4 +124,5 @@ def tiled_apply(fn: Callable[..., torch.Tensor], images: Sequence[torch.Tensor],
             rows, cols = t.index
             out[..., rows, cols] += y[j * b:(j + 1) * b] * win
             weight[..., rows, cols] += win
+    assert out is not None and weight is not None  # more than one tile, so the loop ran
     return out / weight

@@ -37,6 +37,6 @@ _LAZY = {
     "EMA": "ema",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = list(_LAZY)
 
 __getattr__ = lazy_exports(__name__, _LAZY, globals())

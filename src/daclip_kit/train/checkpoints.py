@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import CheckpointError, InputError
 from ..io import apply_default_mode, read_utf8
@@ -152,7 +152,7 @@ class RunLock:
 
     def __init__(self, out_dir: str | Path):
         self.path = Path(out_dir) / LOCK
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def acquire(self) -> RunLock:
         """Raises:

@@ -20,7 +20,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -31,6 +31,16 @@ from ..errors import DaclipKitError, InputError
 from ..io import read_image
 from ..types import DEGRADATIONS
 from .transforms import crop_patch, random_resized_crop, random_square_crop
+
+
+class EpochData(Protocol):
+    """A training set as the loop reads it: ``len``, items by index and ``set_epoch(epoch)``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
 
 
 class _EpochDataset(Dataset):
@@ -272,7 +282,7 @@ class SafeItems(Dataset):
     """``dataset`` whose unreadable items (any :class:`~daclip_kit.errors.DaclipKitError` or
     ``OSError``) come back as :class:`ItemFailure`."""
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: EpochData):
         self.dataset = dataset
 
     def __len__(self) -> int:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import torch
 from torch import nn
@@ -27,6 +27,9 @@ from torch import nn
 from .. import errors
 from ..core import distributed as core
 from ..errors import DaclipKitError
+
+if TYPE_CHECKING:
+    from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,7 +46,7 @@ class Distributed:
 
     proc: core.Process = field(default_factory=core.Process)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    wrapped: list[nn.Module] = field(default_factory=list)
+    wrapped: list[DistributedDataParallel] = field(default_factory=list)
 
     @property
     def world(self) -> int:
@@ -78,7 +81,8 @@ class Distributed:
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         takes = inspect.signature(DistributedDataParallel.__init__).parameters
-        buffers = {"forward_sync_buffers": False} if "forward_sync_buffers" in takes else {"broadcast_buffers": False}
+        buffers: dict[str, Any] = ({"forward_sync_buffers": False} if "forward_sync_buffers" in takes
+                                   else {"broadcast_buffers": False})
         ddp = DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True, **buffers)
         self.wrapped.append(ddp)
         return ddp
@@ -122,6 +126,11 @@ class Distributed:
         t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
         torch.distributed.all_reduce(t, op=getattr(torch.distributed.ReduceOp, op))
         return t.tolist()
+
+    @overload
+    def agree(self, fn: Callable[[], T], *, only_main: Literal[False] = False) -> T: ...
+    @overload
+    def agree(self, fn: Callable[[], T], *, only_main: bool) -> T | None: ...
 
     def agree(self, fn: Callable[[], T], *, only_main: bool = False) -> T | None:
         """Run ``fn`` (on process 0 only when ``only_main``), then raise on every process the

@@ -31,7 +31,8 @@ class EMA:
         decay: the largest decay, ``beta`` (0.995 in the official IR-SDE training).
         update_every: average every N steps (10 in the official IR-SDE training).
         update_after_step: copy the weights instead of averaging up to this step (100).
-        inv_gamma, power: the decay ramp (1 and 2/3).
+        inv_gamma: the decay ramp's scale (1; the formula above).
+        power: the decay ramp's exponent (2/3).
 
     Attributes:
         model: the averaged network (eval mode, no gradients); its ``state_dict`` has the keys of

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ..config import to_dict
 from ..core.runtime import autocast
@@ -58,6 +58,7 @@ from .checkpoints import (
 )
 from .config import ABSENT, RESUME_ALLOWED_TEXT, config_to_toml, parse_run_config, resume_changes
 from .datasets import (
+    EpochData,
     ItemFailure,
     SafeItems,
     ShardedBatchSampler,
@@ -154,7 +155,7 @@ class TrainTask(ABC):
         num_workers: data-loader processes (per training process).
     """
 
-    dataset: Dataset
+    dataset: EpochData
     batch_size: int
     accumulate_steps: int = 1
     num_workers: int = 0
@@ -163,7 +164,7 @@ class TrainTask(ABC):
     def trainable(self) -> Iterable[tuple[str, nn.Parameter]]:
         """``(name, parameter)`` of everything the optimizer updates."""
 
-    def wrap(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+    def wrap(self, wrap: Callable[[nn.Module], nn.Module]) -> None:  # noqa: B027 - optional hook, no-op by default
         """Replace the trained module used in :meth:`loss` by ``wrap(module)`` (data-parallel
         wrapper with several processes). The default trains without a wrapper (one process)."""
 
@@ -191,7 +192,7 @@ class TrainTask(ABC):
                 totals[key] = totals.get(key, 0.0) + float(value) / k
         return totals
 
-    def after_step(self, step: int) -> None:
+    def after_step(self, step: int) -> None:  # noqa: B027 - optional hook, no-op by default
         """Called after each optimizer step with the new step count."""
 
     def checkpoint_units(self) -> list[nn.Module]:
@@ -214,7 +215,7 @@ class TrainTask(ABC):
         """Extra resumable state (plain values and tensors)."""
         return {}
 
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook, no-op by default
         """Restore :meth:`state`."""
 
     def validation_interval(self, steps_per_epoch: int) -> int:
@@ -305,7 +306,7 @@ class _StopSignals:
         self._at = 0.0
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopSignals:  # noqa: PYI034 - typing.Self needs Python 3.11
+    def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -525,7 +526,7 @@ class _Run:
                         sums = dist.sum([window[k] for k in keys])
                         seconds = time.perf_counter() - tic
                         record = {"step": step, "epoch": epoch, "lr": lr,
-                                  **{k: v / (window_steps * dist.world) for k, v in zip(keys, sums)},
+                                  **{k: v / (window_steps * dist.world) for k, v in zip(keys, sums, strict=True)},
                                   "steps_per_s": window_steps / max(seconds, 1e-9)}
                         self._log(record, result)
                         window, window_steps, tic = {}, 0, time.perf_counter()

@@ -172,6 +172,8 @@ def estimate_training_memory(task: Any, cfg: Any, device: torch.device, world: i
         units = list(task.checkpoint_units()) if _checkpointing(cfg) else []
         saved = [(m, m.__dict__.get("forward")) for m in units]
         enable_activation_checkpointing(units)
+        forward: int | None
+        step: int | None
         try:
             forward, step = peak_step_bytes(module, args, kwargs, device=device,
                                             dtype=COMPUTE_DTYPES[cfg.precision])
@@ -184,7 +186,7 @@ def estimate_training_memory(task: Any, cfg: Any, device: torch.device, world: i
                     m.__dict__.pop("forward", None)
                 else:
                     m.forward = before
-        if step is not None:
+        if forward is not None and step is not None:
             own_grads = sum(p.numel() * 4 for p in module.parameters() if p.requires_grad)
             activations = int(max(forward, step - own_grads) * ACTIVATION_BYTES[cfg.precision] / 4)
             if half:

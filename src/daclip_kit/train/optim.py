@@ -22,7 +22,8 @@ def no_decay(name: str, param: torch.Tensor) -> bool:
 
 def param_groups(named: Iterable[tuple[str, nn.Parameter]], weight_decay: float) -> list[dict]:
     """Split trainable ``(name, parameter)`` pairs into a decayed and an undecayed group."""
-    decay, plain = [], []
+    decay: list[nn.Parameter] = []
+    plain: list[nn.Parameter] = []
     for name, p in named:
         if p.requires_grad:
             (plain if no_decay(name, p) else decay).append(p)
@@ -37,7 +38,7 @@ def build_optimizer(named: Iterable[tuple[str, nn.Parameter]], cfg: OptimConfig)
     groups = param_groups(named, cfg.weight_decay)
     if not any(g["params"] for g in groups):
         raise ConfigError("Nothing to train: every parameter is frozen.")
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps)
 
 
 def lr_at(step: int, total: int, cfg: OptimConfig) -> float:

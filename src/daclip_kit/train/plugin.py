@@ -10,5 +10,6 @@ from ..specs import CommandSpec
 def daclip_kit_register_commands():
     return [
         CommandSpec(name="train", target="daclip_kit.cli.train:configure",
-                    summary="train DA-CLIP's controller (daclip), a restoration network (restoration), a few-step student (distill)"),
+                    summary="train DA-CLIP's controller (daclip), a restoration network (restoration), "
+                            "a few-step student (distill)"),
     ]

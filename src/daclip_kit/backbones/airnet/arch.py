@@ -12,7 +12,7 @@ training, so :meth:`AirNet.forward` computes just that first block.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -100,7 +100,7 @@ class DCNLayer(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)
         self.conv_offset_mask = nn.Conv2d(2 * c, 3 * k * k, k, padding=k // 2)
         nn.init.zeros_(self.conv_offset_mask.weight)
-        nn.init.zeros_(self.conv_offset_mask.bias)
+        nn.init.zeros_(cast(torch.Tensor, self.conv_offset_mask.bias))  # the conv has one
         self.padding = k // 2
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
@@ -114,8 +114,10 @@ class SFTLayer(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.conv_gamma = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.LeakyReLU(0.1), nn.Conv2d(c, c, 1, bias=False))
-        self.conv_beta = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.LeakyReLU(0.1), nn.Conv2d(c, c, 1, bias=False))
+        self.conv_gamma = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.LeakyReLU(0.1),
+                                        nn.Conv2d(c, c, 1, bias=False))
+        self.conv_beta = nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.LeakyReLU(0.1),
+                                       nn.Conv2d(c, c, 1, bias=False))
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         return x * self.conv_gamma(inter) + self.conv_beta(inter)

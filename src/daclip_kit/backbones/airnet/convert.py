@@ -55,5 +55,6 @@ def load_official_airnet(checkpoint: str | Path | Mapping[str, Any], *,
     cfg = from_dict(AirNetConfig, data, where="airnet")
     return build_and_load(
         lambda: AirNet(cfg), state_dict, source=describe_source(checkpoint), config=cfg,
-        hint=lambda: "AirNet's queue length is 256 * batch_size (All.pth: 5, Denoise.pth: 3, Derain.pth/Dehaze.pth: 1).",
+        hint=lambda: ("AirNet's queue length is 256 * batch_size "
+                      "(All.pth: 5, Denoise.pth: 3, Derain.pth/Dehaze.pth: 1)."),
     )

@@ -10,7 +10,7 @@ the middle block.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -31,6 +31,9 @@ from .blocks import (
     conv3x3,
 )
 from .config import HEAD_CHANNELS, UNetConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["ConditionalUNet", "UNetConfig"]
 
@@ -214,7 +217,7 @@ class ConditionalUNet(Switchable, Denoiser):
         context = content[:, None, :] if (self.config.use_image_context and content is not None) else None
 
         hs = []
-        for block1, block2, attn, down in self.downs:
+        for block1, block2, attn, down in cast("Iterable[nn.ModuleList]", self.downs):
             x = block1(x, temb)
             hs.append(x)
             x = attn(block2(x, temb), context)
@@ -226,7 +229,7 @@ class ConditionalUNet(Switchable, Denoiser):
             x = self.mid_attn(x, context)
         x = self.mid_block2(x, temb)
 
-        for block1, block2, attn, up in self.ups:
+        for block1, block2, attn, up in cast("Iterable[nn.ModuleList]", self.ups):
             x = block1(torch.cat([x, hs.pop()], dim=1), temb)
             x = block2(torch.cat([x, hs.pop()], dim=1), temb)
             x = up(attn(x, context))

@@ -15,6 +15,7 @@ computing the same function:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -149,11 +150,11 @@ class LinearAttention(Switchable, nn.Module):
         k = (k - k.amax(dim=1, keepdim=True)).exp_()
         ctx = torch.stack([k[:, :, i].transpose(1, 2) @ v[:, :, i] for i in range(heads)], dim=1)
         ctx = ctx / k.sum(dim=1)[..., None]  # (B, heads, d, e)
-        proj = self.to_out[0]
+        proj = cast(nn.Conv2d, self.to_out[0])
         weight = proj.weight.view(-1, heads, d)  # (C, heads, e)
         # Fold the output 1x1 conv, the q scale and v's 1/(h*w) into one (128, C) matrix per image.
         mixed = torch.einsum("bhde,che->bhdc", ctx, weight).reshape(b, heads * d, -1) * (self.scale / n)
-        out = torch.baddbmm(proj.bias, q.reshape(b, n, heads * d), mixed)
+        out = torch.baddbmm(cast(torch.Tensor, proj.bias), q.reshape(b, n, heads * d), mixed)  # a conv with bias
         return self.to_out[1](out.view(b, h, w, -1).permute(0, 3, 1, 2))
 
     def _reference(self, x: torch.Tensor) -> torch.Tensor:
@@ -342,29 +343,31 @@ class Upsample(Switchable, nn.Sequential):
         self._cache: tuple[tuple, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        conv = self[1]
+        conv = cast(nn.Conv2d, self[1])
         if self.reference_ops:
             return conv(self[0](x))
         b, _, h, w = x.shape
         c = conv.out_channels
+        bias = cast(torch.Tensor, conv.bias)  # the conv has one
         out = F.conv2d(x, self._subpixel_weight(), None, padding=1)  # (B, 4*C, h+1, w+1)
 
         def phase(a: int, bb: int) -> torch.Tensor:  # output pixels (2i + a, 2j + bb)
             return out[:, (2 * a + bb) * c:(2 * a + bb + 1) * c, a:a + h, bb:bb + w]
 
-        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (out.requires_grad or conv.bias.requires_grad)):
+        needs_grad = torch.is_grad_enabled() and (out.requires_grad or bias.requires_grad)
+        if torch.compiler.is_compiling() or needs_grad:
             # one traceable expression (no writes into views): training and torch.compile
             rows = [torch.stack([phase(a, 0), phase(a, 1)], dim=-1) for a in (0, 1)]
             y = torch.stack(rows, dim=3).reshape(b, c, 2 * h, 2 * w)
-            return y + conv.bias.view(1, -1, 1, 1)
+            return y + bias.view(1, -1, 1, 1)
         y = out.new_empty(b, h, 2, w, 2, c)
         for a in (0, 1):
             for bb in (0, 1):
-                torch.add(phase(a, bb).permute(0, 2, 3, 1), conv.bias, out=y[:, :, a, :, bb, :])
+                torch.add(phase(a, bb).permute(0, 2, 3, 1), bias, out=y[:, :, a, :, bb, :])
         return y.view(b, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
 
     def _subpixel_weight(self) -> torch.Tensor:
-        weight = self[1].weight
+        weight = cast(nn.Conv2d, self[1]).weight
         if torch.compiler.is_compiling() or (torch.is_grad_enabled() and weight.requires_grad) \
                 or weight.is_inference():
             return subpixel_weight(weight)

@@ -7,7 +7,7 @@ the released ``NAFNet-*.pth`` files load strictly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,9 @@ from ...core.checks import check_image
 from ...types import Conditioning
 from ..common import LayerNorm2d, SimpleGate, check_multiple
 from .config import NAFNetConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ["NAFBlock", "NAFNet", "NAFNetConfig", "PoolToChannel"]
 
@@ -85,22 +88,23 @@ class NAFBlock(nn.Module):
         self.norm1 = LayerNorm2d(c)
         self.norm2 = LayerNorm2d(c)
         if modulation_dim:
-            self.modulation = nn.Sequential(SimpleGate(), nn.Linear(modulation_dim // 2, 4 * c))
-            nn.init.zeros_(self.modulation[1].weight)
-            nn.init.zeros_(self.modulation[1].bias)
+            linear = nn.Linear(modulation_dim // 2, 4 * c)
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+            self.modulation = nn.Sequential(SimpleGate(), linear)
 
     def forward(self, inp: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
         shift1 = scale1 = shift2 = scale2 = None
         if emb is not None and hasattr(self, "modulation"):
             shift1, scale1, shift2, scale2 = self.modulation(emb)[:, :, None, None].chunk(4, dim=1)
         x = self.norm1(inp)
-        if shift1 is not None:
+        if shift1 is not None and scale1 is not None:
             x = x * (1 + scale1) + shift1
         x = self.sg(self.conv2(self.conv1(x)))
         x = self.conv3(x * self.sca(x))
         y = inp + x * self.beta
         x = self.norm2(y)
-        if shift2 is not None:
+        if shift2 is not None and scale2 is not None:
             x = x * (1 + scale2) + shift2
         x = self.conv5(self.sg(self.conv4(x)))
         return y + x * self.gamma
@@ -172,12 +176,12 @@ class NAFNet(RestorationBackbone):
             return ((ph >> level) * base_h // th, (pw >> level) * base_w // tw)
 
         n = config.levels
-        groups = [(i, blocks) for i, blocks in enumerate(self.encoders)]
+        groups = [(i, blocks) for i, blocks in enumerate(cast("Iterable[nn.ModuleList]", self.encoders))]
         groups.append((n, self.middle_blks))
-        groups += [(n - 1 - i, blocks) for i, blocks in enumerate(self.decoders)]
+        groups += [(n - 1 - i, blocks) for i, blocks in enumerate(cast("Iterable[nn.ModuleList]", self.decoders))]
         for level, blocks in groups:
-            for block in blocks:
-                block.sca[0].kernel_size = kernel(level)
+            for block in cast("Iterable[NAFBlock]", blocks):
+                cast(PoolToChannel, block.sca[0]).kernel_size = kernel(level)
 
     def export_config(self) -> dict[str, Any]:
         """JSON-able config (``save_pretrained(net, dir, net.export_config())``)."""
@@ -205,13 +209,14 @@ class NAFNet(RestorationBackbone):
         emb = self._embedding(cond, lq.shape[0])
         x = self.intro(lq)
         skips = []
-        for blocks, down in zip(self.encoders, self.downs):
+        for blocks, down in zip(cast("Iterable[nn.ModuleList]", self.encoders), self.downs, strict=True):
             for block in blocks:
                 x = block(x, emb)
             skips.append(x)
             x = down(x)
         x = self._middle(x, emb, cond)
-        for blocks, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+        for blocks, up, skip in zip(cast("Iterable[nn.ModuleList]", self.decoders), self.ups, reversed(skips),
+                                    strict=True):
             x = up(x) + skip
             for block in blocks:
                 x = block(x, emb)

@@ -50,6 +50,8 @@ class NAFNetDaclip(NAFNet):
         torch.Size([1, 3, 16, 24])
     """
 
+    config: NAFNetDaclipConfig
+
     def __init__(self, config: NAFNetDaclipConfig | None = None):
         config = NAFNetDaclipConfig() if config is None else config
         super().__init__(config)
@@ -84,7 +86,7 @@ class NAFNetDaclip(NAFNet):
             return super()._middle(x, emb, None)
         check_embedding(content, "content", x.shape[0], self.config.context_dim)
         content_only = Conditioning(content=content.to(x.dtype))
-        for block, adapter in zip(self.middle_blks, self.content_adapters):
+        for block, adapter in zip(self.middle_blks, self.content_adapters, strict=True):
             x = adapter(block(x, emb), content_only)
         return x
 

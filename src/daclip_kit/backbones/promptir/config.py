@@ -53,7 +53,8 @@ class PromptIRConfig(AdapterSlotsConfig):
             raise ConfigError("prompt_dims and prompt_sizes need 3 entries and prompt_len must be positive.")
         for level, h in enumerate(self.heads):
             if (self.dim * 2 ** level) % h:
-                raise ConfigError(f"Level {level + 1} has {self.dim * 2 ** level} channels, not divisible by heads={h}.")
+                raise ConfigError(f"Level {level + 1} has {self.dim * 2 ** level} channels, "
+                                  f"not divisible by heads={h}.")
         for channels in self.prompt_block_dims:
             if channels % self.heads[2]:
                 raise ConfigError(

@@ -50,7 +50,8 @@ class RestormerConfig(AdapterSlotsConfig):
         object.__setattr__(self, "num_blocks", tuple(int(n) for n in self.num_blocks))
         object.__setattr__(self, "heads", tuple(int(n) for n in self.heads))
         if len(self.num_blocks) != 4 or len(self.heads) != 4:
-            raise ConfigError(f"num_blocks {list(self.num_blocks)} and heads {list(self.heads)} need 4 entries (one per level).")
+            raise ConfigError(f"num_blocks {list(self.num_blocks)} and heads {list(self.heads)} need 4 entries "
+                              "(one per level).")
         for level, h in enumerate(self.heads):
             channels = self.dim * 2 ** level
             if h < 1 or channels % h:

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...core.backbone import RestorationBackbone
 from ...errors import CheckpointError, ConfigError, ShapeError, suggest
 from ...types import Conditioning
-from ...core.backbone import RestorationBackbone
 
 INSTALL_HINT = "install it with: pip install 'daclip-kit[spandrel]'"
 _EXTRA_ADDED = False  # spandrel_extra_arches' architectures are added to spandrel's registry once
@@ -80,9 +80,11 @@ def check_descriptor(descriptor: Any, source: str) -> None:
                               "restores at the input size (scale 1). Use a super-resolution tool for it.")
     if (descriptor.input_channels, descriptor.output_channels) != (3, 3):
         raise CheckpointError(f"{source} holds a {arch} model with {descriptor.input_channels} input and "
-                              f"{descriptor.output_channels} output channels; daclip-kit restores RGB images (3 and 3).")
+                              f"{descriptor.output_channels} output channels; daclip-kit restores RGB images "
+                              "(3 and 3).")
     if descriptor.size_requirements.square:
-        raise CheckpointError(f"{source} holds a {arch} model that needs square inputs, which daclip-kit does not pad to.")
+        raise CheckpointError(f"{source} holds a {arch} model that needs square inputs, which daclip-kit does "
+                              "not pad to.")
 
 
 class SpandrelBackbone(RestorationBackbone):
@@ -111,8 +113,8 @@ class SpandrelBackbone(RestorationBackbone):
             try:
                 network = network_class(**dict(arch_config or {}))
             except TypeError as exc:
-                raise ConfigError(f"spandrel architecture {architecture!r} cannot be built with {dict(arch_config or {})}: "
-                                  f"{exc}") from None
+                raise ConfigError(f"spandrel architecture {architecture!r} cannot be built with "
+                                  f"{dict(arch_config or {})}: {exc}") from None
             descriptor = arch.load(network.state_dict())
             check_descriptor(descriptor, f"architecture {architecture!r}")
         self._descriptor = descriptor

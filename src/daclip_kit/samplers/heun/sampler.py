@@ -66,6 +66,8 @@ class HeunSampler(MeanRevertingSampler):
         (100.0, 60.0, 60.0, 20.0, 20.0)
     """
 
+    config: HeunConfig
+
     def __init__(self, config: HeunConfig | None = None):
         config = HeunConfig() if config is None else config
         super().__init__(config, config.T)
@@ -168,6 +170,7 @@ class HeunSolver(Solver):
             out = self.sampler.euler(x, f0, self._g[s], span, lambda: draw(x))
             self._start = (x, f0) if kind == "predict" else None
             return out
+        assert self._start is not None  # the predict call of this interval came first
         x_s, f0 = self._start
         self._start = None
         f1 = self.sampler.drift(x, model_output, lq, self._theta[t], self._g[t], self._sigma_bar[t])

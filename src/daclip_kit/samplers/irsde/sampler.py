@@ -47,6 +47,8 @@ class IRSDESampler(Sampler):
         torch.Size([1, 3, 8, 8])
     """
 
+    config: IRSDEConfig
+
     def __init__(self, config: IRSDEConfig | None = None):
         self.config = IRSDEConfig() if config is None else config
         self.default_steps = self.config.T
@@ -138,7 +140,7 @@ class IRSDESampler(Sampler):
         t = float(t)
         if not 0 <= t <= self.T:
             raise ConfigError(f"Step t={t:g} is outside [0, {self.T}].")
-        lo = min(int(math.floor(t)), self.T - 1)
+        lo = min(math.floor(t), self.T - 1)
         w = t - lo
         theta_bar = float(sched.thetas_cumsum[lo]) * (1 - w) + float(sched.thetas_cumsum[lo + 1]) * w
         alpha = math.exp(-theta_bar * float(sched.dt))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
@@ -44,10 +45,11 @@ class IRSDESchedule:
 
     def to(self, device: torch.device | str) -> IRSDESchedule:
         """Copy with every tensor on ``device``."""
-        return IRSDESchedule(**{
+        moved: dict[str, Any] = {
             f.name: (v.to(device) if isinstance(v := getattr(self, f.name), torch.Tensor) else v)
             for f in fields(self)
-        })
+        }
+        return IRSDESchedule(**moved)
 
 
 def theta_schedule(name: str, T: int) -> torch.Tensor:

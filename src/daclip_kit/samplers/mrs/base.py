@@ -19,6 +19,8 @@ class MeanRevertingSampler(Sampler):
         fallback_steps: network evaluations of a run when ``config.num_sample_steps`` is ``None``.
     """
 
+    config: MRSDESettings
+
     def __init__(self, config: MRSDESettings, fallback_steps: int):
         self.config = config
         self.default_steps = config.num_sample_steps if config.num_sample_steps is not None else fallback_steps

@@ -78,7 +78,7 @@ def dynamic_threshold(x0: torch.Tensor, ratio: float, max_value: float) -> torch
     n = flat.shape[1]
     ordered = flat.abs().sort(dim=1).values
     pos = ratio * (n - 1)
-    lo = int(math.floor(pos))
+    lo = math.floor(pos)
     hi = min(lo + 1, n - 1)
     s = ordered[:, lo] + (pos - lo) * (ordered[:, hi] - ordered[:, lo])
     s = s.clamp(min=1, max=max_value).unsqueeze(1)
@@ -107,6 +107,8 @@ class MRSampler(MeanRevertingSampler):
         >>> x.shape
         torch.Size([1, 3, 8, 8])
     """
+
+    config: MRSConfig
 
     def __init__(self, config: MRSConfig | None = None):
         super().__init__(MRSConfig() if config is None else config, DEFAULT_STEPS)
@@ -189,8 +191,10 @@ class MRSampler(MeanRevertingSampler):
         a, a_prev, s, s_prev, h = coefs.a, coefs.a_prev, coefs.s, coefs.s_prev, coefs.h
         q0 = history[0]
         if order == 2:
+            assert coefs.h_prev is not None  # a second-order step has an earlier interval
             d1 = (q0 - history[1]) / (coefs.h_prev / h)
         elif order == 3:
+            assert coefs.h_prev is not None and coefs.h_prev2 is not None  # and a third-order one two
             r0, r1 = coefs.h_prev / h, coefs.h_prev2 / h
             d1_0 = (q0 - history[1]) / r0
             d1_1 = (history[1] - history[2]) / r1
@@ -219,6 +223,7 @@ class MRSampler(MeanRevertingSampler):
             out = a / a_prev * x - s * total
             return out + lq * (1 - a / a_prev)
         # reverse-time SDE (order 1 or 2)
+        assert noise is not None  # every SDE step is given its draw
         if data:
             phi1 = 1 - torch.exp(-2 * h)
             out = s / s_prev * torch.exp(-h) * x + a * phi1 * q0
@@ -242,10 +247,12 @@ class MRSampler(MeanRevertingSampler):
         Args:
             model_output: ``(B, C, H, W)`` network output at ``(x_t, t)`` (kind ``fit_target``).
             t: current (float) time.
-            x_t, lq: state and LQ image (SDE mean).
+            x_t: the state at ``t``.
+            lq: the LQ image (SDE mean).
             t_prev: target time below ``t``; default the next time of the default run's grid
                 (or its end).
-            generator, noise: the SDE step's noise (``noise`` overrides ``generator``).
+            generator: draws the SDE step's noise.
+            noise: the SDE step's noise (overrides ``generator``).
         """
         t = float(t)
         if t_prev is None:
@@ -277,6 +284,13 @@ class StepCoefs:
     """
 
     __slots__ = ("a", "a_prev", "s", "s_prev", "h", "h_prev", "h_prev2")
+    a: torch.Tensor
+    a_prev: torch.Tensor
+    s: torch.Tensor
+    s_prev: torch.Tensor
+    h: torch.Tensor
+    h_prev: torch.Tensor | None
+    h_prev2: torch.Tensor | None
 
     @classmethod
     def build(cls, sched: MRSchedule, times: torch.Tensor, i: int, device: torch.device,
