@@ -9,6 +9,13 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers report to a fake 80-column terminal and export it as $COLUMNS/$LINES; the
+    # commands the tests run must see the environment the user's own run would (no width forced on pipes)
+    for _var in ("COLUMNS", "LINES"):
+        os.environ.pop(_var, None)
+    # one thread per worker: the workers share the cores (and so do the processes the tests start)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,9 @@
 """daclip-kit: DA-CLIP (Luo et al., ICLR 2024) as a plugin-style restoration toolkit.
 
 ``import daclip_kit`` is cheap: torch and every model are imported only when used. The public
-functions below are resolved lazily through module ``__getattr__``.
+functions below are resolved lazily through module ``__getattr__``, and so is ``__version__``: the
+installed distribution's version (pyproject.toml's), or ``"0+unknown"`` for a source tree on
+``sys.path`` that was never installed.
 
 Example:
     >>> import daclip_kit
@@ -27,9 +29,8 @@ from .errors import (
 from .hookspecs import hookimpl
 from .types import DEGRADATIONS, Conditioning, ImageEmbedding
 
-__version__ = "0.1.0"
-
 _LAZY = {
+    "__version__": "daclip_kit._version",  # the installed distribution's metadata, "0+unknown" if none
     "create_embedder": "daclip_kit.factory",
     "create_backbone": "daclip_kit.factory",
     "create_adapter": "daclip_kit.factory",
@@ -45,13 +46,13 @@ _LAZY = {
     "save_network": "daclip_kit.pretrained",
     "load_official": "daclip_kit.compat",
     "restore": "daclip_kit.api",
+    "load": "daclip_kit.api",
     "classify": "daclip_kit.api",
     "network_about": "daclip_kit.api",
     "build_pipeline": "daclip_kit.pipelines.build",
 }
 
 __all__ = [
-    "__version__",
     "hookimpl",
     "DEGRADATIONS",
     "Conditioning",
@@ -66,8 +67,7 @@ __all__ = [
     "ShapeError",
     "UnknownComponentError",
     "WeightsNotFoundError",
-    *_LAZY,
-]
+] + list(_LAZY)
 
 __getattr__ = lazy_exports(__name__, _LAZY, globals())
 

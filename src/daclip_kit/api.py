@@ -12,12 +12,17 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .factory import create_sampler
 from .io import from_image_tensor, image_kind, pil_kind, to_image_tensor
 from .pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, with_overrides
 from .weights import resolve_weights
+
+if TYPE_CHECKING:
+    from .core.pipeline import RestorationPipeline
+    from .core.sampling import Progress
+    from .pipelines.build import BuiltPipeline
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ def _is_sampler_setting(key: str) -> bool:
 
 @functools.lru_cache(maxsize=2)
 def _built(model: str, weights: str | None, embedder_weights: str | None, device: str | None, download: bool,
-           search_dirs: tuple[str, ...], structure: tuple[tuple[str, Any], ...]):
+           search_dirs: tuple[str, ...], structure: tuple[tuple[str, Any], ...]) -> BuiltPipeline:
     """The networks of ``model`` (built once per weights, device and structural settings)."""
     from .pipelines.build import build_pipeline
 
@@ -47,8 +52,9 @@ def _built(model: str, weights: str | None, embedder_weights: str | None, device
                           embedder_cache=_EMBEDDERS)
 
 
-def _pipeline(model: str, weights, embedder_weights, device, download: bool, search_dirs,
-              overrides: dict[str, Any]):
+def _pipeline(model: str, weights: str | Path | None, embedder_weights: str | Path | None, device: str | None,
+              download: bool, search_dirs: Sequence[str | Path],
+              overrides: dict[str, Any]) -> tuple[BuiltPipeline, RestorationPipeline]:
     """A pipeline on the cached networks with this call's sampler settings."""
     from .core.pipeline import RestorationPipeline, RestoreOptions
 
@@ -70,12 +76,20 @@ def _pipeline(model: str, weights, embedder_weights, device, download: bool, sea
     return built, built.variants[key]
 
 
-def _embedder(name: str, weights: str | None, device: str | None, model: str | None, search_dirs=()):
+def _embedder(name: str, weights: str | None, device: str | None, model: str | None,
+              search_dirs: Sequence[str | Path] = ()) -> Any:
     from .core.device import pick_device
     from .pipelines.build import load_embedder
 
     ref = weights if weights is not None or name != "daclip" else DEFAULT_EMBEDDER_WEIGHTS
-    path = resolve_weights(ref, search_dirs=search_dirs) if ref is not None else None
+    if ref is not None and name == "daclip":  # any model reference: a restorer gives its own DA-CLIP
+        from .model import daclip_of
+
+        path = daclip_of(ref, search_dirs=search_dirs).path
+        if path is None:
+            path = resolve_weights(ref, search_dirs=search_dirs)  # a named file not on disk: says where to get it
+    else:
+        path = resolve_weights(ref, search_dirs=search_dirs) if ref is not None else None
     return load_embedder(name, path, pick_device(device), {"model": model} if model else {}, cache=_EMBEDDERS)
 
 
@@ -84,18 +98,22 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
             settings: Mapping[str, Any] | None = None, seed: int = 0, tile: int | None = None,
             tile_overlap: int = 32, precision: str = "auto", compile: bool = False,
             max_memory: int | None = None, device: str | None = None, download: bool = True,
-            search_dirs: Sequence[str | Path] = (), progress=None) -> Any:
+            search_dirs: Sequence[str | Path] = (), progress: Progress | None = None) -> Any:
     """Restore one image (or a batch tensor) with a named model.
 
     Args:
         image: a path, PIL image, numpy array or tensor (see the module docstring).
         model: a pipeline (``irsde-universal``, ``irsde-universal-fast``, ``wild-ir``) or a backbone
             name (``daclip-kit ls pipelines`` / ``ls backbones``).
-        weights, embedder_weights: files, native folders or weights names; default the model's
+        weights: the network's file, native folder or weights name; default the model's
             (downloaded on first use unless ``download=False``).
-        sampler, steps, settings: recipe overrides (``settings={"sampler.order": 3}``).
+        embedder_weights: the embedding provider's, likewise.
+        sampler: the sampler's name instead of the model's (``daclip-kit ls samplers``).
+        steps: network evaluations instead of the model's.
+        settings: other recipe overrides (``settings={"sampler.order": 3}``).
         seed: the seed of the image's noise.
-        tile, tile_overlap: restore in tiles (bounded memory).
+        tile: restore in tiles of this size (bounded memory).
+        tile_overlap: pixels shared by neighbouring tiles.
         precision: ``fp32``, ``bf16``, ``fp16`` or ``auto`` (bf16 on CUDA, fp32 on the CPU); the
             diffusion state stays fp32.
         compile: run the networks through ``torch.compile`` (CUDA graphs on CUDA).
@@ -132,6 +150,41 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
                progress=progress).image
     like = image_kind(image) if kind == "path" else pil_kind(image) if kind == "pil" else None
     return from_image_tensor(out.cpu(), kind, like)
+
+
+def load(ref: str | Path = "irsde-universal", *, daclip: str | Path | None = None, device: str | None = None,
+         download: bool = True, search_dirs: Sequence[str | Path] = (),
+         settings: Mapping[str, Any] | None = None) -> BuiltPipeline:
+    """The whole model ``ref`` names, built for inference: network, sampler and its own DA-CLIP.
+
+    Args:
+        ref: a pipeline or backbone name (``"irsde-universal"``, ``"nafnet-gopro-w64"``), or any model
+            reference :func:`daclip_kit.model.resolve_model` takes: a weights name, a released file, a
+            native or model folder, a training run or checkpoint folder, ``hf://OWNER/NAME[@REV][/SUB]``,
+            a distilled student.
+        daclip: another DA-CLIP to run with (checked against the model's own: width and words).
+        device: ``"cpu"``, ``"cuda"``; default CUDA when available.
+        download: fetch missing named weights into the cache.
+        search_dirs: folders searched first for named weights (``--weights-dir``).
+        settings: recipe overrides (``{"sampler": "mrs", "steps": 10}``).
+
+    Returns:
+        A :class:`~daclip_kit.pipelines.build.BuiltPipeline`: ``.pipeline(lq, generator=...)``
+        restores ``(B, 3, H, W)`` images in [0, 1]; ``.unit`` describes the model.
+
+    Example:
+        >>> pipe = daclip_kit.load("runs/irsde/checkpoints/step-00001000")  # doctest: +SKIP
+        >>> pipe.unit.daclip.path  # the DA-CLIP it was trained with  # doctest: +SKIP
+    """
+    from .pipelines.build import build_pipeline
+    from .plugins import get_registry
+
+    text = str(ref)
+    named = not isinstance(ref, Path) and (text in get_registry("pipelines") or text in get_registry("backbones"))
+    model = text if named else "irsde-universal"
+    return build_pipeline(model, weights=None if named else ref, embedder_weights=daclip, device=device,
+                          download=download, search_dirs=search_dirs, overrides=dict(settings or {}),
+                          embedder_cache=_EMBEDDERS)
 
 
 def network_about(model: str = "irsde-universal", *, weights: str | Path | None = None,

@@ -23,7 +23,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import to_dict
 from .errors import CheckpointError
@@ -32,6 +32,9 @@ from .io import apply_default_mode, atomic_folder
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+#: A network type (what a builder returns, and so what loading it returns).
+M = TypeVar("M", bound="nn.Module")
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -114,7 +117,7 @@ def _read_obj(path: str | Path) -> Any:
 
         try:
             return load_file(str(path), device="cpu")
-        except Exception as exc:  # noqa: BLE001 - report any safetensors failure uniformly
+        except Exception as exc:
             raise CheckpointError(f"Cannot read {str(path)!r} as safetensors: {exc}") from exc
     try:
         with torch.serialization.safe_globals(_numpy_data_globals()), warnings.catch_warnings():
@@ -361,6 +364,37 @@ def read_pretrained_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     return read_state_dict(Path(directory) / WEIGHTS_NAME, wrappers=(), strip=())
 
 
+def state_dict_sha256(weights: nn.Module | Mapping[str, torch.Tensor]) -> str:
+    """The SHA-256 (hex) of a network's weights: what a calibration records as "measured on these".
+
+    Every entry of the state dict, in sorted key order, contributes its key, dtype, shape and the
+    SHA-256 of its values' bytes (C order, on the CPU); the digest hashes those lines. It depends
+    on nothing else (not the device, the storage layout, nor tensors shared under two keys, whose
+    bytes are read once), so a network and the same network loaded back from its safetensors
+    folder have the same digest, and changing any one value, dtype or shape changes it.
+
+    Args:
+        weights: the network (its ``state_dict()``) or a state dict.
+    """
+    import hashlib
+
+    import torch
+
+    state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    total = hashlib.sha256()
+    seen: dict[tuple[Any, ...], str] = {}
+    for key in sorted(state):
+        tensor = state[key].detach()
+        ident = (tensor.device, tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape),
+                 tuple(tensor.stride()), tensor.dtype)
+        if ident not in seen or tensor.numel() == 0:
+            values = tensor.cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+            seen[ident] = hashlib.sha256(values.tobytes()).hexdigest()
+        line = f"{key}\t{str(tensor.dtype).removeprefix('torch.')}\t{list(tensor.shape)}\t{seen[ident]}\n"
+        total.update(line.encode())
+    return total.hexdigest()
+
+
 def describe_source(checkpoint: Any) -> str:
     """How error messages name a checkpoint: its path, or "the given state dict"."""
     return str(checkpoint) if isinstance(checkpoint, (str, Path)) else "the given state dict"
@@ -380,8 +414,9 @@ def network_config(module: nn.Module) -> dict[str, Any]:
     """
     import dataclasses
 
-    if hasattr(module, "export_config"):
-        return dict(module.export_config())
+    export_config = getattr(module, "export_config", None)
+    if export_config is not None:
+        return dict(export_config())
     config = getattr(module, "config", None)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         return to_dict(config)
@@ -392,7 +427,7 @@ def network_config(module: nn.Module) -> dict[str, Any]:
 def _config_of(module: Any) -> dict[str, Any]:
     try:
         return network_config(module)
-    except Exception:  # noqa: BLE001 - only used to word a message
+    except Exception:
         return {}
 
 
@@ -489,8 +524,8 @@ def _bounded_build(state_dict: Mapping[str, Any], source: str, config: Any = Non
             handle.remove()
 
 
-def build_on_meta(build: Callable[[], nn.Module], state_dict: Mapping[str, Any], *, source: str = "checkpoint",
-                  config: Any = None) -> nn.Module:
+def build_on_meta(build: Callable[[], M], state_dict: Mapping[str, Any], *, source: str = "checkpoint",
+                  config: Any = None) -> M:
     """``build()`` on the meta device (no memory), refused as soon as it grows far larger than
     ``state_dict`` (huge widths or depths in ``config``), named by its largest settings.
 
@@ -505,9 +540,9 @@ def build_on_meta(build: Callable[[], nn.Module], state_dict: Mapping[str, Any],
     return net
 
 
-def build_and_load(build: Callable[[], nn.Module], state_dict: Mapping[str, torch.Tensor], *,
+def build_and_load(build: Callable[[], M], state_dict: Mapping[str, torch.Tensor], *,
                    source: str = "checkpoint", hint: Callable[[], str] | None = None,
-                   config: Any = None, allow_nonfinite: bool | None = None) -> nn.Module:
+                   config: Any = None, allow_nonfinite: bool | None = None) -> M:
     """Build a network without random initialisation and load ``state_dict`` strictly.
 
     The module is built on the meta device and checked against the checkpoint there (sizes,

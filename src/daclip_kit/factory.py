@@ -13,7 +13,6 @@ from .components import build_config, instantiate, load_spec_target
 from .errors import DaclipKitError
 from .plugins import get_registry
 from .pretrained import load_network
-from .weights import resolve_weights
 
 __all__ = ["build_config", "instantiate", "create_embedder", "create_backbone", "create_adapter",
            "create_sampler", "create_degradation", "get_metric", "list_components"]
@@ -47,13 +46,20 @@ def create_backbone(name: str, *, pretrained: bool | str = False, **config: Any)
     if not pretrained:
         return _create("backbones", name, config)
     spec = get_registry("backbones").get(name)
-    ref = pretrained
     if pretrained is True:
         if not spec.weights:
             raise DaclipKitError(f"Backbone {name!r} has no registered weights; pass pretrained=PATH to a file "
                                  "or folder, or pretrained=False.")
-        ref = spec.weights[0]
-    return load_network(name, resolve_weights(ref, download=True), config=config or None)
+        ref: str = spec.weights[0]
+    else:
+        ref = pretrained
+    from .model import provide, resolve_model
+
+    unit, _ = provide(resolve_model(ref))  # any model reference; named weights downloaded on first use
+    if unit.network is None:
+        raise DaclipKitError(f"pretrained={ref!r} is a DA-CLIP, not a {name} network; use create_embedder('daclip', "
+                             "weights=...) for it.")
+    return load_network(name, unit.network, config=config or None)
 
 
 def create_adapter(name: str, **config: Any) -> Any:

@@ -12,8 +12,11 @@ Native ``config.json`` records what the folder holds::
      "config": {...}, "sampler": {"name": "irsde", "config": {...}}}
 
 ``sampler`` is optional: the settings a diffusion network was trained with, used by ``restore``.
-Any other key is an error (a typo must not be ignored). Folders written before this format (a
-flat config, ``kind`` for DA-CLIP) still load.
+``daclip`` (optional) records the DA-CLIP a conditioned restorer was trained with, ``null`` for one
+trained without an embedder (:mod:`daclip_kit.model.unit`); ``provenance`` (optional) says where the
+weights came from (run, step, base model, data, daclip-kit version). Any other key is an error (a
+typo must not be ignored). Folders written before this format (a flat config, ``kind`` for
+DA-CLIP) still load.
 
 Loading is guarded: a config that describes a network far larger than the file holds is refused
 before anything is allocated, and weights holding NaN or Inf are refused unless the caller passes
@@ -23,7 +26,7 @@ before anything is allocated, and weights holding NaN or Inf are refused unless 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +58,7 @@ if TYPE_CHECKING:
 
 FORMAT = "daclip-kit/1"
 #: The keys of a native ``config.json``; any other is an error.
-NATIVE_KEYS = ("format", "component", "name", "config", "sampler")
+NATIVE_KEYS = ("format", "component", "name", "config", "sampler", "daclip", "provenance")
 #: Registry kinds that hold networks loadable from checkpoints, searched in this order.
 NETWORK_KINDS = ("backbones", "embedders")
 
@@ -69,12 +72,14 @@ class NativeInfo:
         component: its registry kind (``"backbones"``, ``"embedders"``).
         config: keyword config of the network.
         sampler: ``{"name": ..., "config": {...}}`` the network was trained with, or ``None``.
+        provenance: where the weights came from, as recorded (``{}``: not recorded).
     """
 
     name: str
     component: str
     config: dict[str, Any] = field(default_factory=dict)
     sampler: dict[str, Any] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def find_network_spec(name: str) -> tuple[str, ComponentSpec]:
@@ -125,7 +130,8 @@ def native_info(directory: str | Path) -> NativeInfo:
             raise bad(f"'config' must be an object of settings, not {type(config).__name__}")
         if sampler is not None:
             if not isinstance(sampler, Mapping):
-                raise bad(f"'sampler' must be an object {{\"name\": ..., \"config\": {{...}}}}, not {type(sampler).__name__}")
+                raise bad(f"'sampler' must be an object {{\"name\": ..., \"config\": {{...}}}}, "
+                          f"not {type(sampler).__name__}")
             extra = sorted(str(k) for k in sampler if k not in ("name", "config"))
             if extra:
                 raise bad(f"unknown key {extra[0]!r} in 'sampler'; its keys are name, config")
@@ -133,7 +139,14 @@ def native_info(directory: str | Path) -> NativeInfo:
                 raise bad("'sampler' needs a 'name' (a registry name such as 'irsde')")
             if not isinstance(sampler.get("config", {}), Mapping):
                 raise bad("'sampler.config' must be an object of settings")
-        return NativeInfo(name, component, dict(config), dict(sampler) if sampler else None)
+        provenance = data.get("provenance") or {}
+        if not isinstance(provenance, Mapping):
+            raise bad(f"'provenance' must be an object, not {type(provenance).__name__}")
+        if data.get("daclip") is not None:
+            from .model.unit import read_record
+
+            read_record(data["daclip"], str(path))
+        return NativeInfo(name, component, dict(config), dict(sampler) if sampler else None, dict(provenance))
     if data.get("kind") == "daclip":
         unknown = sorted(str(k) for k in data if k not in ("kind", "model_config"))
         if unknown:
@@ -213,12 +226,14 @@ def _load_network(name: str | None, checkpoint: str | Path | Mapping[str, Any],
     else:
         settings = {**dict(spec.defaults), **dict(config or {})} or None
     if spec.convert is not None:
-        return load_target(spec.convert)(checkpoint, config=settings).eval()
+        convert: Callable[..., nn.Module] = load_target(spec.convert)
+        return convert(checkpoint, config=settings).eval()
     if isinstance(settings, str):
         settings = find_network_spec(settings)[1].defaults
     state = read_state_dict(checkpoint)
-    return build_and_load(lambda: instantiate(spec, dict(settings or {})), state,
-                          source=describe_source(checkpoint), config=dict(settings or {}))
+    net: nn.Module = build_and_load(lambda: instantiate(spec, dict(settings or {})), state,
+                                    source=describe_source(checkpoint), config=dict(settings or {}))
+    return net
 
 
 def _load_native(name: str | None, folder: Path) -> nn.Module:
@@ -237,13 +252,17 @@ def _load_native(name: str | None, folder: Path) -> nn.Module:
     if kind == "embedders" or getattr(spec, "architecture_from_weights", False):
         if spec.convert is None:
             raise CheckpointError(f"{spec.name!r} cannot load network folders (its spec has no convert).")
-        return load_target(spec.convert)(folder).eval()
+        convert: Callable[..., nn.Module] = load_target(spec.convert)
+        return convert(folder).eval()
     state = read_pretrained_weights(folder)
-    return build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder), config=info.config)
+    net: nn.Module = build_and_load(lambda: instantiate(spec, info.config), state, source=str(folder),
+                                    config=info.config)
+    return net
 
 
 def save_network(module: nn.Module, directory: str | Path, *, name: str, config: Mapping[str, Any] | None = None,
                  component: str = "backbones", sampler: Mapping[str, Any] | None = None,
+                 daclip: Mapping[str, Any] | bool | None = False, provenance: Mapping[str, Any] | None = None,
                  overwrite: bool = False) -> Path:
     """Write ``module`` as a native folder that :func:`load_network` reads back.
 
@@ -254,6 +273,10 @@ def save_network(module: nn.Module, directory: str | Path, *, name: str, config:
         config: its keyword config (default :func:`~daclip_kit.checkpoint.network_config`).
         component: registry kind of ``name``.
         sampler: ``{"name": ..., "config": {...}}`` of the sampler it was trained with.
+        daclip: the DA-CLIP a conditioned restorer was trained with
+            (:func:`daclip_kit.model.unit.daclip_record`), ``None`` for a restorer trained without an
+            embedder, ``False`` (default) to record nothing.
+        provenance: where the weights came from (run, step, base model, data, version).
         overwrite: replace an existing model folder.
     """
     cfg = dict(network_config(module) if config is None else config)
@@ -261,6 +284,10 @@ def save_network(module: nn.Module, directory: str | Path, *, name: str, config:
     meta: dict[str, Any] = {"format": FORMAT, "component": component, "name": name, "config": cfg}
     if sampler is not None:
         meta["sampler"] = {"name": sampler["name"], "config": dict(sampler.get("config", {}))}
+    if daclip is not False:
+        meta["daclip"] = dict(daclip) if isinstance(daclip, Mapping) else None
+    if provenance:
+        meta["provenance"] = dict(provenance)
     return save_pretrained(module, directory, meta, overwrite=overwrite)
 
 
@@ -276,11 +303,9 @@ def detect_network(checkpoint: str | Path | Mapping[str, Any]) -> list[str]:
         return [info.name] if info.name else []
     obj = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
     keys = state_dict_keys(obj) if isinstance(obj, Mapping) else set()
-    found = []
-    for kind in NETWORK_KINDS:
-        for spec in get_registry(kind):
-            if spec.fingerprint and all(k in keys for k in spec.fingerprint):
-                found.append((-len(spec.fingerprint), bool(spec.defaults), spec.name))
+    found = [(-len(spec.fingerprint), bool(spec.defaults), spec.name)
+             for kind in NETWORK_KINDS for spec in get_registry(kind)
+             if spec.fingerprint and all(k in keys for k in spec.fingerprint)]
     if found or not isinstance(obj, Mapping):
         return [name for *_, name in sorted(found)]
     return [spec.name for kind in NETWORK_KINDS for spec in get_registry(kind)

@@ -96,7 +96,8 @@ def test_bench_rows_with_another_sampler(tmp_path, capsys):
     Image.fromarray(gt).save(tmp_path / "d" / "val" / "noisy" / "GT" / "0.png")
     Image.fromarray(255 - gt).save(tmp_path / "d" / "val" / "noisy" / "LQ" / "0.png")
     results = {}
-    for name, extra in (("irsde", []), ("mrs", ["--sampler", "mrs", "--steps", "3"]), ("bf16", ["--precision", "bf16"])):
+    runs = (("irsde", []), ("mrs", ["--sampler", "mrs", "--steps", "3"]), ("bf16", ["--precision", "bf16"]))
+    for name, extra in runs:
         out = tmp_path / f"{name}.json"
         assert main(["bench", "--table", "tiny-restore", "--row", "Tiny", "--data-root", str(tmp_path / "d"),
                      "--weights-dir", str(tmp_path / "w"), "--device", "cpu", "--json", str(out), *extra]) == 0
@@ -169,3 +170,84 @@ def test_a_distilled_student_runs_its_own_k_steps_in_a_paper_row(tmp_path, monke
     assert row["status"] == "measured", row["notes"]
     assert n == 4  # the SDE's T = 4 steps with the row's mode
     assert not any("sampler saved with it" in note for note in row["notes"])
+
+
+class _SamplerRowPlugin:
+    """A row with the paper's IR-SDE mode and an SDE setting every mean-reverting sampler shares."""
+
+    @hookimpl
+    def daclip_kit_register_tables(self):
+        from daclip_kit.bench.spec import ColumnSpec, RowSpec, TableSpec
+
+        return [TableSpec(
+            name="tiny-sampler-row", title="a row with its own sampler settings",
+            rows=(RowSpec(label="Paper", pipeline="tiny-irsde",
+                          overrides={"sampler.mode": "sde", "sampler.max_sigma": 30.0}),),
+            columns=(ColumnSpec(dataset="noisy", metric="psnr"),))]
+
+
+def test_layer_overrides_gives_a_new_sampler_only_the_settings_it_has():
+    from daclip_kit.pipelines.recipe import layer_overrides
+
+    row = {"sampler.mode": "sde", "sampler.max_sigma": 30.0, "steps": 100}
+    assert layer_overrides(row, {"sampler": "mrs", "steps": 10}) == (
+        {"sampler.max_sigma": 30.0, "steps": 10, "sampler": "mrs"}, {"sampler.mode": "sde"})
+    assert layer_overrides(row, {"sampler": "irsde"})[1] == {}  # the row's own sampler keeps them all
+    assert layer_overrides(row, {"steps": 10}) == ({**row, "steps": 10}, {})
+    # the user's own settings are never dropped (a wrong one is refused when the sampler is built)
+    assert layer_overrides(row, {"sampler": "mrs", "sampler.mode": "ode"})[0]["sampler.mode"] == "ode"
+
+
+def test_another_sampler_leaves_out_the_rows_own_settings_and_keeps_the_shared_ones(tmp_path, monkeypatch):
+    """`bench --sampler mrs --steps N` on a row asking for the IR-SDE's `sampler.mode = "sde"` (as the paper
+    rows do): was "Unknown config key 'mrs.mode'" for every such row."""
+    from daclip_kit import create_backbone
+    from daclip_kit.cli.main import main
+    from daclip_kit.pipelines import build
+    from daclip_kit.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    manager.register(_Plugin(), name="tiny-restore-plugin")
+    manager.register(_SamplerRowPlugin(), name="tiny-sampler-row-plugin")
+    torch.manual_seed(0)
+    net = create_backbone("irsde-unet", **TINY_UNET)
+    (tmp_path / "w").mkdir()
+    torch.save(net.state_dict(), tmp_path / "w" / "tiny-unet.pt")
+    for sub in ("LQ", "GT"):
+        (tmp_path / "d" / "val" / "noisy" / sub).mkdir(parents=True)
+    gt = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    Image.fromarray(gt).save(tmp_path / "d" / "val" / "noisy" / "GT" / "0.png")
+    Image.fromarray(255 - gt).save(tmp_path / "d" / "val" / "noisy" / "LQ" / "0.png")
+    recipes, calls = [], []
+    real_build, real_forward = build.build_pipeline, type(net).forward
+
+    def spy(model, **kw):
+        built = real_build(model, **kw)
+        recipes.append(built.recipe)
+        return built
+
+    def counting(self, x, *args, **kwargs):
+        if x.device.type != "meta":
+            calls.append(1)
+        return real_forward(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(build, "build_pipeline", spy)
+    monkeypatch.setattr(type(net), "forward", counting)
+    rows = {}
+    for name, extra in (("default", []), ("mrs", ["--sampler", "mrs", "--steps", "2"])):
+        recipes.clear()
+        calls.clear()
+        out = tmp_path / f"{name}.json"
+        assert main(["bench", "--table", "tiny-sampler-row", "--data-root", str(tmp_path / "d"), "--weights-dir",
+                     str(tmp_path / "w"), "--device", "cpu", "--json", str(out), *extra]) == 0
+        rows[name] = (json.loads(out.read_text())["rows"][0], recipes[0], len(calls))
+    row, recipe, n = rows["default"]  # unchanged: the row's IR-SDE in its mode, T = 4 steps
+    assert row["status"] == "measured", row["notes"]
+    assert recipe.sampler == "irsde" and recipe.sampler_config == {"T": 4, "mode": "sde", "max_sigma": 30.0}
+    assert n == 4 and not any("restored with" in note for note in row["notes"])
+    row, recipe, n = rows["mrs"]
+    assert row["status"] == "measured", row["notes"]
+    assert recipe.sampler == "mrs" and recipe.sampler_config == {"T": 4, "max_sigma": 30.0}  # shared: kept
+    assert n == 2
+    assert ("restored with the mrs sampler, 2 evaluations (--sampler mrs --steps 2); the row's sampler.mode = 'sde' "
+            "left out (mrs has no such setting)") in row["notes"]

@@ -126,7 +126,7 @@ def test_table3_mechanics_with_injected_models(universal_val, tmp_path, capsys):
     # Per-image PSNR / LPIPS of the identity restorer, recomputed independently from the files.
     ours_imgs = [i for i in data["images"] if i["row"] == "Ours" and i["dataset"] == "hazy"]
     lq, gt = _files(universal_val, "hazy", "LQ"), _files(universal_val, "hazy", "GT")
-    for rec, a, b in zip(ours_imgs, lq, gt):
+    for rec, a, b in zip(ours_imgs, lq, gt, strict=True):
         expected = peak_signal_noise_ratio(np.rint(b * 255)[4:-4, 4:-4], np.rint(a * 255)[4:-4, 4:-4], data_range=255)
         assert rec["values"]["psnr"] == pytest.approx(expected, abs=1e-9)
         assert rec["values"]["lpips"] == pytest.approx(4 * np.mean((a - b) ** 2), rel=1e-5)
@@ -392,3 +392,67 @@ def test_bench_device_auto_and_empty_resolve_like_pick_device(universal_val, tmp
         assert _run(["--table", "9", "--data-root", str(universal_val), "--device", device, "--row", "Ours",
                      "--limit", "1", "--json", str(out)], restorers={"Ours": identity}) == 0
         assert json.loads(out.read_text())["device"] == str(pick_device(device))
+
+
+# --- the exit status says what went wrong ----------------------------------------------------------
+
+
+def _err(capsys) -> str:
+    return " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+
+
+def test_a_weights_label_that_is_no_row_is_a_usage_error_listing_the_rows(tmp_path, tiny_models, capsys):
+    from daclip_kit.bench.__main__ import main as bench_main
+
+    # a typo: was the file's own error (exit 1), never saying that the label is no row
+    assert main(["bench", "--table", "3", "--weights", f"ours={tmp_path / 'nowhere'}"]) == 2
+    err = _err(capsys)
+    assert "'ours' is not a row of table 3. Did you mean: Ours?" in err
+    assert ("Rows of table 3: NAFNet, NAFNet + Degradation, NAFNet + DA-CLIP, Restormer, AirNet, PromptIR, IR-SDE, "
+            "Ours.") in err
+    # a network under a new label adds a row, which --row left out unseen (exit 0, Ours measured without it)
+    assert bench_main(["--table", "3", "--row", "Ours", "--weights", f"Our={tiny_models['weights']}"]) == 2
+    err = _err(capsys)
+    assert "'Our' is not a row of table 3. Did you mean: Ours?" in err and "--row selects only Ours" in err
+    # a row --row leaves out never uses its weights
+    assert main(["bench", "--table", "9", "--row", "Ours", "--weights", "IR-SDE=nowhere"]) == 2
+    assert "--weights 'IR-SDE' is for row 'IR-SDE', which --row leaves out (selected: Ours)" in _err(capsys)
+    # the rows of classification and complexity tables take no --weights
+    assert main(["bench", "--table", "4", "--weights", "DA-CLIP (Our)=nowhere"]) == 2
+    err = _err(capsys)
+    assert "'DA-CLIP (Our)' is not a row of table 4. Did you mean: DA-CLIP (Ours)" in err and "OpenAI CLIP," in err
+    assert main(["bench", "--table", "8", "--row", "NAFNet", "--repeats", "0", "--weights", "NAFNet=nowhere"]) == 2
+    assert "table 8 is a complexity table" in _err(capsys)
+
+
+def test_weights_labels_are_checked_in_the_library_too(universal_val):
+    from daclip_kit.bench.plan import WeightsLabelError
+    from daclip_kit.bench.runner import BenchOptions, run_table
+    from daclip_kit.bench.spec import get_table
+
+    with pytest.raises(WeightsLabelError, match=r"'Nope' is not a row of table 9\..*Rows of table 9: NAFNet"):
+        run_table(get_table("9"), BenchOptions(data_root=universal_val, row_weights={"Nope@hazy": "x"}))
+
+
+def test_a_failed_row_exits_1_after_the_report_and_the_json(universal_val, tmp_path, capsys):
+    def out_of_memory(lq):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nthe allocator's details")
+
+    out_json = tmp_path / "r.json"
+    code = _run(["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--limit", "1", "--json",
+                 str(out_json), "--row", "Ours", "--row", "IR-SDE", "--row", "AirNet"],
+                restorers={"Ours": identity, "IR-SDE": out_of_memory})
+    assert code == 1  # was 0
+    captured = capsys.readouterr()
+    assert "Table 9" in captured.out and "results written to" in captured.out
+    rows = {r["label"]: r for r in json.loads(out_json.read_text())["rows"]}
+    assert rows["Ours"]["status"] == "measured" and rows["AirNet"]["status"] == "not-run"
+    assert rows["IR-SDE"]["status"] == "failed"
+    err = " ".join(captured.err.split())
+    last = err[err.index("error: "):]  # the line after the report (the log may have said more before)
+    assert last.startswith("error: 1 of 3 rows failed: IR-SDE: OutOfMemoryError: CUDA out of memory. Tried to "
+                           "allocate 2.00 GiB")
+    assert "allocator" not in last  # the first line of each error
+    # rows that could not run for want of weights or data are no failure
+    assert _run(["--table", "9", "--data-root", str(universal_val), "--device", "cpu", "--limit", "1",
+                 "--row", "Ours", "--row", "AirNet"], restorers={"Ours": identity}) == 0

@@ -130,7 +130,7 @@ def test_a_folder_that_is_no_run_and_a_lost_daclip_are_one_line_notes(tmp_path, 
     (tmp_path / "empty").mkdir()
     table = get_table("6")
     plan = plan_row(table, table.row("NAFNet"), _options(data_root, row_weights={"NAFNet": str(tmp_path / "empty")}))
-    assert not plan.runnable and "neither a training run" in plan.missing[0]
+    assert not plan.runnable and "holds no model" in plan.missing[0] and "run folder" in plan.missing[0]
     run = make_run(tmp_path, "table6_nafnet_daclip", "nafnet-daclip", seed=1, daclip=daclip_folder)
     import shutil
 
@@ -160,7 +160,7 @@ def test_table6_rows_measure_runs_from_runs_dir_with_the_runs_own_daclip(tmp_pat
     assert [c["model"] for c in spy_builds] == ["nafnet", "nafnet-daclip", "nafnet-daclip", "restormer", "promptir",
                                                 "promptir-daclip"]
     daclip = (tmp_path / DACLIP_DIR).resolve()
-    for call, row in zip(spy_builds, table.rows):
+    for call, row in zip(spy_builds, table.rows, strict=True):
         run = tmp_path / "runs" / run_folder_name(row.run)
         assert call["weights"] == run / "checkpoints" / "step-00000002" / "network-ema"
         if call["model"] in ("nafnet-daclip", "promptir-daclip"):
@@ -209,7 +209,7 @@ def test_missing_run_folders_give_one_line_notes_naming_the_run_file(tmp_path, d
     assert "measured with your weights" in out
     result = run_table(get_table("6"), _options(data_root, runs_dir=tmp_path / "runs",
                                                 rows=("PromptIR + Content embedding", "Restormer")))
-    for row, run in zip(result.rows, ("table6_restormer", "table6_promptir_content")):
+    for row, run in zip(result.rows, ("table6_restormer", "table6_promptir_content"), strict=True):
         assert row.status == "not-run" and len(row.notes) == 1 and "\n" not in row.notes[0]
         assert f"no run folder {tmp_path / 'runs' / run_folder_name(run)}" in row.notes[0]
         assert f"`daclip-kit train restoration --config {run}` makes it" in row.notes[0]
@@ -258,3 +258,28 @@ def test_table7_with_one_run_missing_measures_the_other_data_set(tmp_path, data_
     assert "rainy/psnr" in row.values and "low-light/psnr" not in row.values
     assert main(["bench", "--table", "7", "--weights", "NAFNet@rain=x"]) == 1
     assert "no data set 'rain'" in capsys.readouterr().err
+
+
+# --- another sampler on the paper rows ----------------------------------------------------------------
+
+
+def test_the_paper_row_runs_with_mrs(tmp_path, data_root, daclip_folder, capsys):
+    """Table 3's *Ours* asks for the IR-SDE's ``sampler.mode = "sde"``; ``--sampler mrs`` leaves it out
+    (it failed with "Unknown config key 'mrs.mode'") and the row's note says which sampler ran."""
+    import json
+
+    run = tmp_path / "runs" / "ours"  # a tiny IR-SDE U-Net, as training writes it, with the tiny DA-CLIP
+    tiny = get_registry("backbones").get("irsde-unet").tiny_config
+    torch.manual_seed(1)
+    save_network(create_backbone("irsde-unet", **tiny), run / "checkpoints" / "step-00000001" / "network-ema",
+                 name="irsde-unet", config=tiny)
+    (run / "config.toml").write_text(f'out_dir = "runs/ours"\n[network]\nname = "irsde-unet"\n'
+                                     f'[embedder]\nname = "daclip"\nweights = "{daclip_folder}"\n')
+    out = tmp_path / "t3.json"
+    assert main(["bench", "--table", "3", "--row", "Ours", "--weights", f"Ours={run}", "--data-root",
+                 str(data_root), "--device", "cpu", "--sampler", "mrs", "--steps", "2", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["status"] == "partial", row["notes"]  # LPIPS and FID need their networks
+    assert row["cells"]["average/psnr"]["ours"] > 0
+    assert any(n.startswith("restored with the mrs sampler, 2 evaluations (--sampler mrs --steps 2); "
+                            "the row's sampler.mode = 'sde' left out") for n in row["notes"])

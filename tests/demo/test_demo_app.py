@@ -44,7 +44,7 @@ def test_errors_become_a_readable_status_line(photo, tmp_path, monkeypatch):
     pair, probabilities, status, download = app.on_restore(str(photo), "irsde-universal", None, 2, 0, 0, offline,
                                                            tmp_path)
     assert pair is None and probabilities is None and not download.interactive
-    assert status.startswith("**Error:** The network weights are missing.") and "universal-ir.pth" in status
+    assert status.startswith("**Error:** The network and DA-CLIP weights are missing:") and "universal-ir.pth" in status
     assert "Traceback" not in status and "\n" not in status
     probabilities, status = app.on_image(str(photo), "irsde-universal", offline)
     assert probabilities is None and r"daclip\_ViT-B-32.pt" in status  # Markdown shows it as written

@@ -110,9 +110,9 @@ def test_settings_are_checked():
 
 
 def test_unknown_model_or_sampler_lists_the_registered_ones(settings, photo):
-    with pytest.raises(daclip_kit.UnknownComponentError, match="Unknown model 'irsde-univresal'.*Did you mean"):
+    with pytest.raises(daclip_kit.UnknownComponentError, match=r"Unknown model 'irsde-univresal'.*Did you mean"):
         run_restore(photo, "irsde-univresal", settings=settings)
-    with pytest.raises(daclip_kit.UnknownComponentError, match="Unknown sampler 'ddim'.*irsde"):
+    with pytest.raises(daclip_kit.UnknownComponentError, match=r"Unknown sampler 'ddim'.*irsde"):
         run_restore(photo, "irsde-universal", "ddim", settings=settings)
 
 
@@ -134,11 +134,15 @@ def test_missing_weights_say_which_file_goes_where(photo, tmp_path, monkeypatch)
     with pytest.raises(daclip_kit.WeightsNotFoundError) as info:
         run_restore(photo, "irsde-universal", settings=offline)
     text = str(info.value)
-    assert "The network weights are missing." in text and "universal-ir.pth" in text
-    assert str(tmp_path / "empty-cache" / "universal-ir.pth") in text and "--weights-dir DIR" in text
+    # both missing files in one sentence, before any work: which file, where it goes, how to restart
+    assert text.startswith("The network and DA-CLIP weights are missing: downloads are off (--no-download)")
+    assert "universal-ir.pth" in text and "daclip_ViT-B-32.pt" in text
+    assert f"in the cache {tmp_path / 'empty-cache'};" in text and str(tmp_path) in text
+    assert text.endswith("restart it with --weights-dir DIR (a folder holding the files) or --weights FILE "
+                         "--daclip-weights FILE.")
     assert "\n" not in text
-    with pytest.raises(daclip_kit.WeightsNotFoundError, match=r"The DA-CLIP weights are missing\..*daclip_ViT-L-14\.pt"
-                                                               r".*--daclip-weights FILE"):
+    with pytest.raises(daclip_kit.WeightsNotFoundError, match=r"^The DA-CLIP weights are missing: .*daclip_ViT-L-14\.pt"
+                                                               r".*or --daclip-weights FILE\.$"):
         run_classify(photo, "wild-ir", settings=DemoSettings(download=False, weights=photo))
 
 
@@ -170,7 +174,7 @@ def test_named_weights_come_from_weights_dir(tiny_models, photo, tmp_path, monke
                          download=False, device="cpu")
     result = run_restore(photo, "demo-tiny", settings=found)
     assert result.restored.size == (40, 28) and "(irsde, 2 steps, seed 0)" in result.message
-    with pytest.raises(daclip_kit.WeightsNotFoundError, match="demo_tiny_unet.pth"):
+    with pytest.raises(daclip_kit.WeightsNotFoundError, match=r"demo_tiny_unet\.pth"):
         run_restore(photo, "demo-tiny", settings=DemoSettings(embedder_weights=tiny_models["daclip"], download=False))
 
 
@@ -190,7 +194,7 @@ def test_examples_are_bundled_photos_with_our_degradations(tmp_path):
     noisy = np.asarray(Image.open(examples[0].path), dtype=float)
     assert 25 < (noisy - clean).std() < 70  # sigma 50 noise, clipped
     again = make_examples(tmp_path / "again", longest=64)
-    for a, b in zip(examples, again):
+    for a, b in zip(examples, again, strict=True):
         np.testing.assert_array_equal(np.asarray(Image.open(a.path)), np.asarray(Image.open(b.path)))
     with pytest.raises(daclip_kit.ConfigError, match="Unknown example photo 'moon'"):
         make_examples(tmp_path / "bad", pairs=(("moon", "noisy"),))

@@ -78,7 +78,8 @@ def test_daclip_loads_an_official_file(network, images, tmp_path):
     torch.save(official_checkpoint(network.state_dict()), path)
     emb = create_embedder("daclip", weights=str(path), model_config=tiny_config(), device="cpu")
     with torch.no_grad():
-        torch.testing.assert_close(emb.embed_image(images).content, daclip_embedder(network).embed_image(images).content)
+        torch.testing.assert_close(emb.embed_image(images).content,
+                                   daclip_embedder(network).embed_image(images).content)
 
 
 def test_daclip_weights_errors(tmp_path, monkeypatch):

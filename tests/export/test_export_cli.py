@@ -7,11 +7,10 @@ import json
 
 import onnxruntime as ort
 import pytest
+from fuzz._fuzz_helpers import assert_clean_failure, run_cli
 
 import daclip_kit
 from daclip_kit.pretrained import save_network
-
-from fuzz._fuzz_helpers import assert_clean_failure, run_cli
 
 
 @pytest.fixture(scope="module")

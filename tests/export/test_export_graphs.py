@@ -107,19 +107,21 @@ def test_onnx_denoiser_parity_and_sampler_metadata(tmp_path, tiny_unet):
     sess = _session(path)
     names = [i.name for i in sess.get_inputs()]
     assert names == ["x_t", "lq", "t", "degradation", "content"]
-    for (h, w, b), t in zip(SIZES, (37.5, 3.0)):
+    for (h, w, b), t in zip(SIZES, (37.5, 3.0), strict=True):
         inputs = _denoiser_inputs(b, h, w, t)
-        (out,) = sess.run(None, {n: v.numpy() for n, v in zip(names, inputs)})
+        (out,) = sess.run(None, {n: v.numpy() for n, v in zip(names, inputs, strict=True)})
         ref = _denoiser_ref(tiny_unet, *inputs)
         assert out.shape == (b, 3, h, w)
         assert np.abs(out - ref).max() < TOL
     meta = unflatten(sess.get_modelmeta().custom_metadata_map)
     assert [i["role"] for i in meta["inputs"]] == ["state", "lq", "time", "degradation", "content"]
     assert meta["sde"]["max_sigma"] == 30 and meta["sde"]["T"] == 50  # the trained SDE, not the default
-    assert meta["sampler"]["name"] == "mrs" and meta["sampler"]["config"]["order"] == 2
-    sched = make_mr_schedule(30 / 255, 50, "cosine", 0.005)
+    assert meta["sampler"] == {"name": "irsde", "config": {"max_sigma": 30, "T": 50, "schedule": "cosine",
+                                                          "eps": 0.005, "mode": "posterior"}}
+    assert meta["steps"] == 50
+    sched = make_mr_schedule(30 / 255, 50, "cosine", 0.005, keep_theta_0=False)  # the SDE irsde runs on
     assert np.array_equal(np.float32(meta["mr_schedule"]["alpha"]), sched.alpha_array.numpy())
-    assert np.array_equal(np.float32(meta["mr_schedule"]["lambda"]), sched.lambda_array.numpy())
+    assert np.array_equal(np.float32(meta["mr_schedule"]["sigma"]), sched.sigma_array.numpy())
 
 
 def test_onnx_encoder_parity(tmp_path):

@@ -12,11 +12,14 @@ Write (an ``Authorization`` header is required):
                                                       and a verify action per new object
 * ``PUT  /lfs-upload/OID``                            the object's bytes; their SHA-256 must be OID
 * ``POST /lfs-verify``                                ``{"oid", "size"}`` of a stored object
-* ``POST /api/models/OWNER/NAME/commit/REV``          ndjson: header, ``file`` (base64), ``lfsFile``
+* ``POST /api/models/OWNER/NAME/commit/REV``          ndjson: header, ``file`` (base64), ``lfsFile``;
+  with ``?create_pr=1`` the commit goes on top of REV to a new pull request, the ref ``refs/pr/N``
+  (N = 1, 2, ...), and ``pullRequestUrl`` ends in ``/discussions/N``, as on the Hub
 
 Read:
 
-* ``HEAD|GET /OWNER/NAME/resolve/REV/PATH``           REV a branch or commit; ``X-Repo-Commit``,
+* ``HEAD|GET /OWNER/NAME/resolve/REV/PATH``           REV a branch, ``refs/pr/N`` or commit, percent-encoded
+  as one part (``refs%2Fpr%2F1``, as ``huggingface_hub`` sends it); ``X-Repo-Commit``,
   ``ETag`` (git blob SHA-1 of a regular file, SHA-256 of an LFS file, which also goes in
   ``X-Linked-Etag`` and ``X-Linked-Size``), ``Content-Length``, ``Accept-Ranges``; ``Range: bytes=N-``
   answers ``206`` with ``Content-Range``. Errors carry ``X-Error-Code`` (``RepoNotFound``,
@@ -35,7 +38,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 def git_oid(data: bytes) -> str:
@@ -218,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "preupload":
                 return self._preupload(json.loads(body))
             if action == "commit":
-                return self._commit(repo_id, repo, rev, body)
+                create_pr = parse_qs(urlsplit(self.path).query).get("create_pr") == ["1"]
+                return self._commit(repo_id, repo, rev, body, create_pr=create_pr)
             if action == "branch":
                 return self._branch(repo, rev)
         return self._error(404, "NotFound", path)
@@ -273,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             objects.append(entry)
         self._json(200, {"transfer": "basic", "objects": objects})
 
-    def _commit(self, repo_id: str, repo: Repo, rev: str, body: bytes) -> None:
+    def _commit(self, repo_id: str, repo: Repo, rev: str, body: bytes, *, create_pr: bool = False) -> None:
         if rev not in repo.branches:
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         parent = repo.branches[rev]
@@ -291,13 +295,19 @@ class _Handler(BaseHTTPRequestHandler):
             elif key != "header":
                 return self._json(400, {"error": f"unsupported operation {key}"})
         sha = self.hub.new_commit(repo, parent, files)
-        repo.branches[rev] = sha
+        pr_url = None
+        if create_pr:  # the branch stays; the commit is the pull request's ref
+            number = 1 + sum(name.startswith("refs/pr/") for name in repo.branches)
+            repo.branches[f"refs/pr/{number}"] = sha
+            pr_url = f"{self.hub.url}/{repo_id}/discussions/{number}"
+        else:
+            repo.branches[rev] = sha
         self._json(200, {"commitUrl": f"{self.hub.url}/{repo_id}/commit/{sha}", "commitOid": sha,
-                         "pullRequestUrl": None})
+                         "pullRequestUrl": pr_url})
 
     # -- read endpoint --------------------------------------------------------------------------
     def _resolve(self, raw_path: str) -> None:
-        parts = unquote(raw_path).split("/")
+        parts = [unquote(part) for part in raw_path.split("/")]  # REV is one encoded part: refs%2Fpr%2F1
         # /OWNER/NAME/resolve/REV/PATH...
         if len(parts) < 6 or parts[3] != "resolve":
             return self._error(404, "NotFound", raw_path)

@@ -6,14 +6,13 @@ code paths run, over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from fake_hub import FakeHub
 
 from daclip_kit.cli.main import main
 from daclip_kit.errors import CheckpointError, WeightsNotFoundError
@@ -45,25 +44,6 @@ def trained(tmp_path_factory) -> Path:
     return base / "run"
 
 
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    """The fake Hub, with HF_ENDPOINT at it, a token, xet off and offline mode off for this test."""
-    from huggingface_hub import constants
-
-    server = FakeHub().start()
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HF_TOKEN", "hf_test_write_token")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    # huggingface_hub reads these once, at import
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    yield server
-    server.stop()
-
-
 def _checkpoint(run: Path) -> Path:
     return sorted((run / "checkpoints").iterdir())[-1]
 
@@ -74,11 +54,15 @@ def _sha(path: Path) -> str:
 
 def test_push_a_run_then_restore_from_hf_is_bit_exact(hub, trained, tmp_path, capsys):
     assert main(["push", str(trained), REPO]) == 0
-    assert "load with: hf://me/tiny-nafnet/network-ema" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "load with: hf://me/tiny-nafnet\n" in printed and "load with: hf://me/tiny-nafnet/network-ema" in printed
 
     files = hub.repos[REPO].commits[hub.repos[REPO].branches["main"]]
-    assert sorted(files) == ["README.md", "network-ema/config.json", "network-ema/model.safetensors",
-                             "network/config.json", "network/model.safetensors"]  # no trainer_state.pt
+    assert sorted(files) == ["README.md", "model_index.json", "network-ema/config.json",
+                             "network-ema/model.safetensors", "network/config.json",
+                             "network/model.safetensors"]  # no trainer_state.pt
+    index = json.loads(files["model_index.json"].data)
+    assert (index["restorer"], index["daclip"]) == ("network-ema", None)  # trained without an embedder
     ckpt = _checkpoint(trained)
     for sub in ("network", "network-ema"):
         assert files[f"{sub}/model.safetensors"].data == (ckpt / sub / "model.safetensors").read_bytes()
@@ -104,7 +88,8 @@ def test_push_a_run_then_restore_from_hf_is_bit_exact(hub, trained, tmp_path, ca
     build_mini(images, size=32, per_type=1, val_per_type=0, composed=0, types=("noisy",), seed=1)
     lq = next(images.rglob("LQ"))
     outs = {}
-    for label, weights in (("hub", "hf://me/tiny-nafnet/network-ema"), ("local", str(ckpt / "network-ema"))):
+    for label, weights in (("hub", "hf://me/tiny-nafnet/network-ema"), ("local", str(ckpt / "network-ema")),
+                           ("whole", "hf://me/tiny-nafnet")):
         outs[label] = tmp_path / label
         assert main(["restore", str(lq), "-o", str(outs[label]), "--model", "nafnet", "--weights", weights,
                      "--device", "cpu"]) == 0
@@ -112,6 +97,7 @@ def test_push_a_run_then_restore_from_hf_is_bit_exact(hub, trained, tmp_path, ca
     assert restored and restored == sorted(p.name for p in outs["hub"].iterdir())
     for name in restored:
         assert (outs["hub"] / name).read_bytes() == (outs["local"] / name).read_bytes()
+        assert (outs["whole"] / name).read_bytes() == (outs["local"] / name).read_bytes()
 
     # pretrained= of the Python API takes the reference too, and gives the same weights
     from daclip_kit import create_backbone, load_network
@@ -170,7 +156,7 @@ def test_offline_uses_the_cache_and_says_what_is_missing(hub, trained, monkeypat
     from daclip_kit.bench.runs import resolve_model  # bench --weights LABEL=hf://...
 
     assert resolve_model("hf://me/offline@v1").network == online
-    with pytest.raises(WeightsNotFoundError, match="not in the cache .* HF_HUB_OFFLINE is set"):
+    with pytest.raises(WeightsNotFoundError, match=r"not in the cache .* HF_HUB_OFFLINE is set"):
         resolve_weights("hf://me/offline")  # main holds no model: never downloaded
     assert len(hub.requests) == n_requests
 

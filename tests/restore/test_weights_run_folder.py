@@ -1,15 +1,17 @@
 """A ``daclip-kit train`` run folder (or one of its checkpoints) names the model it trained, in
-``--weights`` of every verb and in ``resolve_weights``: the newest checkpoint's ``network-ema``."""
+``--weights`` of every verb and in the one model resolver: the newest checkpoint's ``network-ema``."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 import daclip_kit
 from daclip_kit.cli.main import main
-from daclip_kit.weights import resolve_weights
+from daclip_kit.errors import WeightsNotFoundError
+from daclip_kit.model import resolve_model
 
 TINY = {"nf": 32, "ch_mult": [1, 1], "context_dim": 0, "use_degra_context": False, "use_image_context": False}
 SDE = {"max_sigma": 50.0, "T": 100, "schedule": "cosine", "eps": 0.005}
@@ -33,12 +35,15 @@ def _run(tmp_path):
 def test_a_run_folder_resolves_to_its_newest_ema_network(tmp_path):
     run = _run(tmp_path)
     newest = run / "checkpoints" / "step-00000010"
-    assert resolve_weights(run) == newest / "network-ema"
-    assert resolve_weights(run / "checkpoints" / "step-00000002") == run / "checkpoints" / "step-00000002" / "network-ema"
-    assert resolve_weights(newest / "network") == newest / "network"  # a model folder is itself
+    assert resolve_model(run).network == newest / "network-ema"
+    older = run / "checkpoints" / "step-00000002"
+    assert resolve_model(older).network == older / "network-ema"
+    assert resolve_model(newest / "network").network == newest / "network"  # a model folder is itself
+    assert resolve_model(run).sampler["config"]["num_sample_steps"] == 3  # step 10's EMA student
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert resolve_weights(empty) == empty  # not a run: left for the loader to refuse
+    with pytest.raises(WeightsNotFoundError, match="holds no model"):
+        resolve_model(empty)
 
 
 def test_restore_takes_a_run_folder(tmp_path, capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _train_testutil import TYPES, daclip_run
+from _train_testutil import TYPES, daclip_run, mini_root, tiny_daclip_folder
 
 from daclip_kit.cli.main import main
 from daclip_kit.config import from_dict
@@ -47,7 +47,7 @@ def far_images(folder: Path) -> list[Path]:
     checker = ((idx[:, None] // 4 + idx[None, :] // 4) % 2).float().expand(1, 3, 32, 32)
     stripes = (idx % 2).float().view(1, 1, 1, 32).expand(1, 3, 32, 32)
     paths = [folder / "checker.png", folder / "stripes.png"]
-    for path, image in zip(paths, (checker, stripes)):
+    for path, image in zip(paths, (checker, stripes), strict=True):
         write_image(path, image.contiguous())
     return paths
 
@@ -60,7 +60,7 @@ def classify_json(capsys, argv):
 
 
 def test_training_records_words_and_calibration(trained):
-    root, folder, val, result = trained
+    _root, folder, val, result = trained
     cfg = json.loads((folder / "config.json").read_text())["config"]
     assert cfg["degradations"] == sorted(TYPES)
     ood = cfg["ood"]
@@ -128,3 +128,66 @@ def test_calibrate_never_changes_a_file(trained, tmp_path, capsys):
 
         run_calibration(Namespace(inputs=[], embedder="daclip", labels=None, weights=str(folder), out=None,
                                   false_alarm=1.5, calibrate=root))
+
+
+@pytest.fixture(scope="module")
+def calibrated_parent(tmp_path_factory):
+    """``(data root, parent folder)``: a tiny DA-CLIP calibrated for the mini set's words with a threshold
+    above every score, so that with its own weights it flags every image."""
+    from daclip_kit.core.ood import calibrate
+    from daclip_kit.embedders.daclip.convert import load_daclip
+    from daclip_kit.train.calibrate import write_calibrated
+
+    root = mini_root(tmp_path_factory)
+    parent = tmp_path_factory.mktemp("parent") / "daclip"
+    write_calibrated(load_daclip(tiny_daclip_folder(tmp_path_factory)), calibrate([1.0], sorted(TYPES)), parent)
+    return root, parent
+
+
+def verdict(folder: Path, image: Path):
+    """``unknown_degradation`` of ``image`` classified by the DA-CLIP ``folder`` into its own words."""
+    from daclip_kit import create_embedder
+    from daclip_kit.io import read_image
+
+    emb = create_embedder("daclip", weights=str(folder), device="cpu")
+    with torch.no_grad():
+        return emb.degradation_report(read_image(image))[0]["unknown_degradation"]
+
+
+def continued(root: Path, parent: Path, out: Path, validation: dict):
+    """``(DA-CLIP folder, history)`` of one step of ``train daclip --init-from parent``."""
+    cfg = from_dict(DaClipTrainConfig, daclip_run(root, out, max_steps=1, save_every=1,
+                                                  model={"pretrained": str(parent)}, validation=validation))
+    result = train_daclip(cfg)
+    return result.checkpoint / "daclip", result.history
+
+
+def test_a_continued_model_saved_without_validation_is_uncalibrated(calibrated_parent, tmp_path, caplog):
+    root, parent = calibrated_parent
+    image = sorted((root / "val").glob("*/LQ/*.png"))[0]
+    assert verdict(parent, image) is True  # the parent's own verdict, with its own weights
+    caplog.clear()
+    child, _ = continued(root, parent, tmp_path / "run", {"enabled": False})
+    config = json.loads((child / "config.json").read_text())["config"]
+    assert config["degradations"] == sorted(TYPES)  # the same words as the parent's calibration ...
+    assert "ood" not in config  # ... but not the parent's calibration
+    assert verdict(child, image) is None  # uncalibrated: no check, not the parent's verdict
+    assert "calibration was not measured on the weights being saved" in caplog.text
+    assert "checkpoint is uncalibrated" in caplog.text
+
+
+@pytest.mark.parametrize("every", [1, 5], ids=["validated-at-the-step", "calibrated-at-save"])
+def test_a_continued_model_with_val_data_is_calibrated_on_its_own_weights(calibrated_parent, tmp_path, every):
+    from daclip_kit.checkpoint import state_dict_sha256
+    from daclip_kit.embedders.daclip.convert import load_daclip
+
+    root, parent = calibrated_parent
+    child, history = continued(root, parent, tmp_path / "run", {"enabled": True, "every": every})
+    assert any("val_loss" in r for r in history) == (every == 1)  # every 5 steps: no validation in 1 step
+    ood = json.loads((child / "config.json").read_text())["config"]["ood"]
+    own = state_dict_sha256(load_daclip(child))
+    assert ood["state_dict_sha256"] == own != state_dict_sha256(load_daclip(parent))
+    assert ood["labels"] == sorted(TYPES) and ood["val_images"] == 4  # measured on the mini set's val images
+    assert ood["threshold"] < 1.0  # not the parent's threshold
+    image = sorted((root / "val").glob("*/LQ/*.png"))[0]
+    assert verdict(child, image) in (True, False)

@@ -57,5 +57,5 @@ def test_an_objective_that_does_not_fit_the_network_is_refused(root, daclip, tmp
 def test_continuing_clean_weights_as_a_noise_network_is_refused(root, daclip, tmp_path):
     train_restoration(irsde_config(root, daclip, tmp_path / "run", **CLEAN))
     cfg = irsde_config(root, daclip, tmp_path / "next", init_from=str(tmp_path / "run"))
-    with pytest.raises(ConfigError, match='predicts the clean .* set network.prediction = "clean"'):
+    with pytest.raises(ConfigError, match=r'predicts the clean .* set network\.prediction = "clean"'):
         RestorationTask(cfg, torch.device("cpu"), None)

@@ -45,7 +45,7 @@ def test_daclip_then_irsde_then_restore(root, daclip_run, tmp_path, capsys):
                  "--set", f"embedder.weights={daclip_folder}", "--set", "validation.every=0", "--set",
                  "data.batch_size=2", "--out", str(irsde_out), "--max-steps", "2", "--device", "cpu", "--json"]) == 0
     summary = _json(capsys)
-    assert summary["step"] == 2 and set(summary["models"]) == {"network", "network-ema"}
+    assert summary["step"] == 2 and set(summary["models"]) == {"daclip", "network", "network-ema"}  # its DA-CLIP too
     assert summary["last"]["step"] == 2 and summary["last"]["loss"] > 0
 
     lq = min((root / "val" / "noisy" / "LQ").glob("*.png"))

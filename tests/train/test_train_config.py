@@ -38,7 +38,8 @@ def test_defaults_are_the_official_recipes():
     assert r.sampler.name == "irsde"
     assert (sde["max_sigma"], sde["T"], sde["schedule"], sde["eps"]) == (50.0, 100, "cosine", 0.005)
     assert r.network.name == "irsde-unet"
-    assert (r.network.options["nf"], r.network.options["ch_mult"], r.network.options["context_dim"]) == (64, [1, 2, 4, 8], 512)
+    options = r.network.options
+    assert (options["nf"], options["ch_mult"], options["context_dim"]) == (64, [1, 2, 4, 8], 512)
     assert r.data.degradations is None and r.data.new_share is None  # every folder of data.root, balanced
     assert (r.log_every, r.save_every, r.validation.every, r.validation.count) == (200, 10_000, 10_000, 100)
 
@@ -335,5 +336,43 @@ def test_bundled_run_files_load_by_name_from_any_folder(tmp_path, monkeypatch):
     assert load_run_config("daclip", "daclip_tiny") == load_run_config("daclip", EXAMPLES / "daclip_tiny.toml")
     (tmp_path / "irsde_tiny.toml").write_text("max_steps = 3\n")  # a file of that name wins over the bundled one
     assert load_run_config("restoration", "irsde_tiny.toml").max_steps == 3
-    with pytest.raises(ConfigError, match="bundled run file.*daclip_tiny"):
+    with pytest.raises(ConfigError, match=r"bundled run file.*daclip_tiny"):
         load_run_config("daclip", "daclip_tinyy")
+
+
+def test_one_trainer_table_for_the_cli_and_the_config_classes():
+    import argparse
+    import dataclasses
+
+    from daclip_kit.cli.train import configure
+    from daclip_kit.errors import UnknownComponentError
+    from daclip_kit.train.config import TRAINERS, RestorationTrainConfig, config_class
+    from daclip_kit.train.distill_config import DistillTrainConfig
+    from daclip_kit.train.sections import LoopConfig, NetworkTrainConfig
+
+    parser = argparse.ArgumentParser()
+    configure(parser)  # the `daclip-kit train` options
+    action = next(a for a in parser._actions if a.dest == "trainer")
+    assert set(action.choices) == set(TRAINERS) == {"daclip", "restoration", "irsde", "distill"}
+    assert all(f"{kind}: {row.description}" in action.help for kind, row in TRAINERS.items())
+    for kind, row in TRAINERS.items():
+        assert row.kind == kind and config_class(kind) is row.config
+        function = row.train_function()
+        assert callable(function) and function.__module__ == row.target.split(":")[0]
+    assert TRAINERS["irsde"].train_function() is TRAINERS["restoration"].train_function()
+    with pytest.raises(UnknownComponentError, match="Did you mean: distill"):
+        config_class("distil")
+
+    # the loop settings are declared once (LoopConfig); each trainer keeps its own defaults
+    loop = [f.name for f in dataclasses.fields(LoopConfig)]
+    assert issubclass(RestorationTrainConfig, NetworkTrainConfig) and issubclass(DistillTrainConfig, NetworkTrainConfig)
+    defaults = {}
+    for kind in ("daclip", "restoration", "distill"):
+        cls = config_class(kind)
+        assert issubclass(cls, LoopConfig) and [f.name for f in dataclasses.fields(cls)][:len(loop)] == loop
+        cfg = cls()
+        defaults[kind] = (cfg.epochs, cfg.max_steps, cfg.log_every, cfg.save_every, cfg.out_dir, cfg.precision)
+    assert defaults == {"daclip": (30, None, 100, 0, "runs/daclip", "fp16"),
+                        "restoration": (None, 700_000, 200, 10_000, "runs/irsde", "fp32"),
+                        "distill": (None, 20_000, 100, 2_000, "runs/distill", "fp32")}
+    assert (DistillTrainConfig().validation.every, DistillTrainConfig().validation.count) == (1000, 20)

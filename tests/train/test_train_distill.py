@@ -32,7 +32,8 @@ def teacher(tmp_path_factory):
     net = create_backbone("irsde-unet", **TINY_UNET)
     folder = tmp_path_factory.mktemp("teacher") / "network-ema"
     sde = {k: v for k, v in SDE.items() if k != "name"}
-    return save_network(net, folder, name="irsde-unet", config=dict(TINY_UNET), sampler={"name": "irsde", "config": sde})
+    return save_network(net, folder, name="irsde-unet", config=dict(TINY_UNET),
+                        sampler={"name": "irsde", "config": sde})
 
 
 def distill_config(root, daclip, teacher, out, **top) -> DistillTrainConfig:
@@ -196,7 +197,7 @@ def test_a_clean_predicting_teacher_gives_a_clean_predicting_student(root, dacli
     sde = {k: v for k, v in SDE.items() if k != "name"}
     folder = save_network(create_backbone("irsde-unet", **clean), tmp_path / "teacher", name="irsde-unet",
                           config=clean, sampler={"name": "irsde", "config": sde})
-    with pytest.raises(ConfigError, match='predicts the clean .* set network.prediction = "clean"'):
+    with pytest.raises(ConfigError, match=r'predicts the clean .* set network\.prediction = "clean"'):
         train_distill(distill_config(root, daclip, folder, tmp_path / "refused", max_steps=1))
     result = train_distill(distill_config(root, daclip, folder, tmp_path / "run", network=clean, student_steps=1))
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history if "loss" in r)

@@ -79,7 +79,7 @@ def test_restoration_two_processes_equal_one_and_resume_at_another_world_size(ro
     run_file = tmp_path / "run.toml"
     run_file.write_text(config_to_toml(cfg(tmp_path / "ddp", max_steps=2).validate()))
     summary = _train(torchrun, "restoration", run_file)
-    assert summary["step"] == 2 and set(summary["models"]) == {"network", "network-ema"}
+    assert summary["step"] == 2 and set(summary["models"]) == {"daclip", "network", "network-ema"}  # with its DA-CLIP
     assert _world_size(Path(summary["checkpoint"])) == 2  # really two processes, not one doing it all
 
     single = train_restoration(cfg(tmp_path / "one"))

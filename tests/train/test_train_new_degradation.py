@@ -33,7 +33,7 @@ def test_default_degradations_are_every_folder_official_order_first(extended):
     official = [d for d in ("motion-blurry", "hazy", "jpeg-compressed", "low-light", "noisy") if d in TYPES]
     assert ds.names == official + ["zz-new"]
     seen = [ds[i]["degradation"] for i in range(len(ds.names) * 2)]
-    assert Counter(seen) == Counter({n: 2 for n in ds.names})  # still balanced without new_share
+    assert Counter(seen) == Counter(dict.fromkeys(ds.names, 2))  # still balanced without new_share
 
 
 def test_group_weights():
@@ -61,9 +61,9 @@ def test_daclip_rows_with_new_share(extended):
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, -0.1])
 def test_new_share_range_is_checked(value):
-    with pytest.raises(ConfigError, match="data.new_share"):
+    with pytest.raises(ConfigError, match=r"data\.new_share"):
         load_run_config("restoration", None, [f"data.new_share={value}"])
-    with pytest.raises(ConfigError, match="data.new_share"):
+    with pytest.raises(ConfigError, match=r"data\.new_share"):
         load_run_config("daclip", None, [f"data.new_share={value}"])
 
 

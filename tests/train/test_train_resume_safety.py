@@ -132,7 +132,7 @@ def test_a_failed_start_leaves_the_folder_reusable(root, daclip, tmp_path):
         train_restoration(irsde_config(root, daclip, out, data={"batch_size": 100}))
     assert not out.exists()
     # fails at the first step (patches larger than the images): the folder holds no checkpoint
-    with pytest.raises(InputError, match="smaller than data.patch_size=48"):
+    with pytest.raises(InputError, match=r"smaller than data\.patch_size=48"):
         train_restoration(irsde_config(root, daclip, out, data={"patch_size": 48}))
     assert (out / "config.toml").is_file() and not list((out / "checkpoints").glob("step-*"))
     # ... so the corrected start needs no --overwrite and replaces the failed start's files

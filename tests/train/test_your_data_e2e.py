@@ -36,7 +36,7 @@ def path_run(tmp_path_factory):
 
 
 def test_data_add_result_is_a_valid_universal_folder(path_run):
-    results, work = path_run
+    results, _work = path_run
     root = Path(results["root"])
     report = check_universal(root)
     assert report.ok, report.problems

@@ -35,7 +35,7 @@ def _random_weights_expected() -> Iterator[None]:
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
 
@@ -115,26 +115,31 @@ def run_complexity(table: TableSpec, options: BenchOptions, *, progress: Progres
         if not plan.runnable:
             result.rows.append(RowResult(row.label, "not-run", notes=plan.missing))
         else:
+            recipe = plan.recipe
+            assert recipe is not None  # a runnable complexity row has its recipe
             values: dict[str, Any] = {}
             notes: list[str] = []
+            errors: list[str] = []
             try:
                 with _random_weights_expected():
-                    values.update(_backbone_figures(plan.recipe, options, size))
-                    if plan.recipe.embedder:
+                    values.update(_backbone_figures(recipe, options, size))
+                    if recipe.embedder:
                         try:
-                            figures, note = _embedder_figures(plan.recipe, options, size)
+                            figures, note = _embedder_figures(recipe, options, size)
                             values.update(figures)
                             notes.append(note)
                         except (DaclipKitError, RuntimeError) as exc:
-                            notes.append(f"embedder {plan.recipe.embedder!r} not measured: {exc}")
+                            errors.append(f"embedder {recipe.embedder!r} not measured: {exc}")
+                            notes.append(errors[-1])
             except (DaclipKitError, RuntimeError) as exc:
                 log.warning("row %r of table %s failed: %s", row.label, table.name, exc)
-                result.rows.append(RowResult(row.label, "failed", notes=[f"architecture not available: {exc}"]))
+                message = f"architecture not available: {exc}"
+                result.rows.append(RowResult(row.label, "failed", notes=[message], errors=[message]))
                 continue
             wanted = [c.key.split("/", 1)[1] for c in table.columns if (row.label, c.key) in table.reference]
             complete = all(m in values for m in wanted)
             result.rows.append(RowResult(row.label, "measured" if complete else "partial",
-                                         {f"model/{k}": v for k, v in values.items()}, notes))
+                                         {f"model/{k}": v for k, v in values.items()}, notes, errors))
         if progress:
             progress(f"table {table.name}", i + 1, len(plans))
     return result

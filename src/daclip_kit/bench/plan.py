@@ -35,6 +35,24 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 
 
+class WeightsLabelError(ConfigError):
+    """A ``--weights LABEL=PATH`` whose ``LABEL`` names no row the run measures with it: not a row
+    of the table, a row ``--row`` leaves out, or a row of a table that takes no weights. A usage
+    error: ``daclip-kit bench`` exits 2 with the message, which lists the rows."""
+
+
+def _row_list(table: TableSpec, labels: Sequence[str] | None = None) -> str:
+    return ", ".join(labels if labels is not None else [r.label for r in table.rows])
+
+
+def unknown_label(table: TableSpec, key: str, label: str) -> WeightsLabelError:
+    """The error of ``--weights KEY=...`` whose row ``label`` is not in ``table``: it names the
+    label, the closest row labels and every row of the table."""
+    rows = [r.label for r in table.rows]
+    return WeightsLabelError(f"--weights {key!r}: {label!r} is not a row of table {table.name}."
+                             f"{suggest(label, rows)} Rows of table {table.name}: {_row_list(table)}.")
+
+
 @dataclass(frozen=True, kw_only=True)
 class BenchOptions:
     """Settings of one benchmark run (all recorded in the JSON).
@@ -111,12 +129,18 @@ class ImageRecord:
 
 @dataclass
 class RowResult:
-    """One row: measured cell values (column key -> value), status and notes."""
+    """One row: measured cell values (column key -> value), status and notes.
+
+    ``errors`` holds the message of each exception raised while building or running the row's
+    models (also in ``notes``): a ``failed`` row's, or the data sets a ``partial`` row could not
+    measure. A row that did not run for want of weights or data (``not-run``) has none.
+    """
 
     label: str
     status: Literal["measured", "partial", "not-run", "failed"]
     values: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +161,12 @@ class TableResult:
         r = self.row(label)
         return None if r is None else r.values.get(key)
 
+    def failures(self) -> list[tuple[str, str]]:
+        """``(row label, first line of its first error)`` of every row an exception kept from being
+        measured, wholly or in part (:attr:`RowResult.errors`)."""
+        return [(r.label, r.errors[0].strip().splitlines()[0] if r.errors[0].strip() else "error")
+                for r in self.rows if r.errors]
+
 
 # --- planning ------------------------------------------------------------------------------------
 
@@ -154,6 +184,8 @@ def locate_weights(name: str, weights_dir: Path | None) -> tuple[Path | None, st
 def row_recipe(row: RowSpec, options: BenchOptions) -> PipelineSpec:
     """The recipe a restoration or complexity row measures: its pipeline with the row's and the
     run's overrides."""
+    if row.pipeline is None:
+        raise ConfigError(f"row {row.label!r} names no pipeline to measure.")
     recipe = with_overrides(get_recipe(row.pipeline), row.overrides)
     if options.overrides and recipe.sampler:
         recipe = with_overrides(recipe, options.overrides)
@@ -205,7 +237,7 @@ def split_weights_key(table: TableSpec, key: str) -> tuple[str, str]:
     data set of the row) or ``"LABEL@DATASET"``.
 
     Raises:
-        UnknownComponentError: no row ``LABEL`` (the message lists the labels).
+        WeightsLabelError: no row ``LABEL`` (the message lists the labels).
         ConfigError: ``DATASET`` is not a data set of the table, or a row measured with one model per
             data set is given one set of weights for all of them.
     """
@@ -213,6 +245,8 @@ def split_weights_key(table: TableSpec, key: str) -> tuple[str, str]:
     label, dataset = key, ""
     if key not in labels and "@" in key:
         label, _, dataset = key.rpartition("@")
+    if label.strip() not in labels:
+        raise unknown_label(table, key, label.strip())
     row = table.row(label.strip())
     dataset = dataset.strip()
     datasets = table.datasets()
@@ -377,14 +411,19 @@ def plan_row(table: TableSpec, row: RowSpec, options: BenchOptions, *, injected:
     return _released_plan(row, recipe, options)
 
 
-def with_own_rows(table: TableSpec, row_weights: Mapping[str, str], *, search_dirs: Sequence[Path] = ()) -> TableSpec:
+def with_own_rows(table: TableSpec, row_weights: Mapping[str, str], *, search_dirs: Sequence[Path] = (),
+                  rows: Sequence[str] | None = None) -> TableSpec:
     """``table`` plus one row for each ``--weights LABEL=PATH`` whose ``LABEL`` is not a row of a
     restoration table: the network at ``PATH`` (a native folder names it; a file is recognised from
     its keys, spandrel's architectures included), measured like a user-trained row.
 
+    Args:
+        rows: the row labels the run is limited to (``--row``); a new label must be one of them.
+
     Raises:
-        ConfigError: ``PATH`` holds no network daclip-kit recognises (the message also lists the
-            table's rows, in case ``LABEL`` was meant to be one).
+        WeightsLabelError: ``LABEL`` is not a row and ``PATH`` holds no network daclip-kit
+            recognises, or cannot be read, or ``rows`` leaves the new row out (the message names
+            the label and lists the table's rows, in case ``LABEL`` was meant to be one).
     """
     from ..pretrained import detect_network, find_network_spec, load_network
 
@@ -395,33 +434,52 @@ def with_own_rows(table: TableSpec, row_weights: Mapping[str, str], *, search_di
     for key, ref in row_weights.items():
         if key in labels or ("@" in key and key.rpartition("@")[0].strip() in labels):
             continue
-        model = resolve_model(ref, search_dirs=search_dirs)
+        unknown = str(unknown_label(table, f"{key}={ref}", key))
+        if rows is not None and key not in rows:
+            raise WeightsLabelError(f"{unknown} A new label adds a row for your own network, but --row "
+                                    f"selects only {_row_list(table, rows)}; add --row {key!r} to measure it.")
+        try:
+            model = resolve_model(ref, search_dirs=search_dirs)
+        except DaclipKitError as exc:
+            raise WeightsLabelError(f"{unknown} A new label adds a row for your own network, but {ref!r} "
+                                    f"cannot be read: {describe_error(exc)}") from exc
         found = [model.network_name] if model.network_name else detect_network(model.network)
         if not found:
-            rows = [r.label for r in table.rows]
-            raise ConfigError(
-                f"--weights {key}={ref}: {key!r} is not a row of table {table.name}.{suggest(key, rows)} A new label "
-                f"adds a row for your own network, but {ref!r} holds no network daclip-kit recognises (a native "
-                f"folder, an official release, or a checkpoint spandrel reads). Rows: {', '.join(rows)}.")
+            raise WeightsLabelError(
+                f"{unknown} A new label adds a row for your own network, but {ref!r} holds no network daclip-kit "
+                "recognises (a native folder, an official release, or a checkpoint spandrel reads).")
         spec = find_network_spec(found[0])[1]
         about = f"a {spec.name} network"
         if getattr(spec, "architecture_from_weights", False):  # only the weights say which architecture it is
             network = load_network(spec.name, model.network)
-            about = network.describe() if hasattr(network, "describe") else about
+            describe = getattr(network, "describe", None)
+            about = describe() if describe is not None else about
         extra.append(RowSpec(label=key, pipeline=spec.name, user_trained=True, note=f"your network ({ref})",
                              about=about))
     return dataclasses.replace(table, rows=table.rows + tuple(extra)) if extra else table
 
 
-def check_run_options(table: TableSpec, row_weights: Mapping[str, str], runs_dir: str | Path | None) -> None:
-    """Check ``--weights LABEL[@DATASET]=...`` keys against ``table`` and the ``--runs`` folder.
+def check_run_options(table: TableSpec, row_weights: Mapping[str, str], runs_dir: str | Path | None,
+                      rows: Sequence[str] | None = None) -> None:
+    """Check ``--weights LABEL[@DATASET]=...`` keys against ``table``, the selected ``rows``
+    (``--row``; ``None``: all) and the ``--runs`` folder.
 
     Raises:
-        UnknownComponentError, ConfigError: a key naming a row or data set the table lacks.
+        WeightsLabelError: a key naming a row the table lacks, a row ``rows`` leaves out, or any
+            row of a table that is not a restoration table (its rows take no such weights).
+        ConfigError: a key naming a data set the table lacks.
         InputError: ``runs_dir`` is not a folder.
     """
     for key in row_weights:
-        split_weights_key(table, key)  # unknown label or data set -> error with the valid ones
+        label, _ = split_weights_key(table, key)  # unknown label or data set -> error with the valid ones
+        if table.kind != "restoration":
+            what = ("whose rows use the weights they name (found in --weights-dir)" if table.kind == "classification"
+                    else "which measures architectures, not weights")
+            raise WeightsLabelError(f"--weights {key!r}: table {table.name} is a {table.kind} table, {what}; "
+                                    "--weights is for the rows of restoration tables.")
+        if rows is not None and label not in rows:
+            raise WeightsLabelError(f"--weights {key!r} is for row {label!r}, which --row leaves out (selected: "
+                                    f"{_row_list(table, rows)}); add --row {label!r} to measure it.")
     if runs_dir is not None and not Path(runs_dir).is_dir():
         raise InputError(f"--runs folder {str(runs_dir)!r} does not exist; give the folder holding your "
                          "`daclip-kit train restoration` run folders (runs by default).")
@@ -433,8 +491,8 @@ def plan_table(table: TableSpec, options: BenchOptions, *, injected: Sequence[st
     Raises:
         ConfigError: the table's :class:`MetricProtocol` asks for metrics that are not implemented,
             or ``options.row_weights`` names a data set the table does not have.
-        UnknownComponentError: ``options.rows`` or ``options.row_weights`` names a row the table
-            does not have.
+        WeightsLabelError: ``options.row_weights`` names a row the table does not have.
+        UnknownComponentError: ``options.rows`` names a row the table does not have.
         InputError: ``options.runs_dir`` is not a folder.
     """
     check_protocol(table)

@@ -27,6 +27,7 @@ from ..core import distributed
 from ..errors import DaclipKitError, InputError, WeightsNotFoundError
 from ..factory import create_embedder
 from ..io import read_image
+from ..pipelines.recipe import layer_overrides
 from ..types import DEGRADATIONS
 from .complexity_table import run_complexity
 from .plan import (
@@ -68,6 +69,7 @@ def row_overrides(row: RowSpec, network: Any) -> tuple[dict[str, Any], str | Non
     if not sampler_keys or not isinstance(network, (str, Path)) or not is_native_folder(Path(network)):
         return overrides, None
     own = native_info(Path(network)).sampler
+    assert row.pipeline is not None  # a restoration row that runs names its model
     if not own or own.get("name") == get_recipe(row.pipeline).sampler:
         return overrides, None
     count = own.get("config", {}).get("num_sample_steps")
@@ -77,14 +79,31 @@ def row_overrides(row: RowSpec, network: Any) -> tuple[dict[str, Any], str | Non
     return {k: v for k, v in overrides.items() if not _sampler_key(k)}, note
 
 
+def sampler_note(row: RowSpec, built: Any, user: Mapping[str, Any], dropped: Mapping[str, Any]) -> str:
+    """The note of a row restored with the ``--sampler``/``--steps`` the user chose: which sampler
+    ran, with how many network evaluations, and the row's settings left out because that sampler
+    does not have them."""
+    name = built.recipe.sampler
+    count = built.pipeline.evaluations()
+    given = " ".join(f"--{k} {user[k]}" for k in ("sampler", "steps") if k in user)
+    note = f"restored with the {name} sampler, {count} evaluation{'s' if count != 1 else ''} ({given})"
+    if dropped:
+        settings = ", ".join(f"{k} = {v!r}" for k, v in dropped.items())
+        note += f"; the row's {settings} left out ({name} has no such setting)"
+    return note
+
+
 def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: str = "",
                    notes: list[str] | None = None) -> Restorer:
     """The model of ``row`` for ``dataset`` (``""``: the row's model for every data set), built by
     :func:`~daclip_kit.pipelines.build.build_pipeline` from the weights the plan resolved (a run's
     network with the embedder it was trained with); every image's noise comes from its own
     generator seeded with ``options.seed``. A network folder saved with its own sampler (a
-    distilled student) runs it (:func:`row_overrides`; the note is added to ``notes``);
-    ``--sampler``/``--steps`` still apply.
+    distilled student) runs it (:func:`row_overrides`; the note is added to ``notes``).
+    ``--sampler``/``--steps`` (``options.overrides``) still apply, layered over the row's settings
+    (:func:`~daclip_kit.pipelines.recipe.layer_overrides`): the row's settings of its own sampler
+    that the chosen one lacks (the paper rows' ``sampler.mode``) are left out, shared SDE settings
+    carry over, and the note says which sampler ran (:func:`sampler_note`).
 
     Raises:
         WeightsNotFoundError: the plan holds no weights for ``dataset``.
@@ -92,23 +111,31 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: 
     from ..core.pipeline import per_image_generators
     from ..pipelines.build import build_pipeline
 
-    recipe = plan.recipe
+    recipe, pipeline = plan.recipe, row.pipeline
+    assert recipe is not None and pipeline is not None  # a restoration row that runs has both
     model = plan.model_for(dataset)
     if model is None:
         raise WeightsNotFoundError(f"row {row.label!r} has no weights for {dataset or 'its data sets'}; pass "
                                    f"--weights '{row.label}@{dataset or 'DATASET'}=PATH'.")
-    own, note = row_overrides(row, model.network)
-    if note and notes is not None and note not in notes:
-        notes.append(note)
-    overrides: dict[str, Any] = {**own, **(options.overrides if recipe.sampler else {})}
+    user = dict(options.overrides) if recipe.sampler else {}
+    if "sampler" in user:  # the user's sampler replaces the row's and a folder's own
+        own, note = dict(row.overrides), None
+    else:
+        own, note = row_overrides(row, model.network)
+    overrides, dropped = layer_overrides(own, user)
     if model.embedder is not None:  # the embedder the run was trained with ("" = none)
         overrides["embedder"] = model.embedder
         overrides.update({f"embedder.{k}": v for k, v in model.embedder_options.items()})
         if model.embedder_weights is None:
             overrides["embedder_weights"] = ""
-    built = build_pipeline(row.pipeline, weights=model.network, embedder_weights=model.embedder_weights,
+    built = build_pipeline(pipeline, weights=model.network, embedder_weights=model.embedder_weights,
                            device=options.device, download=False, overrides=overrides)
     pipe = built.pipeline
+    said = [note] if note else []
+    if "sampler" in user or "steps" in user:
+        said.append(sampler_note(row, built, user, dropped))
+    if notes is not None:
+        notes.extend(line for line in said if line not in notes)
 
     def restore(lq):
         return pipe(lq, generator=per_image_generators(options.seed, lq.shape[0]), precision=options.precision,
@@ -117,19 +144,26 @@ def build_restorer(row: RowSpec, plan: RowPlan, options: BenchOptions, dataset: 
     return restore
 
 
+class _EmbedderClassifier:
+    """``classify(images, labels)``: ``embedder.classify(images, labels).probs`` on ``device``."""
+
+    def __init__(self, embedder: Any, device: str):
+        self.embedder = embedder
+        self.device = device
+        self.degradations = tuple(embedder.degradations)
+
+    def __call__(self, images: Any, labels: Sequence[str]) -> Any:
+        return self.embedder.classify(images.to(self.device), list(labels)).probs
+
+
 def build_classifier(row: RowSpec, plan: RowPlan, options: BenchOptions) -> Classifier:
     """Zero-shot classifier of ``row``: ``embedder.classify(images, labels).probs``; its
     ``degradations`` attribute holds the embedder's own words (the classes of the table)."""
     cfg = dict(row.embedder_config)
     if row.weights:
         cfg["weights"] = str(plan.weights[row.weights[0]])
-    embedder = create_embedder(row.embedder, device=options.device, **cfg)
-
-    def classify(images, labels):
-        return embedder.classify(images.to(options.device), list(labels)).probs
-
-    classify.degradations = tuple(embedder.degradations)
-    return classify
+    assert row.embedder is not None  # a classification row that runs names its embedder
+    return _EmbedderClassifier(create_embedder(row.embedder, device=options.device, **cfg), options.device)
 
 
 # --- measuring ----------------------------------------------------------------------------------
@@ -161,9 +195,9 @@ def _fill_averages(table: TableSpec, values: dict[str, float]) -> list[str]:
             continue
         parts = [values.get(f"{d}/{col.metric}") for d in col.average_of]
         if all(p is not None for p in parts):
-            values[col.key] = _mean(parts)
+            values[col.key] = _mean([p for p in parts if p is not None])
         elif any(p is not None for p in parts):
-            absent = [d for d, p in zip(col.average_of, parts) if p is None]
+            absent = [d for d, p in zip(col.average_of, parts, strict=True) if p is None]
             notes.append(f"{col.key} not computed: it averages all of {', '.join(col.average_of)}; "
                          f"missing {', '.join(absent)}")
     return notes
@@ -212,6 +246,7 @@ def _restoration_models(table: TableSpec, plan: RowPlan, datasets: Sequence[str]
             groups.setdefault(key, []).append(dataset)
     values: dict[str, float] = {}
     failures: list[tuple[list[str], Exception]] = []
+    restore: Restorer | None = None
     for key, sets in groups.items():
         try:
             restore = build_restorer(plan.row, plan, options, key, notes)
@@ -273,14 +308,16 @@ def run_table(table: TableSpec, options: BenchOptions, *,
 
     Returns:
         a :class:`TableResult`; rows that could not run or failed (a :class:`DaclipKitError`, or a
-        ``RuntimeError`` such as CUDA running out of memory) carry notes, never an exception.
+        ``RuntimeError`` such as CUDA running out of memory) carry notes, never an exception; the
+        failures' messages are also in :attr:`RowResult.errors` (:meth:`TableResult.failures`).
 
     Raises:
         ConfigError, UnknownComponentError: see :func:`plan_table` (raised before anything runs).
     """
     if table.kind == "complexity":
         return run_complexity(table, options, progress=progress)
-    injected = dict(restorers or {}) if table.kind == "restoration" else dict(classifiers or {})
+    injected: dict[str, Callable[..., Any]] = (dict(restorers or {}) if table.kind == "restoration"
+                                               else dict(classifiers or {}))
     plans = plan_table(table, options, injected=list(injected))
     result = TableResult(table, options, [])
     from .data import missing_data_summary
@@ -304,6 +341,7 @@ def run_table(table: TableSpec, options: BenchOptions, *,
             result.rows.append(RowResult(label, "not-run", notes=["no data set of this table is present"]))
             continue
         notes: list[str] = list(plan.notes)
+        errors: list[str] = []
         try:
             if table.kind == "restoration" and label in injected:
                 values = _restoration_row(table, injected[label], label, present, options, meters,
@@ -313,7 +351,8 @@ def run_table(table: TableSpec, options: BenchOptions, *,
                                                        progress, notes)
                 if failures and not values:
                     raise failures[0][1]
-                notes += [f"{', '.join(sets)} not measured: {_message(exc)}" for sets, exc in failures]
+                errors = [f"{', '.join(sets)} not measured: {_message(exc)}" for sets, exc in failures]
+                notes += errors
             else:
                 model = injected.get(label) or build_classifier(plan.row, plan, options)
                 values = _classification_row(table, model, label, present, options,
@@ -322,16 +361,16 @@ def run_table(table: TableSpec, options: BenchOptions, *,
             # RuntimeError: torch failures such as CUDA out of memory; the other rows still run
             message = _message(exc)
             log.warning("row %r of table %s failed: %s", label, table.name, message)
-            result.rows.append(RowResult(label, "failed", notes=[message]))
+            result.rows.append(RowResult(label, "failed", notes=[message], errors=[message]))
             continue
         if table.kind == "restoration" and label not in injected and not any(plan.model_for(d) for d in present):
             # per-data-set weights only for data sets that are absent here
             result.rows.append(RowResult(label, "not-run", notes=notes + [
-                "none of the data sets it has weights for is present"]))
+                "none of the data sets it has weights for is present"], errors=errors))
             continue
         notes += _fill_averages(table, values)
         complete = all(c.key in values for c in table.columns)
-        result.rows.append(RowResult(label, "measured" if complete else "partial", values, notes))
+        result.rows.append(RowResult(label, "measured" if complete else "partial", values, notes, errors))
     return result
 
 

@@ -21,22 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import tomllib
-from ..errors import CheckpointError, ConfigError, DaclipKitError, WeightsNotFoundError
-from ..io import read_utf8
+from ..errors import CheckpointError, ConfigError, DaclipKitError
+from ..model import provide
+from ..model import resolve_model as resolve
+from ..model.runs import run_embedder
 from ..plugins import get_registry
-from ..pretrained import is_native_folder, native_info
+from ..pretrained import is_native_folder
 from ..specs import load_target
 from ..train.checkpoints import (
     CHECKPOINTS,
     CONFIG_TOML,
-    STATE_NAME,
     find_checkpoint,
     list_checkpoints,
     run_dir_of,
-    stored_config_text,
 )
-from ..weights import is_hub_ref, is_path_like, resolve_weights
 
 #: Network folders of a checkpoint, in order of preference (the EMA weights are the ones to test).
 NETWORK_FOLDERS = ("network-ema", "network")
@@ -111,134 +109,41 @@ def latest_checkpoint(path: str | Path) -> Path | None:
     return with_networks[-1] if with_networks else None
 
 
-def read_run_config(run_dir: Path, checkpoint: Path | None = None) -> tuple[dict[str, Any], str] | None:
-    """``(run config as a dict, where it came from)``: ``run_dir/config.toml``, else the copy in the
-    checkpoint's ``trainer_state.pt``; ``None`` if neither exists.
-
-    Raises:
-        ConfigError: the file is not valid TOML.
-    """
-    path = run_dir / CONFIG_TOML
-    if path.is_file():
-        text = read_utf8(path, "Run config", ConfigError, f"restore the run's {CONFIG_TOML}")
-        where = str(path)
-    elif checkpoint is not None and (checkpoint / STATE_NAME).is_file():
-        stored = stored_config_text(checkpoint)
-        if stored is None:
-            return None
-        text, where = stored
-    else:
-        return None
-    try:
-        return tomllib.loads(text), where
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where} is not valid TOML ({exc}); restore the run's {CONFIG_TOML}.") from None
-
-
-def _training_dir(run_dir: Path, config: Mapping[str, Any]) -> Path | None:
-    """The folder the run was started from: ``run_dir`` minus the run's relative ``out_dir``."""
-    out = config.get("out_dir")
-    if not isinstance(out, str) or not out or Path(out).is_absolute():
-        return None
-    parts = Path(out).parts
-    here = run_dir.resolve().parts
-    if len(here) > len(parts) and here[-len(parts):] == parts:
-        return Path(*here[:-len(parts)])
-    return None
-
-
-def _embedder_weights(ref: str, run_dir: Path, config: Mapping[str, Any], where: str,
-                      search_dirs: Sequence[Path]) -> Path:
-    """The embedder weights ``ref`` of a run: a path as the run saw it (relative paths are
-    relative to where the run was started, else to the current folder), or a weights name."""
-    if not is_path_like(ref) or is_hub_ref(ref):
-        return resolve_weights(ref, search_dirs=search_dirs)
-    path = Path(ref).expanduser()
-    candidates = [path]
-    if not path.is_absolute():
-        base = _training_dir(run_dir, config)
-        candidates = ([base / path] if base is not None else []) + [path, run_dir.parent / path]
-    for c in candidates:
-        if c.exists():
-            return c
-    raise WeightsNotFoundError(
-        f"the embedder weights {ref!r} the run was trained with ({where} [embedder] weights) do not exist "
-        f"(looked for {', '.join(str(c) for c in dict.fromkeys(candidates))}); put them back there.")
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null"))
-
-
-def run_embedder(run_dir: Path, checkpoint: Path | None, search_dirs: Sequence[Path]) -> dict[str, Any] | None:
-    """``{"embedder": name or "", "embedder_options": {...}, "embedder_weights": path or None}`` of
-    the run, or ``None`` when the run config cannot be found."""
-    found = read_run_config(run_dir, checkpoint)
-    if found is None:
-        return None
-    config, where = found
-    section = config.get("embedder", {"name": "daclip", "weights": "daclip-vit-b-32"})  # the trainer's default
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{where}: [embedder] must be a table; restore the run's {CONFIG_TOML}.")
-    name = str(section.get("name", "daclip"))
-    if name == "none":
-        return {"embedder": "", "embedder_options": {}, "embedder_weights": None}
-    # TOML has no null: the run wrote None as "none" (unset: the embedder's default); the device is the bench's
-    options = {k: v for k, v in section.items()
-               if k not in ("name", "weights", "device") and not _is_null(v)}
-    ref = None if _is_null(section.get("weights")) else section.get("weights")
-    weights = _embedder_weights(str(ref), run_dir, config, where, search_dirs) if ref else None
-    return {"embedder": name, "embedder_options": options, "embedder_weights": weights}
-
-
 def resolve_model(ref: str, *, search_dirs: Sequence[Path] = ()) -> ModelWeights:
-    """The weights ``ref`` of a row: a run folder, a checkpoint folder, a native network folder
-    (inside a run or not), a weights file, a registered weights name or an ``hf://`` reference (its cached copy,
-    downloaded on first use). Nothing else is downloaded.
+    """The weights ``ref`` of a row, through the one model resolver
+    (:func:`daclip_kit.model.resolve_model`): a run folder, a checkpoint folder, a native network folder
+    (inside a run or not), a model folder, a weights file, a registered weights name or an ``hf://``
+    reference. The DA-CLIP the network was trained with comes with it. Nothing is downloaded except
+    what an ``hf://`` reference names.
 
     Raises:
-        WeightsNotFoundError: nothing usable at ``ref``, or the run's embedder weights are gone.
+        WeightsNotFoundError: nothing usable at ``ref``; a named file not on disk; the run's DA-CLIP is gone.
         UnknownComponentError: ``ref`` is neither a path nor a registered name.
-        ConfigError, CheckpointError: an unreadable run config or ``config.json``.
+        ConfigError, CheckpointError: an unreadable run config or ``config.json``; ``ref`` is a DA-CLIP.
     """
-    if is_hub_ref(ref):  # a folder or file on the Hub: its cached copy
-        ref = str(resolve_weights(ref, search_dirs=search_dirs))
-    path = Path(ref).expanduser()
-    run_dir: Path | None = None
-    checkpoint: Path | None = None
-    if is_path_like(ref) and not path.exists():
-        raise WeightsNotFoundError(
-            f"{ref!r} does not exist; give a `daclip-kit train restoration` run folder (its out_dir, e.g. "
-            "runs/table6-nafnet), one of its checkpoint or network folders, or a weights file.")
-    if path.is_dir() and not is_native_folder(path):
-        checkpoint = latest_checkpoint(path)
-        network = _network_folder(checkpoint) if checkpoint is not None else None
-        if network is None:
-            raise WeightsNotFoundError(
-                f"{ref!r} is a folder but neither a training run (with {CHECKPOINTS}/step-N/"
-                f"{'|'.join(NETWORK_FOLDERS)}), a checkpoint folder nor a network folder; give the out_dir of a "
-                "`daclip-kit train restoration` run.")
-        run_dir = run_dir_of(checkpoint)
-        origin = f"{run_dir}, {checkpoint.name}, {network.name}" if run_dir != checkpoint else str(network)
-    elif is_native_folder(path):
-        network = path
-        if path.parent.parent.name == CHECKPOINTS:
-            checkpoint, run_dir = path.parent, path.parent.parent.parent
-        origin = str(path)
-    else:
-        network = resolve_weights(ref, search_dirs=search_dirs)
-        origin = str(network)
-    name, config = "", {}
-    if is_native_folder(network):
-        info = native_info(network)
-        name, config = info.name, dict(info.config)
-    model = ModelWeights(network=network, origin=origin, network_name=name, network_config=config,
-                         run_dir=run_dir)
-    if run_dir is not None:
-        embedder = run_embedder(run_dir, checkpoint, search_dirs)
-        if embedder is not None:
-            model = dataclasses.replace(model, **embedder)
-    return model
+    unit = resolve(ref, search_dirs=search_dirs)
+    if unit.is_daclip:
+        raise ConfigError(f"{ref!r} is a DA-CLIP, not a restoration network; a row needs a restorer's weights.")
+    daclip = None if unit.unconditioned else unit.daclip
+    unit, daclip = provide(unit, daclip, download=False, search_dirs=search_dirs)
+    assert unit.network is not None
+    network = unit.network
+    checkpoint = network.parent if network.parent.parent.name == CHECKPOINTS else None
+    run_dir = run_dir_of(checkpoint) if checkpoint is not None else None
+    origin = str(network)
+    if unit.kind in ("run", "checkpoint") and run_dir is not None and checkpoint is not None:
+        origin = f"{run_dir}, {checkpoint.name}, {network.name}"
+    model = ModelWeights(network=network, origin=origin, network_name=unit.network_name,
+                         network_config=dict(unit.network_config), run_dir=run_dir)
+    if unit.unconditioned:
+        return dataclasses.replace(model, embedder="")
+    if daclip is None:
+        return model
+    options: dict[str, Any] = {}
+    if run_dir is not None:  # the run's embedder settings (quantize_input, model), not its weights
+        found = run_embedder(run_dir, checkpoint, search_dirs) if daclip.path is not None else None
+        options = dict(found["embedder_options"]) if found else {}
+    return dataclasses.replace(model, embedder="daclip", embedder_options=options, embedder_weights=daclip.path)
 
 
 def network_mismatch(model: ModelWeights, backbone: str, expected: Mapping[str, Any]) -> str:

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..bench.plan import check_run_options, with_own_rows
+from ..bench.plan import WeightsLabelError, check_run_options, with_own_rows
 from ..bench.plot import FIGURE_TABLES, figure_paths
 from ..bench.spec import get_table
 from ..core import distributed
 from ..errors import ConfigError
-from ..weights import as_search_dirs
 from ..pipelines.recipe import parse_settings
 from ..plugins import get_registry
+from ..weights import as_search_dirs
 from . import console
 
 
@@ -63,7 +63,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return execute(args)
+    """Exit status: 0 when every row was measured or could not run for want of weights or data
+    (noted), 1 when a row failed (an exception while building or running it; said after the
+    report) or on an error, 2 on a usage error (a ``--weights`` label that is no row to measure)."""
+    try:
+        return execute(args)
+    except WeightsLabelError as exc:
+        console.error(str(exc))
+        return 2
 
 
 def _table_sort_key(name: str) -> tuple[int, str]:
@@ -117,10 +124,12 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
             raise ConfigError(f"Plot files exist: {', '.join(existing)}; pass --overwrite or another --plot DIR.")
     row_weights = parse_settings(args.row_weights)
     runs_dir = getattr(args, "runs_dir", None)
-    table = with_own_rows(table, row_weights, search_dirs=as_search_dirs(args.weights_dir))
-    check_run_options(table, row_weights, runs_dir)
+    rows = tuple(args.rows) if args.rows else None
+    table = with_own_rows(table, row_weights, search_dirs=as_search_dirs(args.weights_dir), rows=rows)
+    check_run_options(table, row_weights, runs_dir, rows)
     overrides: dict[str, str] = parse_settings(args.settings)
     if args.sampler:
+        get_registry("samplers").get(args.sampler)  # an unknown name fails here, listing the samplers
         overrides["sampler"] = args.sampler
     if args.steps is not None:
         if args.steps < 1:
@@ -136,7 +145,7 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
         raise ConfigError(f"--repeats must not be negative, got {repeats}.")
     options = BenchOptions(data_root=args.data_root, weights_dir=args.weights_dir, limit=args.limit,
                            device=device, seed=args.seed,
-                           rows=tuple(args.rows) if args.rows else None, size=args.size,
+                           rows=rows, size=args.size,
                            repeats=repeats, row_weights=row_weights, runs_dir=runs_dir, overrides=overrides,
                            precision=args.precision, compile=args.compile)
     from rich.progress import (
@@ -171,4 +180,9 @@ def execute(args: argparse.Namespace, *, restorers: Mapping[str, Any] | None = N
     if args.plot:
         for path in plot.figure6(args.plot, plot.measured_series(result)):
             out.print(f"wrote {path}")
+    failed = result.failures()
+    if failed:  # after the report and the JSON: the other rows' results are kept
+        console.error(f"{len(failed)} of {len(result.rows)} row{'s' if len(result.rows) != 1 else ''} "
+                      f"failed: " + "; ".join(f"{label}: {why}" for label, why in failed))
+        return 1
     return 0

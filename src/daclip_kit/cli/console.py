@@ -10,12 +10,27 @@ from typing import Any, Literal
 
 from ..errors import DaclipKitError
 
+#: The width of stdout when it is not a terminal and ``$COLUMNS`` is not set: wide enough that no
+#: table cell, path or command is ever wrapped in a pipe or a file (tables size to their content).
+PIPE_WIDTH = 1 << 14
+
 
 @functools.cache
 def stdout():
-    from rich.console import Console
+    """The console of tables and results: the terminal's width, ``$COLUMNS`` when set, and otherwise,
+    in a pipe or a file, :data:`PIPE_WIDTH` (nothing is hard-wrapped there)."""
+    from rich.console import Console, ConsoleDimensions
 
-    return Console(highlight=False, soft_wrap=False)
+    class _Stdout(Console):
+        def _pipe_size(self) -> ConsoleDimensions:
+            size = Console.size.fget(self)  # type: ignore[attr-defined]
+            if self._width is None and not self.is_terminal:  # rich took $COLUMNS as _width when it was set
+                return ConsoleDimensions(PIPE_WIDTH, size.height)
+            return size
+
+        size = property(_pipe_size, Console.size.fset)  # type: ignore[attr-defined]
+
+    return _Stdout(highlight=False, soft_wrap=False)
 
 
 @functools.cache

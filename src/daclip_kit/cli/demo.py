@@ -1,13 +1,16 @@
 """``daclip-kit demo``: serve the web demo (Gradio, from the ``[demo]`` extra) on this machine.
 
-Weights are found as ``restore`` finds them (``--weights``, ``--daclip-weights``, ``--weights-dir``,
-the cache, a download on first use unless ``--no-download``); models load on the first request and
-are reused. Gradio and torch are imported only when the verb runs.
+Weights are found as ``restore`` finds them, through the one model resolver (``--weights`` takes any
+model reference: a run folder, a checkpoint, ``hf://...``, a distilled student; its own DA-CLIP and
+sampler come with it; ``--daclip-weights``, ``--weights-dir``, the cache, a download on first use
+unless ``--no-download``); models load on the first request and are reused. Gradio and torch are
+imported only when the verb runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import tempfile
 from pathlib import Path
@@ -72,7 +75,6 @@ def settings_from_args(args: argparse.Namespace):
         max_pixels=args.max_pixels, max_upload_mb=args.max_upload_mb, model=args.model, sampler=args.sampler,
         steps=args.steps, seed=args.seed, tile=args.tile,
     )
-    recipe_for(settings.model, settings.sampler)  # an unknown model or sampler fails before the server starts
     return settings
 
 
@@ -82,16 +84,16 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not break the shutdown
         raise KeyboardInterrupt
 
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread (the verb called from a test's thread)
         signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (the verb called from a test's thread)
-        pass
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.device import pick_device
 
     settings = settings_from_args(args)
+    # an unknown model or sampler, or --weights that hold no model, fail before the server starts
+    recipe_for(settings.model, settings.sampler, settings.weights, weights_dirs=settings.weights_dirs)
     device = pick_device(settings.device)  # a bad --device fails now, not on the first request
     try:
         from ..demo import app
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         demo, local_url, share_url = app.start(settings, host=args.host, port=args.port, share=args.share,
                                                examples=examples, work_dir=work, max_queue=args.max_queue)
         out = console.stderr()
-        out.print(f"daclip-kit demo: {settings.model} on {device}; models load on the first request.")
+        weights = f" with the weights {settings.weights}" if settings.weights is not None else ""
+        out.print(f"daclip-kit demo: {settings.model}{weights} on {device}; models load on the first request.")
         out.print(f"Open {local_url}" + (f" or the public link {share_url}" if share_url else "")
                   + " in a browser; Ctrl+C stops the demo.", soft_wrap=True)
         try:

@@ -16,7 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a backbone (nafnet, restormer, promptir, airnet, irsde-unet, ...; "
                         "daclip-kit ls backbones) or daclip (DA-CLIP's image encoder)")
     parser.add_argument("--weights", default=None,
-                        help="weights name, file or native folder (default: random weights, for trying the export)")
+                        help="what restore --weights takes: weights name, file, native folder, training run folder "
+                        "or hf://...; the sampler recorded with it goes into the metadata (default: random weights, "
+                        "for trying the export)")
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default="onnx",
                         help="onnx (ONNX Runtime), torchscript (torch.jit.load) or exported "
                         "(torch.export .pt2, torch.export.load); default onnx")
@@ -40,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
     result = {"model": args.model, "graph": kind, "format": args.fmt, "output": str(args.output),
               "inputs": inputs, "outputs": outputs, "exporter": plan.meta["exporter"],
               "parameters": sum(p.numel() for p in net.parameters())}
+    if kind == "denoiser":  # the sampler the metadata records: what restore runs these weights with
+        result.update(sampler=plan.meta["sampler"]["name"], steps=plan.meta["steps"])
     if args.json:
         console.print_json(result)
     else:
         console.stdout().print(f"exported {args.model} ({kind}, {result['parameters']:,} parameters) as {args.fmt} "
-                               f"-> {args.output}  inputs: {', '.join(inputs)}; outputs: {', '.join(outputs)}",
+                               f"-> {args.output}  inputs: {', '.join(inputs)}; outputs: {', '.join(outputs)}"
+                               + (f"; sampler {result['sampler']}, {result['steps']} steps" if "sampler" in result
+                                  else ""),
                                markup=False)
     return 0
 

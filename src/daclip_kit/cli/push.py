@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_push(args.folder)
     if args.dry_run:
         print(model_card(plan, args.repo_id))
+        if plan.index is not None:
+            print("would upload model_index.json (the model's components)")
         for model in plan.models:
             prefix = f"{model.repo_path}/" if model.repo_path else ""
             print(f"would upload {model.local} -> {prefix}config.json, {prefix}model.safetensors")

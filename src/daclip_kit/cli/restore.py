@@ -10,10 +10,11 @@ import argparse
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Any
 
 from ..core import distributed
-from ..errors import ConfigError
 from ..core.ood import warning_line
+from ..errors import ConfigError, InputError
 from ..io import MAX_PIXELS, list_images, read_image
 from ..pipelines.files import FileResult, plan_outputs, restore_files
 from . import console
@@ -52,6 +53,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--resume", action="store_true", help="skip inputs whose output exists (continue a run)")
     parser.add_argument("--no-download", action="store_true", help="never download named weights")
+    parser.add_argument("--noise", type=Path, metavar="FILE.npy",
+                        help="start noise of the diffusion run instead of --seed's draw: float32 (N, 3, H, W), one "
+                        "standard-normal image per input in input order at the input's own size (not padded), "
+                        "or (N, 1 + S, 3, H, W) adding the S draws of a stochastic sampler's steps "
+                        "(docs/export.md: compare with an exported model)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
     parser.set_defaults(func=run)
 
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = list_images(args.inputs)
     jobs, done = plan_outputs(inputs, args.output, overwrite=args.overwrite, resume=args.resume,
                               max_pixels=args.max_pixels)
+    noise = read_noise(args.noise, inputs, {j.input: j.size for j in [*jobs, *done]}) if args.noise else None
     proc = distributed.current()
     device = distributed.process_device(args.device, proc)
     with distributed.process_group(device, proc):
@@ -94,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
             if proc.is_main:
                 distributed.barrier()
         pipe, recipe = built.pipeline, built.recipe
+        if noise is not None and pipe.sampler is None:
+            raise ConfigError(f"--noise is the start noise of a diffusion run; {recipe.name} restores in one shot "
+                              "and draws none. Leave --noise out.")
         options = dataclasses.replace(options, steps=recipe.steps)
         evaluations = pipe.evaluations(options)
         workers = args.workers if args.workers is not None else (2 if len(mine) > 1 else 0)
@@ -112,12 +122,13 @@ def run(args: argparse.Namespace) -> int:
                 task = bar.add_task(f"restoring {len(mine)} image(s)", total=max(1, len(mine) * evaluations))
                 results = restore_files(pipe, mine, options=options, batch_size=args.batch, seed=args.seed,
                                         device=built.device, workers=workers, overwrite=args.overwrite,
-                                        max_pixels=args.max_pixels, on_written=report,
+                                        max_pixels=args.max_pixels, on_written=report, noise=noise,
                                         progress=lambda done_, _total: bar.update(task, completed=done_))
         except KeyboardInterrupt:
             raise KeyboardInterrupt(interrupted_message(len(written), len(mine), args.output)) from None
-        records = [{"input": str(r.input), "output": str(r.output), "size": [r.size[1], r.size[0]],
-                    "seconds": round(r.seconds, 3), "rank": proc.rank} for r in results]
+        records: list[dict[str, Any]] = [
+            {"input": str(r.input), "output": str(r.output), "size": [r.size[1], r.size[0]],
+             "seconds": round(r.seconds, 3), "rank": proc.rank} for r in results]
         if pipe.embedder is not None and pipe.embedder.provides_degradation:
             with torch.no_grad():
                 for rec in records:  # what DA-CLIP saw in each input (its own words), and whether it knows it
@@ -141,6 +152,40 @@ def run(args: argparse.Namespace) -> int:
     elif done:  # each result line was printed as its file was written
         console.stdout().print(f"skipped {len(done)} image(s) restored before (--resume)", soft_wrap=True)
     return 0
+
+
+def read_noise(path: Path, inputs: list[Path], sizes: dict[Path, tuple[int, int]]) -> dict[Path, Any]:
+    """``--noise FILE.npy``: each input's start noise (a ``(1, ...)`` float32 tensor) by input path,
+    checked against the inputs' sizes before anything is loaded.
+
+    Raises:
+        InputError: an unreadable file, or one whose dtype, count or shape does not fit the inputs
+            (the expected shape named).
+    """
+    import numpy as np
+    import torch
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--noise {str(path)!r} is not a readable .npy file ({exc}); write it with numpy.save."
+                         ) from None
+    w, h = sizes[inputs[0]]
+    expected = f"({len(inputs)}, 3, {h}, {w}) float32 (or ({len(inputs)}, 1 + S, 3, {h}, {w}) with the S later draws)"
+    if array.dtype.kind != "f":
+        raise InputError(f"--noise {str(path)!r} holds {array.dtype} values; it takes standard-normal floats, "
+                         f"{expected}.")
+    if array.ndim not in (4, 5) or array.shape[0] != len(inputs) or array.shape[-3] != 3:
+        raise InputError(f"--noise {str(path)!r} has shape {array.shape}; {len(inputs)} input(s) take {expected}: "
+                         "one start noise per input, in input order, at the input's own size (not padded).")
+    for src in inputs:
+        w, h = sizes[src]
+        if tuple(array.shape[-2:]) != (h, w):
+            raise InputError(f"--noise {str(path)!r} has shape {array.shape} but {src} is {w}x{h}: its noise must be "
+                             f"(3, {h}, {w}) (the image's own size, not padded). Inputs of different sizes take "
+                             "one run each.")
+    return {src: torch.from_numpy(np.ascontiguousarray(array[i:i + 1], dtype=np.float32))
+            for i, src in enumerate(inputs)}
 
 
 def result_line(result: FileResult) -> str:

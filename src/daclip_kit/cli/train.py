@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ..core.distributed import current
 from ..errors import ConfigError, DaclipKitError
-from ..specs import load_target
 from ..train.checkpoints import find_checkpoint, run_dir_of, stored_config_text
 from ..train.config import (
     RESUME_ALLOWED_TEXT,
+    TRAINERS,
     config_class,
     config_to_toml,
     load_run_config,
@@ -24,17 +24,10 @@ from ..train.config import (
 )
 from . import console
 
-TRAINERS = {"daclip": "daclip_kit.train.daclip:train_daclip",
-            "restoration": "daclip_kit.train.restoration:train_restoration",
-            "irsde": "daclip_kit.train.restoration:train_restoration",
-            "distill": "daclip_kit.train.distill:train_distill"}
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trainer", choices=sorted(TRAINERS),
-                        help="daclip: DA-CLIP's controller (stage 1); restoration: the restoration network "
-                        "(stage 2; any registered backbone, the IR-SDE U-Net by default; irsde is its older name); distill: a "
-                        "1-, 2- or 4-evaluation student of a trained diffusion network")
+                        help="; ".join(f"{row.kind}: {row.description}" for row in TRAINERS.values()))
     parser.add_argument("--config", type=Path, metavar="RUN.toml",
                         help="TOML run file, or the name of a bundled one (daclip_tiny, daclip_official, irsde_tiny, "
                         "...; examples/train in a clone); default: the official recipe, or the resumed run's "
@@ -125,7 +118,7 @@ def _run(args: argparse.Namespace, *, quiet: bool = False) -> int:
 
     from ..train.loop import TrainingInterrupted
 
-    train = load_target(TRAINERS[args.trainer])
+    train = TRAINERS[args.trainer].train_function()
     echo = not (args.json or quiet) and not logging.getLogger("daclip_kit.train").isEnabledFor(logging.INFO)
     if not (args.json or quiet):  # the memory estimate is printed at the start of every run
         memory_log = logging.getLogger("daclip_kit.train.memory")

@@ -8,13 +8,18 @@ would be flagged. An image whose score is below the threshold is reported as
 ``unknown_degradation``.
 
 A calibration holds for the labels it was made with: classifying against other labels
-(``--labels``) gives no check. Torch-free (run from the CLI and training alike).
+(``--labels``) gives no check. It also holds only for the weights it was measured on: it records
+their digest (``state_dict_sha256``, :func:`daclip_kit.checkpoint.state_dict_sha256`), a
+DA-CLIP folder whose weights have another digest is loaded uncalibrated, and saving other
+weights drops it (or ``train daclip`` measures it again). A calibration without the digest
+(written before it existed) is unverified: it is used, as then, with whatever weights it is
+stored beside. Torch-free (run from the CLI and training alike).
 
 Stored in the DA-CLIP folder's ``config.json`` under ``config.ood`` (:meth:`OodCalibration.to_dict`)::
 
     {"statistic": "max_prob", "threshold": 0.43, "false_alarm_target": 0.05,
      "val_false_alarm": 0.05, "val_images": 200, "labels": ["motion-blurry", ...],
-     "detection": {"clean (val GT)": 0.81}}
+     "detection": {"clean (val GT)": 0.81}, "state_dict_sha256": "9f2c...e1"}
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from ..errors import ConfigError
 STATISTIC = "max_prob"
 #: The share of in-distribution (val) images flagged by default.
 DEFAULT_FALSE_ALARM = 0.05
-_KEYS = ("statistic", "threshold", "false_alarm_target", "val_false_alarm", "val_images", "labels", "detection")
+_KEYS = ("statistic", "threshold", "false_alarm_target", "val_false_alarm", "val_images", "labels", "detection",
+         "state_dict_sha256")
+_HEX = frozenset("0123456789abcdef")
 
 
 def quantile(scores: Sequence[float], q: float) -> float:
@@ -71,6 +78,9 @@ class OodCalibration:
         val_images: how many val images it was calibrated on.
         detection: measured flag rates on out-of-distribution sets, ``{name: rate}``.
         statistic: ``"max_prob"``.
+        state_dict_sha256: the digest of the weights it was measured on
+            (:func:`daclip_kit.checkpoint.state_dict_sha256`); ``None``: not recorded (folders written
+            before the digest existed), so not verifiable.
     """
 
     threshold: float
@@ -80,6 +90,7 @@ class OodCalibration:
     val_images: int = 0
     detection: dict[str, float] = field(default_factory=dict)
     statistic: str = STATISTIC
+    state_dict_sha256: str | None = None
 
     def flags(self, max_prob: float) -> bool:
         """Whether an image with this maximum class probability looks like none of the labels."""
@@ -89,15 +100,26 @@ class OodCalibration:
         """Whether this calibration holds for classifying against ``labels``."""
         return tuple(labels) == self.labels
 
+    def measured_on(self, state_dict_sha256: str) -> bool:
+        """Whether this calibration is known to hold for the weights of this digest (an unrecorded
+        digest is not known to)."""
+        return self.state_dict_sha256 is not None and self.state_dict_sha256 == state_dict_sha256
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object stored under ``config.ood``."""
-        return {"statistic": self.statistic, "threshold": self.threshold,
-                "false_alarm_target": self.false_alarm_target, "val_false_alarm": self.val_false_alarm,
-                "val_images": self.val_images, "labels": list(self.labels), "detection": dict(self.detection)}
+        """The JSON object stored under ``config.ood`` (``state_dict_sha256`` only where recorded)."""
+        out = {"statistic": self.statistic, "threshold": self.threshold,
+               "false_alarm_target": self.false_alarm_target, "val_false_alarm": self.val_false_alarm,
+               "val_images": self.val_images, "labels": list(self.labels), "detection": dict(self.detection)}
+        if self.state_dict_sha256 is not None:
+            out["state_dict_sha256"] = self.state_dict_sha256
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "ood") -> OodCalibration:
         """Read :meth:`to_dict`'s object back, strictly.
+
+        An object without ``state_dict_sha256`` (written before it existed) reads as an unverified
+        calibration (``state_dict_sha256=None``).
 
         Raises:
             ConfigError: not an object, an unknown key, or a value of the wrong kind (named).
@@ -119,10 +141,15 @@ class OodCalibration:
         detection = data.get("detection", {})
         if not isinstance(detection, Mapping):
             raise ConfigError(f"{where}.detection must be an object {{name: rate}}.")
+        digest = data.get("state_dict_sha256")
+        if digest is not None and not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX):
+            raise ConfigError(f"{where}.state_dict_sha256 must be the 64 lowercase hex digits of a SHA-256, got "
+                              f"{digest!r}; calibrate the model again (`daclip-kit classify --calibrate`).")
         return cls(threshold=number("threshold"), labels=tuple(labels),
                    false_alarm_target=number("false_alarm_target", DEFAULT_FALSE_ALARM),
                    val_false_alarm=number("val_false_alarm", 0.0), val_images=int(number("val_images", 0)),
-                   detection={str(k): _number(v, f"{where}.detection.{k}") for k, v in detection.items()})
+                   detection={str(k): _number(v, f"{where}.detection.{k}") for k, v in detection.items()},
+                   state_dict_sha256=digest)
 
 
 def _number(value: Any, where: str) -> float:
@@ -132,7 +159,8 @@ def _number(value: Any, where: str) -> float:
 
 
 def calibrate(val_scores: Sequence[float], labels: Sequence[str], *, false_alarm: float = DEFAULT_FALSE_ALARM,
-              detection: Mapping[str, Sequence[float]] | None = None) -> OodCalibration:
+              detection: Mapping[str, Sequence[float]] | None = None,
+              state_dict_sha256: str | None = None) -> OodCalibration:
     """The calibration whose threshold flags a ``false_alarm`` share of the val images.
 
     Args:
@@ -141,12 +169,14 @@ def calibrate(val_scores: Sequence[float], labels: Sequence[str], *, false_alarm
         false_alarm: the quantile taken (0.05: about 5% of val images are flagged).
         detection: scores of out-of-distribution sets, ``{name: scores}``; their flag rates
             are recorded in ``detection``.
+        state_dict_sha256: the digest of the weights that gave the scores
+            (:func:`daclip_kit.checkpoint.state_dict_sha256`), recorded with the calibration.
     """
     threshold = quantile(val_scores, false_alarm)
     rates = {name: round(flag_rate(scores, threshold), 4) for name, scores in (detection or {}).items() if scores}
     return OodCalibration(threshold=threshold, labels=tuple(labels), false_alarm_target=false_alarm,
                           val_false_alarm=round(flag_rate(val_scores, threshold), 4), val_images=len(val_scores),
-                          detection=rates)
+                          detection=rates, state_dict_sha256=state_dict_sha256)
 
 
 def unknown_report(probs: Sequence[float], labels: Sequence[str],

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
-from ..errors import ConfigError, InputError, NonFiniteError
+from ..errors import ConfigError, InputError, NonFiniteError, ShapeError
 from ..ops.memory import (
     ACTIVATION_BYTES,
     COMPUTE_DTYPES,
@@ -128,6 +129,26 @@ def per_image_generators(seed: int, count: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(int(seed)) for _ in range(count)]
 
 
+def start_noise(noise: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """``(z, draws)`` of a given ``noise`` for restoring ``lq`` ``(B, 3, H, W)``: the start noise
+    ``z`` ``(B, 3, H, W)`` and, for ``(B, 1 + S, 3, H, W)``, the ``S`` later draws (else ``None``:
+    they come from the generator), on ``lq``'s device and dtype.
+
+    Raises:
+        ShapeError: any other shape, naming the expected one.
+    """
+    b, c, h, w = lq.shape
+    shape = tuple(noise.shape)
+    if noise.ndim == 4 and shape == (b, c, h, w):
+        return noise.to(device=lq.device, dtype=lq.dtype), None
+    if noise.ndim == 5 and shape[0] == b and shape[1] >= 1 and shape[2:] == (c, h, w):
+        z = noise.to(device=lq.device, dtype=lq.dtype)
+        return z[:, 0], [z[:, k] for k in range(1, shape[1])]
+    raise ShapeError(f"The start noise has shape {shape}; restoring {b} image(s) of {w}x{h} takes "
+                     f"({b}, {c}, {h}, {w}) (the images' own size, not padded), or ({b}, 1 + S, {c}, {h}, {w}) "
+                     "with the S draws of the stochastic steps after it.")
+
+
 class RestorationPipeline:
     """Restore a batch of ``(B, 3, H, W)`` images in [0, 1].
 
@@ -137,7 +158,8 @@ class RestorationPipeline:
 
     Args:
         embedder: the embedding provider, or ``None``.
-        denoiser, sampler: a diffusion network and its sampler.
+        denoiser: a diffusion network.
+        sampler: the denoiser's sampler.
         backbone: a one-shot network.
         options: the default :class:`RestoreOptions` of calls (e.g. the recipe's steps).
 
@@ -163,13 +185,15 @@ class RestorationPipeline:
         self.options = options or RestoreOptions()
         self._compiled = CompiledCache()
         self._meta_state: dict[str, torch.Tensor] | None = None
-        self._estimates: dict[tuple, int] = {}
+        self._estimates: dict[tuple[int, int, int, torch.dtype], int] = {}
         self._told: set[str] = set()  # memory decisions already logged (one line per image size, not per batch)
 
     @property
     def network(self) -> torch.nn.Module:
         """The restoration network (denoiser or backbone)."""
-        return self.denoiser if self.denoiser is not None else self.backbone
+        net = self.denoiser if self.denoiser is not None else self.backbone
+        assert net is not None  # __init__ takes one or the other
+        return net
 
     def evaluations(self, options: RestoreOptions | None = None) -> int:
         """Network evaluations per batch under ``options`` (1 for one-shot backbones)."""
@@ -189,7 +213,7 @@ class RestorationPipeline:
         divisor = bucket_divisor(self.network, bucket)
         return -(-height // divisor) * divisor, -(-width // divisor) * divisor
 
-    def _network_call(self, batch: int, height: int, width: int) -> tuple[tuple, dict]:
+    def _network_call(self, batch: int, height: int, width: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
         _, dtype = self._device_dtype()
         x = torch.empty(batch, 3, height, width, device="meta", dtype=dtype)
         context = int(getattr(self.network, "context_dim", 0) or 0)
@@ -281,7 +305,7 @@ class RestorationPipeline:
     @torch.no_grad()
     def __call__(self, lq: torch.Tensor, *, generator: torch.Generator | Sequence[torch.Generator] | None = None,
                  options: RestoreOptions | None = None, progress: Progress | None = None,
-                 **option_values) -> RestoreResult:
+                 noise: torch.Tensor | None = None, **option_values: Any) -> RestoreResult:
         """Restore ``lq`` as one batch.
 
         Args:
@@ -290,6 +314,12 @@ class RestorationPipeline:
                 source of randomness.
             options: how to run (default: the pipeline's :attr:`options`).
             progress: ``progress(done, total)`` after each network evaluation.
+            noise: the start noise of a diffusion run instead of drawing it from ``generator``
+                (:func:`start_noise`): ``(B, 3, H, W)`` standard-normal ``z`` of
+                ``x_T = sampler.noise_state(lq, noise=z)`` at the image's own size (the padding
+                to the network's divisor happens inside each network call), or
+                ``(B, 1 + S, 3, H, W)``: ``z``, then the ``S`` draws the solver's stochastic
+                steps take, in order (all of them). The run is then fixed by the files alone.
             **option_values: :class:`RestoreOptions` fields replacing those of ``options``
                 (``steps=10``, ``tile=512``, ``precision="bf16"``, ...).
 
@@ -315,11 +345,20 @@ class RestorationPipeline:
                 embedding = self.embedder.embed_image(x)
         cond = Conditioning.from_embedding(None if embedding is None else embedding.to(device=device, dtype=dtype))
         if self.denoiser is not None:
+            assert self.sampler is not None  # __init__ takes a denoiser only with its sampler
             denoiser = self._compiled.get(self.denoiser, device, denoiser=True) if opts.compile else self.denoiser
+            x_T, draws = None, None
+            if noise is not None:
+                z, draws = start_noise(noise, x)
+                x_T = self.sampler.noise_state(x, noise=z)
             out = sample(denoiser, self.sampler, x, cond, steps=opts.steps, generator=generator,
                          progress=progress, tile=tile, tile_overlap=opts.tile_overlap,
-                         tile_batch=opts.tile_batch, precision=precision, bucket=bucket)
+                         tile_batch=opts.tile_batch, precision=precision, bucket=bucket, x_T=x_T, noise=draws)
         else:
+            assert self.backbone is not None  # __init__ takes a backbone when there is no denoiser
+            if noise is not None:
+                raise ConfigError(f"noise= is the start noise of a diffusion run; {type(self.backbone).__name__} "
+                                  "restores in one shot and draws none. Leave it out.")
             backbone = self._compiled.get(self.backbone, device, denoiser=False) if opts.compile else self.backbone
             with autocast(precision, device):
                 out = self._run_backbone(backbone, x, cond, replace(opts, tile=tile), bucket).to(dtype)
@@ -335,7 +374,8 @@ class RestorationPipeline:
         divisor = bucket_divisor(net, bucket)
         pad_mode = getattr(net, "pad_mode", "reflect")
 
-        def run(lq: torch.Tensor, degradation, content, tokens) -> torch.Tensor:
+        def run(lq: torch.Tensor, degradation: torch.Tensor | None, content: torch.Tensor | None,
+                tokens: torch.Tensor | None) -> torch.Tensor:
             c = Conditioning(degradation=degradation, content=content, tokens=tokens)
             return padded_call(lambda image: net(image, c), (lq,), divisor, pad_mode)
 

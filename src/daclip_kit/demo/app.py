@@ -45,6 +45,7 @@ from .core import (
     step_range,
     to_pil,
     unknown_note,
+    weights_summary,
 )
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _error_text(exc: BaseException) -> str:
     """The status line of a failed job: the error's own message, never a traceback."""
     if isinstance(exc, DaclipKitError):
         return f"**Error:** {plain(exc)}"
-    log.exception("demo job failed")
+    log.error("demo job failed", exc_info=exc)
     return (f"**Unexpected error** ({type(exc).__name__}: {plain(exc)}). The server log has the details; "
             "please report it.")
 
@@ -89,7 +90,7 @@ def on_image(image: Any, model: str, settings: DemoSettings) -> tuple[dict[str, 
         return None, ""
     try:
         report = classify_report(image, model, settings=settings)
-    except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
+    except Exception as exc:
         return None, _error_text(exc)
     probabilities = report["probabilities"]
     if not probabilities:
@@ -183,7 +184,7 @@ def on_restore(image: Any, model: str, sampler: str | None, steps: Any, seed: An
         lq = load_input(image, settings)
         restored, probabilities, message = run_restore(lq, model, sampler, steps, seed, tile, settings=settings,
                                                        progress=report)
-    except Exception as exc:  # noqa: BLE001 - shown to the user as a sentence
+    except Exception as exc:
         return None, None, _error_text(exc), gr.DownloadButton(value=None, interactive=False)
     stem = Path(image).stem if isinstance(image, (str, Path)) else "image"
     Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -196,13 +197,18 @@ def on_restore(image: Any, model: str, sampler: str | None, steps: Any, seed: An
 
 
 def on_model(model: str, settings: DemoSettings | None = None):
-    """A model choice: its summary (under the model box), its sampler, its default and largest
-    step count (with the sampler stored with ``settings.weights``, e.g. a distilled student's)."""
-    weights = settings.weights if settings is not None else None
-    recipe = recipe_for(model, weights=weights)
-    steps = step_range(model, weights=weights)
+    """A model choice: its summary (under the model box: which weights and DA-CLIP run,
+    :func:`~daclip_kit.demo.core.weights_summary`), its sampler, its default and largest step count
+    (with the sampler recorded with ``settings.weights``, e.g. a distilled student's)."""
+    settings = settings or DemoSettings()
+    recipe = recipe_for(model, weights=settings.weights, weights_dirs=settings.weights_dirs)
+    steps = step_range(model, weights=settings.weights, weights_dirs=settings.weights_dirs)
     sampler = gr.Dropdown(sampler_choices(), value=recipe.sampler or None, interactive=bool(recipe.sampler))
-    summary = gr.Dropdown(info=recipe.summary or None)
+    try:
+        about = weights_summary(model, settings)
+    except DaclipKitError as exc:  # shown under the model box; Restore then says it again
+        about = f"{recipe.summary} - cannot run with these weights: {exc}"
+    summary = gr.Dropdown(info=about or None)
     if steps is None:
         return summary, sampler, gr.Slider(interactive=False)
     return summary, sampler, gr.Slider(value=steps[0], maximum=steps[1], interactive=True)
@@ -211,7 +217,8 @@ def on_model(model: str, settings: DemoSettings | None = None):
 def on_sampler(model: str, sampler: str | None, settings: DemoSettings | None = None):
     """A sampler choice: its default and largest step count with this model."""
     try:
-        steps = step_range(model, sampler, settings.weights if settings is not None else None)
+        settings = settings or DemoSettings()
+        steps = step_range(model, sampler, settings.weights, weights_dirs=settings.weights_dirs)
     except DaclipKitError:
         return gr.Slider()
     if steps is None:
@@ -233,8 +240,9 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
     demo_blocks: list[gr.Blocks] = []
     sessions = SessionFiles(output_dir, gr.utils.get_upload_folder(),
                             shared=lambda: _kept_files(demo_blocks[0].blocks.values()) if demo_blocks else ())
-    recipe = recipe_for(settings.model, settings.sampler, settings.weights)
-    steps = step_range(settings.model, settings.sampler, settings.weights)
+    recipe = recipe_for(settings.model, settings.sampler, settings.weights, weights_dirs=settings.weights_dirs)
+    steps = step_range(settings.model, settings.sampler, settings.weights, weights_dirs=settings.weights_dirs)
+    summary = weights_summary(settings.model, settings)  # a --daclip-weights that does not fit fails here
     default_steps, max_steps = steps if steps is not None else (1, 1)
     if settings.steps is not None:
         default_steps = settings.steps
@@ -242,6 +250,8 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, fill_width=True, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
+        if settings.weights is not None or settings.embedder_weights is not None:
+            gr.Markdown(f"**Running your weights:** {plain(summary)}", elem_id="weights")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
                 image = gr.Image(type="filepath", image_mode=None, label="Degraded photo",
@@ -254,7 +264,7 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
                                 elem_id="examples")
                 with gr.Accordion("Model and sampling", open=True):
                     model = gr.Dropdown(model_choices(settings), value=settings.model, label="Model",
-                                        info=recipe.summary or None, elem_id="model")
+                                        info=summary or None, elem_id="model")
                     with gr.Row():
                         sampler = gr.Dropdown(sampler_choices(), value=recipe.sampler or None, label="Sampler",
                                               interactive=bool(recipe.sampler), elem_id="sampler")
@@ -270,7 +280,8 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
                                         max_height=480, interactive=False)
                 status = gr.Markdown("", elem_id="status")
                 download = gr.DownloadButton("Download restored PNG", interactive=False, elem_id="download")
-                probabilities = gr.Label(num_top_classes=10, label="What DA-CLIP thinks is wrong",
+                # every word of the model's DA-CLIP gets its bar (ten for the released models)
+                probabilities = gr.Label(num_top_classes=None, label="What DA-CLIP thinks is wrong",
                                          elem_id="probabilities")
 
         def classify_event(img, name, request: gr.Request):
@@ -291,12 +302,12 @@ def build_demo(settings: DemoSettings, examples: Sequence[Example] = (), *, outp
         button.click(restore_event, [image, model, sampler, step_slider, seed, tile],
                      [slider, probabilities, status, download], concurrency_id=MODEL_QUEUE,
                      concurrency_limit=MODEL_SLOTS, api_name="restore")
-        model.input(lambda name: on_model(name, settings), [model], [model, sampler, step_slider], queue=False, show_progress="hidden",
-                    api_visibility="private")
+        model.input(lambda name: on_model(name, settings), [model], [model, sampler, step_slider], queue=False,
+                    show_progress="hidden", api_visibility="private")
         model.input(classify_event, [image, model], [probabilities, status], concurrency_id=MODEL_QUEUE,
                     concurrency_limit=MODEL_SLOTS, show_progress="minimal", api_visibility="private")
-        sampler.input(lambda name, smp: on_sampler(name, smp, settings), [model, sampler], [step_slider], queue=False, show_progress="hidden",
-                      api_visibility="private")
+        sampler.input(lambda name, smp: on_sampler(name, smp, settings), [model, sampler], [step_slider], queue=False,
+                      show_progress="hidden", api_visibility="private")
         demo.unload(end_session)
     demo_blocks.append(demo)
     return demo

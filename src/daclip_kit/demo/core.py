@@ -3,8 +3,11 @@ make the example photos.
 
 Each function is a thin wrapper of the one-call API (:func:`daclip_kit.classify`,
 :func:`daclip_kit.restore`), so the demo shows exactly what the library does and the models are
-built once per setting and reused (the API caches them). The Gradio page in
-:mod:`daclip_kit.demo.app` only wires these functions to widgets; the tests call them directly.
+built once per setting and reused (the API caches them). The model comes through the one resolver
+(:func:`daclip_kit.model.resolve_model`): ``--weights`` may be any model reference, its recorded
+sampler (a distilled student's K steps) and its own DA-CLIP come with it, and the bars show that
+DA-CLIP's words (:func:`model_weights`). The Gradio page in :mod:`daclip_kit.demo.app` only wires
+these functions to widgets; the tests call them directly.
 
 Images are ``(3, H, W)`` float RGB tensors in [0, 1] inside, PIL RGB images at the edges (what the
 page shows and what :func:`run_restore` returns). Nothing here imports torch, PIL or Gradio at
@@ -15,17 +18,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ..errors import ConfigError, InputError, WeightsNotFoundError
 from ..factory import create_degradation, create_sampler
 from ..io import read_image, to_image_tensor, to_uint8, write_image
-from ..pipelines.recipe import DEFAULT_EMBEDDER_WEIGHTS, get_recipe, with_overrides
+from ..model import REFERENCE_KINDS, ModelUnit, PairedDaclip, pair, provide, resolve_model
+from ..pipelines.recipe import get_recipe, with_overrides
 from ..plugins import get_registry
-from ..weights import resolve_weights
+from ..weights.paths import default_cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -63,9 +67,12 @@ class DemoSettings:
     """How the demo finds its models and what it accepts (the ``daclip-kit demo`` options).
 
     Attributes:
-        weights: the network's weights (file, native folder or weights name) used for whichever
-            model is chosen instead of its own (``--weights``); ``None``: each model's released weights.
-        embedder_weights: DA-CLIP's weights, likewise (``--daclip-weights``).
+        weights: the model used for whichever model is chosen instead of its own (``--weights``):
+            any reference :func:`daclip_kit.model.resolve_model` takes (weights name, file, native
+            or model folder, training run or checkpoint folder, ``hf://``, a distilled student);
+            its recorded sampler and DA-CLIP come with it. ``None``: each model's released weights.
+        embedder_weights: another DA-CLIP to run with (``--daclip-weights``, any reference; checked
+            against the model's own). ``None``: the model's own DA-CLIP, else the recipe's.
         weights_dirs: folders searched first for named weights (``--weights-dir``).
         download: fetch missing named weights into the cache on first use (``--no-download``
             turns it off; a missing file is then an error saying which file goes where).
@@ -134,31 +141,45 @@ def sampler_choices() -> list[str]:
     return list(get_registry("samplers").names())
 
 
-def recipe_for(model: str, sampler: str | None = None, weights: str | Path | None = None) -> PipelineSpec:
-    """The recipe of ``model`` restored with ``sampler`` (``None``: its own, or the one stored with
-    ``weights`` when that is a network folder written by ``daclip-kit train``, e.g. a distilled
-    student's K-step sampler, as ``restore`` does).
+def recipe_for(model: str, sampler: str | None = None, weights: str | Path | None = None, *,
+               weights_dirs: Sequence[str | Path] = ()) -> PipelineSpec:
+    """The recipe of ``model`` restored with ``sampler`` (``None``: its own, or the one recorded with
+    ``weights``, e.g. a distilled student's K-step sampler, as ``restore`` does).
+
+    Args:
+        model: a pipeline or backbone name.
+        sampler: a registered sampler instead of the model's.
+        weights: the model's weights, any reference :func:`daclip_kit.model.resolve_model` takes
+            (``--weights``); ``None``: the model's named weights, which record no sampler.
+        weights_dirs: folders searched first for named weights (``--weights-dir``).
 
     Raises:
         UnknownComponentError: an unknown model or sampler, listing the registered ones.
-        ConfigError: a sampler for a one-shot model.
+        ConfigError: a sampler for a one-shot model; ``weights`` that are a DA-CLIP.
+        WeightsNotFoundError: ``weights`` that do not exist or hold no model.
     """
     recipe = get_recipe(model)
-    if weights is not None and Path(weights).is_dir():
+    if weights is not None:
         from ..pipelines.build import trained_sampler
 
-        recipe = trained_sampler(recipe, Path(weights))
+        unit = weights_unit(weights, weights_dirs)
+        recipe = trained_sampler(recipe, unit.sampler, unit.network or weights)
     if sampler and recipe.sampler:
         get_registry("samplers").get(sampler)  # an unknown name lists the registered samplers
         recipe = with_overrides(recipe, {"sampler": sampler})
     return recipe
 
 
-def step_range(model: str, sampler: str | None = None, weights: str | Path | None = None) -> tuple[int, int] | None:
+def step_range(model: str, sampler: str | None = None, weights: str | Path | None = None, *,
+               weights_dirs: Sequence[str | Path] = ()) -> tuple[int, int] | None:
     """``(default, maximum)`` network evaluations of ``model`` with ``sampler`` (and the sampler
-    stored with ``weights``, :func:`recipe_for`): the recipe's steps (else the sampler's default)
+    recorded with ``weights``, :func:`recipe_for`): the recipe's steps (else the sampler's default)
     and the sampler's ``T``. ``None`` for a one-shot model."""
-    recipe = recipe_for(model, sampler, weights)
+    return recipe_steps(recipe_for(model, sampler, weights, weights_dirs=weights_dirs))
+
+
+def recipe_steps(recipe: PipelineSpec) -> tuple[int, int] | None:
+    """``(default, maximum)`` network evaluations of a recipe (:func:`step_range`)."""
     if not recipe.sampler:
         return None
     instance = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
@@ -237,48 +258,127 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 # -- models -------------------------------------------------------------------------------------
 
 
-def _resolve(ref: str | Path, settings: DemoSettings, role: str, flag: str) -> Path:
-    """``restore``'s weights rule: an explicit path as it is, a name from ``--weights-dir``, the
-    cache, or a download; a missing file says which file goes where and which option to use."""
-    try:
-        return resolve_weights(ref, download=settings.download, search_dirs=settings.weights_dirs)
-    except WeightsNotFoundError as exc:
-        raise WeightsNotFoundError(f"The {role} weights are missing. {exc} For this demo: restart it with "
-                                   f"--weights-dir DIR (a folder holding the file) or {flag} FILE.") from None
+#: Models resolved by :func:`weights_unit`, by reference, ``--weights-dir`` folders and cache folder.
+_UNITS: dict[tuple[str, tuple[str, ...], str], ModelUnit] = {}
 
 
-def network_file(model: str, settings: DemoSettings) -> Path:
-    """The network weights of ``model``, resolved as ``daclip-kit restore`` does: ``--weights``,
-    else the model's named weights from ``--weights-dir``, the cache or a download (unless
-    ``--no-download``).
+def weights_unit(ref: str | Path, weights_dirs: Sequence[str | Path] = ()) -> ModelUnit:
+    """The model ``ref`` names, as :func:`daclip_kit.model.resolve_model` finds it.
+
+    A model found whole on disk is remembered for the life of the process (a run folder's or a Hub
+    model's DA-CLIP is checked against its SHA-256 once, not on every click); one with files still to
+    download is resolved again next time, so the downloaded files are found.
 
     Raises:
-        WeightsNotFoundError: the file is missing; the message says which file goes where.
+        WeightsNotFoundError: ``ref`` does not exist or holds no model (the message says what it expects).
+        ConfigError: ``ref`` is a DA-CLIP alone, not a restoration network.
+        UnknownComponentError: neither a path nor a registered weights name.
+    """
+    key = (str(ref), tuple(str(d) for d in weights_dirs), str(default_cache_dir()))
+    unit = _UNITS.get(key)
+    if unit is None:
+        unit = resolve_model(ref, search_dirs=weights_dirs)
+        if unit.is_daclip:
+            raise ConfigError(f"{ref} is a DA-CLIP, not a restoration network; restart the demo with it as "
+                              "--daclip-weights and a restorer as --weights.")
+        if unit.network_spec is None and (unit.daclip is None or not (unit.daclip.spec or unit.daclip.missing)):
+            _UNITS[key] = unit
+    return unit
+
+
+def model_unit(model: str, settings: DemoSettings) -> ModelUnit:
+    """The network the demo runs for ``model``: ``--weights`` (any reference), else the model's
+    named weights, resolved by :func:`weights_unit` (named weights not on disk stay to be provided).
+
+    Raises:
+        WeightsNotFoundError: the model has no released weights and none were given, or ``--weights``
+            names nothing usable.
         UnknownComponentError: an unknown model.
     """
-    recipe = recipe_for(model)
+    recipe = get_recipe(model)
     ref = settings.weights if settings.weights is not None else recipe.weights
     if not ref:
         raise WeightsNotFoundError(f"{model!r} has no released weights; restart the demo with "
                                    "--weights FILE_OR_FOLDER.")
-    return _resolve(ref, settings, "network", "--weights")
+    return weights_unit(ref, settings.weights_dirs)
 
 
-def embedder_file(model: str, settings: DemoSettings) -> tuple[Path | None, str | None]:
-    """``(DA-CLIP weights, DA-CLIP config name)`` of ``model`` (``--daclip-weights``, else the
-    model's named weights, found like :func:`network_file`); ``(None, None)`` for a model
-    without DA-CLIP.
+def model_daclip(model: str, settings: DemoSettings, unit: ModelUnit | None = None) -> PairedDaclip | None:
+    """The DA-CLIP ``model`` runs with, as :func:`daclip_kit.restore` pairs it
+    (:func:`daclip_kit.model.pair`): ``--daclip-weights`` (checked against the model's own), else the
+    one the model was trained with, else the recipe's; ``None`` for a model without DA-CLIP. Its
+    files may still be missing (:func:`model_weights` provides them).
 
     Raises:
-        WeightsNotFoundError: the file is missing; the message says which file goes where.
-        UnknownComponentError: an unknown model.
+        ConfigError: ``--daclip-weights`` contradicts the model's own DA-CLIP (width or words).
+        WeightsNotFoundError, UnknownComponentError: as :func:`model_unit`.
     """
-    recipe = recipe_for(model)
+    recipe = get_recipe(model)
     if not recipe.embedder:
-        return None, None
-    ref = settings.embedder_weights if settings.embedder_weights is not None else (
-        recipe.embedder_weights or DEFAULT_EMBEDDER_WEIGHTS)
-    return _resolve(ref, settings, "DA-CLIP", "--daclip-weights"), recipe.embedder_config.get("model")
+        return None
+    unit = unit if unit is not None else model_unit(model, settings)
+    default = recipe.embedder_weights if recipe.embedder == "daclip" else None
+    return pair(unit, settings.embedder_weights, default, search_dirs=settings.weights_dirs)
+
+
+def model_weights(model: str, settings: DemoSettings, *, network: bool = True
+                  ) -> tuple[ModelUnit, PairedDaclip | None]:
+    """``(network, DA-CLIP)`` of ``model`` on disk (:func:`model_unit`, :func:`model_daclip`):
+    named files missing locally are downloaded together (unless ``--no-download``), or named in one
+    error. With ``network=False`` only the DA-CLIP is provided (the bars need nothing else).
+
+    Raises:
+        WeightsNotFoundError: files are missing and cannot be downloaded; the message names each
+            file, where it goes, and how to restart the demo with it.
+        ConfigError, UnknownComponentError: as :func:`model_daclip`.
+    """
+    unit = model_unit(model, settings)
+    daclip = model_daclip(model, settings, unit)
+    wanted = unit if network else replace(unit, network_spec=None)
+    roles = []
+    if wanted.network_spec is not None:
+        roles.append(("network", "--weights"))
+    if daclip is not None and (daclip.spec is not None or daclip.missing):
+        roles.append(("DA-CLIP", "--daclip-weights"))
+    try:
+        return provide(wanted, daclip, download=settings.download, search_dirs=settings.weights_dirs)
+    except WeightsNotFoundError as exc:
+        if not roles:
+            raise
+        which = " and ".join(role for role, _ in roles)
+        flags = " ".join(f"{flag} FILE" for _, flag in roles)
+        files = "the file" if len(roles) == 1 else "the files"
+        raise WeightsNotFoundError(f"The {which} weights are missing: {exc} For this demo: restart it with "
+                                   f"--weights-dir DIR (a folder holding {files}) or {flags}.") from None
+
+
+def weights_summary(model: str, settings: DemoSettings) -> str:
+    """What the page says about ``model``: the recipe's summary for its released weights; with
+    ``--weights`` or ``--daclip-weights``, which weights and which DA-CLIP (and its words) run
+    instead, e.g. ``"runs/irsde (training run folder, step 800) with its own DA-CLIP (4 words: noisy,
+    hazy, low-light, jpeg-compressed)"``.
+
+    Raises:
+        the errors of :func:`model_daclip`.
+    """
+    recipe = get_recipe(model)
+    if settings.weights is None and settings.embedder_weights is None:
+        return recipe.summary
+    unit = model_unit(model, settings)
+    daclip = model_daclip(model, settings, unit)
+    if settings.weights is None:
+        text = f"{recipe.name} with its released network ({recipe.weights})"
+    else:
+        kind = REFERENCE_KINDS.get(unit.kind, unit.kind).split(" (")[0]
+        step = unit.provenance.get("step")
+        text = f"{settings.weights} ({kind}" + (f", step {step})" if step is not None else ")")
+    if daclip is None:
+        return text + " without DA-CLIP"
+    own = settings.embedder_weights is None and unit.daclip is not None
+    text += " with its own DA-CLIP" if own else f" with the DA-CLIP {settings.embedder_weights or daclip.source}"
+    if daclip.words:
+        text += f" ({len(daclip.words)} words: {', '.join(daclip.words)})"
+    return text
 
 
 def run_classify(image: Any, model: str = "irsde-universal", *, settings: DemoSettings | None = None
@@ -287,12 +387,14 @@ def run_classify(image: Any, model: str = "irsde-universal", *, settings: DemoSe
 
     Args:
         image: see :func:`load_input`.
-        model: the named model whose DA-CLIP is asked (Wild-IR has its own ViT-L/14).
+        model: the named model whose DA-CLIP is asked (Wild-IR has its own ViT-L/14; a model given
+            with ``--weights`` its own, the one it was trained with: :func:`model_daclip`).
         settings: weights and limits.
 
     Returns:
         ``{degradation: probability}`` over the DA-CLIP's own degradation words (the ten for the
-        released models), most likely first, summing to 1; ``{}`` for a model without DA-CLIP.
+        released models; every word of a DA-CLIP trained on others), most likely first, summing to
+        1; ``{}`` for a model without DA-CLIP.
 
     Raises:
         InputError, WeightsNotFoundError, UnknownComponentError (clear one-line messages).
@@ -306,18 +408,21 @@ def classify_report(image: Any, model: str = "irsde-universal", *, settings: Dem
     report=True)``'s ``{"probabilities", "unknown_degradation", "ood_score", "ood_threshold"}``
     (``{"probabilities": {}, "unknown_degradation": None, ...}`` for a model without DA-CLIP)."""
     settings = settings or DemoSettings()
-    return _classify(load_input(image, settings), model, settings)
+    lq = load_input(image, settings)
+    _unit, daclip = model_weights(model, settings, network=False)
+    return _classify(lq, model, settings, daclip)
 
 
-def _classify(lq, model: str, settings: DemoSettings) -> dict[str, Any]:
+def _classify(lq, model: str, settings: DemoSettings, daclip: PairedDaclip | None) -> dict[str, Any]:
+    """``classify``'s report with ``daclip``, the DA-CLIP ``model`` runs with (on disk: :func:`model_weights`)."""
     import daclip_kit
 
     from ..core.device import pick_device
 
-    emb, emb_model = embedder_file(model, settings)
-    if emb is None:
+    if daclip is None or daclip.path is None:
         return {"probabilities": {}, "unknown_degradation": None, "ood_score": None, "ood_threshold": None}
-    return daclip_kit.classify(lq, weights=emb, model=emb_model, device=str(pick_device(settings.device)),
+    return daclip_kit.classify(lq, weights=daclip.path, model=get_recipe(model).embedder_config.get("model"),
+                               device=str(pick_device(settings.device)), search_dirs=settings.weights_dirs,
                                report=True)
 
 
@@ -365,27 +470,26 @@ def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None 
     tile = _whole("tile", tile, minimum=0) or None
     if tile is not None and tile < MIN_TILE:
         raise ConfigError(f"tile must be 0 (the whole image at once) or at least {MIN_TILE}, got {tile}.")
-    seed = _whole("seed", seed, minimum=0)
-    if seed is None:
-        seed = 0
+    seed = _whole("seed", seed, minimum=0) or 0
     lq = load_input(image, settings)
-    recipe = recipe_for(model, sampler, settings.weights)
-    net = network_file(model, settings)
-    emb, emb_model = embedder_file(model, settings)
+    recipe = recipe_for(model, sampler, settings.weights, weights_dirs=settings.weights_dirs)
+    _unit, daclip = model_weights(model, settings)  # every missing file named at once, before any work
     device = pick_device(settings.device)
     start = time.perf_counter()
-    report = _classify(lq, model, settings)
+    report = _classify(lq, model, settings, daclip)
     probabilities: dict[str, float] = report["probabilities"]
-    out = daclip_kit.restore(lq, model=model, weights=net, embedder_weights=emb,
-                             sampler=sampler if recipe.sampler else None, steps=steps if recipe.sampler else None,
-                             seed=seed, tile=tile, tile_overlap=tile_overlap(tile), device=str(device),
-                             download=settings.download,
-                             progress=progress)
+    # the references as given: restore resolves and pairs them as model_weights did
+    refs = {"weights": settings.weights, "embedder_weights": settings.embedder_weights, "device": str(device),
+            "download": settings.download, "search_dirs": settings.weights_dirs}
+    out = daclip_kit.restore(lq, model=model, sampler=sampler if recipe.sampler else None,
+                             steps=steps if recipe.sampler else None, seed=seed, tile=tile,
+                             tile_overlap=tile_overlap(tile), progress=progress, **refs)
     seconds = time.perf_counter() - start
     restored = to_pil(out)
     message = _summary(lq, seconds, model, recipe, steps, seed, tile, device, probabilities) + unknown_note(report)
-    about = daclip_kit.network_about(model, weights=net, embedder_weights=emb, device=str(device),
-                                     download=settings.download)
+    if settings.weights is not None or settings.embedder_weights is not None:
+        message += f" Weights: {weights_summary(model, settings)}."
+    about = daclip_kit.network_about(model, **refs)
     return RestoreResult(restored, probabilities, f"{message} Network: {about}." if about else message)
 
 
@@ -414,7 +518,8 @@ def _summary(lq, seconds: float, model: str, recipe, steps: int | None, seed: in
     height, width = lq.shape[-2:]
     parts = [f"Restored {width}x{height} in {seconds:.1f} s with {model}"]
     if recipe.sampler:
-        evaluations = steps if steps is not None else step_range(model, recipe.sampler)[0]
+        # a model with a sampler has a step range
+        evaluations = steps if steps is not None else cast("tuple[int, int]", recipe_steps(recipe))[0]
         parts.append(f" ({recipe.sampler}, {evaluations} steps, seed {seed}")
         parts.append(f", tiles of {tile}" if tile else "")
         parts.append(")")
@@ -479,7 +584,7 @@ def make_examples(folder: str | Path, *, longest: int = 320, seed: int = 0,
             raise ConfigError(f"Unknown example photo {photo!r}; use one of {', '.join(loaders)}.")
         try:
             clean = load_photo(loaders[photo])
-        except Exception as exc:  # noqa: BLE001 - a missing optional package only drops its example
+        except Exception as exc:
             log.info("example photo %s unavailable: %s", photo, exc)
             continue
         clean = fit_longest(clean, longest).clamp(0, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from ..io import OutputExistsError
 from .graphs import ROLES, BackboneGraph, DenoiserGraph, EncoderGraph
 from .metadata import FORMAT, denoiser_sampling
 from .writers import FORMATS, ONNX_EXPORTERS, SUFFIXES, write_exported, write_onnx, write_torchscript
+
+if TYPE_CHECKING:
+    from ..embedders.daclip.model import DaCLIP
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class ExportPlan:
 
 
 def _io(names, roles, shapes) -> list[dict[str, str]]:
-    return [{"name": n, "role": r, "shape": s} for n, r, s in zip(names, roles, shapes)]
+    return [{"name": n, "role": r, "shape": s} for n, r, s in zip(names, roles, shapes, strict=True)]
 
 
 def _roles(net: nn.Module) -> tuple[str, ...]:
@@ -73,15 +76,18 @@ def plan_export(name: str, net: nn.Module, *, kind: str, sampler: dict[str, Any]
 
     Args:
         kind: ``"backbone"``, ``"denoiser"`` or ``"encoder"``.
-        sampler: a denoiser's trained sampler record (``{"name", "config"}``) for its SDE settings.
+        sampler: the sampler record (``{"name", "config"}``) of the native folder a denoiser was
+            loaded from: the sampler its metadata names (``None``: the network's registered
+            sampler with its defaults; :func:`~.metadata.denoiser_sampling`).
         batch: batch size of the example inputs.
     """
     net = net.eval()
     meta: dict[str, Any] = {"format": FORMAT, "model": name, "graph": kind, "version": __version__}
     if kind == "encoder":
-        size = int(net.image_size)
-        dim = int(net.embed_dim)
-        args = (torch.rand(batch, 3, size, size) * 2 - 1,)
+        encoder = cast("DaCLIP", net)  # the encoder graph is DA-CLIP's
+        size = int(encoder.image_size)
+        dim = int(encoder.embed_dim)
+        args: tuple[torch.Tensor, ...] = (torch.rand(batch, 3, size, size) * 2 - 1,)
         meta.update(
             inputs=_io(["pixels"], ["image"], [f"(B, 3, {size}, {size}) CLIP-preprocessed"]),
             outputs=_io(["content", "degradation"], ["content", "degradation"], [f"(B, {dim})"] * 2),
@@ -90,7 +96,7 @@ def plan_export(name: str, net: nn.Module, *, kind: str, sampler: dict[str, Any]
                         "resize": "RGB uint8 (x * 255 truncated); shorter side to image_size with Pillow "
                                   "BICUBIC (longer side int(image_size * long / short)); centre crop "
                                   "(offset round((n - image_size) / 2)); / 255; (x - mean) / std"})
-        return ExportPlan(EncoderGraph(net).eval(), args, ("pixels",), ("content", "degradation"),
+        return ExportPlan(EncoderGraph(encoder).eval(), args, ("pixels",), ("content", "degradation"),
                           {"pixels": {0: "batch"}, "content": _VECTOR, "degradation": _VECTOR}, None, meta)
 
     roles = _roles(net)
@@ -112,16 +118,24 @@ def plan_export(name: str, net: nn.Module, *, kind: str, sampler: dict[str, Any]
                                ["(B, 3, H, W) diffusion state, any H and W", image, "(B,) float32 time",
                                 *[f"(B, {dim})"] * len(roles)]),
                     outputs=_io([out], [out], [f"(B, 3, H, W) predicted {out}"]), prediction=out,
-                    **denoiser_sampling(sampler))
+                    **denoiser_sampling(sampler, default=_registered_sampler(name)))
         graph: nn.Module = DenoiserGraph(net, roles)
-        dynamic = {"x_t": _IMAGE, "lq": _IMAGE, "t": _VECTOR, **{r: _VECTOR for r in roles}, out: _IMAGE}
+        dynamic = {"x_t": _IMAGE, "lq": _IMAGE, "t": _VECTOR, **dict.fromkeys(roles, _VECTOR), out: _IMAGE}
         return ExportPlan(graph.eval(), args, names, (out,), dynamic, 3, meta)
     names = ("lq", *roles)
     args = (torch.rand(batch, 3, h, w), *embeddings)
     meta.update(inputs=_io(names, ["lq", *roles], [image, *[f"(B, {dim})"] * len(roles)]),
                 outputs=_io(["restored"], ["restored"], ["(B, 3, H, W), not clamped"]))
-    dynamic = {"lq": _IMAGE, **{r: _VECTOR for r in roles}, "restored": _IMAGE}
+    dynamic = {"lq": _IMAGE, **dict.fromkeys(roles, _VECTOR), "restored": _IMAGE}
     return ExportPlan(BackboneGraph(net, roles).eval(), args, names, ("restored",), dynamic, 1, meta)
+
+
+def _registered_sampler(name: str) -> str:
+    """The sampler a denoiser registered as ``name`` restores with when its folder records none."""
+    from ..plugins import get_registry
+
+    registry = get_registry("backbones")
+    return registry.get(name).sampler if name in registry else "irsde"
 
 
 def _openai():
@@ -162,7 +176,8 @@ def export_network(name: str, net: nn.Module, path: str | Path, fmt: str = "onnx
         The plan, with ``meta["exporter"]`` set to the exporter used.
 
     Example:
-        >>> net = daclip_kit.create_backbone("nafnet", width=8, enc_blk_nums=(1, 1), dec_blk_nums=(1, 1))  # doctest: +SKIP
+        >>> net = daclip_kit.create_backbone(  # doctest: +SKIP
+        ...     "nafnet", width=8, enc_blk_nums=(1, 1), dec_blk_nums=(1, 1))
         >>> export_network("nafnet", net, "nafnet.onnx", kind="backbone")  # doctest: +SKIP
     """
     if fmt not in FORMATS:
@@ -197,24 +212,32 @@ def load_model(model: str, weights: str | Path | None = None) -> tuple[nn.Module
     Args:
         model: a backbone's registry name (``nafnet``, ``irsde-unet``, ...; ``daclip-kit ls
             backbones``) or ``daclip`` (DA-CLIP's image encoder).
-        weights: a weights name, a file or a native folder; ``None`` builds the network with
-            random weights (its registered defaults), for trying the export.
+        weights: what ``restore --weights`` takes: a weights name, a file, a native folder, a
+            training run or checkpoint folder, ``hf://...``; ``None`` builds the network with
+            random weights (its registered defaults), for trying the export. Resolved by
+            :func:`daclip_kit.model.resolve_model`: the sampler record is the loaded network's own
+            (a run folder's newest ``network-ema``, a student's K steps).
 
     Raises:
         UnknownComponentError: ``model`` is neither.
     """
     from ..factory import create_backbone
+    from ..model import provide, resolve_model
     from ..plugins import get_registry
-    from ..pretrained import is_native_folder, native_info
+    from ..pretrained import load_network
 
     if model == ENCODER:
-        from ..embedders.daclip.provider import build_network
+        from ..embedders.daclip.provider import build_network, daclip_weights
 
-        return build_network(str(weights) if weights is not None else None), "encoder", None
+        path = daclip_weights(weights, download=True) if weights is not None else None  # a restorer gives its pair
+        return build_network(str(path) if path is not None else None), "encoder", None
     spec = get_registry("backbones").get(model)
     kind = "denoiser" if spec.kind == "denoiser" else "backbone"
     if weights is None:
         log.warning("%s exported with random weights; pass --weights for a trained network.", model)
         return create_backbone(model).eval(), kind, None
-    trained = native_info(weights).sampler if is_native_folder(weights) else None
-    return create_backbone(model, pretrained=str(weights)).eval(), kind, trained
+    unit, _ = provide(resolve_model(weights))  # the one resolver: the folder loaded is the one whose sampler is read
+    if unit.network is None:
+        raise ConfigError(f"--weights {weights} is a DA-CLIP, not a {model} network; export it as `daclip`.")
+    trained = dict(unit.sampler) if unit.sampler is not None else None
+    return load_network(model, unit.network).eval(), kind, trained

@@ -10,10 +10,15 @@ wrapped network always sees multiples of ``size_divisor``; the output is cropped
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from ..types import Conditioning
+
+if TYPE_CHECKING:
+    from ..embedders.daclip.model import DaCLIP
 
 #: Conditioning roles of a network, in the order they follow the images in an exported graph.
 ROLES = ("degradation", "content")
@@ -107,7 +112,7 @@ class BackboneGraph(_Padded):
         self.roles = tuple(roles)
 
     def forward(self, lq: torch.Tensor, *embeddings: torch.Tensor) -> torch.Tensor:
-        cond = Conditioning(**dict(zip(self.roles, embeddings))) if self.roles else None
+        cond = Conditioning(**dict(zip(self.roles, embeddings, strict=True))) if self.roles else None
         return self.crop(self.net(self.pad(lq), cond), lq)
 
 
@@ -127,7 +132,7 @@ class DenoiserGraph(_Padded):
         self.roles = tuple(roles)
 
     def forward(self, x_t: torch.Tensor, lq: torch.Tensor, t: torch.Tensor, *embeddings: torch.Tensor) -> torch.Tensor:
-        cond = dict(zip(self.roles, embeddings))
+        cond = dict(zip(self.roles, embeddings, strict=True))
         return self.crop(self.net(self.pad(x_t), self.pad(lq), t, **cond), x_t)
 
 
@@ -140,10 +145,11 @@ class EncoderGraph(nn.Module):
         - outputs: content ``(B, D)`` and degradation ``(B, D)``, unnormalised.
     """
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: DaCLIP):
         super().__init__()
         self.net = net
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.net.encode_image(pixels, control=True)
+        assert emb.degradation is not None  # control=True gives it
         return emb.content, emb.degradation

@@ -1,4 +1,4 @@
-"""What an exported graph says about itself (torch-free apart from the schedule).
+"""What an exported graph says about itself (torch-free apart from a denoiser's sampler).
 
 Every exported file carries one flat ``{key: string}`` map (JSON values as strings): in an ONNX
 file its ``metadata_props`` (ONNX Runtime: ``session.get_modelmeta().custom_metadata_map``), in a
@@ -11,16 +11,24 @@ TorchScript file the extra file ``daclip_kit.json``, in a ``.pt2`` file the extr
 * ``size_divisor``, ``pad_mode``, ``padding`` (``"inside"``: the graph pads and crops itself);
 * denoisers: ``context_dim``, ``prediction`` (``noise``, or ``clean``: the output is the clean
   image and a runner turns it into noise, ``(x_t - lq - alpha_t (clean - lq)) / sigma_t`` with
-  ``mr_schedule``'s ``alpha``/``sigma`` at ``t``), ``sde`` (``max_sigma, T, schedule, eps,
-  lam``), ``mr_schedule`` (the MRS schedule on the integer steps ``0..T``: ``t``, ``alpha``, ``sigma``, ``lambda``) and
-  ``sampler`` (the MRS settings a run uses by default);
+  ``mr_schedule``'s ``alpha``/``sigma`` at ``t``), ``sampler`` (``{"name", "config"}``: the sampler
+  ``daclip-kit restore --weights`` runs the network with, its config complete: the record of the
+  native folder the network came from, e.g. a plain IR-SDE model's ``irsde`` posterior or a
+  distilled student's K-step ``mrs``, else the network's registered sampler with its defaults;
+  ``create_sampler(name, **config)`` rebuilds it), ``steps`` (the network evaluations of such a
+  run), ``sde`` (``max_sigma, T, schedule, eps, lam`` of that sampler) and ``mr_schedule`` (the
+  schedule the sampler runs on, at the integer steps ``0..T``: ``t``, ``alpha``, ``sigma``,
+  ``lambda``, and ``keep_theta_0``: ``true`` for the MRS code's SDE, ``false`` for the training
+  SDE of IR-SDE and of ``training_schedule`` runs, where ``alpha_0 = 1``, ``sigma_0 = 0`` and
+  ``lambda_0`` is infinite, written ``null``);
 * encoders: ``preprocess`` (``image_size``, ``mean``, ``std`` and the resize rule).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import math
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 FORMAT = "daclip-kit-export/1"
@@ -49,25 +57,38 @@ def unflatten(props: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def denoiser_sampling(trained: dict[str, Any] | None) -> dict[str, Any]:
-    """``sde``, ``mr_schedule`` and ``sampler`` metadata of a denoiser.
+def denoiser_sampling(trained: dict[str, Any] | None, default: str = "irsde") -> dict[str, Any]:
+    """``sampler``, ``steps``, ``sde`` and ``mr_schedule`` metadata of a denoiser.
 
     Args:
-        trained: ``{"name", "config"}`` of the sampler the network was trained with (a native
-            folder's record), or ``None`` for the official SDE (``max_sigma 50, T 100, cosine,
-            eps 0.005``). Its SDE settings are kept; the MRS settings are the ``mrs`` defaults.
+        trained: ``{"name", "config"}`` of the sampler a native folder records (what ``restore
+            --weights FOLDER`` runs: a plain model's ``irsde``, a distilled student's K-step
+            ``mrs``), or ``None``: the sampler ``default`` with its defaults (the official SDE,
+            ``max_sigma 50, T 100, cosine, eps 0.005``).
+        default: the network's registered sampler (used when nothing is recorded).
+
+    Raises:
+        ConfigError: a recorded sampler whose config its sampler refuses.
     """
-    from ..samplers.mrs.config import MRSConfig
+    from ..factory import create_sampler
     from ..samplers.mrs.schedule import make_mr_schedule
 
-    recorded = dict((trained or {}).get("config", {}))
-    cfg = MRSConfig(**{k: recorded[k] for k in SDE_KEYS if k in recorded})
-    sched = make_mr_schedule(cfg.lam, cfg.T, cfg.schedule, cfg.eps)
-    settings = {k: v for k, v in asdict(cfg).items() if k not in (*SDE_KEYS, "algorithm")}
-    settings["num_sample_steps"] = cfg.num_sample_steps or 10
+    record = trained or {"name": default, "config": {}}
+    name = str(record["name"])
+    sampler = create_sampler(name, **dict(record.get("config") or {}))
+    own = sampler.config
+    config = asdict(own) if is_dataclass(own) and not isinstance(own, type) else dict(record.get("config") or {})
+    if "num_sample_steps" in config and config["num_sample_steps"] is None:
+        config["num_sample_steps"] = int(sampler.default_steps)  # the count a run without steps= takes
+    sde = {k: config.get(k, official) for k, official in zip(SDE_KEYS, (50.0, 100, "cosine", 0.005), strict=True)}
+    lam = sde["max_sigma"] / 255 if sde["max_sigma"] >= 1 else sde["max_sigma"]
+    keep = bool(getattr(sampler.config, "keeps_theta_0", False))  # IR-SDE: the training SDE (theta_0 subtracted)
+    sched = make_mr_schedule(lam, int(sde["T"]), sde["schedule"], sde["eps"], keep_theta_0=keep)
+    lambdas = [v if math.isfinite(v) else None for v in sched.lambda_array.tolist()]
     return {
-        "sde": {**{k: getattr(cfg, k) for k in SDE_KEYS}, "lam": cfg.lam},
+        "sampler": {"name": name, "config": config},
+        "steps": len(sampler.timesteps(None)),
+        "sde": {**sde, "lam": lam},
         "mr_schedule": {"t": sched.t_array.tolist(), "alpha": sched.alpha_array.tolist(),
-                        "sigma": sched.sigma_array.tolist(), "lambda": sched.lambda_array.tolist()},
-        "sampler": {"name": "mrs", "config": settings},
+                        "sigma": sched.sigma_array.tolist(), "lambda": lambdas, "keep_theta_0": keep},
     }

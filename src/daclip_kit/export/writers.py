@@ -63,7 +63,7 @@ def _onnx_torchscript(graph, args, names, outputs, dynamic, path: Path) -> None:
 def _export_shapes(names, dynamic, n_fixed: int | None) -> tuple:
     """``dynamic_shapes`` for ``torch.export``: the first ``n_fixed`` inputs are positional
     parameters, the rest one ``*embeddings`` tuple (``None``: no ``*embeddings``)."""
-    specs = [{i: torch.export.Dim.DYNAMIC for i in dynamic[n]} for n in names]
+    specs = [dict.fromkeys(dynamic[n], torch.export.Dim.DYNAMIC) for n in names]
     if n_fixed is None or n_fixed == len(specs):  # an empty *embeddings is no argument at all
         return tuple(specs)
     return (*specs[:n_fixed], tuple(specs[n_fixed:]))
@@ -75,6 +75,7 @@ def _onnx_dynamo(graph, args, names, outputs, dynamic, path: Path, n_fixed: int 
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, args, input_names=list(names), output_names=list(outputs),
                                     dynamic_shapes=shapes, dynamo=True, verbose=False)
+    assert program is not None  # the dynamo exporter returns its program
     program.save(str(path))
 
 
@@ -99,7 +100,7 @@ def write_onnx(graph: torch.nn.Module, args: tuple, names: Sequence[str], output
                     _onnx_dynamo(graph, args, names, outputs, dynamic, tmp, n_fixed)
                 used = name
                 break
-            except Exception as exc:  # noqa: BLE001 - an exporter's many failure types
+            except Exception as exc:
                 if i + 1 == len(order):
                     raise ExportError(f"ONNX export failed with the {name} exporter: "
                                       f"{str(exc).splitlines()[0][:300]}") from exc

@@ -9,12 +9,18 @@ BibTeX of the papers (DA-CLIP, IR-SDE and the backbone's own). Torch-free.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-import tomllib
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from .. import papers
 from ..plugins import get_registry
@@ -55,10 +61,8 @@ def read_run_summary(run_dir: Path | None, step: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {"config": {}, "train": {}, "val": {}}
     if run_dir is None:
         return out
-    try:
+    with contextlib.suppress(OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         out["config"] = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        pass
     try:
         lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
@@ -123,6 +127,26 @@ def _run_section(plan: PushPlan, summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _usage(plan: PushPlan, repo_id: str, name: str, is_embedder: bool) -> list[str]:
+    """The card's "Use" section: one command that runs the model as it was pushed."""
+    ref = f"hf://{repo_id}"
+    if is_embedder:
+        command = f"daclip-kit classify IMAGES --weights {ref}"
+        extra = (f"With a restorer conditioned on it: `daclip-kit restore IMAGES -o OUT --weights RESTORER "
+                 f"--daclip-weights {ref}`; `[embedder] weights` of a run file takes the reference too.")
+    else:
+        # irsde-universal is restore's default model: its U-Net needs no --model
+        model_flag = "" if name == "irsde-unet" else f" --model {name}"
+        if plan.index is None and plan.models[0].repo_path:
+            ref += f"/{plan.models[0].repo_path}"
+        command = f"daclip-kit restore IMAGES -o OUT{model_flag} --weights {ref}"
+        extra = ("The DA-CLIP it was trained with comes with it (`daclip/`, named in `model_index.json`): no "
+                 "`--daclip-weights` is needed." if plan.index is not None else
+                 "Any daclip-kit option that takes a model takes this reference.")
+    return ["```bash", command, "```", "", f"{extra} In Python: `daclip_kit.load(\"{ref}\")`. Files are cached "
+            "under `$DACLIP_KIT_CACHE/hub`.", ""]
+
+
 def model_card(plan: PushPlan, repo_id: str) -> str:
     """The ``README.md`` text for the weights ``plan`` uploads to ``repo_id``."""
     first = plan.models[0].info
@@ -140,17 +164,11 @@ def model_card(plan: PushPlan, repo_id: str) -> str:
              "tags:", _yaml_list(list(dict.fromkeys(tags))),
              f"pipeline_tag: {'image-feature-extraction' if is_embedder else 'image-to-image'}", "---", ""]
 
-    flag = "--daclip-weights" if is_embedder else "--weights"
-    refs = [f"hf://{repo_id}" + (f"/{m.repo_path}" if m.repo_path else "") for m in plan.models]
     what = "DA-CLIP embedder" if is_embedder else ("diffusion denoiser" if denoiser else "one-shot restoration network")
     body = [f"# {repo_id.split('/')[-1]}", "",
             f"A `{first.name}` {what} in daclip-kit's native format (`config.json` + `model.safetensors`), "
             "uploaded with `daclip-kit push`.", "", "## Use", ""]
-    model_flag = "" if is_embedder else f" --model {first.name}"
-    lines = [f"daclip-kit restore IMAGES -o OUT{model_flag} {flag} {ref}" for ref in refs]
-    body.append("```bash\n" + "\n".join(lines) + "\n```")
-    body += ["", "In Python: `daclip_kit.restore(image, model=..., weights=\"hf://...\")`; any daclip-kit option that "
-             "takes weights takes these `hf://` references (cached under `$DACLIP_KIT_CACHE/hub`).", ""]
+    body += _usage(plan, repo_id, first.name, is_embedder)
 
     body += ["## Architecture", "", f"- network: `{first.name}` ({kind[:-1]})"]
     if spec is not None and spec.summary:

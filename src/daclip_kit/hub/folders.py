@@ -4,8 +4,12 @@ A push takes a native folder (``config.json`` naming its network + ``model.safet
 trained network, a DA-CLIP, a distilled student), a training checkpoint folder
 (``OUT/checkpoints/step-N``: each native folder in it, e.g. ``network`` and ``network-ema``, goes
 to the subfolder of that name) or a training run folder (``OUT``: its newest checkpoint). Only
-``config.json`` and ``model.safetensors`` of each model folder are uploaded; ``trainer_state.pt``
-and any other file stay home. Torch-free.
+``config.json`` and ``model.safetensors`` of each model folder are uploaded, with the checkpoint's
+``model_index.json`` (:mod:`daclip_kit.model.unit`); ``trainer_state.pt`` and any other file stay
+home. A restorer travels with the DA-CLIP it was trained with: a checkpoint's ``daclip/`` goes up
+beside the network folders, and a native restorer folder pushed alone whose DA-CLIP lies beside it
+(``../daclip``) is uploaded as ``NAME/`` + ``daclip/`` + an index, so ``hf://OWNER/REPO`` restores
+with its own DA-CLIP. Torch-free.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from pathlib import Path
 
 from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from ..errors import CheckpointError, InputError
+from ..model.resolve import DACLIP_FOLDER
+from ..model.unit import MODEL_INDEX, index_text, read_index
 from ..pretrained import NativeInfo, native_info
 from ..train.checkpoints import CHECKPOINTS, STATE_NAME, list_checkpoints, run_dir_of
+from ..train.pairing import SIBLING
 
 #: The files of a native folder that are uploaded.
 UPLOADED = (CONFIG_NAME, WEIGHTS_NAME)
@@ -46,6 +53,7 @@ class PushPlan:
         run_dir: the training run folder they came from, if any.
         step: the checkpoint's step, if known.
         skipped: files in the given folders that are not uploaded (names).
+        index: the text of the ``model_index.json`` uploaded at the repository root (``None``: none).
     """
 
     source: Path
@@ -53,6 +61,7 @@ class PushPlan:
     run_dir: Path | None = None
     step: int | None = None
     skipped: tuple[str, ...] = ()
+    index: str | None = None
 
 
 def check_safetensors(path: Path) -> None:
@@ -116,7 +125,12 @@ def plan_push(folder: str | Path) -> PushPlan:
         run_dir = step = None
         if src.parent.parent.name == CHECKPOINTS:
             run_dir, step = run_dir_of(src.parent), _step_of(src.parent)
-        return PushPlan(src, (ModelFolder(src, "", info),), run_dir, step, tuple(_others(src, set(UPLOADED))))
+        skipped = tuple(_others(src, set(UPLOADED)))
+        daclip = _sibling_daclip(src)
+        if daclip is None:
+            return PushPlan(src, (ModelFolder(src, "", info),), run_dir, step, skipped)
+        models = (ModelFolder(src, src.name, info), ModelFolder(daclip, DACLIP_FOLDER, check_native(daclip)))
+        return PushPlan(src, models, run_dir, step, skipped, index_text(src.name, DACLIP_FOLDER, info.provenance))
     checkpoint = src if (src / STATE_NAME).is_file() else None
     if checkpoint is None and (src / CHECKPOINTS).is_dir():
         found = list_checkpoints(src)
@@ -129,10 +143,30 @@ def plan_push(folder: str | Path) -> PushPlan:
     if not subfolders:
         raise CheckpointError(f"{checkpoint} holds no native model folder (a subfolder with {CONFIG_NAME} and "
                               f"{WEIGHTS_NAME}); nothing to push.")
-    # the EMA weights are the ones to use, so the card describes them first
-    subfolders.sort(key=lambda p: (not p.name.endswith("-ema"), p.name))
-    models = tuple(ModelFolder(p, p.name, check_native(p)) for p in subfolders)
-    skipped = _others(checkpoint, {p.name for p in subfolders})
-    skipped += [f"{p.name}/{n}" for p in subfolders for n in _others(p, set(UPLOADED))]
+    index = read_index(checkpoint)
+    first = index.restorer if index is not None else None
+    # the model the index names (else the EMA weights) is the one to use, so the card describes it first
+    subfolders.sort(key=lambda p: (p.name != first, not p.name.endswith("-ema"), p.name == DACLIP_FOLDER, p.name))
+    folders = tuple(ModelFolder(p, p.name, check_native(p)) for p in subfolders)
+    kept = {p.name for p in subfolders} | ({MODEL_INDEX} if index is not None else set())
+    left = _others(checkpoint, kept) + [f"{p.name}/{n}" for p in subfolders for n in _others(p, set(UPLOADED))]
     run_dir = run_dir_of(checkpoint) if checkpoint.parent.name == CHECKPOINTS else None
-    return PushPlan(src, models, run_dir, _step_of(checkpoint), tuple(skipped))
+    text = (checkpoint / MODEL_INDEX).read_text(encoding="utf-8") if index is not None else None
+    return PushPlan(src, folders, run_dir, _step_of(checkpoint), tuple(left), text)
+
+
+def _sibling_daclip(folder: Path) -> Path | None:
+    """The DA-CLIP folder a native restorer records beside itself (``../daclip``), else ``None``.
+
+    Raises:
+        CheckpointError: the record points beside the folder but nothing is there.
+    """
+    data = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    record = data.get("daclip") if isinstance(data, dict) else None
+    if not isinstance(record, dict) or record.get("weights") != SIBLING:
+        return None
+    daclip = (folder / SIBLING).resolve()
+    if not ((daclip / CONFIG_NAME).is_file() and (daclip / WEIGHTS_NAME).is_file()):
+        raise CheckpointError(f"{folder} was trained with the DA-CLIP beside it ({SIBLING}), which is missing at "
+                              f"{daclip}; push the whole checkpoint folder, or put the DA-CLIP back.")
+    return daclip

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DaclipKitError, InputError
-from ..weights.hub import hub_endpoint, hub_offline
+from ..model.unit import MODEL_INDEX
+from ..weights.hub import HubRef, hub_endpoint, hub_offline
 from .card import model_card
 from .folders import UPLOADED, PushPlan, plan_push
 
@@ -67,6 +68,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
 
     api = HfApi(endpoint=hub_endpoint(), token=_token(token))
     operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(plan, repo_id).encode())]
+    if plan.index is not None:
+        operations.append(CommitOperationAdd(path_in_repo=MODEL_INDEX, path_or_fileobj=plan.index.encode()))
     for model in plan.models:
         prefix = f"{model.repo_path}/" if model.repo_path else ""
         operations += [CommitOperationAdd(path_in_repo=prefix + name, path_or_fileobj=str(model.local / name))
@@ -81,8 +84,9 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     except (HfHubHTTPError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HubPushError(f"Pushing {plan.source} to {repo_id} failed: {first}") from exc
-    rev = f"@{branch}" if branch != "main" else ""
-    refs = tuple(f"hf://{repo_id}{rev}" + (f"/{m.repo_path}" if m.repo_path else "") for m in plan.models)
+    refs = tuple(HubRef(repo_id, branch, m.repo_path).to_ref() for m in plan.models)
+    if plan.index is not None:  # the whole model first: restorer and DA-CLIP together
+        refs = (HubRef(repo_id, branch).to_ref(), *refs)
     return PushResult(url=str(info.commit_url), commit=str(info.oid), files=tuple(op.path_in_repo for op in operations),
                       refs=refs)
 

@@ -1,11 +1,11 @@
 """Build a :class:`~daclip_kit.core.pipeline.RestorationPipeline` from a recipe: the one path by
 which ``restore``, ``bench``, the demo and :func:`daclip_kit.pipelines` make models.
 
-Weights come from an explicit path (always preferred) or the recipe's named weights, found by
-:func:`daclip_kit.weights.fetch.find_weights` (``--weights-dir`` folders, the cache); what is missing
-is downloaded together on first use, or, offline (decided in seconds), named in one error with
-the ways to provide it (:func:`~daclip_kit.weights.fetch.provide_weights`). The network is loaded
-by :func:`daclip_kit.load_network`.
+The model comes from :func:`daclip_kit.model.resolve_model` (any reference; default the recipe's
+named weights): a trained model brings its sampler and the DA-CLIP it was trained with. What is
+missing is downloaded together on first use, or, offline (decided in seconds), named in one error
+with the ways to provide it (:func:`daclip_kit.model.provide`). The network is loaded by
+:func:`daclip_kit.load_network`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
+from ..core.backbone import Denoiser, RestorationBackbone
 from ..core.device import pick_device
 from ..core.pipeline import RestorationPipeline, RestoreOptions
-from ..errors import WeightsNotFoundError
+from ..errors import ConfigError, WeightsNotFoundError
 from ..factory import create_embedder, create_sampler
-from ..pretrained import is_native_folder, load_network, native_info
+from ..model import ModelUnit, PairedDaclip, pair, provide, resolve_model
+from ..pretrained import load_network
 from ..specs import PipelineSpec
-from ..weights.fetch import find_weights, provide_weights
+from ..weights.fetch import resolve_weights
 from .recipe import get_recipe, with_overrides
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class BuiltPipeline:
     network_weights: Path
     embedder_weights: Path | None
     device: torch.device
+    #: the model as resolved (:func:`daclip_kit.model.resolve_model`) and the DA-CLIP it runs with
+    unit: ModelUnit | None = field(default=None, repr=False, compare=False)
+    daclip: PairedDaclip | None = field(default=None, repr=False, compare=False)
     #: pipelines on these networks with other sampler settings, made on demand (``daclip_kit.restore``)
     variants: dict[str, RestorationPipeline] = field(default_factory=dict, repr=False, compare=False)
 
@@ -64,15 +69,12 @@ class BuiltPipeline:
         return self.recipe
 
 
-def trained_sampler(recipe: PipelineSpec, weights: Path) -> PipelineSpec:
-    """Use the sampler a native network folder was trained with, when it records one."""
-    if not (recipe.sampler and is_native_folder(weights)):
+def trained_sampler(recipe: PipelineSpec, sampler: Mapping[str, Any] | None, where: object = "") -> PipelineSpec:
+    """Use the sampler a network was trained (or distilled) with, when it records one."""
+    if not (recipe.sampler and sampler):
         return recipe
-    trained = native_info(weights).sampler
-    if not trained:
-        return recipe
-    log.info("using the sampler settings %s stored with %s", trained, weights)
-    return dataclasses.replace(recipe, sampler=trained["name"], sampler_config=dict(trained.get("config", {})))
+    log.info("using the sampler settings %s stored with %s", dict(sampler), where)
+    return dataclasses.replace(recipe, sampler=sampler["name"], sampler_config=dict(sampler.get("config", {})))
 
 
 def load_embedder(name: str, weights: Path | None, device: torch.device, config: Mapping[str, Any] | None = None,
@@ -98,12 +100,13 @@ def load_embedder(name: str, weights: Path | None, device: torch.device, config:
     return embedder
 
 
-def _load_network(recipe: PipelineSpec, path: Path, overrides: Mapping[str, Any] | None,
+def _load_network(recipe: PipelineSpec, unit: ModelUnit, overrides: Mapping[str, Any] | None,
                   device: torch.device) -> tuple[PipelineSpec, torch.nn.Module]:
-    """The recipe with the sampler ``path`` was trained with and ``overrides``, and its network on
+    """The recipe with the sampler the model restores with and ``overrides``, and its network on
     ``device``."""
-    recipe = with_overrides(trained_sampler(recipe, path), overrides or {})
-    return recipe, load_network(recipe.backbone, path, config=dict(recipe.backbone_config) or None).to(device)
+    assert unit.network is not None
+    recipe = with_overrides(trained_sampler(recipe, unit.sampler, unit.network), overrides or {})
+    return recipe, load_network(recipe.backbone, unit.network, config=dict(recipe.backbone_config) or None).to(device)
 
 
 def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None = None,
@@ -117,9 +120,11 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
         model: a pipeline name (``"irsde-universal"``, ``"wild-ir"``, ``daclip-kit ls pipelines``)
             or a backbone name (``"nafnet-gopro-w64"``; its recipe, see
             :func:`~daclip_kit.pipelines.recipe.get_recipe`).
-        weights: the network's weights (file, native folder or registered name); default the
-            recipe's. A native folder trained by ``daclip-kit train`` brings its sampler settings.
-        embedder_weights: the embedder's weights; default the recipe's.
+        weights: the model, as any reference :func:`daclip_kit.model.resolve_model` takes (weights
+            name, file, native or model folder, run or checkpoint folder, ``hf://``); default the
+            recipe's. A trained model brings its sampler settings and the DA-CLIP it was trained with.
+        embedder_weights: the DA-CLIP to run with instead (any reference); checked against the one the
+            model records (embedding width, words). Default: the model's own, else the recipe's.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``None``/``"auto"`` picks CUDA when available.
         download: fetch missing named weights into the cache (first use); with ``False`` a missing
             file is a :class:`~daclip_kit.errors.WeightsNotFoundError` saying where to put it.
@@ -129,7 +134,10 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
         embedder_cache: embedders already built, reused and filled (:func:`load_embedder`).
 
     Raises:
-        UnknownComponentError, ConfigError, WeightsNotFoundError, CheckpointError.
+        UnknownComponentError: ``model`` or one of its components is not registered.
+        ConfigError: a setting or override the recipe's components refuse.
+        WeightsNotFoundError: weights that are neither on disk nor downloadable (offline, or ``download=False``).
+        CheckpointError: a weights file that does not load strictly into its network.
     """
     recipe = get_recipe(model)
     dev = pick_device(device)
@@ -137,35 +145,55 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
     if not net_ref:
         raise WeightsNotFoundError(f"{recipe.name!r} has no released weights; pass the network's weights "
                                    "(--weights FILE_OR_FOLDER), e.g. a run folder's checkpoints/step-N/network.")
-    # Everything missing is found first and then downloaded together, or named in one error.
-    net_found = find_weights(net_ref, search_dirs=search_dirs)
+    unit = resolve_model(net_ref, search_dirs=search_dirs)
+    if unit.is_daclip:
+        raise ConfigError(f"{net_ref} is a DA-CLIP, not a restoration network; classify with it, or pass it as "
+                          "--daclip-weights with a restorer's --weights.")
     network = None
-    if isinstance(net_found, Path):
-        recipe, network = _load_network(recipe, net_found, overrides, dev)
+    if unit.network is not None:  # loaded first: whether it takes conditioning decides if DA-CLIP is needed
+        recipe, network = _load_network(recipe, unit, overrides, dev)
         wants_embedder = bool(recipe.embedder) and bool(getattr(network, "accepts", None))
+    else:
+        wants_embedder = bool(with_overrides(recipe, overrides or {}).embedder)
     planned = recipe if network is not None else with_overrides(recipe, overrides or {})
-    if network is None:  # not loaded yet: a recipe with an embedder needs its weights too
-        wants_embedder = bool(planned.embedder)
-    emb_ref = embedder_weights if embedder_weights is not None else planned.embedder_weights
-    needed: list[tuple[Path | Any, str]] = [(net_found, "--weights")]
-    if wants_embedder and emb_ref:
-        needed.append((find_weights(emb_ref, search_dirs=search_dirs), "--daclip-weights"))
-    paths = provide_weights(needed, download=download, search_dirs=search_dirs)
-    net_path = paths[0]
-    emb_path = paths[1] if len(paths) > 1 else None
+    daclip = other = None
+    if wants_embedder and planned.embedder == "daclip":  # the model's own DA-CLIP, checked against a given one
+        daclip = pair(unit, embedder_weights, planned.embedder_weights or None, search_dirs=search_dirs)
+    elif wants_embedder:  # another embedder (a plugin's, CLIP): its weights file as given
+        ref = embedder_weights if embedder_weights is not None else planned.embedder_weights
+        other = resolve_weights(ref, download=download, search_dirs=search_dirs) if ref else None
+    unit, daclip = provide(unit, daclip, download=download, search_dirs=search_dirs)
     if network is None:
-        recipe, network = _load_network(recipe, net_path, overrides, dev)
+        recipe, network = _load_network(recipe, unit, overrides, dev)
     embedder = None
+    emb_path = daclip.path if daclip is not None else other
     if recipe.embedder and getattr(network, "accepts", None):
         embedder = load_embedder(recipe.embedder, emb_path, dev, recipe.embedder_config, cache=embedder_cache)
+        check_widths(network, embedder, unit, daclip)
     elif recipe.embedder:
         log.info("%s takes no conditioning; no embedder is built", recipe.backbone)
         recipe = dataclasses.replace(recipe, embedder="", embedder_weights="")
     options = RestoreOptions(steps=recipe.steps)
     if recipe.sampler:
         sampler = create_sampler(recipe.sampler, **dict(recipe.sampler_config))
-        pipe = RestorationPipeline(embedder=embedder, denoiser=network, sampler=sampler, options=options)
+        pipe = RestorationPipeline(embedder=embedder, denoiser=cast(Denoiser, network), sampler=sampler,
+                                   options=options)
     else:
-        pipe = RestorationPipeline(embedder=embedder, backbone=network, options=options)
-    log.info("built %s on %s (network %s, embedder %s)", recipe.name, dev, net_path, emb_path)
-    return BuiltPipeline(pipe, recipe, net_path, emb_path, dev)
+        pipe = RestorationPipeline(embedder=embedder, backbone=cast(RestorationBackbone, network), options=options)
+    assert unit.network is not None
+    log.info("built %s on %s (network %s, embedder %s)", recipe.name, dev, unit.network, emb_path)
+    return BuiltPipeline(pipe, recipe, unit.network, emb_path, dev, unit=unit, daclip=daclip)
+
+
+def check_widths(network: torch.nn.Module, embedder: Any, unit: ModelUnit, daclip: PairedDaclip | None) -> None:
+    """Refuse an embedder whose embeddings do not have the width the network takes, naming both.
+
+    Raises:
+        ConfigError: the widths differ.
+    """
+    want = int(getattr(network, "context_dim", 0) or getattr(getattr(network, "config", None), "context_dim", 0) or 0)
+    have = int(getattr(embedder, "embed_dim", 0) or 0)
+    if want and have and want != have:
+        name = daclip.describe() if daclip is not None else "the embedder"
+        raise ConfigError(f"{unit.ref} takes {want}-d embeddings, but the DA-CLIP {name} gives {have}-d ones; "
+                          "give the DA-CLIP the model was trained with (--daclip-weights).")

@@ -11,13 +11,13 @@ depend on batching, order or device.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
 
 from ..core.pipeline import RestorationPipeline, RestoreOptions, per_image_generators
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 
 #: ``progress(done, total)`` in units of one network evaluation of one image.
 ImageProgress = Callable[[float, float], None]
@@ -41,7 +41,8 @@ class Restored:
 def restore_images(pipeline: RestorationPipeline, images: Iterable[tuple[Hashable, torch.Tensor]], *,
                    options: RestoreOptions | None = None, batch_size: int = 1, seed: int = 0,
                    device: torch.device | str | None = None, total: int | None = None,
-                   progress: ImageProgress | None = None) -> Iterator[Restored]:
+                   progress: ImageProgress | None = None,
+                   noise: Mapping[Hashable, torch.Tensor] | None = None) -> Iterator[Restored]:
     """Restore ``(key, image)`` pairs, yielding :class:`Restored` as batches finish.
 
     Args:
@@ -53,6 +54,9 @@ def restore_images(pipeline: RestorationPipeline, images: Iterable[tuple[Hashabl
         device: where to move each batch (default: the network's device).
         total: the number of images, when known, for ``progress``.
         progress: ``progress(done, total)`` in image-evaluations (``total * evaluations``).
+        noise: each image's start noise by key, ``(1, 3, H, W)`` or ``(1, 1 + S, 3, H, W)``
+            (:func:`~daclip_kit.core.pipeline.start_noise`), instead of drawing it from its
+            generator; every key needs one.
 
     Yields:
         :class:`Restored`, in batch completion order (not necessarily input order).
@@ -77,7 +81,9 @@ def restore_images(pipeline: RestorationPipeline, images: Iterable[tuple[Hashabl
             if progress is not None:
                 progress(base + k * len(batch), whole if whole is not None else base + per_image * len(batch))
 
-        result = pipeline(lq, generator=per_image_generators(seed, len(batch)), options=opts, progress=on_step)
+        given = None if noise is None else torch.cat([noise[key] for key, _ in batch])
+        result = pipeline(lq, generator=per_image_generators(seed, len(batch)), options=opts, progress=on_step,
+                          noise=given)
         out = result.image.float().cpu()
         seconds = (time.perf_counter() - start) / len(batch)
         done = base + per_image * len(batch)
@@ -87,6 +93,14 @@ def restore_images(pipeline: RestorationPipeline, images: Iterable[tuple[Hashabl
     for key, image in images:
         if image.ndim != 4 or image.shape[0] != 1:
             raise ConfigError(f"image {key!r} must be a (1, 3, H, W) tensor, got shape {tuple(image.shape)}.")
+        if noise is not None:
+            if key not in noise:
+                raise ConfigError(f"noise= has no start noise for image {key!r}; give one per image.")
+            z = noise[key]
+            if z.ndim not in (4, 5) or z.shape[0] != 1 or tuple(z.shape[-3:]) != tuple(image.shape[1:]):
+                raise ShapeError(f"The start noise of image {key!r} has shape {tuple(z.shape)}; the image takes "
+                                 f"{(1, *image.shape[1:])} (its own size, not padded), or (1, 1 + S, "
+                                 f"{', '.join(map(str, image.shape[1:]))}) with the S later draws.")
         bucket = pending.setdefault(tuple(image.shape[1:]), [])
         bucket.append((key, image))
         if len(bucket) == batch_size:

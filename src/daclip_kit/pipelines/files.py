@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import InputError
 from ..io import (
@@ -31,6 +33,10 @@ from ..io import (
     read_image,
     write_image,
 )
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils.data import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +94,7 @@ def plan_outputs(inputs: Sequence[Path], output: str | Path, *, overwrite: bool 
         folder = output
     _check_writable(folder)
     by_name: dict[Path, list[Path]] = defaultdict(list)
-    for src, dst in zip(inputs, outs):
+    for src, dst in zip(inputs, outs, strict=True):
         by_name[dst].append(src)
     clashes = {dst: srcs for dst, srcs in by_name.items() if len(srcs) > 1}
     if clashes:
@@ -101,7 +107,7 @@ def plan_outputs(inputs: Sequence[Path], output: str | Path, *, overwrite: bool 
             raise InputError(f"Output {dst} is one of the inputs; choose another --output "
                              "(inputs are never overwritten).")
     sizes = [image_size(p, max_pixels=max_pixels) for p in inputs]
-    jobs = [Job(src, dst, size) for src, dst, size in zip(inputs, outs, sizes)]
+    jobs = [Job(src, dst, size) for src, dst, size in zip(inputs, outs, sizes, strict=True)]
     done = [j for j in jobs if j.output.exists()]
     if done and not (overwrite or resume):
         shown = ", ".join(str(j.output) for j in done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
@@ -134,7 +140,7 @@ class _Decoded:
 
 
 def decoded_images(jobs: Sequence[Job], *, workers: int = 0, max_pixels: int | None = MAX_PIXELS
-                   ) -> Iterator[tuple[int, object]]:
+                   ) -> Iterator[tuple[int, torch.Tensor]]:
     """``(job index, (1, 3, H, W) image)`` in job order, decoded by ``workers`` processes ahead of
     use (``PREFETCH`` each; ``0``: in this process, one at a time).
 
@@ -143,7 +149,7 @@ def decoded_images(jobs: Sequence[Job], *, workers: int = 0, max_pixels: int | N
     """
     from torch.utils.data import DataLoader
 
-    dataset = _Decoded(jobs, max_pixels)
+    dataset = cast("Dataset[Any]", _Decoded(jobs, max_pixels))  # a map-style dataset by its methods
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
                         prefetch_factor=PREFETCH if workers else None, persistent_workers=False)
     for index, image, error in loader:
@@ -200,7 +206,8 @@ class FileResult:
 def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: int = 1, seed: int = 0,
                   device=None, workers: int = 0, overwrite: bool = False, max_pixels: int | None = MAX_PIXELS,
                   progress: Callable[[float, float], None] | None = None,
-                  on_written: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+                  on_written: Callable[[FileResult], None] | None = None,
+                  noise: Mapping[Path, Any] | None = None) -> list[FileResult]:
     """Restore ``jobs`` (from :func:`plan_outputs`) with ``pipeline`` and write the outputs.
 
     Args:
@@ -217,6 +224,8 @@ def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: in
         on_written: called with each :class:`FileResult` as soon as its file is in place (from
             the writer thread; writes finish in batch completion order). When the run stops early
             (an error, Ctrl-C), the files already written have all been reported.
+        noise: each input's start noise by input path (``restore --noise``; see
+            :func:`~daclip_kit.pipelines.engine.restore_images`).
 
     Returns:
         The written files, in input order.
@@ -229,13 +238,15 @@ def restore_files(pipeline, jobs: Sequence[Job], *, options=None, batch_size: in
     results: list[FileResult] = []
     try:
         images = decoded_images(jobs, workers=workers, max_pixels=max_pixels)
+        by_job: dict[Hashable, torch.Tensor] | None = (
+            None if noise is None else {i: noise[j.input] for i, j in enumerate(jobs)})
         for item in restore_images(pipeline, images, options=options, batch_size=batch_size, seed=seed,
-                                   device=device, total=len(jobs), progress=progress):
-            job = jobs[item.key]
+                                   device=device, total=len(jobs), progress=progress, noise=by_job):
+            job = jobs[cast(int, item.key)]  # the job's index (decoded_images)
             height, width = item.image.shape[-2:]
             result = FileResult(job.input, job.output, (int(width), int(height)), item.seconds)
             writer.submit(job.output, item.image, job.input,
-                          written=None if on_written is None else (lambda r=result: on_written(r)))
+                          written=None if on_written is None else functools.partial(on_written, result))
             results.append(result)
     finally:
         writer.close()

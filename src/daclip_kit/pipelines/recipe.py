@@ -99,6 +99,37 @@ def with_overrides(recipe: PipelineSpec, overrides: Mapping[str, Any]) -> Pipeli
     return dataclasses.replace(recipe, **changes)
 
 
+def layer_overrides(*layers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One mapping of :func:`with_overrides` settings that has the effect of applying ``layers`` one
+    after the other (a bench row's settings, then the user's ``--sampler``/``--steps``/``--set``).
+
+    :func:`with_overrides` applies a ``sampler`` before every ``sampler.KEY``, so merging the layers
+    into one dict would give a layer's new sampler the settings an earlier layer made for its own (an
+    IR-SDE row's ``sampler.mode = "sde"`` given to ``mrs``). Here a layer that names a ``sampler``
+    drops the earlier layers' ``sampler.KEY`` settings the new sampler does not have, as
+    :func:`with_sampler` does with a recipe's; those it shares (the SDE's ``max_sigma``, ``T``,
+    ``schedule``, ``eps``) carry over, and a later layer's own settings always win.
+
+    Returns:
+        ``(settings, left out)``: the merged settings and the earlier layers' settings that were
+        dropped (key -> value).
+
+    Raises:
+        UnknownComponentError: a layer names a sampler that is not registered.
+    """
+    merged: dict[str, Any] = {}
+    dropped: dict[str, Any] = {}
+    for layer in layers:
+        if "sampler" in layer:
+            fields = config_fields("samplers", str(layer["sampler"]))
+            for key in list(merged):
+                section, dot, field = key.partition(".")
+                if section == "sampler" and dot and fields is not None and field not in fields:
+                    dropped[key] = merged.pop(key)
+        merged.update(layer)
+    return merged, dropped
+
+
 def parse_settings(pairs: list[str]) -> dict[str, str]:
     """``["sampler.order=3", "steps=10"]`` -> ``{"sampler.order": "3", "steps": "10"}`` (values are
     typed later, by the component's config)."""

@@ -3,6 +3,8 @@
 ``daclip-kit classify --calibrate ROOT --weights MODEL [--out DIR]`` runs
 :func:`calibrate_embedder` on ``ROOT/val`` and :func:`write_calibrated` stores the result in the
 model's folder (``config.json``, ``config.ood``); ``train daclip`` calibrates after each validation.
+A calibration records the digest of the weights it was measured on
+(:func:`daclip_kit.checkpoint.state_dict_sha256`) and is written only beside those weights.
 
 Example:
     >>> from daclip_kit import create_embedder  # doctest: +SKIP
@@ -16,15 +18,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from ..checkpoint import state_dict_sha256
 from ..core.embedder import EmbeddingProvider
 from ..core.ood import DEFAULT_FALSE_ALARM, OodCalibration, calibrate
 from ..data.universal import degradation_folders, scan_universal
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..io import read_image
+
+if TYPE_CHECKING:
+    from ..embedders.daclip.model import DaCLIP
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +56,8 @@ def calibrate_embedder(embedder: EmbeddingProvider, root: str | Path, *,
 
     The LQ images of the folders named after the model's degradation words are in distribution
     (the threshold flags ``false_alarm`` of them); their clean GT images are measured as an
-    out-of-distribution set (recorded as ``detection["clean (val GT)"]``).
+    out-of-distribution set (recorded as ``detection["clean (val GT)"]``). The calibration records
+    the digest of the embedder's network (its ``model``, where it has one: a DA-CLIP's).
 
     Args:
         embedder: the model (its :attr:`~EmbeddingProvider.degradations` are the labels).
@@ -76,18 +85,33 @@ def calibrate_embedder(embedder: EmbeddingProvider, root: str | Path, *,
         clean = max_probs(embedder, [p.gt for p in pairs], words)
     finally:
         embedder.train(was_training)
-    return calibrate(val, words, false_alarm=false_alarm, detection={CLEAN_SET: clean})
+    network = getattr(embedder, "model", None)
+    digest = state_dict_sha256(network) if isinstance(network, torch.nn.Module) else None
+    return calibrate(val, words, false_alarm=false_alarm, detection={CLEAN_SET: clean}, state_dict_sha256=digest)
 
 
-def write_calibrated(model: torch.nn.Module, calibration: OodCalibration, out: str | Path, *,
+def write_calibrated(model: DaCLIP, calibration: OodCalibration, out: str | Path, *,
                      overwrite: bool = False) -> Path:
     """Write the DA-CLIP network ``model`` with ``calibration`` (and its words) as a native folder.
 
+    ``calibration`` must have been measured on ``model``'s weights: it is written with their digest
+    (``state_dict_sha256``; recorded here where the calibration has none, e.g. one made with
+    :func:`~daclip_kit.core.ood.calibrate` from scores), and one recording another digest is refused.
     The folder is written atomically (:func:`daclip_kit.io.atomic_folder`); an existing model
     folder is replaced only with ``overwrite``.
+
+    Raises:
+        ConfigError: ``calibration`` records the digest of other weights than ``model``'s.
     """
     from ..embedders.daclip.convert import save_daclip
 
+    digest = state_dict_sha256(model)
+    if calibration.state_dict_sha256 is None:
+        calibration = replace(calibration, state_dict_sha256=digest)
+    elif calibration.state_dict_sha256 != digest:
+        raise ConfigError(f"The calibration was measured on other weights (digest {calibration.state_dict_sha256[:12]}"
+                          f"...) than the DA-CLIP written to {str(out)!r} ({digest[:12]}...); calibrate this model "
+                          "(calibrate_embedder, or `daclip-kit classify --calibrate`) and write that.")
     model.degradations = tuple(calibration.labels)
     model.ood = calibration.to_dict()
     return save_daclip(model, out, overwrite=overwrite)

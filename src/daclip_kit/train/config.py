@@ -1,4 +1,4 @@
-"""Run configs of the two trainers (torch-free): nested frozen dataclasses read from TOML.
+"""Run configs of the trainers (torch-free): nested frozen dataclasses read from TOML.
 
 Every default is the official recipe; the source of each is given next to the field
 (FACTS = ``shared/reference/FACTS.md``: §1.7 DA-CLIP training, §2.6-2.7 IR-SDE training).
@@ -9,6 +9,12 @@ Every default is the official recipe; the source of each is given next to the fi
   IR-SDE U-Net, ``config/daclip-sde/options/train.yml``) with a frozen embedder. The network,
   sampler and embedder are registry components (``[network] name = "..."``), so a plugin's
   backbone trains with the same verb.
+* ``train distill``: :class:`~daclip_kit.train.distill_config.DistillTrainConfig`.
+
+The sections the trainers share (the loop settings, the restoration network's sections, the
+optimizer) live in :mod:`.sections` and are importable from here too. :data:`TRAINERS` is the one
+table of trainers (kind -> config class, train function, description) that :func:`config_class`
+and ``daclip-kit train`` read.
 
 Unknown keys are errors with a suggestion; ``--set section.key=value`` overrides are coerced by
 the field's type (:func:`daclip_kit.config.apply_overrides`), never evaluated.
@@ -17,105 +23,32 @@ the field's type (:func:`daclip_kit.config.apply_overrides`), never evaluated.
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..components import check_component
-from ..config import Component, apply_overrides, from_dict, load_toml, parse_size, to_dict, tomllib
+from ..config import Component, apply_overrides, from_dict, load_toml, to_dict, tomllib
 from ..errors import ConfigError, UnknownComponentError
 from ..plugins import get_registry
+from ..specs import load_target
+from .distill_config import DistillTrainConfig
+from .sections import EMAConfig as EMAConfig  # `X as X`: sections that moved to .sections, re-exported
+from .sections import IRSDEDataConfig as IRSDEDataConfig
+from .sections import IRSDEOptimConfig as IRSDEOptimConfig
+from .sections import (
+    LoopConfig,
+    NetworkTrainConfig,
+    OptimConfig,
+    Precision,
+    _check_batching,
+    _check_new_share,
+    check_float,
+    check_int,
+)
+from .sections import ValidationConfig as ValidationConfig
 from .toml_text import dumps
-
-Precision = Literal["fp32", "bf16", "fp16"]
-
-
-def _bad(key: str, value: Any, allowed: str) -> ConfigError:
-    return ConfigError(f"{key}={value!r} is out of range: it must be {allowed}.")
-
-
-def check_int(key: str, value: Any, low: int = 0, *, allow_none: bool = False) -> None:
-    """Refuse an integer setting below ``low`` (one line naming ``key`` and the range)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _bad(key, value, f"an integer >= {low}" + (" or none" if allow_none else ""))
-
-
-def check_float(key: str, value: Any, *, low: float = 0.0, high: float = math.inf, low_open: bool = False,
-                high_open: bool = False, allow_none: bool = False) -> None:
-    """Refuse a non-finite number or one outside ``[low, high]`` (``(`` / ``)`` when open)."""
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        if math.isinf(high):
-            allowed = f"a finite number {'>' if low_open else '>='} {low:g}"
-        else:
-            allowed = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise _bad(key, value, allowed + (" or none" if allow_none else ""))
-
-
-@dataclass(frozen=True, kw_only=True)
-class OptimConfig:
-    """AdamW with a cosine learning-rate schedule (linear warmup first when ``warmup_steps > 0``).
-
-    The rate at step ``k`` (0-based) is ``lr (k+1)/warmup_steps`` during warmup, then
-    ``min_lr + (lr - min_lr)(1 + cos(pi e / E)) / 2`` with ``e = k - warmup_steps`` and
-    ``E = total - warmup_steps``: open_clip's ``cosine_lr`` for ``min_lr = 0`` and
-    ``CosineAnnealingLR(T_max=total, eta_min=min_lr)`` for ``warmup_steps = 0``.
-
-    Weight decay applies to matrices only: gains, biases and ``logit_scale`` get none
-    (open_clip's ``exclude`` rule: ``ndim < 2`` or ``bn``/``ln``/``bias``/``logit_scale`` in the name).
-
-    Attributes:
-        lr: peak learning rate.
-        betas, eps: AdamW moments.
-        weight_decay: decoupled decay of the matrices.
-        warmup_steps: linear warmup steps.
-        min_lr: the rate the cosine ends at.
-        grad_clip: clip the gradients' global L2 norm to this; ``None`` for no clipping (official).
-    """
-
-    lr: float = 2e-5
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    weight_decay: float = 0.05
-    warmup_steps: int = 100
-    min_lr: float = 0.0
-    grad_clip: float | None = None
-
-    def __post_init__(self) -> None:
-        check_float("optim.lr", self.lr, low_open=True)
-        check_float("optim.min_lr", self.min_lr)
-        if self.min_lr > self.lr:
-            raise ConfigError(f"optim.min_lr={self.min_lr} is out of range: it must be in [0, optim.lr={self.lr}].")
-        if len(self.betas) != 2:
-            raise ConfigError(f"optim.betas={list(self.betas)} must hold two numbers in [0, 1), e.g. [0.9, 0.99].")
-        for i, beta in enumerate(self.betas):
-            check_float(f"optim.betas[{i}]", beta, high=1.0, high_open=True)
-        check_float("optim.eps", self.eps, low_open=True)
-        check_float("optim.weight_decay", self.weight_decay)
-        check_int("optim.warmup_steps", self.warmup_steps, 0)
-        check_float("optim.grad_clip", self.grad_clip, low_open=True, allow_none=True)
-
-
-@dataclass(frozen=True, kw_only=True)
-class IRSDEOptimConfig(OptimConfig):
-    """:class:`OptimConfig` with the IR-SDE defaults (train.yml: AdamW lr 2e-4, betas (0.9, 0.99),
-    no weight decay, ``TrueCosineAnnealingLR`` to ``eta_min`` 1e-6, no warmup)."""
-
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    min_lr: float = 1e-6
-
 
 # -- stage 1: DA-CLIP ---------------------------------------------------------------------------
 
@@ -218,7 +151,7 @@ class DaClipValidationConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DaClipTrainConfig:
+class DaClipTrainConfig(LoopConfig):
     """Contrastive training of DA-CLIP's controller (paper §3.1; FACTS §1.7).
 
     CLIP is frozen; the controller and DA-CLIP's ``logit_scale`` are trained with
@@ -227,174 +160,34 @@ class DaClipTrainConfig:
     Attributes:
         data, model, optim, validation: the sections above (optim defaults: lr 2e-5, betas
             (0.9, 0.98), eps 1e-6, weight decay 0.05, warmup 100: the README single-GPU recipe).
-        epochs: passes over the data (30); ignored when ``max_steps`` is set.
-        max_steps: total optimizer steps; ``None`` derives them from ``epochs``.
-        log_every: log every N steps.
-        save_every: checkpoint every N steps (``0``: once per epoch, as the official runs);
-            the last step is always saved.
-        keep: keep only the newest N checkpoints (``0`` keeps all).
-        out_dir: the run folder.
-        seed: seeds model init, data order, crops.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
-        precision: ``"fp16"`` (official ``amp``: autocast + gradient scaling, CUDA only),
-            ``"bf16"`` (autocast) or ``"fp32"``.
-        activation_checkpointing: keep only the inputs of the big blocks (the vision towers'
-            transformer blocks here, the U-Net's blocks in stage 2) in the forward pass and
-            recompute the rest in the backward pass (``torch.utils.checkpoint``, non-reentrant):
-            less memory, about a third more compute, the same gradients.
-        max_memory: memory the run may use per process, e.g. ``"12G"`` (``None``: the device's);
-            a run whose estimate (printed at the start) does not fit is refused before it starts,
-            naming settings that fit (see docs/train.md).
+
+    The loop settings are :class:`~daclip_kit.train.sections.LoopConfig`'s, with these defaults:
+    ``epochs`` 30 (a number, never none), ``out_dir`` ``runs/daclip``, ``precision`` ``"fp16"``
+    (the official ``amp``); ``save_every`` 0 saves once per epoch, as the official runs;
+    ``activation_checkpointing`` applies to the vision towers' transformer blocks.
     """
 
     data: DaClipDataConfig = field(default_factory=DaClipDataConfig)
     model: DaClipModelConfig = field(default_factory=DaClipModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     validation: DaClipValidationConfig = field(default_factory=DaClipValidationConfig)
+    # the loop defaults of this trainer (the fields are LoopConfig's)
     epochs: int = 30
-    max_steps: int | None = None
-    log_every: int = 100
-    save_every: int = 0
-    keep: int = 0
     out_dir: str = "runs/daclip"
-    seed: int = 0
-    device: str = "auto"
     precision: Precision = "fp16"
-    activation_checkpointing: bool = False
-    max_memory: str | None = None
-
-    def validate(self) -> DaClipTrainConfig:
-        """Check settings that depend on each other (after all overrides); returns ``self``."""
-        _check_loop(self)
-        return self
 
 
 # -- stage 2: IR-SDE ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True)
-class IRSDEDataConfig:
-    """Paired LQ/GT patches of the universal layout, balanced over degradations (FACTS §2.7).
-
-    Item ``i`` of an epoch takes degradation ``i % n`` and a random image of it, so every type is
-    seen equally often whatever the folder sizes; an epoch has as many items as GT images.
-
-    Attributes:
-        root: the universal folder; ``ROOT/<split>/<degradation>/{LQ,GT}``.
-        split: training split folder.
-        degradations: folders to train on; ``None`` (default): every folder found in
-            ``root/split``, the ten official words first in their official order, then the others
-            sorted (the official data set holds exactly the ten), so a folder added with
-            ``daclip-kit data add`` is trained on without further settings.
-        new_share: ``None``: folders balanced (official). A number in (0, 1): the folders outside
-            the ten built-in words get this share of the items together, the built-in ones the
-            rest (equal within each kind); for fine-tuning (``irsde_finetune.toml``).
-        batch_size: the global batch: patches per optimizer step over all processes and
-            accumulation steps (16; the official distributed code also splits it over GPUs).
-        accumulate_steps: split each process's share of the batch into this many micro-batches
-            (memory); the step equals one on the whole batch (see docs/train.md).
-        patch_size: side of the random crop taken at the same place in LQ and GT (256).
-        augment: random horizontal/vertical flips and transposition, each p = 0.5 (``use_flip``,
-            ``use_rot``).
-        num_workers: data-loader processes per training process (``n_workers`` 16 in train.yml;
-            lower it on small machines).
-    """
-
-    root: str = "datasets/universal"
-    split: str = "train"
-    degradations: tuple[str, ...] | None = None
-    new_share: float | None = None
-    batch_size: int = 16
-    accumulate_steps: int = 1
-    patch_size: int = 256
-    augment: bool = True
-    num_workers: int = 16
-
-    def __post_init__(self) -> None:
-        _check_batching(self)
-        _check_new_share(self)
-        check_int("data.patch_size", self.patch_size, 1)
-
-
-@dataclass(frozen=True, kw_only=True)
-class EMAConfig:
-    """Exponential moving average of the network: ``ema_pytorch.EMA(beta=decay,
-    update_every=..., update_after_step=..., inv_gamma=..., power=...)``, as the official
-    train.yml (``EMA(beta=0.995, update_every=10)`` with the package's other defaults).
-
-    After optimizer step ``n = 1, 2, ...`` (``s = n - 1``): at ``s = 0`` and at every multiple
-    ``s`` of ``update_every`` up to ``update_after_step`` the weights are copied (warm-up: the
-    average never starts from the random initialisation); at later multiples
-    ``ema = d * ema + (1 - d) * weights`` with the ramped decay
-    ``d = min(decay, 1 - (1 + (n - update_after_step - 1) / inv_gamma) ** -power)``.
-
-    Attributes:
-        enabled: keep an EMA (saved as ``network-ema`` next to ``network``).
-        decay: the largest decay (``beta``), in [0, 1).
-        update_every: average every N steps (>= 1).
-        update_after_step: copy instead of averaging up to this step (>= 0).
-        inv_gamma, power: the decay ramp (> 0 each); with the defaults the decay reaches 0.9 at
-            about step 130, 0.99 at 1,100 and its cap 0.995 at 2,930.
-    """
-
-    enabled: bool = True
-    decay: float = 0.995
-    update_every: int = 10
-    update_after_step: int = 100
-    inv_gamma: float = 1.0
-    power: float = 2 / 3
-
-    def __post_init__(self) -> None:
-        check_float("ema.decay", self.decay, high=1.0, high_open=True)
-        check_int("ema.update_every", self.update_every, 1)
-        check_int("ema.update_after_step", self.update_after_step, 0)
-        check_float("ema.inv_gamma", self.inv_gamma, low_open=True)
-        check_float("ema.power", self.power, low_open=True)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ValidationConfig:
-    """Periodic validation PSNR with a short sampler run (train.yml: every 1e4 steps, the first
-    100 val images).
-
-    Attributes:
-        every: validate every N steps; ``0`` never.
-        split: the validation split folder.
-        count: images, taken round-robin over the degradation folders.
-        steps: sampler steps per image (``None``: the sampler's default, all ``T``); the
-            training sampler's own settings (e.g. its ``mode``) are used.
-        use_ema: validate the EMA weights instead of the trained ones.
-    """
-
-    every: int = 10_000
-    split: str = "val"
-    count: int = 100
-    steps: int | None = None
-    use_ema: bool = False
-
-    def __post_init__(self) -> None:
-        check_int("validation.every", self.every, 0)
-        check_int("validation.count", self.count, 1)
-        check_int("validation.steps", self.steps, 1, allow_none=True)
-
-
-def _default_network() -> Component:
-    return Component("irsde-unet")
-
-
-def _default_sampler() -> Component:
-    return Component("irsde")
-
-
-def _default_embedder() -> Component:
-    return Component("daclip", {"weights": "daclip-vit-b-32", "quantize_input": True})
-
-
-@dataclass(frozen=True, kw_only=True)
-class RestorationTrainConfig:
+class RestorationTrainConfig(NetworkTrainConfig):
     """Training a restoration network with a frozen embedder (paper §3.2; FACTS §2.5-2.7).
 
+    The sections are :class:`~daclip_kit.train.sections.NetworkTrainConfig`'s, the loop settings
+    :class:`~daclip_kit.train.sections.LoopConfig`'s; what they mean here:
+
     Attributes:
-        data, ema, validation: the sections above.
+        data, ema, validation: :class:`IRSDEDataConfig`, :class:`EMAConfig`, :class:`ValidationConfig`.
         network: the network, a registered backbone with its settings (``daclip-kit ls
             backbones``); default ``irsde-unet`` (the universal U-Net: nf 64, ch_mult (1,2,4,8),
             context 512, both contexts). Denoisers learn the sampler's training objective,
@@ -418,40 +211,22 @@ class RestorationTrainConfig:
         optim: AdamW lr 2e-4, betas (0.9, 0.99), no weight decay, cosine to 1e-6, no warmup.
         max_steps: total steps (``niter`` 700,000).
         log_every: 200 (``print_freq``); save_every: 10,000 (``save_checkpoint_freq``).
-        keep, out_dir, seed (0), device, precision (``"fp32"``: the official training has no amp),
-            activation_checkpointing, max_memory: as in :class:`DaClipTrainConfig`.
+        out_dir: ``runs/irsde``; precision: ``"fp32"`` (the official training has no amp); the
+            other loop settings keep :class:`~daclip_kit.train.sections.LoopConfig`'s defaults.
     """
 
-    data: IRSDEDataConfig = field(default_factory=IRSDEDataConfig)
-    network: Component = field(default_factory=_default_network)
-    init_from: str | None = None
-    sampler: Component = field(default_factory=_default_sampler)
-    embedder: Component = field(default_factory=_default_embedder)
     objective: Literal["ml", "noise", "clean"] = "ml"
     loss: Literal["l1", "l2", "psnr"] = "l1"
-    optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
-    ema: EMAConfig = field(default_factory=EMAConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    epochs: int | None = None
+    # the loop defaults of this trainer (the fields are LoopConfig's)
     max_steps: int | None = 700_000
     log_every: int = 200
     save_every: int = 10_000
-    keep: int = 0
     out_dir: str = "runs/irsde"
-    seed: int = 0
-    device: str = "auto"
-    precision: Precision = "fp32"
-    activation_checkpointing: bool = False
-    max_memory: str | None = None
-
-    @property
-    def uses_embedder(self) -> bool:
-        return self.embedder.name != "none"
 
     def validate(self) -> RestorationTrainConfig:
         """Check every section, the registered components' settings included (after all
         overrides), before anything is written; returns the config with typed settings."""
-        _check_loop(self)
+        super().validate()
         network = check_component("backbones", self.network, "network")
         spec = get_registry("backbones").get(network.name)
         sampler = check_component("samplers", self.sampler, "sampler")
@@ -477,33 +252,6 @@ def _takes_context(network: Component) -> bool:
 
 #: The name stage 2 had when it trained the IR-SDE U-Net only; kept for existing scripts.
 IRSDETrainConfig = RestorationTrainConfig
-
-
-def _check_batching(data: Any) -> None:
-    check_int("data.batch_size", data.batch_size, 1)
-    check_int("data.accumulate_steps", data.accumulate_steps, 1)
-    check_int("data.num_workers", data.num_workers, 0)
-    if data.batch_size % data.accumulate_steps:
-        raise ConfigError(f"data.batch_size={data.batch_size} must be divisible by data.accumulate_steps="
-                          f"{data.accumulate_steps} (each micro-batch has batch_size / accumulate_steps items).")
-
-
-def _check_new_share(data: Any) -> None:
-    check_float("data.new_share", data.new_share, high=1.0, low_open=True, high_open=True, allow_none=True)
-
-
-def _check_loop(cfg: Any) -> None:
-    check_int("max_steps", cfg.max_steps, 1, allow_none=True)
-    check_int("epochs", cfg.epochs, 1, allow_none=True)
-    if cfg.max_steps is None and not cfg.epochs:
-        raise ConfigError("Set max_steps or epochs (e.g. --max-steps 1000).")
-    check_int("log_every", cfg.log_every, 1)
-    check_int("save_every", cfg.save_every, 0)
-    check_int("keep", cfg.keep, 0)
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
-        raise _bad("seed", cfg.seed, f"an integer in [0, {2**32 - 1}]")
-    if getattr(cfg, "max_memory", None) is not None:
-        parse_size(cfg.max_memory, "max_memory")
 
 
 #: Settings that may differ from the stored ``config.toml`` when a run is resumed: how long to
@@ -544,20 +292,56 @@ def resume_changes(stored: Any, new: Any) -> list[tuple[str, Any, Any]]:
             if a.get(k, ABSENT) != b.get(k, ABSENT) and not _allowed(k)]
 
 
-#: The trainers by CLI name (``irsde`` is the older name of ``restoration``).
-TRAINERS = ("daclip", "restoration", "irsde", "distill")
+@dataclass(frozen=True)
+class Trainer:
+    """One trainer of ``daclip-kit train KIND``: a row of :data:`TRAINERS`.
+
+    Attributes:
+        kind: its name on the command line.
+        config: its run-config class (:func:`load_run_config` reads run files into it).
+        target: ``"module:function"`` of its train function, imported only when it runs (torch).
+        description: what it trains, for ``--help``.
+    """
+
+    kind: str
+    config: type[LoopConfig]
+    target: str
+    description: str
+
+    def train_function(self) -> Callable[..., Any]:
+        """The train function (``train_daclip``, ``train_restoration``, ``train_distill``)."""
+        return load_target(self.target)
+
+
+#: The one table of trainers, by CLI name (``irsde`` is the older name of ``restoration``), read by
+#: :func:`config_class` and ``daclip-kit train``.
+TRAINERS: dict[str, Trainer] = {row.kind: row for row in (
+    Trainer("daclip", DaClipTrainConfig, "daclip_kit.train.daclip:train_daclip", "DA-CLIP's controller (stage 1)"),
+    Trainer("restoration", RestorationTrainConfig, "daclip_kit.train.restoration:train_restoration",
+            "the restoration network (stage 2; any registered backbone, the IR-SDE U-Net by default)"),
+    Trainer("irsde", RestorationTrainConfig, "daclip_kit.train.restoration:train_restoration",
+            "the older name of restoration"),
+    Trainer("distill", DistillTrainConfig, "daclip_kit.train.distill:train_distill",
+            "a 1-, 2- or 4-evaluation student of a trained diffusion network"),
+)}
+
+
+def trainer(kind: str) -> Trainer:
+    """The row of :data:`TRAINERS` called ``kind``.
+
+    Raises:
+        UnknownComponentError: not a trainer (the message lists them, with a close match).
+    """
+    if kind not in TRAINERS:
+        raise UnknownComponentError("trainer", kind, TRAINERS)
+    return TRAINERS[kind]
 
 
 def config_class(kind: str) -> type:
-    """``DaClipTrainConfig`` for ``"daclip"``, ``RestorationTrainConfig`` for ``"restoration"``,
-    ``DistillTrainConfig`` for ``"distill"``."""
-    if kind not in TRAINERS:
-        raise UnknownComponentError("trainer", kind, TRAINERS)
-    if kind == "distill":  # built from this module's sections: imported here, not at the top, to avoid a cycle
-        from .distill_config import DistillTrainConfig
-
-        return DistillTrainConfig
-    return DaClipTrainConfig if kind == "daclip" else RestorationTrainConfig
+    """The run-config class of trainer ``kind``: ``DaClipTrainConfig`` for ``"daclip"``,
+    ``RestorationTrainConfig`` for ``"restoration"`` (and ``"irsde"``), ``DistillTrainConfig`` for
+    ``"distill"``."""
+    return trainer(kind).config
 
 
 #: The run files shipped with the package (``examples/train`` in a clone links here).

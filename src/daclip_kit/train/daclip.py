@@ -30,22 +30,22 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_strict, read_state_dict
-from ..core.ood import calibrate
+from ..checkpoint import load_strict, read_state_dict, state_dict_sha256
+from ..core.ood import OodCalibration, calibrate
 from ..embedders.daclip.architectures import clip_kwargs
 from ..embedders.daclip.architectures import model_config as bundled_config
 from ..embedders.daclip.convert import load_daclip, load_official_daclip, save_daclip
 from ..embedders.daclip.loss import DaClipLoss
 from ..embedders.daclip.model import DaCLIP
+from ..embedders.daclip.provider import daclip_weights
 from ..embedders.preprocess import clip_preprocess
 from ..embedders.tokenizer import tokenize
 from ..errors import CheckpointError, UnknownComponentError, WeightsNotFoundError
 from ..io import read_image
-from ..weights import resolve_weights
-from .checkpoints import newest_model_folder
+from ..weights import is_hub_ref
+from .calibrate import CLEAN_SET
 from .config import DaClipModelConfig, DaClipTrainConfig
 from .datasets import CaptionImageDataset
-from .calibrate import CLEAN_SET
 from .loop import Progress, StepContext, TrainResult, TrainTask, run
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,17 @@ def build_daclip(cfg: DaClipModelConfig) -> DaCLIP:
     if source is None:
         return DaCLIP.from_config(config)
     path = Path(source)
-    if not path.exists() and _is_weights_name(source):
-        path = resolve_weights(source, download=True)
-    if path.is_dir():
-        folder = newest_model_folder(path, (MODEL_DIR,))
-        if folder is None:
+    if is_hub_ref(source) or path.is_dir() or (not path.exists() and _is_weights_name(source)):
+        try:  # the one model resolver: a name, hf://, a DA-CLIP folder, a run or checkpoint, a restorer's pair
+            path = daclip_weights(source, download=True)
+        except WeightsNotFoundError as exc:
+            if not path.is_dir():
+                raise
             raise CheckpointError(f"model.pretrained={source!r} is a folder but neither a DA-CLIP folder nor a run "
                                   f"folder with {MODEL_DIR}/ checkpoints; give a native DA-CLIP folder, a "
-                                  "`daclip-kit train daclip` run folder, a released .pt or a weights name.")
-        return load_daclip(folder)
+                                  "`daclip-kit train daclip` run folder, a released .pt or a weights name.") from exc
+    if path.is_dir():
+        return load_daclip(path)
     if path.is_file():
         sd = read_state_dict(path)
         if any(k.startswith("visual_control.") for k in sd):
@@ -147,6 +149,9 @@ class DaClipTask(TrainTask):
         self.criterion = DaClipLoss()
         self.dataset = CaptionImageDataset(cfg.data.csv_path(), self.model.image_size, seed=cfg.seed,
                                            crop=cfg.data.crop, new_share=cfg.data.new_share)
+        #: The last step taken (named in the messages of a checkpoint's calibration).
+        self.step = 0
+        self._digest_at: tuple[int, str] | None = None
         self.batch_size = cfg.data.batch_size
         self.accumulate_steps = cfg.data.accumulate_steps
         self.num_workers = cfg.data.num_workers
@@ -236,21 +241,63 @@ class DaClipTask(TrainTask):
         return self.model, (pixels, tokens), {}
 
     def after_step(self, step: int) -> None:
+        self.step = step
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
 
     def model_writers(self):
-        return {MODEL_DIR: lambda path: save_daclip(self.model, path)}
+        return {MODEL_DIR: self._write_model}
+
+    def _write_model(self, path: Path) -> None:
+        """Save the DA-CLIP with a calibration measured on the weights saved, or none.
+
+        The calibration of the last validation holds only if the weights have not changed since
+        (a validation at this step); otherwise (a later step, or one inherited from
+        ``model.pretrained``) the val set is measured again now, as a validation does, or, without
+        val data, the calibration is dropped with a warning and the folder is uncalibrated.
+        """
+        model = self.model
+        digest = self._digest() if model.ood is not None or self.val_rows is not None else None
+        ood = OodCalibration.from_dict(model.ood) if model.ood is not None else None
+        if digest is not None and not (ood is not None and ood.measured_on(digest)):  # not a validation's of now
+            if self.val_rows is not None:
+                _, calibration = self._evaluate()
+                model.ood = calibration.to_dict()
+                log.info("step %d: calibrated the unknown-degradation check on the val set for the checkpoint "
+                         "(threshold %.4f)", self.step, calibration.threshold)
+            else:
+                log.warning("step %d: the DA-CLIP's unknown-degradation calibration was not measured on the weights "
+                            "being saved (it comes from model.pretrained or an earlier step) and there is no val "
+                            "set to measure it again, so it is dropped and the checkpoint is uncalibrated "
+                            "(unknown_degradation: null). Enable validation, or run `daclip-kit classify "
+                            "--calibrate DATA_ROOT --weights CHECKPOINT`.", self.step)
+                model.ood = None
+        save_daclip(model, path, digest=digest)
+
+    def _digest(self) -> str:
+        """:func:`~daclip_kit.checkpoint.state_dict_sha256` of the model at this step, computed once per step
+        (a validation and the checkpoint of the same step share it: no optimizer step comes between)."""
+        if self._digest_at is None or self._digest_at[0] != self.step:
+            self._digest_at = (self.step, state_dict_sha256(self.model))
+        return self._digest_at[1]
 
     def validation_interval(self, steps_per_epoch: int) -> int:
         if self.val_rows is None:
             return 0
         return self.cfg.validation.every or steps_per_epoch
 
-    @torch.no_grad()
     def validate(self, step: int) -> dict[str, float]:
-        """Loss and degradation accuracy on the val CSV (official per-epoch evaluation)."""
+        """Loss and degradation accuracy on the val CSV (official per-epoch evaluation); the model's
+        calibration is measured on the same pass."""
+        metrics, calibration = self._evaluate()
+        self.model.ood = calibration.to_dict()
+        return metrics
+
+    @torch.no_grad()
+    def _evaluate(self) -> tuple[dict[str, float], OodCalibration]:
+        """The validation metrics and the calibration of the current weights (recording their digest)."""
         rows = self.val_rows
+        assert rows is not None  # validation runs only with val rows (validation_interval)
         model = self.model
         was_training = model.training
         model.eval()
@@ -273,27 +320,28 @@ class DaClipTask(TrainTask):
             sums["degra_loss"] += float(degra) * len(idx)
             logits = out["logit_scale"].float() * out["image_degra_features"].float() @ word_features.T
             guess = logits.argmax(dim=1).tolist()
-            correct += sum(self.class_words[g] == t for g, t in zip(guess, truth))
+            correct += sum(self.class_words[g] == t for g, t in zip(guess, truth, strict=True))
             max_probs += logits.softmax(dim=1).max(dim=1).values.tolist()
         clean = self._clean_max_probs(word_features)
         model.train(was_training)
         model.clip.eval()
         calibration = calibrate(max_probs, self.class_words, false_alarm=self.cfg.validation.false_alarm,
-                                detection={CLEAN_SET: clean} if clean else None)
-        model.ood = calibration.to_dict()
+                                detection={CLEAN_SET: clean} if clean else None,
+                                state_dict_sha256=self._digest())
         n = len(rows)
         result = {k: v / n for k, v in sums.items()}
         extra = {"ood_threshold": calibration.threshold, "ood_val_false_alarm": calibration.val_false_alarm}
         if CLEAN_SET in calibration.detection:
             extra["ood_clean_detection"] = calibration.detection[CLEAN_SET]
         return {"loss": result["contrastive_loss"] + result["degra_loss"], **result, "accuracy": correct / n,
-                **extra}
+                **extra}, calibration
 
     def _clean_max_probs(self, word_features: torch.Tensor) -> list[float]:
         """The maximum class probability of the val rows' clean images (``.../GT/<name>`` beside
         ``.../LQ/<name>``, where present): the out-of-distribution set of the calibration."""
         model = self.model
         scale = model.logit_scale.exp().float()
+        assert self.val_rows is not None  # called by validate
         paths = [p.parent.parent / "GT" / p.name for p in map(Path, self.val_rows.paths)
                  if p.parent.name == "LQ"]
         paths = [p for p in paths if p.is_file()]
@@ -301,7 +349,9 @@ class DaClipTask(TrainTask):
         out: list[float] = []
         for lo in range(0, len(paths), size):
             pixels = torch.cat([clip_preprocess(read_image(p), model.image_size) for p in paths[lo:lo + size]])
-            degradation = model.encode_image(pixels.to(self.device), control=True).degradation.float()
+            embedding = model.encode_image(pixels.to(self.device), control=True).degradation
+            assert embedding is not None  # control=True gives it
+            degradation = embedding.float()
             degradation = torch.nn.functional.normalize(degradation, dim=-1)
             out += (scale * degradation @ word_features.T).softmax(dim=1).max(dim=1).values.tolist()
         return out

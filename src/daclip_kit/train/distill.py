@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,17 +48,18 @@ from ..core.sampler import noise_from_output, prediction_of
 from ..core.sampling import sample
 from ..factory import create_sampler
 from ..ops.padding import padded_call
-from ..pretrained import load_network, save_network
-from ..weights import resolve_weights
+from ..pretrained import load_network
 from .distill_config import STUDENT_LAMBDA_MIN, DistillTrainConfig, student_sampler
 from .loop import Progress, StepContext, TrainResult, run
-from .restoration import RestorationTask
+from .restoration import RestorationTask, resolve_init
 
 log = logging.getLogger(__name__)
 
 
 class DistillTask(RestorationTask):
     """The distillation side of :func:`~daclip_kit.train.loop.run` (see the module docstring)."""
+
+    cfg: DistillTrainConfig
 
     def __init__(self, cfg: DistillTrainConfig, device: torch.device, checkpoint: Path | None):
         super().__init__(cfg, device, checkpoint)
@@ -69,7 +71,8 @@ class DistillTask(RestorationTask):
             lambda_min = STUDENT_LAMBDA_MIN[self.prediction]
         self.student_settings = student_sampler(sde, cfg.student_steps, lambda_min)
         self.sampler = create_sampler(self.student_settings["name"], **self.student_settings["config"])
-        teacher = load_network(cfg.network.name, resolve_weights(cfg.init_from), config=dict(cfg.network.options))
+        assert cfg.init_from is not None  # required (DistillTrainConfig.check)
+        teacher = load_network(cfg.network.name, resolve_init(cfg.init_from), config=dict(cfg.network.options))
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.lpips = None
         if cfg.loss == "lpips":
@@ -138,8 +141,8 @@ class DistillTask(RestorationTask):
             for k, t in enumerate(solver.timesteps):
                 with ctx.sync(j == n - 1 and k == k_steps - 1):
                     with ctx.autocast():
-                        out = padded_call(lambda a, b, t=t: net(a, b, t, degradation=cond.degradation,
-                                                                content=cond.content),
+                        out = padded_call(lambda a, b, t=t, cond=cond: net(a, b, t, degradation=cond.degradation,
+                                                                           content=cond.content),
                                           (x, lq), self.net.size_divisor, self.net.pad_mode).float()
                         eps = noise_from_output(out, self.prediction, self.sampler, x, lq, t)
                         clean = self.sampler.data_prediction(eps, x, lq, solver.alphas[k].to(x.device),
@@ -153,9 +156,9 @@ class DistillTask(RestorationTask):
             totals["loss_last"] += float(loss.detach()) / n
         return totals
 
-    def _save(self, net: torch.nn.Module, path: Path) -> Path:
-        return save_network(net, path, name=self.cfg.network.name, config=dict(self.cfg.network.options),
-                            sampler=self.student_settings)
+    def sampler_record(self) -> dict[str, Any]:
+        """A student restores with its own K-step sampler."""
+        return self.student_settings
 
 
 class TeacherPool(Dataset):

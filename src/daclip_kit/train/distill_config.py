@@ -1,10 +1,11 @@
 """Run config of ``daclip-kit train distill`` (torch-free): a K-step student of a diffusion teacher.
 
 The sections are those of :class:`~daclip_kit.train.config.RestorationTrainConfig` (data, network,
-sampler, embedder, optim, ema, validation); what is new says which deterministic sampler the
-teacher runs (``teacher_sampler``, ``teacher_steps``), how many evaluations the student gets
-(``student_steps``) and what it is trained on (``loss``, ``gt_weight``). The method is described
-in :mod:`daclip_kit.train.distill` and ``docs/train.md``.
+sampler, embedder, optim, ema, validation: :class:`~daclip_kit.train.sections.NetworkTrainConfig`,
+which this module takes from :mod:`.sections`, not from :mod:`.config`); what is new says which
+deterministic sampler the teacher runs (``teacher_sampler``, ``teacher_steps``), how many
+evaluations the student gets (``student_steps``) and what it is trained on (``loss``,
+``gt_weight``). The method is described in :mod:`daclip_kit.train.distill` and ``docs/train.md``.
 """
 
 from __future__ import annotations
@@ -18,19 +19,7 @@ from ..components import check_component
 from ..config import Component
 from ..errors import ConfigError
 from ..plugins import get_registry
-from .config import (
-    EMAConfig,
-    IRSDEDataConfig,
-    IRSDEOptimConfig,
-    Precision,
-    ValidationConfig,
-    _check_loop,
-    _default_embedder,
-    _default_network,
-    _default_sampler,
-    check_float,
-    check_int,
-)
+from .sections import NetworkTrainConfig, ValidationConfig, check_float, check_int
 
 #: The SDE settings a teacher sampler and the student sampler take from ``[sampler]``.
 SDE_KEYS = ("max_sigma", "T", "schedule", "eps")
@@ -69,7 +58,7 @@ def _deterministic(sampler: Component) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DistillTrainConfig:
+class DistillTrainConfig(NetworkTrainConfig):
     """Distilling a diffusion restorer into a student of ``student_steps`` evaluations.
 
     Attributes:
@@ -104,15 +93,12 @@ class DistillTrainConfig:
             the student's clean-image prediction and the target.
         gt_weight: GT mix-in: the loss is ``(1 - w) L(pred, teacher) + w L(pred, GT)``.
         optim: AdamW, lr 2e-4 with the IR-SDE betas, cosine to 1e-6.
-        max_steps, log_every, save_every, keep, out_dir, seed, device, precision,
-            activation_checkpointing, max_memory: as in the other trainers.
+
+    The loop settings are :class:`~daclip_kit.train.sections.LoopConfig`'s, as in the other
+    trainers, with these defaults: ``max_steps`` 20,000, ``save_every`` 2,000, ``out_dir``
+    ``runs/distill``.
     """
 
-    data: IRSDEDataConfig = field(default_factory=IRSDEDataConfig)
-    network: Component = field(default_factory=_default_network)
-    init_from: str | None = None
-    sampler: Component = field(default_factory=_default_sampler)
-    embedder: Component = field(default_factory=_default_embedder)
     teacher_sampler: Component = field(default_factory=_default_teacher_sampler)
     teacher_steps: int = 20
     teacher_pool: int = 0
@@ -120,24 +106,11 @@ class DistillTrainConfig:
     student_lambda_min: float | None = None
     loss: Literal["l2", "l1", "lpips"] = "l2"
     gt_weight: float = 0.0
-    optim: IRSDEOptimConfig = field(default_factory=IRSDEOptimConfig)
-    ema: EMAConfig = field(default_factory=EMAConfig)
+    # defaults of this trainer for fields of NetworkTrainConfig / LoopConfig
     validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(every=1000, count=20))
-    epochs: int | None = None
     max_steps: int | None = 20_000
-    log_every: int = 100
     save_every: int = 2_000
-    keep: int = 0
     out_dir: str = "runs/distill"
-    seed: int = 0
-    device: str = "auto"
-    precision: Precision = "fp32"
-    activation_checkpointing: bool = False
-    max_memory: str | None = None
-
-    @property
-    def uses_embedder(self) -> bool:
-        return self.embedder.name != "none"
 
     @property
     def sde(self) -> dict[str, Any]:
@@ -147,7 +120,7 @@ class DistillTrainConfig:
     def validate(self) -> DistillTrainConfig:
         """Check every section (the registered components' settings included); returns the config
         with typed settings."""
-        _check_loop(self)
+        super().validate()
         if not self.init_from:
             raise ConfigError("train distill needs the teacher's weights: set init_from (or --init-from WEIGHTS), "
                               "e.g. a run folder's checkpoints/step-N/network-ema.")

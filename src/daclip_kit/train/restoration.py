@@ -29,26 +29,34 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_strict, read_pretrained_weights
+from ..core.backbone import Denoiser, RestorationBackbone
 from ..core.pipeline import RestorationPipeline, per_image_generators
 from ..core.sampler import prediction_of
 from ..errors import CheckpointError, ConfigError
 from ..factory import create_backbone, create_embedder, create_sampler
 from ..io import read_image
+from ..model import provide, resolve_model
 from ..ops.padding import padded_call
 from ..plugins import get_registry
 from ..pretrained import load_network, native_info, save_network
 from ..types import Conditioning
-from ..weights import resolve_weights
 from .config import RestorationTrainConfig
 from .datasets import BalancedPatchDataset, round_robin
 from .ema import EMA
 from .loop import Progress, TrainResult, TrainTask, run
+from .pairing import DaclipPairing
+from .sections import NetworkTrainConfig
+
+if TYPE_CHECKING:
+    from .distill_config import DistillTrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +64,7 @@ NETWORK_DIR = "network"
 EMA_DIR = "network-ema"
 
 
-def build_embedder(cfg: RestorationTrainConfig, device: torch.device, network: torch.nn.Module):
+def build_embedder(cfg: NetworkTrainConfig, device: torch.device, network: torch.nn.Module):
     """The frozen embedding provider of ``cfg.embedder`` (``None`` for ``name="none"`` or a
     network that takes no conditioning).
 
@@ -75,16 +83,25 @@ def build_embedder(cfg: RestorationTrainConfig, device: torch.device, network: t
 
 
 def resolve_init(ref: str) -> Path:
-    """The weights ``init_from`` names (:func:`resolve_weights`): a run or checkpoint folder gives
-    its newest checkpoint's ``network-ema`` (else ``network``)."""
-    return resolve_weights(ref)
+    """The network weights ``init_from`` names, through the one model resolver
+    (:func:`daclip_kit.model.resolve_model`: any reference kind; a run or checkpoint folder gives its
+    newest checkpoint's ``network-ema``, else ``network``).
+
+    Raises:
+        ConfigError: ``ref`` is a DA-CLIP, not a restoration network.
+    """
+    unit, _ = provide(resolve_model(ref))
+    if unit.network is None:
+        raise ConfigError(f"init_from={ref!r} is a DA-CLIP, not a restoration network; give a restorer's weights "
+                          "(its DA-CLIP goes in [embedder] weights).")
+    return unit.network
 
 
 def load_network_folder(net: torch.nn.Module, folder: Path) -> torch.nn.Module:
     """``net``'s weights from the native folder of a checkpoint (loaded strictly, into ``net``
     itself), refusing another architecture."""
     info = native_info(folder)
-    own = net.export_config()
+    own = cast(Any, net).export_config()  # a registered backbone's
     if {k: info.config.get(k) for k in own} != own:
         raise CheckpointError(f"{str(folder)!r} holds a network with config {info.config}, but the run config "
                               f"asks for {own}; resume with the run's own config.toml.")
@@ -112,13 +129,19 @@ def psnr_loss(out: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 #: ``loss`` of one-shot backbones: ``(output, gt) -> scalar``, both ``(B, 3, H, W)``.
-ONE_SHOT_LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}
+ONE_SHOT_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l1": F.l1_loss, "l2": F.mse_loss, "psnr": psnr_loss}
 
 
 class RestorationTask(TrainTask):
     """The restoration side of :func:`~daclip_kit.train.loop.run`."""
 
-    def __init__(self, cfg: RestorationTrainConfig, device: torch.device, checkpoint: Path | None):
+    cfg: RestorationTrainConfig | DistillTrainConfig  # the latter for DistillTask
+    #: a sampler with the training methods (random_timesteps, forward_noise, training_loss), None for one-shot networks
+    sampler: Any
+
+    def __init__(self, cfg: RestorationTrainConfig | DistillTrainConfig, device: torch.device,
+                 checkpoint: Path | None):
         self.cfg = cfg
         self.device = device
         self.spec = get_registry("backbones").get(cfg.network.name)
@@ -133,8 +156,8 @@ class RestorationTask(TrainTask):
         elif cfg.init_from:
             start = load_network(cfg.network.name, resolve_init(cfg.init_from), config=dict(cfg.network.options))
             if prediction_of(start) != prediction_of(net):
-                raise ConfigError(f"init_from={cfg.init_from!r} predicts the {prediction_of(start)} but the run's network "
-                                  f"predicts the {prediction_of(net)}; set network.prediction = "
+                raise ConfigError(f"init_from={cfg.init_from!r} predicts the {prediction_of(start)} but the run's "
+                                  f"network predicts the {prediction_of(net)}; set network.prediction = "
                                   f"\"{prediction_of(start)}\" (and, for train restoration, the matching objective).")
             net.load_state_dict(start.state_dict(), strict=True)
             log.info("network initialised from %s", cfg.init_from)
@@ -143,6 +166,7 @@ class RestorationTask(TrainTask):
         if self.denoiser and hasattr(cfg, "objective"):  # a distill run has none: its loss is on images
             check_objective(cfg.objective, prediction_of(net), cfg.network.name)
         self.embedder = build_embedder(cfg, device, self.net)
+        self.pairing = DaclipPairing(cfg.embedder.name, cfg.embedder.options, self.embedder)
         self.ema = None
         if cfg.ema.enabled:
             e = cfg.ema
@@ -151,16 +175,18 @@ class RestorationTask(TrainTask):
             if checkpoint is not None:
                 load_network_folder(self.ema.model, checkpoint / EMA_DIR)
         d = cfg.data
-        self.dataset = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
-                                            augment=d.augment, seed=cfg.seed, new_share=d.new_share)
+        balanced = BalancedPatchDataset(d.root, d.split, degradations=d.degradations, patch_size=d.patch_size,
+                                        augment=d.augment, seed=cfg.seed, new_share=d.new_share)
+        self.dataset = balanced
         self.batch_size = d.batch_size
         self.accumulate_steps = d.accumulate_steps
         self.num_workers = d.num_workers
         v = cfg.validation
         self.val_pairs = round_robin(d.root, v.split, d.degradations, v.count) if v.every else []
         log.info("%s: %d trainable parameters; %d training pairs in %d folders (%s)", cfg.network.name,
-                 sum(p.numel() for p in self.net.parameters()), len(self.dataset), len(self.dataset.names),
-                 ", ".join(self.dataset.names))
+                 sum(p.numel() for p in self.net.parameters()), len(self.dataset), len(balanced.names),
+                 ", ".join(balanced.names))
+        self.degradations = list(balanced.names)
 
     def trainable(self):
         return list(self.net.named_parameters())
@@ -197,8 +223,9 @@ class RestorationTask(TrainTask):
         x_t, _ = self.sampler.forward_noise(gt, lq, t, noise=noise.to(gt.dtype))
         noise = padded_call(lambda a, b: net(a, b, t.reshape(-1), degradation=cond.degradation, content=cond.content),
                             (x_t, lq), self.net.size_divisor, self.net.pad_mode)
-        loss = self.sampler.training_loss(noise.float(), x_t, gt, lq, t, objective=self.cfg.objective,
-                                          loss=self.cfg.loss)
+        cfg = self.cfg
+        assert isinstance(cfg, RestorationTrainConfig)  # a distillation has its own accumulate
+        loss = self.sampler.training_loss(noise.float(), x_t, gt, lq, t, objective=cfg.objective, loss=cfg.loss)
         return loss, {}
 
     def after_step(self, step: int) -> None:
@@ -223,17 +250,34 @@ class RestorationTask(TrainTask):
             return self.net, (x, x, torch.empty(micro_batch, device="meta")), emb
         return self.net, (x, Conditioning(**emb)), {}
 
+    def sampler_record(self) -> dict[str, Any] | None:
+        """The sampler the saved network restores with (``None``: a one-shot network)."""
+        if not self.denoiser:
+            return None
+        return {"name": self.cfg.sampler.name, "config": dict(self.cfg.sampler.options)}
+
+    def provenance(self) -> dict[str, Any]:
+        """Where the saved weights come from: the run, its base model, its data, this daclip-kit."""
+        from .. import __version__
+
+        d = self.cfg.data
+        return {"run": str(self.cfg.out_dir), "base_model": self.cfg.init_from,
+                "data": {"root": str(d.root), "degradations": self.degradations},
+                "daclip_kit": __version__}
+
     def _save(self, net: torch.nn.Module, path: Path) -> Path:
-        sampler = None
-        if self.denoiser:
-            sampler = {"name": self.cfg.sampler.name, "config": dict(self.cfg.sampler.options)}
         return save_network(net, path, name=self.cfg.network.name, config=dict(self.cfg.network.options),
-                            sampler=sampler)
+                            sampler=self.sampler_record(), daclip=self.pairing.record(path),
+                            provenance=self.provenance())
 
     def model_writers(self):
-        writers = {NETWORK_DIR: lambda path: self._save(self.net, path)}
-        if self.ema is not None:
-            writers[EMA_DIR] = lambda path: self._save(self.ema.model, path)
+        writers = dict(self.pairing.writers())  # first: the networks record its hash
+        writers[NETWORK_DIR] = lambda path: self._save(self.net, path)
+        ema = self.ema
+        if ema is not None:
+            writers[EMA_DIR] = lambda path: self._save(ema.model, path)
+        writers.update(self.pairing.index_writer(EMA_DIR if self.ema is not None else NETWORK_DIR,
+                                                 self.provenance()))
         return writers
 
     def state(self):
@@ -257,9 +301,9 @@ class RestorationTask(TrainTask):
         was_training = net.training
         net.eval()
         if self.denoiser:
-            pipe = RestorationPipeline(embedder=self.embedder, denoiser=net, sampler=self.sampler)
+            pipe = RestorationPipeline(embedder=self.embedder, denoiser=cast(Denoiser, net), sampler=self.sampler)
         else:
-            pipe = RestorationPipeline(embedder=self.embedder, backbone=net)
+            pipe = RestorationPipeline(embedder=self.embedder, backbone=cast(RestorationBackbone, net))
         scores = []
         for pair in self.val_pairs:
             lq, gt = read_image(pair.lq).to(self.device), read_image(pair.gt)

@@ -1,4 +1,5 @@
-"""Finding and downloading weights: the one resolution path of daclip-kit.
+"""Finding and downloading weights files: the file level of daclip-kit's one model resolver
+(:func:`daclip_kit.model.resolve_model`).
 
 :func:`resolve_weights` takes a file or folder path, or the name of registered weights
 (``daclip-kit weights list``). A name is looked up through the ``daclip_kit_resolve_weights``
@@ -19,19 +20,10 @@ from ..errors import WeightsNotFoundError
 from ..plugins import call_hook, get_registry
 from ..specs import WeightSpec
 from .hub import download_hub, file_sha256, is_hub_ref
-
-#: File suffixes that mark a weights reference as a path rather than a registered name.
-WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+from .paths import ENV_CACHE as ENV_CACHE  # re-exported: it lives in .paths, shared with .hub
+from .paths import WEIGHT_SUFFIXES, default_cache_dir, hub_offline
 
 log = logging.getLogger(__name__)
-
-ENV_CACHE = "DACLIP_KIT_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """``$DACLIP_KIT_CACHE`` or ``~/.cache/daclip-kit``."""
-    env = os.environ.get(ENV_CACHE, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "daclip-kit"
 
 
 def get_weight_spec(name: str) -> WeightSpec:
@@ -117,11 +109,12 @@ def as_search_dirs(folders: str | Path | Sequence[str | Path] | None) -> list[Pa
 
 def resolve_weights(ref: str | Path, *, download: bool = False, search_dirs: Sequence[str | Path] = (),
                     cache_dir: str | Path | None = None) -> Path:
-    """Local path of the weights ``ref``.
+    """Local path of the weights file or folder ``ref``: the file level under the one model resolver,
+    :func:`daclip_kit.model.resolve_model`, which is what verbs call (it knows run, checkpoint and model
+    folders and the DA-CLIP a restorer goes with).
 
     Args:
-        ref: a file or folder (returned as it is; it must exist), a ``daclip-kit train`` run or
-            checkpoint folder (its newest model folder, :func:`model_in_run`), a Hub reference
+        ref: a file or folder (returned as it is; it must exist), a Hub reference
             ``hf://OWNER/NAME[@REV][/SUBFOLDER]`` (its cached folder, downloaded on first use
             whatever ``download`` says, since the reference asks for it; see
             :func:`daclip_kit.weights.hub.download_hub`) or a registered weights name
@@ -166,32 +159,11 @@ def find_weights(ref: str | Path, *, search_dirs: Sequence[str | Path] = (),
         path = Path(ref).expanduser()
         if not path.exists():
             raise WeightsNotFoundError(f"Weights file {str(path)!r} does not exist.")
-        return model_in_run(path) if path.is_dir() else path
+        return path
     spec = get_weight_spec(str(ref))
     found = call_hook("daclip_kit_resolve_weights", firstresult=True, spec=spec, cache_dir=_cache(cache_dir),
                       search_dirs=tuple(Path(d).expanduser() for d in search_dirs))
     return Path(found) if found is not None else spec
-
-
-#: Model folders a ``daclip-kit train`` checkpoint holds, in the order a run folder is read.
-RUN_MODELS = ("network-ema", "network", "daclip")
-
-
-def model_in_run(folder: Path) -> Path:
-    """``folder`` itself, or, for a ``daclip-kit train`` run or checkpoint folder, the model folder
-    it holds: ``network-ema`` (else ``network``, else ``daclip``) of the newest complete checkpoint.
-    Logged, so a run folder never stands silently for one of its checkpoints."""
-    from ..pretrained import is_native_folder
-
-    if is_native_folder(folder):
-        return folder
-    from ..train.checkpoints import newest_model_folder
-
-    found = newest_model_folder(folder, RUN_MODELS)
-    if found is None:
-        return folder
-    log.info("%s: using %s", folder, found)
-    return found
 
 
 #: Seconds the one connectivity probe waits for the hub before judging it unreachable.
@@ -241,7 +213,7 @@ def hub_unreachable(specs: Sequence[WeightSpec], *, timeout: float = PROBE_TIMEO
     """Why the download locations of ``specs`` cannot be reached (``""`` when they can): decided up
     front, without retries: ``HF_HUB_OFFLINE`` set, or one TCP probe per host (cached for the
     process) that gets no connection within ``timeout`` seconds."""
-    if _offline():
+    if hub_offline():
         return "HF_HUB_OFFLINE is set, so nothing is downloaded"
     for spec in specs:
         if not (spec.hf_repo or spec.url):
@@ -295,10 +267,6 @@ def provide_weights(found: Sequence[tuple[Path | WeightSpec, str]], *, download:
             raise WeightsNotFoundError(missing_weights_message(missing, reason, cache_dir=cache,
                                                                search_dirs=search_dirs))
     return [item if isinstance(item, Path) else download_weights(item, cache) for item, _ in found]
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def download_weights(spec: WeightSpec, cache_dir: str | Path, *, progress: bool = True) -> Path:

@@ -19,6 +19,7 @@ from ...checkpoint import (
     load_strict,
     read_pretrained_weights,
     read_state_dict,
+    state_dict_sha256,
 )
 from ...core.ood import OodCalibration
 from ...errors import CheckpointError, ConfigError, suggest
@@ -142,13 +143,39 @@ def fill_visual_alias(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return sd
 
 
-def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once)."""
-    return save_network(model, directory, name="daclip", component="embedders", overwrite=overwrite)
+def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False, digest: str | None = None) -> Path:
+    """Write ``model`` as ``config.json`` + ``model.safetensors`` (aliases stored once).
+
+    Its calibration (``model.ood``) is written only where it may hold for these weights: one whose
+    recorded digest (``state_dict_sha256``) is not that of the weights being saved was measured on
+    other weights, so it is left out (with a warning) and the folder is uncalibrated
+    (``unknown_degradation: null``); ``model`` itself is not changed. A calibration without a
+    digest (read from an older folder) is written as it is, unverified.
+
+    Args:
+        model: the network.
+        directory: the folder to create (written atomically).
+        overwrite: replace an existing model folder.
+        digest: ``state_dict_sha256(model)`` where the caller has just computed it (the weights are
+            then not hashed again); it must be that of ``model``'s weights as they are now.
+    """
+    config = model.export_config()
+    ood = config.get("ood")
+    recorded = ood.get("state_dict_sha256") if isinstance(ood, dict) else None
+    if recorded is not None and recorded != (digest or state_dict_sha256(model)):
+        del config["ood"]
+        log.warning("%s: the DA-CLIP's unknown-degradation calibration was measured on other weights (digest %s...), "
+                    "so it is not saved and the folder is uncalibrated; calibrate it with `daclip-kit classify "
+                    "--calibrate DATA_ROOT --weights %s`.", directory, recorded[:12], directory)
+    return save_network(model, directory, name="daclip", component="embedders", config=config, overwrite=overwrite)
 
 
 def load_daclip(directory: str | Path) -> DaCLIP:
     """Load a native DA-CLIP folder written by :func:`save_daclip` or ``daclip-kit convert``.
+
+    A calibration (``config.ood``) that records the digest of other weights than the folder's is
+    not applied: ``model.ood`` is ``None`` and one warning names the folder. One without a digest
+    (an older folder) is kept, unverified.
 
     Raises:
         CheckpointError: not a DA-CLIP folder, or keys that do not match.
@@ -176,6 +203,12 @@ def load_daclip(directory: str | Path) -> DaCLIP:
     sd = fill_visual_alias(read_pretrained_weights(directory))
     model = _build_checked(cfg, sd, str(directory))
     load_strict(model, sd, source=str(directory))
+    recorded = ood.get("state_dict_sha256") if ood is not None else None
+    if recorded is not None and recorded != state_dict_sha256(model):
+        log.warning("%s: its unknown-degradation calibration (config.ood) was measured on other weights (digest "
+                    "%s...), so it is not applied and the model is uncalibrated; calibrate it again with "
+                    "`daclip-kit classify --calibrate DATA_ROOT --weights %s`.", directory, recorded[:12], directory)
+        ood = None
     model.degradations, model.ood = words, ood
     return model.eval()
 

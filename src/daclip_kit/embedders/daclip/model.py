@@ -34,14 +34,15 @@ class ControlTransformer(nn.Module):
         zero_modules: ``Linear(width, width)`` with bias per block, zero at construction.
     """
 
-    def __init__(self, transformer: nn.Module):
+    def __init__(self, transformer: Any):  # an open_clip Transformer (open_clip has no type information)
         super().__init__()
         self.transformer = transformer
         width = transformer.width
-        self.zero_modules = nn.ModuleList(nn.Linear(width, width, bias=True) for _ in transformer.resblocks)
-        for linear in self.zero_modules:
+        linears = [nn.Linear(width, width, bias=True) for _ in transformer.resblocks]
+        for linear in linears:
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
+        self.zero_modules = nn.ModuleList(linears)
 
     @property
     def resblocks(self) -> nn.ModuleList:
@@ -64,7 +65,7 @@ def _check_vision_tower(visual: nn.Module) -> None:
                           "(no attentional pooling, no final_ln_after_pool).")
 
 
-def run_tower(visual: nn.Module, pixels: torch.Tensor, *,
+def run_tower(visual: Any, pixels: torch.Tensor, *,
               control: Sequence[torch.Tensor] | None = None,
               zero_modules: Sequence[nn.Module] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Run an open_clip ViT tower over preprocessed pixels.
@@ -130,10 +131,13 @@ class DaCLIP(nn.Module):
         degradations: the degradation words it was trained on, in its training label order
             (``None``: not recorded; readers then assume the ten official words).
         ood: the out-of-distribution calibration on its val set
-            (:meth:`~daclip_kit.core.ood.OodCalibration.to_dict`), or ``None``.
+            (:meth:`~daclip_kit.core.ood.OodCalibration.to_dict`), or ``None``. It holds for the
+            weights whose digest it records (``state_dict_sha256``); changing the weights (training)
+            does not update it, so the saving and loading functions leave it out where the digest
+            differs (:func:`~daclip_kit.embedders.daclip.convert.save_daclip`).
     """
 
-    def __init__(self, clip: nn.Module, *, config: Mapping[str, Any] | None = None):
+    def __init__(self, clip: Any, *, config: Mapping[str, Any] | None = None):
         super().__init__()
         _check_vision_tower(clip.visual)
         self.logit_scale = nn.Parameter(clip.logit_scale.detach().clone())
@@ -255,9 +259,11 @@ class DaCLIP(nn.Module):
             DA-CLIP's own scale; the keyword arguments of :class:`~.loss.DaClipLoss`.
         """
         if tokens.shape[-1] % 2:
-            raise ShapeError(f"tokens must hold caption and degradation ids of equal length, got {tuple(tokens.shape)}.")
+            raise ShapeError(f"tokens must hold caption and degradation ids of equal length, "
+                             f"got {tuple(tokens.shape)}.")
         caption, degradation = tokens.chunk(2, dim=-1)
         emb = self.encode_image(pixels, control=True, normalize=True)
+        assert emb.degradation is not None  # control=True gives it
         return {
             "image_features": emb.content,
             "text_features": self.encode_text(caption, normalize=True),

@@ -6,17 +6,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from ...core.checks import check_image
 from ...core.device import pick_device
 from ...core.embedder import EmbeddingProvider
-from ...pretrained import load_network
 from ...core.ood import OodCalibration
+from ...errors import WeightsNotFoundError
+from ...pretrained import load_network
 from ...types import DEGRADATIONS, ImageEmbedding
-from ...weights import get_weight_spec, is_path_like, resolve_weights
+from ...weights import get_weight_spec, is_path_like
 from ..config import DaClipConfig
 from ..preprocess import clip_preprocess
 from ..tokenizer import tokenize
@@ -26,23 +27,39 @@ from .model import DaCLIP
 
 log = logging.getLogger(__name__)
 
+def daclip_weights(ref: str | Path, *, download: bool = False) -> Path:
+    """The local DA-CLIP file or folder ``ref`` names, through the one model resolver: a weights name,
+    a file, a DA-CLIP folder, a ``train daclip`` run or checkpoint, ``hf://``, or a restorer (its
+    paired DA-CLIP).
+
+    Raises:
+        WeightsNotFoundError: not found locally (and not downloaded: ``download=False``).
+        ConfigError: ``ref`` is a restorer that records no DA-CLIP.
+    """
+    from ...model import ModelUnit, daclip_of, provide
+
+    paired = daclip_of(ref)
+    if paired.spec is not None and not download:  # a named file not on disk: which file goes where
+        from ...weights.fetch import default_cache_dir, where_to_get
+
+        raise WeightsNotFoundError(where_to_get(paired.spec, default_cache_dir()))
+    _, provided = provide(ModelUnit(str(ref), "name"), paired, download=download)
+    assert provided is not None and provided.path is not None
+    return provided.path
+
+
 def build_network(weights: str | Path | None, *, model: str = "daclip_ViT-B-32",
                   model_config: dict[str, Any] | None = None) -> DaCLIP:
-    """The DA-CLIP network for ``weights`` (see :class:`DaClipConfig`); names and paths are
-    resolved by :func:`daclip_kit.weights.resolve_weights`, files loaded by
-    :func:`daclip_kit.load_network`."""
+    """The DA-CLIP network for ``weights`` (see :class:`DaClipConfig`): any model reference
+    (:func:`daclip_weights`), loaded by :func:`daclip_kit.load_network`."""
     if weights is None:
         log.warning("DA-CLIP built with random weights; pass weights=... for meaningful embeddings.")
         return DaCLIP.from_config(model_config or bundled_config(model)).eval()
 
-    path = resolve_weights(weights)
-    if path.is_dir():  # a `train daclip` run or checkpoint folder: its newest DA-CLIP
-        from ...train.checkpoints import newest_model_folder
-
-        path = newest_model_folder(path, ("daclip",)) or path
+    path = daclip_weights(weights)
     if model_config is None and not is_path_like(weights):
         model_config = get_weight_spec(str(weights)).config.get("model")
-    return load_network("daclip", path, config=model_config)
+    return cast(DaCLIP, load_network("daclip", path, config=model_config))
 
 
 class DaClipEmbedder(EmbeddingProvider):
@@ -118,7 +135,11 @@ class DaClipEmbedder(EmbeddingProvider):
 
     @property
     def ood_calibration(self) -> OodCalibration | None:
-        """The calibration recorded in the model's folder (``config.ood``), else ``None``."""
+        """The calibration recorded in the model's folder (``config.ood``), else ``None``.
+
+        ``None`` too where the folder's calibration records the digest of other weights than those
+        loaded (:func:`~daclip_kit.embedders.daclip.convert.load_daclip` warns then); one recording
+        no digest (an older folder) is returned unverified."""
         return OodCalibration.from_dict(self.model.ood) if self.model.ood is not None else None
 
     def classification_scale(self) -> float:
