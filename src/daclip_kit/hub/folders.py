@@ -15,7 +15,6 @@ with its own DA-CLIP. Torch-free.
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,11 @@ from ..errors import CheckpointError, InputError
 from ..model.resolve import DACLIP_FOLDER
 from ..model.unit import MODEL_INDEX, index_text, read_index
 from ..pretrained import NativeInfo, native_info
-from ..train.checkpoints import CHECKPOINTS, STATE_NAME, list_checkpoints, run_dir_of
+from ..train.checkpoints import CHECKPOINTS, STATE_NAME, list_checkpoints, run_dir_of, step_of
 from ..train.pairing import SIBLING
 
 #: The files of a native folder that are uploaded.
 UPLOADED = (CONFIG_NAME, WEIGHTS_NAME)
-_STEP = re.compile(r"^step-(\d+)$")
 _HEADER_LIMIT = 100 << 20  # safetensors caps its JSON header at 100 MB
 
 
@@ -99,11 +97,6 @@ def check_native(folder: Path) -> NativeInfo:
     return info
 
 
-def _step_of(checkpoint: Path) -> int | None:
-    match = _STEP.match(checkpoint.name)
-    return int(match.group(1)) if match else None
-
-
 def _others(folder: Path, kept: set[str]) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in kept)
 
@@ -124,7 +117,7 @@ def plan_push(folder: str | Path) -> PushPlan:
         info = check_native(src)
         run_dir = step = None
         if src.parent.parent.name == CHECKPOINTS:
-            run_dir, step = run_dir_of(src.parent), _step_of(src.parent)
+            run_dir, step = run_dir_of(src.parent), step_of(src.parent)
         skipped = tuple(_others(src, set(UPLOADED)))
         daclip = _sibling_daclip(src)
         if daclip is None:
@@ -152,7 +145,7 @@ def plan_push(folder: str | Path) -> PushPlan:
     left = _others(checkpoint, kept) + [f"{p.name}/{n}" for p in subfolders for n in _others(p, set(UPLOADED))]
     run_dir = run_dir_of(checkpoint) if checkpoint.parent.name == CHECKPOINTS else None
     text = (checkpoint / MODEL_INDEX).read_text(encoding="utf-8") if index is not None else None
-    return PushPlan(src, folders, run_dir, _step_of(checkpoint), tuple(left), text)
+    return PushPlan(src, folders, run_dir, step_of(checkpoint), tuple(left), text)
 
 
 def _sibling_daclip(folder: Path) -> Path | None:

@@ -28,6 +28,7 @@ from ..weights.fetch import find_weights, is_path_like, provide_weights
 from ..weights.hub import is_hub_ref
 from .unit import (
     MODEL_INDEX,
+    ModelIndex,
     ModelUnit,
     PairedDaclip,
     daclip_facts,
@@ -138,12 +139,9 @@ def _local_unit(ref: str, path: Path, search_dirs: Sequence[str | Path], cache_d
 
 def _step_of(checkpoint: Path) -> int | None:
     """The step of a training checkpoint folder (``checkpoints/step-N``), else ``None``."""
-    from ..train.checkpoints import CHECKPOINTS
+    from ..train.checkpoints import CHECKPOINTS, step_of
 
-    name = checkpoint.name
-    if checkpoint.parent.name == CHECKPOINTS and name.startswith("step-") and name[5:].isdigit():
-        return int(name[5:])
-    return None
+    return step_of(checkpoint) if checkpoint.parent.name == CHECKPOINTS else None
 
 
 def _sub(hub_base: str | None, name: str) -> str | None:
@@ -163,7 +161,7 @@ def _checkpoint_model(checkpoint: Path) -> Path:
     raise WeightsNotFoundError(f"{checkpoint} holds no model folder")  # holds_model() said it has one
 
 
-def _indexed_unit(ref: str, folder: Path, index: Any, search_dirs: Sequence[str | Path],
+def _indexed_unit(ref: str, folder: Path, index: ModelIndex, search_dirs: Sequence[str | Path],
                   cache_dir: str | Path | None, hub_base: str | None) -> ModelUnit:
     def component(name: str) -> Path:
         path = folder / name

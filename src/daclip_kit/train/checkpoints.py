@@ -44,6 +44,12 @@ RUN_FILES = (CONFIG_TOML, CONFIG_JSON, METRICS, LOCK)
 _STEP = re.compile(r"^step-(\d+)$")
 
 
+def step_of(checkpoint: str | Path) -> int | None:
+    """The step of a checkpoint folder named ``step-N``, else ``None``."""
+    match = _STEP.match(Path(checkpoint).name)
+    return int(match.group(1)) if match else None
+
+
 def step_dir(out_dir: str | Path, step: int) -> Path:
     """``OUT/checkpoints/step-NNNNNNNN``."""
     return Path(out_dir) / CHECKPOINTS / f"step-{step:08d}"
