@@ -156,13 +156,16 @@ def test_a_hand_given_daclip_that_does_not_fit_names_both(trained, tmp_path, cap
     assert "other-words" in err and "../daclip" in err and "rainy" in err
 
 
-@pytest.mark.usefixtures("hub")
-def test_push_pull_restore_is_byte_identical(trained, tmp_path, capsys):
+def test_push_pull_restore_is_byte_identical(hub, trained, tmp_path, capsys):
     run, _daclip, lq = trained
     checkpoint = _checkpoint(run)
     assert main(["push", str(run), "me/tiny-irsde"]) == 0
     printed = capsys.readouterr().out
     assert "load with: hf://me/tiny-irsde\n" in printed
+    files = hub.repos["me/tiny-irsde"].commits[hub.repos["me/tiny-irsde"].branches["main"]]
+    assert {"model_index.json", "daclip/model.safetensors", "network-ema/model.safetensors"} <= set(files)
+    # the card's usage line is the one command the loop below runs
+    assert "daclip-kit restore IMAGES -o OUT --weights hf://me/tiny-irsde\n" in files["README.md"].data.decode()
     reference = _restore(str(checkpoint / "network-ema"), lq, tmp_path / "local")
     for ref in ("hf://me/tiny-irsde", "hf://me/tiny-irsde/network-ema"):
         assert _restore(ref, lq, tmp_path / ref.replace("/", "_").replace(":", "")) == reference, ref
