@@ -19,6 +19,35 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: Test files that take minutes (module fixtures that train, a 4000x3000 restore, ONNX exports), longest
+#: first. They are collected first so that under `-n auto --dist loadfile` (the README's test command) they
+#: start at once on their workers instead of becoming the last worker's tail; the order is otherwise kept.
+LONG_FILES = (
+    "train/test_your_data_e2e.py",
+    "restore/test_restore_files.py",
+    "bench/test_bench_runs.py",
+    "bench/test_bench_real_models.py",
+    "export/test_onnx_restore_example.py",
+    "hub/test_model_matrix.py",
+    "export/test_export_graphs.py",
+    "contract/test_contracts.py",
+    "demo/test_demo_files.py",
+    "demo/test_demo_model.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    tests = REPO_ROOT / "tests"
+
+    def key(item) -> int:
+        try:
+            return rank.get(item.path.relative_to(tests).as_posix(), len(LONG_FILES))
+        except ValueError:  # a test outside tests/ (a plugin's)
+            return len(LONG_FILES)
+
+    items.sort(key=key)  # stable: within a file and among the others, collection order is kept
+
 
 @pytest.fixture(autouse=True)
 def _fresh_plugin_host(monkeypatch):

@@ -24,7 +24,8 @@ def stdout():
     class _Stdout(Console):
         def _pipe_size(self) -> ConsoleDimensions:
             size = Console.size.fget(self)  # type: ignore[attr-defined]
-            if self._width is None and not self.is_terminal:  # rich took $COLUMNS as _width when it was set
+            # $COLUMNS, set now or when the console was made (rich then took it as _width), is honoured
+            if self._width is None and not self.is_terminal and not self._environ.get("COLUMNS"):
                 return ConsoleDimensions(PIPE_WIDTH, size.height)
             return size
 
