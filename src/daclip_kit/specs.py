@@ -125,11 +125,14 @@ class MetricSpec(ComponentSpec):
         meter: ``"module:attr"`` of a class built as ``cls(context)`` that accumulates the metric
             over a data set (:mod:`daclip_kit.metrics.meters`); ``None``: the mean of ``target``
             applied per image, with the table protocol's settings it accepts.
+        needs_reference: ``False`` for a no-reference metric (NIQE, CLIP-IQA): ``target`` is
+            ``f(pred) -> (B,)`` and it is computed without ground truth (``daclip-kit score`` without ``--gt``).
     """
 
     higher_is_better: bool = True
     paired: bool = True
     meter: str | None = None
+    needs_reference: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

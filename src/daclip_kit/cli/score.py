@@ -1,4 +1,5 @@
-"""``daclip-kit score``: PSNR, SSIM and LPIPS of restored images, or of a network run on a paired folder."""
+"""``daclip-kit score``: PSNR, SSIM and LPIPS of restored images, or of a network run on a paired folder;
+without ``--gt``, the no-reference NIQE and CLIP-IQA."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ from .model_args import add_model_arguments, model_overrides, nonfinite_scope
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gt", required=True, type=Path, metavar="DIR", help="folder of ground-truth images")
+    parser.add_argument("--gt", type=Path, metavar="DIR",
+                        help="folder of ground-truth images (leave out with no-reference metrics only: "
+                             "--metrics niqe,clipiqa)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--pred", type=Path, metavar="DIR", help="folder of restored images to score as they are")
     what.add_argument("--lq", type=Path, metavar="DIR",
                       help="folder of degraded images to restore with --model/--weights, then score")
     add_model_arguments(parser)
     parser.add_argument("--metrics", default="psnr,ssim,lpips",
-                        help="comma-separated registered metrics (daclip-kit ls metrics; default psnr,ssim,lpips)")
+                        help="comma-separated registered metrics (daclip-kit ls metrics; default psnr,ssim,lpips); "
+                             "niqe and clipiqa need no --gt (clipiqa uses the DA-CLIP of --daclip-weights, else of "
+                             "--weights, else daclip-vit-b-32)")
     parser.add_argument("--crop-border", type=int, default=4,
-                        help="pixels removed from each side for PSNR/SSIM (default 4, as the official test)")
+                        help="pixels removed from each side for PSNR/SSIM/NIQE (default 4, as the official test)")
     parser.add_argument("--y-channel", action="store_true", help="PSNR/SSIM on BT.601 luma instead of RGB")
     parser.add_argument("--pair-by", choices=("name", "order"), default="name",
                         help="pair images by file stem (default) or by sorted position, as the official loaders")
@@ -49,7 +54,24 @@ def _restorer(args: argparse.Namespace):
     about = {"model": recipe.name, "network": recipe.backbone, "network_weights": str(built.network_weights),
              "sampler": recipe.sampler or None, "steps": recipe.steps if recipe.sampler else None,
              "device": str(built.device)}
-    return restore, about, built.device
+    return restore, about, built.device, built.pipeline
+
+
+def _clipiqa_embedder(args: argparse.Namespace, pipeline, device) -> object:
+    """The DA-CLIP CLIP-IQA runs on: the restoring pipeline's (``--lq``); else ``--daclip-weights``; else the
+    one ``--weights`` names or is paired with; else the released ``daclip-vit-b-32`` (all through the one
+    model resolver)."""
+    from ..core.device import pick_device
+    from ..embedders.daclip.provider import DaClipEmbedder
+    from ..metrics.clipiqa import load_clipiqa_embedder
+
+    embedder = getattr(pipeline, "embedder", None)
+    if isinstance(embedder, DaClipEmbedder):
+        return embedder
+    ref = args.embedder_weights if args.embedder_weights is not None else args.weights
+    if pipeline is None:
+        device = pick_device(None if args.device == "auto" else args.device)
+    return load_clipiqa_embedder(ref, search_dirs=args.weights_dir, device=device, download=not args.no_download)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,14 +89,16 @@ def run(args: argparse.Namespace) -> int:
     if not metrics:
         raise ConfigError("--metrics is empty; name at least one, e.g. --metrics psnr,ssim.")
     protocol = dataclasses.replace(MetricProtocol(), crop_border=args.crop_border, y_channel=args.y_channel)
-    restore, about, device = (None, {}, "cpu") if args.pred else _restorer(args)
+    restore, about, device, pipeline = (None, {}, "cpu", None) if args.pred else _restorer(args)
+    networks = {"clipiqa": _clipiqa_embedder(args, pipeline, device)} if "clipiqa" in metrics else {}
     with console.progress_bar(disable=args.json) as bar, torch.no_grad():
         task = bar.add_task("restoring and scoring" if restore else "scoring", total=None)
         report = score_folders(args.gt, pred=args.pred, lq=args.lq, restore=restore, metrics=metrics,
                                protocol=protocol, device=device, search_dirs=args.weights_dir, by=args.pair_by,
-                               limit=args.limit,
+                               limit=args.limit, networks=networks,
                                on_image=lambda i, n, *_: bar.update(task, completed=i, total=n))
-    data = {"gt": str(args.gt), "inputs": str(args.pred or args.lq), "restored_by": about or None,
+    data = {"gt": str(args.gt) if args.gt is not None else None, "inputs": str(args.pred or args.lq),
+            "restored_by": about or None,
             "protocol": {"crop_border": protocol.crop_border, "y_channel": protocol.y_channel,
                          "quantize": protocol.quantize}, **report.to_dict()}
     if args.json:

@@ -8,6 +8,11 @@ float64 per-image values; set metrics (FID) compare two sets of images.
 * :func:`lpips` - LPIPS v0.1 with the AlexNet trunk (the ``lpips`` package), inputs mapped to [-1, 1].
 * :func:`fid` - Frechet Inception Distance as pytorch-fid computes it (Inception pool3, 2048-d).
 
+No-reference metrics take only ``pred``:
+
+* :func:`niqe` - NIQE as MATLAB's ``niqe`` / BasicSR (BT.601 luma, 96x96 blocks, the pristine model); lower is better.
+* :func:`clipiqa` - zero-shot CLIP-IQA with a DA-CLIP's plain CLIP towers, P("Good photo."); higher is better.
+
 Nothing heavy is imported until a function is used.
 """
 
@@ -27,6 +32,9 @@ _LAZY = {
     "load_fid_inception": "daclip_kit.metrics.inception",
     "frechet_distance": "daclip_kit.metrics.frechet",
     "FeatureStats": "daclip_kit.metrics.frechet",
+    "niqe": "daclip_kit.metrics.niqe",
+    "clipiqa": "daclip_kit.metrics.clipiqa",
+    "load_clipiqa_embedder": "daclip_kit.metrics.clipiqa",
 }
 
 __all__ = list(_LAZY)

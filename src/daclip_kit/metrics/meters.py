@@ -5,7 +5,9 @@ metric whose spec names a ``meter`` class gets that (LPIPS and FID load their fe
 any other registered metric is a paired function ``fn(pred, ref, **settings) -> (B,)`` whose mean
 over the images is the data set's value, and which receives the table protocol's settings it
 declares among ``crop_border``, ``y_channel`` and ``quantize``. A plugin metric therefore only
-needs a function and a spec to appear in a benchmark table.
+needs a function and a spec to appear in a benchmark table. A no-reference metric
+(``needs_reference=False`` in its spec, e.g. NIQE) is ``fn(pred, **settings) -> (B,)``; its meter
+ignores the ground truth, which may be ``None``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class Meter(Protocol):
     """Accumulates one metric over the images of one data set."""
 
     def update(self, pred: torch.Tensor, ref: torch.Tensor) -> list[float] | None:
-        """Add ``(B, 3, H, W)`` images in [0, 1]; return their per-image values (or ``None``)."""
+        """Add ``(B, 3, H, W)`` images in [0, 1]; return their per-image values (or ``None``). A
+        no-reference meter ignores ``ref``, which ``score`` passes as ``None`` without ground truth."""
 
     def compute(self) -> float | None:
         """The data set's value (``None`` when it cannot be computed from what was added)."""
@@ -71,6 +74,24 @@ class PairedMeter:
         return math.fsum(self.values) / len(self.values) if self.values else None
 
 
+class NoReferenceMeter(PairedMeter):
+    """Mean of a no-reference per-image function ``fn(pred, **settings) -> (B,)``; the ground truth is not used."""
+
+    def update(self, pred: torch.Tensor, ref: torch.Tensor | None = None) -> list[float]:
+        out = [float(v) for v in torch.as_tensor(self.fn(pred, **self.settings)).reshape(-1)]
+        self.values.extend(out)
+        return out
+
+
+def needs_reference(name: str) -> bool:
+    """Whether the registered metric ``name`` compares against a ground truth (PSNR) or not (NIQE).
+
+    Raises:
+        UnknownComponentError: ``name`` is not registered.
+    """
+    return bool(get_registry("metrics").get(name).needs_reference)
+
+
 def protocol_settings(fn, protocol: Any, metric: str) -> dict[str, Any]:
     """The protocol settings ``fn`` accepts; ``y_channel`` is forced on for ``*-y`` metrics."""
     params = inspect.signature(fn).parameters
@@ -91,6 +112,8 @@ def make_meter(name: str, context: MeterContext) -> Meter:
     if spec.meter is not None:
         return load_target(spec.meter)(context)
     fn = load_target(spec.target)
+    if not spec.needs_reference:
+        return NoReferenceMeter(fn, protocol_settings(fn, context.protocol, name))
     return PairedMeter(fn, protocol_settings(fn, context.protocol, name))
 
 
@@ -159,3 +182,20 @@ class FIDMeter:
         if self.stats[0].count < 2:
             return None
         return frechet_distance_from_stats(*self.stats)
+
+
+class CLIPIQAMeter(NoReferenceMeter):
+    """Zero-shot CLIP-IQA with a DA-CLIP's plain CLIP towers (no ground truth).
+
+    The DA-CLIP is ``context.networks["clipiqa"]`` when the caller gives one (``daclip-kit score``
+    builds it from ``--daclip-weights``); else the released ``daclip-vit-b-32`` if it is on disk
+    (searched in ``context.search_dirs`` and the cache; nothing is downloaded).
+    """
+
+    def __init__(self, context: MeterContext):
+        from .clipiqa import clipiqa, load_clipiqa_embedder
+
+        net = context.networks.get("clipiqa")
+        if net is None:
+            net = load_clipiqa_embedder(search_dirs=context.search_dirs, device=context.device)
+        super().__init__(clipiqa, {"embedder": net})

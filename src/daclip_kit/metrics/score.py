@@ -1,4 +1,5 @@
-"""Scoring a folder of images against its ground truth: restored outputs, or a network run on LQ inputs.
+"""Scoring a folder of images against its ground truth, or alone with no-reference metrics (NIQE, CLIP-IQA):
+restored outputs, or a network run on LQ inputs.
 
 :func:`score_folders` is what ``daclip-kit score`` runs; :func:`score_pairs` is the per-image loop
 it shares with the benchmark harness. Metrics are the registered ones (``daclip-kit ls metrics``),
@@ -20,7 +21,7 @@ from ..bench.spec import MetricProtocol
 from ..data.paired import image_files
 from ..errors import ConfigError, InputError, UnknownComponentError
 from ..io import IMAGE_SUFFIXES, read_image
-from .meters import MeterContext, meter_factories
+from .meters import MeterContext, meter_factories, needs_reference
 
 #: ``image (1, 3, H, W) in [0, 1] -> restored (1, 3, H, W) in [0, 1]``.
 Restorer = Callable[[torch.Tensor], torch.Tensor]
@@ -107,13 +108,14 @@ def match_pairs(inputs: str | Path, gt: str | Path, *, by: Literal["name", "orde
     return pairs[:limit] if limit else pairs
 
 
-def score_pairs(pairs: Sequence[tuple[Path, Path]], meters: Mapping[str, Callable[[], Any]], *,
+def score_pairs(pairs: Sequence[tuple[Path, Path | None]], meters: Mapping[str, Callable[[], Any]], *,
                 restore: Restorer | None = None, device: str | torch.device = "cpu",
                 on_image: ImageCallback | None = None) -> tuple[dict[str, float | None], list[ImageScore]]:
     """Accumulate ``meters`` over ``pairs``, restoring each input first when ``restore`` is given.
 
     Args:
-        pairs: ``(input, ground truth)`` files of equal size.
+        pairs: ``(input, ground truth)`` files of equal size; the ground truth ``None`` where every
+            metric is a no-reference one.
         meters: a factory per metric name (each builds a fresh meter; see
             :func:`~daclip_kit.metrics.meters.make_meter`).
         restore: the network run on every input (on ``device``); ``None`` scores the inputs as they are.
@@ -129,8 +131,8 @@ def score_pairs(pairs: Sequence[tuple[Path, Path]], meters: Mapping[str, Callabl
     running = {name: make() for name, make in meters.items()}
     images: list[ImageScore] = []
     for i, (src, gt_path) in enumerate(pairs):
-        image, gt = read_image(src), read_image(gt_path)
-        if image.shape != gt.shape:
+        image, gt = read_image(src), (read_image(gt_path) if gt_path is not None else None)
+        if gt is not None and image.shape != gt.shape:
             raise InputError(f"{src} is {tuple(image.shape[-2:])} but its ground truth {gt_path} is "
                              f"{tuple(gt.shape[-2:])}; an image and its ground truth must have the same size.")
         seconds = 0.0
@@ -149,15 +151,18 @@ def score_pairs(pairs: Sequence[tuple[Path, Path]], meters: Mapping[str, Callabl
     return {name: meter.compute() for name, meter in running.items()}, images
 
 
-def score_folders(gt: str | Path, *, pred: str | Path | None = None, lq: str | Path | None = None,
+def score_folders(gt: str | Path | None = None, *, pred: str | Path | None = None, lq: str | Path | None = None,
                   restore: Restorer | None = None, metrics: Sequence[str] = DEFAULT_METRICS,
                   protocol: Any = None, device: str | torch.device = "cpu",
                   search_dirs: Sequence[str | Path] = (), by: Literal["name", "order"] = "name",
-                  limit: int | None = None, on_image: ImageCallback | None = None) -> ScoreReport:
-    """Score restored images (``pred``), or ``restore`` run on ``lq``, against the ground truth ``gt``.
+                  limit: int | None = None, on_image: ImageCallback | None = None,
+                  networks: Mapping[str, Any] | None = None) -> ScoreReport:
+    """Score restored images (``pred``), or ``restore`` run on ``lq``, against the ground truth ``gt``
+    (or without it, with no-reference metrics only).
 
     Args:
-        gt: folder of ground-truth images.
+        gt: folder of ground-truth images; ``None`` when every metric is a no-reference one
+            (``niqe``, ``clipiqa``).
         pred: folder of restored images (give this or ``lq`` with ``restore``).
         lq: folder of degraded images that ``restore`` restores.
         restore: ``(1, 3, H, W) -> (1, 3, H, W)`` in [0, 1], e.g. a pipeline (see ``daclip-kit score``).
@@ -169,10 +174,13 @@ def score_folders(gt: str | Path, *, pred: str | Path | None = None, lq: str | P
         by: pair files by ``"name"`` (stem) or sorted ``"order"``.
         limit: score the first ``limit`` pairs.
         on_image: progress callback, see :func:`score_pairs`.
+        networks: feature networks by metric name, used instead of loading them (e.g. ``{"clipiqa":
+            a DA-CLIP embedder}``, see :class:`~daclip_kit.metrics.meters.MeterContext`).
 
     Raises:
         InputError: missing folders, unpaired files, sizes that differ.
-        ConfigError: neither or both of ``pred`` and ``lq``, or ``lq`` without ``restore``.
+        ConfigError: neither or both of ``pred`` and ``lq``, ``lq`` without ``restore``, or no ``gt``
+            for a metric that compares against it (PSNR, SSIM, LPIPS, FID).
         UnknownComponentError: a metric name that is not registered.
     """
     if (pred is None) == (lq is None):
@@ -184,9 +192,20 @@ def score_folders(gt: str | Path, *, pred: str | Path | None = None, lq: str | P
         raise ConfigError("restore= is only used with lq=; restored images (pred=) are scored as they are.")
     source = pred if pred is not None else lq
     assert source is not None  # exactly one of the two (checked above)
-    pairs = match_pairs(source, gt, by=by, limit=limit)
+    pairs: list[tuple[Path, Path | None]]
+    if gt is None:
+        referenced = [name for name in dict.fromkeys(metrics) if needs_reference(name)]
+        if referenced:
+            raise ConfigError(
+                f"{', '.join(referenced)} compare{'s' if len(referenced) == 1 else ''} against ground truth: give "
+                "the folder of ground-truth images (gt=, CLI --gt DIR), or score without it with no-reference "
+                "metrics only (metrics=['niqe', 'clipiqa'], CLI --metrics niqe,clipiqa).")
+        files = _images(Path(source))
+        pairs = [(path, None) for path in (files[:limit] if limit else files)]
+    else:
+        pairs = list(match_pairs(source, gt, by=by, limit=limit))
     context = MeterContext(protocol or MetricProtocol(), device=str(device),
-                           search_dirs=[Path(d) for d in search_dirs])
+                           search_dirs=[Path(d) for d in search_dirs], networks=dict(networks or {}))
     factories, failed = meter_factories(metrics, context)
     unknown = [exc for exc in failed.values() if isinstance(exc, UnknownComponentError)]
     if unknown:
