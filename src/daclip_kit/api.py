@@ -1,9 +1,10 @@
 """One-call API: restore or classify an image of any kind.
 
 ``daclip_kit.restore(image)`` and ``daclip_kit.classify(image)`` take a file path, a PIL image, a
-numpy array (``H x W x 3`` or ``H x W``, uint8 or float in [0, 1]) or a tensor (``(3, H, W)`` or
-``(B, 3, H, W)`` float in [0, 1]). ``restore`` returns the same kind it was given (a PIL image for
-a path); models are built once per setting and reused, so repeated calls are cheap.
+numpy array (``H x W x 3`` or ``H x W``, uint8, uint16 or float in [0, 1]) or a tensor
+(``(3, H, W)`` or ``(B, 3, H, W)`` float in [0, 1]). ``restore`` returns the same kind it was given
+(a PIL image for a path, or a uint16 numpy array for the 16-bit kinds Pillow cannot hold); models
+are built once per setting and reused, so repeated calls are cheap.
 """
 
 from __future__ import annotations
@@ -127,8 +128,11 @@ def restore(image: Any, model: str = "irsde-universal", *, weights: str | Path |
     change the sampler, its settings or the steps reuse them.
 
     Returns:
-        The restored image, of the same kind as ``image`` (a PIL image for a path; a path or
-        PIL image keeps its mode: grayscale as the luma of the result, 16-bit, alpha kept).
+        The restored image, of the same kind as ``image``. A path or PIL image gives a PIL
+        image of its kind (grayscale as the luma of the result, 16-bit grayscale, alpha kept, the
+        ICC profile in ``info["icc_profile"]``); a 16-bit colour or 16-bit gray + alpha file, which
+        Pillow cannot hold, gives a uint16 numpy array ``H x W x C`` (C = 3, 4 or 2) at full
+        precision. What must still be reduced (e.g. CMYK read as RGB) is said in one warning.
 
     Example:
         >>> import daclip_kit  # doctest: +SKIP

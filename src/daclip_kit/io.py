@@ -1,5 +1,6 @@
 """File I/O: atomic writes and image reading/writing as ``(B,3,H,W)`` float RGB in [0, 1]; a
-written image can keep the kind of its input (grayscale, 16 bits, alpha: :func:`image_kind`).
+written image can keep the kind of its input (grayscale or colour, 8 or 16 bits, alpha, ICC profile:
+:func:`image_kind`), PNG and TIFF alike.
 
 Outputs are written to a temporary file in the target folder (``.<name>.<pid>@<host>.<random>.tmp``)
 and then put in place: with ``exclusive=True`` by a hard link that fails when the name exists, so
@@ -21,16 +22,15 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
     import torch
 
@@ -260,17 +260,33 @@ def list_images(inputs: Iterable[str | Path], *, recursive: bool = False) -> lis
 def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
     if max_pixels is not None and size[0] * size[1] > max_pixels:
         raise InputError(f"{str(path)!r} is {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.0f} MP), above the "
-                         f"limit of {max_pixels / 1e6:.0f} MP; raise it with --max-pixels N if you mean it.")
+                         f"limit of {max_pixels / 1e6:.0f} MP; if you mean it, raise the limit "
+                         "(`restore --max-pixels N`, `demo --max-pixels N`).")
 
 
-def _png_is_16bit_rgb(path: Path) -> bool:
-    """Whether a PNG's header says 16 bits per sample in colour (Pillow reads those at 8 bits)."""
+def _is_tiff(path: Path) -> bool:
+    """Whether a file starts like a TIFF (or BigTIFF), whatever its suffix."""
     try:
         with path.open("rb") as fh:
-            head = fh.read(26)
+            head = fh.read(4)
     except OSError:
         return False
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _tiff_size(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` of a TIFF's first page as displayed (its Orientation tag applied), from
+    tifffile; ``None`` when tifffile cannot read it."""
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page: Any = tif.pages[0]
+            size = (int(page.imagewidth), int(page.imagelength))
+            orientation = int(page.tags[274].value) if 274 in page.tags else 1
+    except Exception:  # tifffile's errors have no common base; Pillow's error is the one reported
+        return None
+    return (size[1], size[0]) if orientation in _ORIENTATIONS_SWAPPING_SIDES else size
 
 
 #: EXIF orientations that turn the stored image by 90 degrees (width and height swap on display).
@@ -302,7 +318,10 @@ def image_size(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> tupl
     except FileNotFoundError:
         raise InputError(f"Image {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+        tiff = _tiff_size(path) if _is_tiff(path) else None  # e.g. float RGB, which only tifffile reads
+        if tiff is None:
+            raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+        size = tiff
     _check_pixels(path, size, max_pixels)
     return size
 
@@ -319,51 +338,254 @@ def _unlimited(image_module) -> Iterator[None]:
 
 
 def read_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> torch.Tensor:
-    """Read an image file as a ``(1, 3, H, W)`` float32 RGB tensor in [0, 1].
+    """Read an image file as a ``(1, 3, H, W)`` float32 RGB tensor in [0, 1], EXIF orientation
+    applied.
 
-    Grayscale is repeated to three channels and an alpha channel is dropped (composited over white
-    is not done: restoration needs the raw colours). 16-bit grayscale keeps its precision; 16-bit
-    RGB PNGs are read at 8 bits (Pillow's limit; a warning says so). Of an animated image (GIF)
-    the first frame is read, with a warning.
+    Every bit is kept: 16-bit samples (grayscale, RGB, RGBA, in PNG and TIFF) are scaled by
+    ``1 / 65535``, 8-bit ones by ``1 / 255``, float TIFFs are clipped to [0, 1]. Grayscale is
+    repeated to three channels and an alpha channel is dropped (compositing is not done:
+    restoration needs the raw colours; :func:`image_kind` keeps it for the output). TIFFs are read
+    with tifffile (Pillow where tifffile cannot decode one, e.g. JPEG-compressed). Of an animated
+    or multi-page image the first frame is read, with a warning.
 
     Raises:
         InputError: the file is missing, not a readable image, or larger than ``max_pixels``.
     """
     import numpy as np
     import torch
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
+    decoded = _decode(path, max_pixels=max_pixels, pixels=True)
+    if decoded.frames > 1:
+        log.warning("%s has %d frames; restoring the first", path, decoded.frames)
+    arr = _float_rgb(decoded.color, np)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+@dataclass
+class _Decoded:
+    """An image file as far as it was decoded: its kind, and (``pixels``) its samples."""
+
+    gray: bool
+    bits: int  # 8 or 16: the depth an output of this kind keeps
+    has_alpha: bool = False
+    color: Any = None  # (H, W) or (H, W, 3): uint8, uint16 or float32, EXIF-oriented; None: not decoded
+    alpha: Any = None  # (H, W) at the colour's depth (uint8 or uint16)
+    icc: bytes | None = None
+    frames: int = 1
+    reduced: list[str] = field(default_factory=list)  # what an output cannot keep of the file
+
+
+def _decode(path: Path, *, max_pixels: int | None, pixels: bool) -> _Decoded:
+    """The kind of the image file ``path`` with its alpha plane, and with ``pixels`` its colour
+    samples; TIFFs through tifffile first, everything else (and TIFFs tifffile cannot decode)
+    through Pillow.
+
+    Raises:
+        InputError: missing, unreadable or larger than ``max_pixels``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
     try:
+        if _is_tiff(path):
+            decoded = _decode_tiff(path, max_pixels=max_pixels, pixels=pixels)
+            if decoded is not None:
+                return decoded
         with _unlimited(Image), Image.open(path) as im:
             _check_pixels(path, im.size, max_pixels)
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1:
-                log.warning("%s has %d frames; restoring the first", path, frames)
-            if im.format == "PNG" and _png_is_16bit_rgb(path):
-                log.warning("%s is a 16-bit RGB PNG; Pillow reads it at 8 bits per channel", path)
-            im.load()
-            arr = _to_float_rgb(ImageOps.exif_transpose(im), np)
+            return _decode_pil(path, im, pixels=pixels)
     except FileNotFoundError:
         raise InputError(f"Image {str(path)!r} does not exist.") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def _to_float_rgb(im, np):
+#: PNG colour types Pillow reads at 8 bits when they hold 16: gray + alpha (4), RGB (2), RGBA (6).
+_DEEP_PNG_COLOUR_TYPES = (2, 4, 6)
+#: Pillow modes a file is read in without losing anything (others are converted, with a note).
+_PLAIN_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "YCbCr", "I;16", "I;16L", "I;16B", "I;16N")
+
+
+def _deep_png_type(path: Path, im) -> int | None:
+    """The PNG colour type (2 RGB, 4 gray + alpha, 6 RGBA) of a 16-bit PNG Pillow would read at
+    8 bits, from its header (read with pypng); None for any other file."""
+    if im.format != "PNG":
+        return None
+    import png
+
+    try:
+        with path.open("rb") as fh:
+            reader = png.Reader(file=fh)
+            reader.preamble()
+    except png.Error as exc:
+        raise ValueError(str(exc)) from None
+    deep = reader.bitdepth == 16 and reader.color_type in _DEEP_PNG_COLOUR_TYPES
+    return int(reader.color_type) if deep else None
+
+
+def _read_deep_png(path: Path, np) -> Any:
+    """The samples of a 16-bit PNG as ``(H, W, C)`` uint16 (stored orientation), decoded by pypng
+    as stored (a ``tRNS`` colour is not turned into alpha, as Pillow does not either)."""
+    import png
+
+    try:
+        with path.open("rb") as fh:
+            width, height, rows, info = png.Reader(file=fh).read()
+            samples = np.empty((height, width * info["planes"]), dtype=np.uint16)
+            for i, row in enumerate(rows):
+                samples[i] = np.frombuffer(row, dtype=np.uint16)
+    except png.Error as exc:
+        raise ValueError(str(exc)) from None
+    return samples.reshape(height, width, info["planes"])
+
+
+def _orient(arr, orientation: int, np) -> Any:
+    """``arr`` (H, W, ...) turned as the EXIF/TIFF orientation says (as Pillow's ``exif_transpose``)."""
+    if orientation == 2:
+        return arr[:, ::-1]
+    if orientation == 3:
+        return arr[::-1, ::-1]
+    if orientation == 4:
+        return arr[::-1]
+    if orientation == 5:
+        return np.swapaxes(arr, 0, 1)
+    if orientation == 6:
+        return np.rot90(arr, -1)
+    if orientation == 7:
+        return np.swapaxes(arr, 0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return np.rot90(arr, 1)
+    return arr
+
+
+def _decode_pil(path: Path, im, *, pixels: bool) -> _Decoded:
+    import numpy as np
+    from PIL import ImageOps
+
+    icc = im.info.get("icc_profile") or None
+    frames = getattr(im, "n_frames", 1)
+    deep = _deep_png_type(path, im)
+    if deep is not None:
+        decoded = _Decoded(gray=deep == 4, bits=16, has_alpha=deep != 2, icc=icc, frames=frames)
+        if pixels or decoded.has_alpha:
+            samples = _orient(_read_deep_png(path, np), _exif_orientation(im), np)
+            decoded.color = (samples[..., 0] if decoded.gray else samples[..., :3]) if pixels else None
+            decoded.alpha = samples[..., -1] if decoded.has_alpha else None
+        return decoded
     mode = im.mode
-    if mode.startswith("I"):
-        # 16-bit files open as "I;16*" or "I" (32-bit container); both are scaled by 2**16 - 1,
-        # whatever the content, so a dark 16-bit image stays dark.
-        a = np.clip(np.asarray(im, dtype=np.float64) / 65535.0, 0.0, 1.0).astype(np.float32)
-        return np.repeat(a[..., None], 3, axis=2)
+    gray = mode in _GRAY_MODES
+    decoded = _Decoded(gray=gray, bits=16 if gray and (mode.startswith("I") or mode == "F") else 8,
+                       has_alpha="A" in mode or (mode == "P" and im.has_transparency_data), icc=icc, frames=frames)
+    decoded.reduced += _mode_notes(im)
+    if not (pixels or decoded.has_alpha):
+        return decoded
+    im.load()
+    oriented = ImageOps.exif_transpose(im)
+    if decoded.has_alpha:
+        plane = oriented.getchannel("A") if "A" in oriented.mode else oriented.convert("RGBA").getchannel("A")
+        decoded.alpha = np.asarray(plane, dtype=np.uint8)
+    if pixels:
+        decoded.color = _pil_samples(oriented, gray, np)
+    return decoded
+
+
+def _mode_notes(im) -> list[str]:
+    """What reading the Pillow image ``im`` reduces, for an output's warning."""
+    mode = im.mode
     if mode == "F":
-        a = np.asarray(im, dtype=np.float32)
-        return np.repeat(np.clip(a, 0, 1)[..., None], 3, axis=2)
-    if mode != "RGB":
-        im = im.convert("RGB")
-    return np.asarray(im, dtype=np.float32) / 255.0
+        return ["32-bit float samples kept at 16 bits (clipped to [0, 1])"]
+    if mode == "I":  # 32-bit integers (16-bit PNGs open as I in older Pillow versions)
+        return [] if im.format == "PNG" else ["32-bit integer samples kept at 16 bits (clipped to 65535)"]
+    if mode in _PLAIN_MODES:
+        return []
+    return [f"{mode} converted to {'grayscale' if mode in _GRAY_MODES else 'RGB'}"]
+
+
+def _pil_samples(im, gray: bool, np) -> Any:
+    """The colour samples of a Pillow image: (H, W) uint8/uint16/float32 for grayscale modes
+    (16- and 32-bit integers as uint16, clipped), else (H, W, 3) uint8."""
+    mode = im.mode
+    if gray and mode.startswith("I"):
+        return np.clip(np.asarray(im, dtype=np.float64), 0, 65535).astype(np.uint16)
+    if gray and mode == "F":
+        return np.asarray(im, dtype=np.float32)
+    if gray:
+        return np.asarray(im if mode == "L" else im.convert("L"), dtype=np.uint8)
+    return np.asarray(im if mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
+
+
+def _float_rgb(color, np) -> Any:
+    """``(H, W, 3)`` float32 in [0, 1] of decoded samples: 16 bits / 65535, 8 bits / 255, floats clipped."""
+    if color.dtype == np.uint16:
+        a = (color.astype(np.float64) / 65535.0).astype(np.float32)
+    elif color.dtype == np.uint8:
+        a = color.astype(np.float32) / 255.0
+    else:
+        a = np.clip(color.astype(np.float32), 0.0, 1.0)
+    return np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a)
+
+
+def _to_float_rgb(im, np) -> Any:
+    """A Pillow image as ``(H, W, 3)`` float32 RGB in [0, 1] (as :func:`read_image` reads files)."""
+    return _float_rgb(_pil_samples(im, im.mode in _GRAY_MODES, np), np)
+
+
+#: TIFF sample types tifffile's path reads (others go through Pillow).
+_TIFF_DTYPES = ("uint8", "uint16", "float16", "float32", "float64")
+
+
+def _decode_tiff(path: Path, *, max_pixels: int | None, pixels: bool) -> _Decoded | None:
+    """A gray or RGB TIFF (with alpha, 8 or 16 bits or float) through tifffile; ``None`` for what
+    it does not read here (palette, CMYK, other sample types, compressions that need
+    imagecodecs): Pillow reads those."""
+    import numpy as np
+
+    try:
+        import tifffile
+
+        tif = tifffile.TiffFile(path)
+    except Exception:  # not installed, or a TIFF tifffile refuses: Pillow tries
+        return None
+    with tif:
+        try:
+            page: Any = tif.pages[0]
+            colour = {1: 1, 2: 3}.get(int(page.photometric))
+            dtype = np.dtype(page.dtype)
+            samples = int(page.samplesperpixel)
+            size = (int(page.imagewidth), int(page.imagelength))
+            orientation = int(page.tags[274].value) if 274 in page.tags else 1
+            icc = bytes(page.tags[34675].value) if 34675 in page.tags else None
+            frames = len(tif.pages)
+            axes = str(page.axes)
+        except Exception:
+            return None
+        if colour is None or dtype.name not in _TIFF_DTYPES or samples < colour:
+            return None
+        _check_pixels(path, size, max_pixels)
+        floating = dtype.kind == "f"
+        decoded = _Decoded(gray=colour == 1, bits=8 if dtype == np.uint8 else 16, has_alpha=samples > colour,
+                           icc=icc or None, frames=frames)
+        if floating:
+            decoded.reduced.append(f"{dtype.itemsize * 8}-bit float samples kept at 16 bits (clipped to [0, 1])")
+        if samples > colour + 1:
+            decoded.reduced.append(f"{samples - colour - 1} extra sample(s) after the alpha channel dropped")
+        if not (pixels or decoded.has_alpha):
+            return decoded
+        try:
+            arr = page.asarray()
+        except Exception:  # e.g. a compression that needs imagecodecs
+            return None
+    arr = np.moveaxis(arr, axes.index("S"), -1) if "S" in axes else arr[..., None]
+    if arr.ndim != 3:  # a depth axis or the like
+        return None
+    arr = _orient(arr, orientation, np)
+    if floating:
+        arr = arr.astype(np.float32)
+    decoded.color = (arr[..., 0] if decoded.gray else arr[..., :3]) if pixels else None
+    if decoded.has_alpha:
+        plane = arr[..., colour]
+        decoded.alpha = np.round(np.clip(plane, 0, 1) * 65535).astype(np.uint16) if floating else plane
+    return decoded
 
 
 def to_uint8(image: torch.Tensor):
@@ -382,43 +604,51 @@ def to_uint8(image: torch.Tensor):
 @dataclass(frozen=True, eq=False)
 class ImageKind:
     """What an output keeps of its input file (:func:`image_kind`): grayscale or colour, 8 or 16
-    bits per sample, and the alpha plane (``(H, W)`` uint8, EXIF-oriented like the pixels)."""
+    bits per sample, the alpha plane (``(H, W)``, uint8 or uint16 at the image's depth,
+    EXIF-oriented like the pixels) and the ICC profile; ``source`` (the input, named in warnings)
+    and ``reduced`` (what reading it already could not keep, e.g. CMYK) for the one warning
+    :func:`write_image` gives."""
 
     gray: bool = False
     bits: int = 8
-    alpha: npt.NDArray[np.uint8] | None = None  # (H, W)
+    alpha: npt.NDArray[Any] | None = None  # (H, W)
+    icc: bytes | None = None
+    source: str = ""
+    reduced: tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
-        """The Pillow mode written: ``L``, ``I;16``, ``LA``, ``RGB`` or ``RGBA``."""
-        if self.gray and self.bits == 16:
-            return "I;16"
-        return ("L" if self.gray else "RGB") + ("A" if self.alpha is not None else "")
+        """The mode written: Pillow's ``L``, ``I;16``, ``LA``, ``RGB``, ``RGBA``, or for the 16-bit
+        kinds Pillow has no mode for ``LA;16``, ``RGB;16``, ``RGBA;16``."""
+        base = ("L" if self.gray else "RGB") + ("A" if self.alpha is not None else "")
+        if self.bits != 16:
+            return base
+        return "I;16" if base == "L" else f"{base};16"
+
+    @property
+    def fits_pillow(self) -> bool:
+        """Whether a Pillow image can hold this kind (8 bits, or 16-bit grayscale without alpha)."""
+        return self.bits != 16 or self.mode == "I;16"
 
 
-#: Pillow modes read as grayscale; those of 16 bits (and 32-bit int / float) are written as I;16.
+#: Pillow modes read as grayscale; those of 16 bits (and 32-bit int / float) are written at 16 bits.
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
 
 def image_kind(path: str | Path) -> ImageKind:
-    """The kind of an image file, for :func:`write_image`'s ``like``: grayscale inputs (8-bit or
-    16-bit) stay grayscale at their depth; an alpha channel (RGBA, LA, or a palette with
-    transparency) is carried over unchanged. A 16-bit gray image with alpha keeps its alpha at 8
-    bits (Pillow has no 16-bit gray+alpha mode); 16-bit RGB PNGs are read, and so written, at 8 bits.
+    """The kind of an image file, for :func:`write_image`'s ``like``: gray, RGB, gray + alpha and
+    RGBA at 8 or 16 bits (PNG or TIFF) keep their channels and depth; an alpha channel (also a
+    palette's transparency) is carried over unchanged, at its depth; the ICC profile is kept.
+    What cannot be kept is in ``reduced`` (CMYK and other modes read as RGB, float or 32-bit
+    samples kept at 16 bits). Only the alpha plane is decoded, and only when there is one.
 
     Raises:
         InputError: the file is missing or not a readable image.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
-    try:
-        with _unlimited(Image), Image.open(path) as im:
-            return pil_kind(im, exif=True)
-    except FileNotFoundError:
-        raise InputError(f"Image {str(path)!r} does not exist.") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"Cannot read {str(path)!r} as an image: {exc}") from None
+    decoded = _decode(path, max_pixels=None, pixels=False)
+    return ImageKind(gray=decoded.gray, bits=decoded.bits, alpha=decoded.alpha, icc=decoded.icc, source=str(path),
+                     reduced=tuple(decoded.reduced))
 
 
 def pil_kind(im, *, exif: bool = False) -> ImageKind:
@@ -437,41 +667,145 @@ def pil_kind(im, *, exif: bool = False) -> ImageKind:
         oriented = ImageOps.exif_transpose(im) if exif else im
         plane = oriented.getchannel("A") if "A" in oriented.mode else oriented.convert("RGBA").getchannel("A")
         alpha = np.asarray(plane, dtype=np.uint8)
-    return ImageKind(gray=gray, bits=bits if gray else 8, alpha=alpha)
+    return ImageKind(gray=gray, bits=bits if gray else 8, alpha=alpha, icc=im.info.get("icc_profile") or None,
+                     source="the image", reduced=tuple(_mode_notes(im)))
+
+
+def _samples_of(image: torch.Tensor, kind: ImageKind, bits: int) -> Any:
+    """``(3,H,W)``/``(1,3,H,W)`` float RGB in [0, 1] as ``bits``-bit samples of ``kind``: ``(H, W)``
+    (grayscale), ``(H, W, 2)`` (gray + alpha), ``(H, W, 3)`` or ``(H, W, 4)``; grayscale is the luma
+    (ITU-R BT.601, as Pillow's ``convert("L")``) of the restored RGB; values are rounded to
+    ``2**bits - 1`` levels; the alpha plane is appended unchanged (8-bit alpha in a 16-bit image
+    times 257, 16-bit alpha in an 8-bit image rounded)."""
+    import numpy as np
+
+    x = image.detach().float().clamp(0, 1).to("cpu")
+    x = x[0] if x.ndim == 4 else x
+    dtype, scale = (np.uint16, 65535.0) if bits == 16 else (np.uint8, 255.0)
+    if kind.gray:
+        luma = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).numpy().astype(np.float64)
+        out = np.round(luma * scale).astype(dtype)
+    elif bits == 8:
+        out = to_uint8(x)
+    else:
+        out = np.round(x.permute(1, 2, 0).numpy().astype(np.float64) * scale).astype(dtype)
+    if kind.alpha is None:
+        return out
+    alpha = np.asarray(kind.alpha)
+    if alpha.dtype == np.uint8 and bits == 16:
+        alpha = alpha.astype(np.uint16) * 257
+    elif alpha.dtype != dtype:
+        alpha = np.round(alpha.astype(np.float64) * (scale / (65535.0 if alpha.dtype == np.uint16 else 255.0)))
+    planes = [out] if out.ndim == 2 else [out[..., i] for i in range(3)]
+    return np.stack([*planes, alpha.astype(dtype)], axis=2)
+
+
+def _pil_image(samples, icc: bytes | None):
+    """A Pillow image of 8-bit samples (``L``, ``LA``, ``RGB``, ``RGBA``) or 16-bit grayscale (``I;16``)."""
+    from PIL import Image
+
+    im = Image.fromarray(samples)
+    if icc:
+        im.info["icc_profile"] = icc
+    return im
+
+
+def _usable_icc(kind: ImageKind, notes: list[str]) -> bytes | None:
+    """``kind``'s ICC profile when it describes the output's colours (a ``GRAY`` profile for
+    grayscale, ``RGB`` for colour); a profile of another space (a CMYK JPEG's) is dropped, noted."""
+    if not kind.icc:
+        return None
+    space = kind.icc[16:20].decode("latin-1").strip() if len(kind.icc) >= 20 else ""
+    wanted = "GRAY" if kind.gray else "RGB"
+    if space != wanted:
+        notes.append(f"its {space or 'unreadable'} ICC profile dropped (the output is {wanted})")
+        return None
+    return kind.icc
 
 
 def _to_pil(image: torch.Tensor, kind: ImageKind):
-    """``(3,H,W)``/``(1,3,H,W)`` float RGB in [0, 1] as a Pillow image of ``kind``: grayscale as
-    the luma (ITU-R BT.601, as Pillow's ``convert("L")``) of the restored RGB, rounded to 8 or 16
-    bits; the alpha plane appended unchanged."""
-    import numpy as np
-    from PIL import Image
+    """``(3,H,W)``/``(1,3,H,W)`` float RGB in [0, 1] as a Pillow image of ``kind`` (one that
+    :attr:`ImageKind.fits_pillow`; see :func:`_samples_of`), its ICC profile in ``info``."""
+    return _pil_image(_samples_of(image, kind, kind.bits), _usable_icc(kind, []))
 
-    if not kind.gray:
-        rgb = Image.fromarray(to_uint8(image))
-        if kind.alpha is None:
-            return rgb
-        return Image.merge("RGBA", (*rgb.split(), Image.fromarray(kind.alpha)))
-    x = image.detach().float().clamp(0, 1).to("cpu")
-    x = x[0] if x.ndim == 4 else x
-    luma = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).numpy().astype(np.float64)
-    if kind.bits == 16:
-        return Image.fromarray(np.round(luma * 65535.0).astype(np.uint16))  # mode I;16
-    gray = Image.fromarray(np.round(luma * 255.0).astype(np.uint8))
-    if kind.alpha is None:
-        return gray
-    return Image.merge("LA", (gray, Image.fromarray(kind.alpha)))
+
+def _write_deep_png(tmp: Path, samples, icc: bytes | None) -> None:
+    """``samples`` (``(H, W)`` or ``(H, W, C)`` uint16; C: 2 gray + alpha, 3 RGB, 4 RGBA) as a 16-bit
+    PNG written by pypng (Pillow writes no 16-bit colour PNG), the ICC profile as an ``iCCP``
+    chunk before the image data."""
+    import io
+    import zlib
+
+    import numpy as np
+    import png
+
+    samples = samples[..., None] if samples.ndim == 2 else samples
+    height, width, channels = samples.shape
+    packed = np.ascontiguousarray(samples, dtype=">u2").view(np.uint8).reshape(height, width * channels * 2)
+    writer = png.Writer(width, height, greyscale=channels < 3, alpha=channels in (2, 4), bitdepth=16,
+                        compression=6)
+    rows = (row.tobytes() for row in packed)  # big-endian samples, as pypng's write_packed takes them
+    if not icc:
+        with tmp.open("wb") as fh:
+            writer.write_packed(fh, rows)
+        return
+    buffer = io.BytesIO()
+    writer.write_packed(buffer, rows)
+    chunks = list(png.Reader(bytes=buffer.getvalue()).chunks())
+    first_idat = next(i for i, (tag, _) in enumerate(chunks) if tag == b"IDAT")
+    chunks.insert(first_idat, (b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
+    with tmp.open("wb") as fh:
+        png.write_chunks(fh, chunks)
+
+
+def _write_tiff(tmp: Path, samples, *, gray: bool, icc: bytes | None) -> None:
+    """``samples`` (from :func:`_samples_of`) as a deflate-compressed TIFF, alpha as an unassociated
+    extra sample, the ICC profile in tag 34675."""
+    import tifffile
+
+    alpha = samples.ndim == 3 and samples.shape[2] in (2, 4)
+    with tmp.open("wb") as fh:
+        tifffile.imwrite(fh, samples, photometric="minisblack" if gray else "rgb",
+                         planarconfig="contig" if samples.ndim == 3 else None,
+                         extrasamples=("unassalpha",) if alpha else None, iccprofile=icc, compression="zlib",
+                         metadata=None)
+
+
+#: Formats Pillow writes an ICC profile into.
+_ICC_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+
+
+def _save_pillow(tmp: Path, fmt: str, image: torch.Tensor, kind: ImageKind, icc: bytes | None,
+                 notes: list[str]) -> None:
+    if kind.bits == 16 and not (fmt == "PNG" and kind.fits_pillow):
+        notes.append(f"16 bits per sample written at 8 ({fmt} cannot hold 16)")
+        kind = replace(kind, bits=8)
+    options = {"icc_profile": icc} if icc and fmt in _ICC_FORMATS else {}
+    if icc and not options:
+        notes.append(f"ICC profile dropped ({fmt} cannot hold one)")
+    if fmt == "GIF" and not kind.gray:
+        notes.append("colours reduced to a 256-colour palette (GIF)")
+    try:
+        _pil_image(_samples_of(image, kind, kind.bits), None).save(tmp, format=fmt, **options)
+    except (OSError, KeyError, ValueError):
+        plain = ImageKind(gray=kind.gray)
+        if kind.mode == plain.mode:
+            raise
+        notes.append(f"{fmt} cannot hold a {kind.mode} image; writing {plain.mode}")
+        _pil_image(_samples_of(image, plain, 8), None).save(tmp, format=fmt, **options)
 
 
 def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = False,
                 like: ImageKind | None = None) -> Path:
     """Write a ``(3,H,W)`` or ``(1,3,H,W)`` float image in [0, 1] atomically.
 
-    The format follows the suffix (PNG for ``.png``); values are clamped and rounded. By default
-    the file is 8-bit RGB; ``like`` (:func:`image_kind` of the input) keeps the input's kind:
-    grayscale as the luma of the restored RGB (``L``, or ``I;16`` for 16-bit inputs), alpha carried
-    over unchanged. A format that cannot hold that kind (e.g. JPEG and alpha) gets 8-bit ``L``/RGB,
-    with a warning. With ``exclusive`` an existing file is never replaced (:func:`atomic_path`).
+    The format follows the suffix (PNG for ``.png``, TIFF for ``.tif``/``.tiff``); values are
+    clamped and rounded. By default the file is 8-bit RGB; ``like`` (:func:`image_kind` of the
+    input) keeps the input's kind: channels (grayscale as the luma of the restored RGB), depth
+    (16 bits rounded to 65535 levels), the alpha plane unchanged and the ICC profile. PNG and TIFF
+    hold every such kind; another format gets what it can hold (JPEG: 8-bit ``L``/RGB). Whatever
+    is reduced (there, or already in reading: ``like.reduced``) is said in one warning naming the
+    input. With ``exclusive`` an existing file is never replaced (:func:`atomic_path`).
 
     Raises:
         InputError: unknown suffix, non-finite values, an alpha plane of another size, or the
@@ -491,16 +825,17 @@ def write_image(path: str | Path, image: torch.Tensor, *, exclusive: bool = Fals
     if kind.alpha is not None and tuple(kind.alpha.shape) != tuple(image.shape[-2:]):
         raise InputError(f"Not writing {str(path)!r}: its alpha plane is {kind.alpha.shape[1]}x{kind.alpha.shape[0]} "
                          f"but the image is {image.shape[-1]}x{image.shape[-2]}.")
-    im = _to_pil(image, kind)
+    notes = list(kind.reduced)
+    icc = _usable_icc(kind, notes)
     with atomic_path(path, exclusive=exclusive) as tmp:
-        try:
-            im.save(tmp, format=fmt)
-        except (OSError, KeyError, ValueError):
-            if kind.mode == "RGB":
-                raise
-            plain = ImageKind(gray=kind.gray)
-            log.warning("%s cannot hold a %s image; writing %s", fmt, kind.mode, plain.mode)
-            _to_pil(image, plain).save(tmp, format=fmt)
+        if fmt == "TIFF":
+            _write_tiff(tmp, _samples_of(image, kind, kind.bits), gray=kind.gray, icc=icc)
+        elif fmt == "PNG" and not kind.fits_pillow:
+            _write_deep_png(tmp, _samples_of(image, kind, 16), icc)
+        else:
+            _save_pillow(tmp, fmt, image, kind, icc, notes)
+    if notes:
+        log.warning("%s: %s", f"{kind.source} -> {path}" if kind.source else path, "; ".join(notes))
     return path
 
 
@@ -508,7 +843,7 @@ def to_image_tensor(image) -> tuple[torch.Tensor, str]:
     """``(B, 3, H, W)`` float RGB in [0, 1] from a path, PIL image, numpy array or tensor, and the
     kind of the input for :func:`from_image_tensor`.
 
-    Kinds: ``"path"``, ``"pil"``, ``"uint8"`` / ``"float"`` (numpy ``H x W x 3`` or ``H x W``),
+    Kinds: ``"path"``, ``"pil"``, ``"uint8"`` / ``"uint16"`` / ``"float"`` (numpy ``H x W x 3`` or ``H x W``),
     ``"chw"`` (tensor ``(3, H, W)``), ``"batch"`` (tensor ``(B, 3, H, W)``).
 
     Raises:
@@ -537,10 +872,12 @@ def to_image_tensor(image) -> tuple[torch.Tensor, str]:
         arr = arr[..., :3]
         if arr.dtype == np.uint8:
             data, kind = arr.astype(np.float32) / 255.0, "uint8"
+        elif arr.dtype == np.uint16:
+            data, kind = (arr.astype(np.float64) / 65535.0).astype(np.float32), "uint16"
         elif np.issubdtype(arr.dtype, np.floating):
             data, kind = np.clip(arr.astype(np.float32), 0, 1), "float"
         else:
-            raise InputError(f"A numpy image must be uint8 or float in [0, 1], got {arr.dtype}.")
+            raise InputError(f"A numpy image must be uint8, uint16 or float in [0, 1], got {arr.dtype}.")
         return torch.from_numpy(np.ascontiguousarray(data)).permute(2, 0, 1).unsqueeze(0), kind
     if isinstance(image, torch.Tensor):
         if image.ndim == 3 and image.shape[0] == 3:
@@ -553,14 +890,29 @@ def to_image_tensor(image) -> tuple[torch.Tensor, str]:
 
 def from_image_tensor(images: torch.Tensor, kind: str, like: ImageKind | None = None):
     """The inverse of :func:`to_image_tensor` for ``(B, 3, H, W)`` images in [0, 1]: the same kind
-    as the input (a PIL image for a path; with ``like``, the input's :func:`image_kind` or
-    :func:`pil_kind`: grayscale, 16 bits, alpha kept)."""
+    as the input. For a path or PIL image, with ``like`` (the input's :func:`image_kind` or
+    :func:`pil_kind`): a PIL image of its mode (grayscale, 16-bit grayscale, alpha kept; the ICC
+    profile in ``info["icc_profile"]``), or for the 16-bit kinds Pillow cannot hold (RGB, RGBA,
+    gray + alpha) a uint16 numpy array ``H x W x C`` (3, 4 or 2 channels). What the input held but
+    the result cannot (``like.reduced``) is said in one warning."""
+    import numpy as np
+
     if kind == "batch":
         return images
     if kind == "chw":
         return images[0]
     if kind in ("path", "pil"):
-        return _to_pil(images[0], like or ImageKind())
+        like = like or ImageKind()
+        notes = list(like.reduced)
+        icc = _usable_icc(like, notes)
+        if notes:
+            log.warning("%s: %s", like.source or "image", "; ".join(notes))
+        if not like.fits_pillow:
+            return _samples_of(images[0], like, 16)
+        return _pil_image(_samples_of(images[0], like, like.bits), icc)
     if kind == "uint8":
         return to_uint8(images[0])
+    if kind == "uint16":
+        x = images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy().astype(np.float64)
+        return np.round(x * 65535.0).astype(np.uint16)
     return images[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()

@@ -80,7 +80,9 @@ def test_missing_lpips_weights_name_the_file(empty_caches):
 
     with pytest.raises(WeightsNotFoundError, match=r"alexnet-owt-7be5be79\.pth") as info:
         load_lpips(empty_caches / "nowhere")
-    assert "download.pytorch.org" in str(info.value) and "--weights-dir" in str(info.value)
+    message = str(info.value)
+    assert "download.pytorch.org" in message and str(empty_caches / "nowhere") in message  # where it looked
+    assert "weights fetch lpips-alexnet" in message and "--weights-dir" not in message  # no flag the caller lacks
 
 
 class TinyFeatures(nn.Module):

@@ -768,17 +768,18 @@ def _png_16bit_rgb(path, rgb16):
                      + chunk(b"IEND", b""))
 
 
-def test_F3_16bit_rgb_png_is_read_at_8_bits_with_a_warning(tmp_path, caplog):
+def test_F3_16bit_rgb_png_is_read_at_16_bits_without_a_warning(tmp_path, caplog):
     import numpy as np
 
     from daclip_kit.io import read_image
 
     rgb16 = np.zeros((6, 8, 3), dtype=np.uint16)
     rgb16[..., 0] = 65535
-    rgb16[..., 1] = 32896  # 128 * 257: exactly 128 at 8 bits
+    rgb16[..., 1] = 32897  # 128 * 257 + 1: 128 at 8 bits, one level more at 16
+    rgb16[..., 2] = 1
     _png_16bit_rgb(tmp_path / "deep.png", rgb16)
     with caplog.at_level("WARNING", logger="daclip_kit"):
         image = read_image(tmp_path / "deep.png")
-    assert "is a 16-bit RGB PNG; Pillow reads it at 8 bits per channel" in caplog.text
+    assert caplog.text == ""
     assert image.shape == (1, 3, 6, 8)
-    torch.testing.assert_close(image[0, :, 0, 0], torch.tensor([1.0, 128 / 255, 0.0]))
+    torch.testing.assert_close(image[0, :, 0, 0], torch.tensor([1.0, 32897 / 65535, 1 / 65535]))

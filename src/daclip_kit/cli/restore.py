@@ -15,10 +15,13 @@ from typing import Any
 from ..core import distributed
 from ..core.ood import warning_line
 from ..errors import ConfigError, InputError
-from ..io import MAX_PIXELS, list_images, read_image
-from ..pipelines.files import FileResult, plan_outputs, restore_files
+from ..io import MAX_PIXELS, read_image
+from ..pipelines.files import BadInput, FileResult, UnreadableInput, plan_restore, restore_files
 from . import console
 from .model_args import add_model_arguments, model_overrides, nonfinite_scope
+
+#: The last line of the error naming every bad input (without --skip-bad).
+SKIP_BAD_FIX = "Fix or remove them, or pass --skip-bad to restore the others."
 
 
 def _positive_bytes(text: str) -> int:
@@ -33,8 +36,8 @@ def _positive_bytes(text: str) -> int:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     parser.add_argument("-o", "--output", required=True, type=Path,
-                        help="output folder (OUT/<name>.png), or a file name ending in .png for one input; each "
-                        "output keeps its input's kind (grayscale, 16-bit grayscale, alpha)")
+                        help="output folder (OUT/<name>.png), or a file name (.png, .tif, ...) for one input; each "
+                        "output keeps its input's kind (gray or RGB, 8 or 16 bits, alpha, ICC profile)")
     add_model_arguments(parser)
     parser.add_argument("--precision", default="auto",
                         help="fp32, bf16, fp16 or auto (default: bf16 on CUDA, fp32 on the CPU); the diffusion "
@@ -52,6 +55,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse larger images (default {MAX_PIXELS:,})")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--resume", action="store_true", help="skip inputs whose output exists (continue a run)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="restore the good images and name each bad one (unreadable, not an image, too many "
+                        "pixels) instead of refusing; exits 1 when one was skipped")
     parser.add_argument("--no-download", action="store_true", help="never download named weights")
     parser.add_argument("--noise", type=Path, metavar="FILE.npy",
                         help="start noise of the diffusion run instead of --seed's draw: float32 (N, 3, H, W), one "
@@ -82,11 +88,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--overwrite and --resume contradict each other; give one.")
     options = RestoreOptions(tile=args.tile, tile_overlap=args.tile_overlap, tile_batch=args.batch,
                              precision=args.precision, compile=args.compile, max_memory=args.max_memory)
-    inputs = list_images(args.inputs)
-    jobs, done = plan_outputs(inputs, args.output, overwrite=args.overwrite, resume=args.resume,
-                              max_pixels=args.max_pixels)
-    noise = read_noise(args.noise, inputs, {j.input: j.size for j in [*jobs, *done]}) if args.noise else None
+    plan = plan_restore(args.inputs, args.output, overwrite=args.overwrite, resume=args.resume,
+                        max_pixels=args.max_pixels, skip_bad=args.skip_bad, fix=SKIP_BAD_FIX)
+    jobs, done, bad = plan.jobs, plan.done, list(plan.bad)
+    if args.noise and bad:
+        raise ConfigError(f"--noise holds one start noise per input in input order; with {len(bad)} input(s) "
+                          "skipped (--skip-bad) they no longer line up. Remove the bad inputs, or leave --noise out.")
+    noise = read_noise(args.noise, plan.inputs, {j.input: j.size for j in [*jobs, *done]}) if args.noise else None
     proc = distributed.current()
+    if proc.is_main:
+        for b in bad:
+            console.warning(f"skipped: {b.reason}")
     device = distributed.process_device(args.device, proc)
     with distributed.process_group(device, proc):
         mine = distributed.shard(jobs, proc)
@@ -111,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
         if built.about and not quiet:
             console.stdout().print(f"network: {built.about}", markup=False, highlight=False, soft_wrap=True)
         written: list[FileResult] = []
+        found_bad: list[BadInput] = []  # inputs whose pixels did not decode (their headers did)
+
+        def skip(item: BadInput) -> None:
+            found_bad.append(item)
+            console.warning(f"skipped: {item.reason}")
 
         def report(result: FileResult) -> None:  # on the writer thread, as each file is in place
             written.append(result)
@@ -123,9 +140,14 @@ def run(args: argparse.Namespace) -> int:
                 results = restore_files(pipe, mine, options=options, batch_size=args.batch, seed=args.seed,
                                         device=built.device, workers=workers, overwrite=args.overwrite,
                                         max_pixels=args.max_pixels, on_written=report, noise=noise,
-                                        progress=lambda done_, _total: bar.update(task, completed=done_))
+                                        progress=lambda done_, _total: bar.update(task, completed=done_),
+                                        on_bad=skip if args.skip_bad else None)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(interrupted_message(len(written), len(mine), args.output)) from None
+        except UnreadableInput as exc:
+            raise UnreadableInput(BadInput(exc.input, f"{exc} {len(written)} of {len(mine)} image(s) were written; "
+                                           "run the same command with --resume --skip-bad to restore the others."
+                                           )) from None
         records: list[dict[str, Any]] = [
             {"input": str(r.input), "output": str(r.output), "size": [r.size[1], r.size[0]],
              "seconds": round(r.seconds, 3), "rank": proc.rank} for r in results]
@@ -134,8 +156,10 @@ def run(args: argparse.Namespace) -> int:
                 for rec in records:  # what DA-CLIP saw in each input (its own words), and whether it knows it
                     rec.update(pipe.embedder.degradation_report(read_image(rec["input"]))[0])
         everything = [rec for part in distributed.gather(records) for rec in part]
+        bad += [b for part in distributed.gather(found_bad) for b in part]
+    status = 1 if bad else 0  # a skipped input is a failure of the run, after the others were restored
     if not proc.is_main:
-        return 0
+        return status
     everything.sort(key=lambda r: r["input"])
     summary = {"model": recipe.name, "network": recipe.backbone, "network_about": built.about,
                "sampler": recipe.sampler or None,
@@ -143,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
                "seed": args.seed, "device": str(built.device), "processes": proc.world,
                "precision": args.precision, "network_weights": str(built.network_weights),
                "embedder_weights": str(built.embedder_weights) if built.embedder_weights else None,
-               "skipped": [str(j.output) for j in done], "images": everything}
+               "skipped": [str(j.output) for j in done], "images": everything,
+               "bad": [{"input": str(b.input), "reason": b.reason} for b in bad]}
     for r in everything:
         if r.get("unknown_degradation"):
             console.warning(warning_line(r["input"], r))
@@ -151,7 +176,9 @@ def run(args: argparse.Namespace) -> int:
         console.print_json(summary)
     elif done:  # each result line was printed as its file was written
         console.stdout().print(f"skipped {len(done)} image(s) restored before (--resume)", soft_wrap=True)
-    return 0
+    if bad:
+        console.error(bad_summary(len(everything), plan.total, bad, len(done)))
+    return status
 
 
 def read_noise(path: Path, inputs: list[Path], sizes: dict[Path, tuple[int, int]]) -> dict[Path, Any]:
@@ -191,6 +218,14 @@ def read_noise(path: Path, inputs: list[Path], sizes: dict[Path, tuple[int, int]
 def result_line(result: FileResult) -> str:
     """``INPUT -> OUTPUT (WxH, S s)``: one line per written image, never wrapped (pipes, files)."""
     return f"{result.input} -> {result.output} ({result.size[0]}x{result.size[1]}, {result.seconds:.2f} s)"
+
+
+def bad_summary(restored: int, total: int, bad: list[BadInput], before: int = 0) -> str:
+    """``restored N of M image(s); skipped K: a.png, b.png``: the end of a ``--skip-bad`` run that
+    left inputs out (each was named with its reason as it was met)."""
+    names = ", ".join(str(b.input) for b in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+    earlier = f" ({before} restored before, --resume)" if before else ""
+    return f"restored {restored} of {total} image(s){earlier}; skipped {len(bad)}: {names} (reasons above)."
 
 
 def interrupted_message(written: int, total: int, output: Path) -> str:

@@ -10,7 +10,9 @@ splits the pairs into train and val, and writes::
     ROOT/daclip_{train,val}.csv        NAME's rows added, every other row kept
 
 Other degradation folders of ``ROOT`` are never touched. Nothing is written when a problem is
-found (each reported on its own line), unless ``skip_bad`` leaves the bad pairs out. The two
+found (each reported on its own line), unless ``skip_bad`` leaves the bad pairs out. A pair that
+training reads differently from how it is stored (an alpha channel, LQ and GT of other channels or
+bit depths) is written with one warning line (:func:`pair_warning`). The two
 folders are written into a hidden staging folder inside ``ROOT`` and moved into place when
 complete; the CSVs are then replaced atomically (a failure moves the folders back out).
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DaclipKitError, InputError
-from ..io import IMAGE_SUFFIXES, atomic_write_text, clean_stale_temporaries, read_image
+from ..io import IMAGE_SUFFIXES, ImageKind, atomic_write_text, clean_stale_temporaries, image_kind, read_image
 from ..types import DEGRADATIONS
 from .universal import SPLITS, CaptionRow, _key, csv_name, format_captions_csv, read_captions_csv
 
@@ -82,6 +84,9 @@ class AddReport:
         caption_source: ``"blip"``, ``"file"`` or ``"fallback"``.
         csvs: the CSV files written.
         notes: things worth knowing (e.g. a CSV that did not exist before).
+        warnings: one line per written pair whose files training reads differently from how they
+            are stored (an alpha channel dropped, LQ and GT of other channels or bit depths;
+            :func:`pair_warning`), also logged as warnings.
     """
 
     root: Path
@@ -91,10 +96,12 @@ class AddReport:
     caption_source: str = ""
     csvs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"root": str(self.root), "name": self.name, "counts": self.counts, "skipped": self.skipped,
-                "caption_source": self.caption_source, "csvs": [str(p) for p in self.csvs], "notes": self.notes}
+                "caption_source": self.caption_source, "csvs": [str(p) for p in self.csvs], "notes": self.notes,
+                "warnings": self.warnings}
 
 
 class PairProblems(InputError):
@@ -153,6 +160,26 @@ def check_pair(pair: UserPair) -> str | None:
         return (f"pair {pair.stem}: LQ {pair.lq.name} is {w1}x{h1} but GT {pair.gt.name} is {w2}x{h2}; "
                 "paired images must have the same size")
     return None
+
+
+def _depth_and_channels(kind: ImageKind) -> str:
+    return f"{kind.bits}-bit {'grayscale' if kind.gray else 'colour'}"
+
+
+def pair_warning(pair: UserPair) -> str | None:
+    """One line on what training will not see as a readable pair's files hold it, else ``None``:
+    an alpha channel (RGBA, LA, transparent palette: training reads the colours only) or an LQ and
+    GT of different channels or bit depths (e.g. 16-bit grayscale GT, 8-bit colour LQ: both are
+    read as RGB in [0, 1], so the network also learns that difference). These are warnings: the
+    pair is written."""
+    lq, gt = image_kind(pair.lq), image_kind(pair.gt)
+    parts = [f"{side} {path.name} has an alpha channel ({kind.mode}), which training drops"
+             for side, path, kind in (("LQ", pair.lq, lq), ("GT", pair.gt, gt)) if kind.alpha is not None]
+    if (lq.gray, lq.bits) != (gt.gray, gt.bits):
+        parts.append(f"LQ {pair.lq.name} is {_depth_and_channels(lq)} but GT {pair.gt.name} is "
+                     f"{_depth_and_channels(gt)}; both are read as RGB in [0, 1], so the network also learns "
+                     "that difference (convert one of them if it is not intended)")
+    return f"pair {pair.stem}: " + "; ".join(parts) if parts else None
 
 
 def split_pairs(pairs: Sequence[UserPair], *, val: int | None, val_fraction: float | None,
@@ -291,6 +318,10 @@ def add_degradation(name: str, lq_dir: str | Path, gt_dir: str | Path, root: str
     pairs = [p for p in pairs if p.stem not in bad_stems]
     if not pairs:
         raise InputError(f"No usable pair in {str(lq_dir)!r} and {str(gt_dir)!r}; nothing was written.")
+    for pair in pairs:
+        if (warning := pair_warning(pair)) is not None:
+            log.warning("%s", warning)
+            report.warnings.append(warning)
     splits = split_pairs(pairs, val=val, val_fraction=val_fraction, seed=seed)
     caption = caption_function(captions, report)
     texts = {s: caption([p.gt for p in group]) if group else [] for s, group in splits.items()}

@@ -85,8 +85,8 @@ def where_to_get(spec: WeightSpec, cache_dir: Path, search_dirs: Sequence[str | 
     fetch = (f", run `daclip-kit weights fetch {spec.name}` while online"
              if spec.hf_repo or spec.url else "")
     return (f"Weights {spec.name!r} ({spec.filename}) are not available locally (searched: {searched}). "
-            f"Download {spec.filename}{source} and put it at {cache_dir / spec.filename}{fetch}, or pass "
-            "the file itself (--weights PATH / --weights-dir DIR).")
+            f"Download {spec.filename}{source} and put it at {cache_dir / spec.filename}{fetch}, or give "
+            f"the file's path instead of the name {spec.name!r}.")
 
 
 def is_path_like(ref: str | Path) -> bool:
