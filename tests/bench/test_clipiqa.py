@@ -12,7 +12,7 @@ from PIL import Image
 from daclip_kit import create_embedder
 from daclip_kit.cli.main import main
 from daclip_kit.embedders.tokenizer import tokenize
-from daclip_kit.metrics.clipiqa import clipiqa
+from daclip_kit.metrics.clip_quality import clipiqa
 from daclip_kit.metrics.meters import needs_reference
 
 TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16,

@@ -15,7 +15,7 @@ from PIL import Image
 from daclip_kit.cli.main import main
 from daclip_kit.errors import ConfigError, ShapeError
 from daclip_kit.metrics.meters import needs_reference
-from daclip_kit.metrics.niqe import niqe
+from daclip_kit.metrics.naturalness import niqe
 from daclip_kit.metrics.score import score_folders
 
 REFERENCE = Path(__file__).parents[1] / "fixtures" / "reference"

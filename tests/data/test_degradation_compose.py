@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from daclip_kit import ConfigError, create_degradation
-from daclip_kit.degradations.compose import (
+from daclip_kit.degradations.composition import (
     PHYSICAL_ORDER,
     RandomComposition,
     compose,

@@ -63,7 +63,7 @@ def _clipiqa_embedder(args: argparse.Namespace, pipeline, device) -> object:
     model resolver)."""
     from ..core.device import pick_device
     from ..embedders.daclip.provider import DaClipEmbedder
-    from ..metrics.clipiqa import load_clipiqa_embedder
+    from ..metrics.clip_quality import load_clipiqa_embedder
 
     embedder = getattr(pipeline, "embedder", None)
     if isinstance(embedder, DaClipEmbedder):

@@ -170,7 +170,7 @@ def write_dataset_csvs(root: str | Path, captions: Mapping[str, str] | Callable[
     Raises:
         InputError: no split exists, or GT images have no caption (the message lists them).
     """
-    from ..degradations.compose import degradation_text, parse_labels
+    from ..degradations.composition import degradation_text, parse_labels
 
     root = Path(root)
     lookup = CaptionLookup(captions) if isinstance(captions, Mapping) else None

@@ -211,7 +211,7 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     """Write the mini set into the (new, empty) folder ``out``, to be moved onto ``final``; see
     :func:`build_mini`."""
     from ..degradations.base import Draw
-    from ..degradations.compose import RandomComposition, folder_name
+    from ..degradations.composition import RandomComposition, folder_name
     from .captions import write_dataset_csvs
 
     g = torch.Generator().manual_seed(seed)

@@ -144,7 +144,7 @@ def scan_universal(root: str | Path, split: str, degradations: Sequence[str] | N
     Raises:
         InputError: a folder is missing or its LQ and GT counts differ.
     """
-    from ..degradations.compose import degradation_text, parse_labels
+    from ..degradations.composition import degradation_text, parse_labels
 
     names = list(degradations) if degradations is not None else degradation_folders(root, split)
     out = {}

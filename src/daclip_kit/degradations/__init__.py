@@ -22,9 +22,9 @@ _LAZY = {
     "CastShadow": "shadow",
     "Snow": "snow",
     "InpaintingMask": "inpainting",
-    "compose": "compose",
-    "RandomComposition": "compose",
-    "PHYSICAL_ORDER": "compose",
+    "compose": "composition",
+    "RandomComposition": "composition",
+    "PHYSICAL_ORDER": "composition",
 }
 
 __all__ = list(_LAZY)

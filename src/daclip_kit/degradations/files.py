@@ -16,7 +16,7 @@ from ..factory import create_degradation
 from ..io import list_images, read_image, write_image
 from ..plugins import get_registry
 from ..types import DEGRADATIONS
-from .compose import RandomComposition, compose, folder_name, physical_order
+from .composition import RandomComposition, compose, folder_name, physical_order
 
 #: Draws per requested composition before giving up on finding distinct ones.
 DRAWS_PER_COMPOSITION = 50

@@ -32,9 +32,9 @@ _LAZY = {
     "load_fid_inception": "daclip_kit.metrics.inception",
     "frechet_distance": "daclip_kit.metrics.frechet",
     "FeatureStats": "daclip_kit.metrics.frechet",
-    "niqe": "daclip_kit.metrics.niqe",
-    "clipiqa": "daclip_kit.metrics.clipiqa",
-    "load_clipiqa_embedder": "daclip_kit.metrics.clipiqa",
+    "niqe": "daclip_kit.metrics.naturalness",
+    "clipiqa": "daclip_kit.metrics.clip_quality",
+    "load_clipiqa_embedder": "daclip_kit.metrics.clip_quality",
 }
 
 __all__ = list(_LAZY)

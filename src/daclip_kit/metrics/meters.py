@@ -193,7 +193,7 @@ class CLIPIQAMeter(NoReferenceMeter):
     """
 
     def __init__(self, context: MeterContext):
-        from .clipiqa import clipiqa, load_clipiqa_embedder
+        from .clip_quality import clipiqa, load_clipiqa_embedder
 
         net = context.networks.get("clipiqa")
         if net is None:

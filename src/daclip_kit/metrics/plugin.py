@@ -26,10 +26,10 @@ def daclip_kit_register_metrics():
                    meter=f"{_M}.meters:FIDMeter",
                    summary="FID as pytorch-fid: Inception pool3 2048-d, set vs set "
                            "(needs pt_inception-2015-12-05-6726825d.pth)"),
-        MetricSpec(name="niqe", target=f"{_M}.niqe:niqe", higher_is_better=False, needs_reference=False,
+        MetricSpec(name="niqe", target=f"{_M}.naturalness:niqe", higher_is_better=False, needs_reference=False,
                    summary="NIQE (no reference): MATLAB/BasicSR protocol on BT.601 luma, 96x96 blocks, "
                            "bundled pristine model"),
-        MetricSpec(name="clipiqa", target=f"{_M}.clipiqa:clipiqa", higher_is_better=True, needs_reference=False,
+        MetricSpec(name="clipiqa", target=f"{_M}.clip_quality:clipiqa", higher_is_better=True, needs_reference=False,
                    meter=f"{_M}.meters:CLIPIQAMeter",
                    summary="CLIP-IQA zero-shot (no reference): P('Good photo.') with the DA-CLIP's plain CLIP"),
     ]

@@ -55,7 +55,7 @@ class _EpochDataset(Dataset):
 def is_builtin(degradation: str) -> bool:
     """Whether a degradation folder or text (``"hazy+noisy"``, ``"hazy, noisy"``) is made only of
     the ten built-in words."""
-    from ..degradations.compose import parse_labels
+    from ..degradations.composition import parse_labels
 
     return all(label in DEGRADATIONS for label in parse_labels(degradation))
 

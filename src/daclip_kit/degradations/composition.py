@@ -114,7 +114,7 @@ class RandomComposition:
 
     Example:
         >>> import torch
-        >>> from daclip_kit.degradations.compose import RandomComposition
+        >>> from daclip_kit.degradations.composition import RandomComposition
         >>> out, labels = RandomComposition()(torch.rand(2, 3, 64, 64), torch.Generator().manual_seed(0))
         >>> out.shape, len(labels)
         (torch.Size([2, 3, 64, 64]), 2)
