@@ -26,7 +26,7 @@ from typing import Any
 
 from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
 from ..model.resolve import DACLIP_FOLDER, daclip_of
-from ..model.unit import MODEL_INDEX, daclip_facts, weights_sha256, write_index
+from ..model.unit import MODEL_INDEX, PairedDaclip, daclip_facts, weights_sha256, write_index
 from ..weights.fetch import is_path_like
 from ..weights.hub import is_hub_ref
 
@@ -47,7 +47,8 @@ class DaclipPairing:
     """The DA-CLIP of a restoration run, as its checkpoints record it.
 
     Args:
-        embedder: the run's ``[embedder]`` section (name and options).
+        embedder_name: the run's ``[embedder] name`` (only ``daclip`` is recorded).
+        options: the run's ``[embedder]`` options (``weights``: a name, ``hf://`` or a path).
         model: the loaded embedding provider (``None``: the network takes no conditioning).
     """
 
@@ -55,6 +56,7 @@ class DaclipPairing:
         self.model = model
         self.reference: str | None = None  # a registered name or hf://: recorded, not copied
         self.folder: Path | None = None    # a native folder: linked into each checkpoint
+        self._named: PairedDaclip | None = None  # the DA-CLIP `reference` resolves to
         self._sha: dict[tuple[int, int, int], str] = {}
         self.tracked = model is not None and embedder_name == "daclip"
         if not self.tracked:
@@ -113,6 +115,7 @@ class DaclipPairing:
         if not self.tracked:
             return False
         if self.reference is not None:
+            assert self._named is not None
             path = self._named.path
             sha = self._hash(path) if path is not None else ""
             return {"weights": self.reference, "sha256": sha, "embed_dim": self.embed_dim,
