@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..checkpoint import read_json_config
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
 from ..specs import WeightSpec
 from ..weights.fetch import find_weights, is_path_like, provide_weights
@@ -33,7 +34,6 @@ from .unit import (
     PairedDaclip,
     daclip_facts,
     is_native_dir,
-    read_config,
     read_index,
     read_record,
     weights_sha256,
@@ -188,7 +188,7 @@ def _indexed_unit(ref: str, folder: Path, index: ModelIndex, search_dirs: Sequen
 
 def _native_unit(ref: str, kind: str, folder: Path, search_dirs: Sequence[str | Path],
                  cache_dir: str | Path | None, hub_base: str | None) -> ModelUnit:
-    data = read_config(folder)
+    data = read_json_config(folder)
     name = str(data.get("name", "") or ("daclip" if data.get("kind") == "daclip" else ""))
     config = data.get("config", {}) if "format" in data else {k: v for k, v in data.items() if k != "kind"}
     provenance = dict(data.get("provenance") or {})

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME, read_json_config
 from ..errors import CheckpointError
 from ..io import atomic_write_text, read_utf8
 from ..specs import WeightSpec
@@ -132,22 +132,13 @@ class ModelUnit:
         (:func:`~daclip_kit.embedders.daclip.convert.load_daclip`)."""
         if self.daclip is None or self.daclip.path is None or not is_native_dir(self.daclip.path):
             return None
-        ood = read_config(self.daclip.path).get("config", {}).get("ood")
+        ood = read_json_config(self.daclip.path).get("config", {}).get("ood")
         return dict(ood) if isinstance(ood, Mapping) else None
 
 
 def is_native_dir(path: Path) -> bool:
     """Whether ``path`` is a native model folder (``config.json`` + ``model.safetensors``)."""
     return path.is_dir() and (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file()
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """The ``config.json`` of a native folder as a dict (``{}`` when it is not an object)."""
-    try:
-        data = json.loads(read_utf8(folder / CONFIG_NAME, "Model config", CheckpointError, "write the folder again"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); write the folder again.") from None
-    return data if isinstance(data, dict) else {}
 
 
 def weights_sha256(path: Path) -> str:
@@ -162,7 +153,7 @@ def daclip_facts(path: Path) -> tuple[int | None, tuple[str, ...] | None]:
     not say; a released file says neither)."""
     if not is_native_dir(path):
         return None, None
-    config = read_config(path).get("config", {})
+    config = read_json_config(path).get("config", {})
     model = config.get("model_config") if isinstance(config, Mapping) else None
     dim = model.get("embed_dim") if isinstance(model, Mapping) else None
     words = config.get("degradations") if isinstance(config, Mapping) else None
