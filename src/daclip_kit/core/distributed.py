@@ -14,17 +14,23 @@ A process that is itself failing names the first failure (its own error is often
 connection to the process that failed); one that is busy or waiting in a collective operation
 (which nothing can interrupt) prints the failure and exits with status 1 after a short grace
 period, instead of waiting for the collective timeout (:data:`TIMEOUT`).
+
+A launcher such as torchrun kills the remaining processes as soon as one ends, which would cut the
+others' last lines short. So the processes leave in order, each after its own line: the first failed
+process waits (a few seconds at most) until every other has acknowledged its failure, and each other
+process, once it has written its line, waits (as briefly) until the first one has exited.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +47,9 @@ TIMEOUT = datetime.timedelta(hours=2)
 #: that sees one waits for its own code to end (it may be failing the same way) before it exits.
 FAILURE_POLL = 0.25
 FAILURE_GRACE = 3.0
+#: The longest a process waits for the others to acknowledge a failure, or for the first failed
+#: process to exit (seconds).
+FAILURE_WAIT = FAILURE_GRACE + 4 * FAILURE_POLL + 2.0
 
 
 @dataclass(frozen=True)
@@ -178,9 +187,11 @@ def _raise_first(watch: _FailureWatch, exc: Exception) -> None:
     """Publish ``exc`` and raise the job's first failure: ``exc`` itself when it was first or is a
     daclip-kit error (raised on purpose, often on every process alike), else the first process's."""
     first = watch.publish(exc)
-    if first is not None and not isinstance(exc, DaclipKitError):
-        leave_group(synchronise=False)
-        raise ProcessFailedError(first) from None
+    if first is not None:
+        watch.acknowledge()
+        if not isinstance(exc, DaclipKitError):
+            leave_group(synchronise=False)
+            raise ProcessFailedError(first) from None
     raise exc
 
 
@@ -205,6 +216,7 @@ class _FailureWatch:
         self.proc = proc
         restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
         self.key, self.count_key = f"daclip_kit/failure/{restart}", f"daclip_kit/failures/{restart}"
+        self.ack_key, self.done_key = f"daclip_kit/acknowledged/{restart}", f"daclip_kit/first-done/{restart}"
         self.store: torch.distributed.Store | None
         try:
             self.store = dist.distributed_c10d._get_default_store()
@@ -237,6 +249,8 @@ class _FailureWatch:
             if self.store.add(self.count_key, 1) == 1:
                 message = f"process {self.proc.rank} of {self.proc.world} failed: {describe_failure(exc)}"
                 self.store.set(self.key, message)  # stored as its UTF-8 bytes
+                atexit.register(self._announce_exit)
+                self._await_acknowledgements()
                 return None
         except Exception:
             return None
@@ -247,6 +261,43 @@ class _FailureWatch:
                 return first
             time.sleep(FAILURE_POLL / 5)
         return None
+
+    def acknowledge(self, *, at_exit: bool = True) -> None:
+        """Tell the first failed process that this one knows its failure (and is ending); with
+        ``at_exit`` this process waits, when it exits, until the first one has exited."""
+        if self.store is None:
+            return
+        with contextlib.suppress(Exception):
+            self.store.add(self.ack_key, 1)
+        if at_exit:
+            atexit.register(self.await_first_exit)
+
+    def _poll(self, done: Callable[[Any], bool]) -> None:
+        """Wait until ``done(store)`` holds (store errors end the wait) or :data:`FAILURE_WAIT` passed."""
+        assert self.store is not None
+        deadline = time.monotonic() + FAILURE_WAIT
+        while time.monotonic() < deadline:
+            try:
+                if done(self.store):
+                    return
+            except Exception:
+                return
+            time.sleep(FAILURE_POLL / 5)
+
+    def _await_acknowledgements(self) -> None:
+        """Keep the first failed process until every other process has taken its failure in."""
+        self._poll(lambda store: store.add(self.ack_key, 0) >= self.proc.world - 1)
+
+    def _announce_exit(self) -> None:
+        """The first failed process is exiting (after its last line): the others may go."""
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.set(self.done_key, "1")
+
+    def await_first_exit(self) -> None:
+        """Wait (briefly) until the first failed process has written its line and exits."""
+        if self.store is not None:
+            self._poll(lambda store: store.check([self.done_key]))
 
     def _watch(self) -> None:
         seen = None
@@ -264,6 +315,8 @@ class _FailureWatch:
             # stderr directly, like the CLI's "error: ..." lines, not through a log handler
             sys.stderr.write(f"error: {message}; process {self.proc.rank} stops too.\n")
             sys.stderr.flush()
+            self.acknowledge(at_exit=False)
+            self.await_first_exit()
             os._exit(1)
 
 
