@@ -75,7 +75,8 @@ def test_mini_writes_the_official_layout_with_all_ten_types_and_composed(mini):
         assert sum(report.counts[split][c] for c in composed) == 2
     with Image.open(next((root / "train/hazy/LQ").iterdir())) as im:
         assert im.size == (32, 32)
-    assert len(report.photos) == 7  # all bundled photos (dev extras installed)
+    assert len(report.photos) == 13  # all bundled photos (dev extras installed)
+    assert report.photos[-2:] == ["flower", "grace_hopper"]  # the val photos, never in train
     train_photos = {p.name.split("_train")[0] for p in (root / "train/noisy/GT").iterdir()}
     val_photos = {p.name.split("_val")[0] for p in (root / "val/noisy/GT").iterdir()}
     assert not train_photos & val_photos

@@ -64,6 +64,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--types", default=None, metavar="T1,T2", help="degradations (default: the ten official ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic", action="store_true", help="use drawn scenes instead of bundled photos")
+    p.add_argument("--zoom", type=float, default=1.6,
+                   help="training crops are cut from the photo resized so its shorter side is 1 to ZOOM x --size "
+                   "(default 1.6: nearly whole photos; e.g. 4: closer views too); val crops always use 1.6")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing mini data set in --out as a whole (the new set is built beside it "
                    "and swapped in when complete)")
@@ -188,7 +191,7 @@ def run_mini(args: argparse.Namespace) -> int:
         task = bar.add_task("writing pairs", total=None)
         report = build_mini(args.out, size=args.size, per_type=args.per_type, val_per_type=args.val_per_type,
                             composed=args.composed, types=types, seed=args.seed, overwrite=args.overwrite,
-                            synthetic=args.synthetic,
+                            synthetic=args.synthetic, zoom=args.zoom,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
     data = {"root": str(report.root), "photos": report.photos, "counts": report.counts,
             "csvs": [str(p) for p in report.csvs]}

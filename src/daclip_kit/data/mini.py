@@ -1,8 +1,9 @@
 """An offline mini mixed-degradation data set in the official layout (``daclip-kit data mini``).
 
 Clean images are crops of the photos that ship inside installed packages (no download):
-scikit-image (astronaut, chelsea, coffee, rocket), scikit-learn (china.jpg, flower.jpg) and
-matplotlib (grace_hopper.jpg). Photos of packages that are not installed are skipped; with none
+scikit-image (astronaut, chelsea, coffee, rocket, the stereo motorcycle's left view, and the grey
+camera, coins, brick, grass and gravel), scikit-learn (china.jpg, flower.jpg) and matplotlib
+(grace_hopper.jpg); the last two are the val photos. Photos of packages that are not installed are skipped; with none
 installed, procedurally drawn scenes are used instead. The captions are hand-written templates
 describing each photo (no BLIP needed).
 """
@@ -10,6 +11,7 @@ describing each photo (no BLIP needed).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +28,18 @@ from ..types import DEGRADATIONS
 log = logging.getLogger(__name__)
 
 
-def _skimage(name: str) -> Callable:
+def _skimage(name: str, index: int | None = None) -> Callable:
+    """A loader of ``skimage.data.<name>()`` (item ``index`` of what it returns, if given) as
+    ``H x W x 3`` uint8: a grey photo gets three equal channels."""
+
     def load():
+        import numpy as np
         import skimage.data
 
-        return getattr(skimage.data, name)()
+        arr = getattr(skimage.data, name)()
+        if index is not None:
+            arr = arr[index]
+        return np.repeat(arr[..., None], 3, axis=-1) if arr.ndim == 2 else arr
 
     return load
 
@@ -62,6 +71,12 @@ PHOTOS: tuple[tuple[str, Callable, str], ...] = (
     ("chelsea", _skimage("chelsea"), "a close up of a tabby cat with green eyes"),
     ("coffee", _skimage("coffee"), "a cup of coffee on a saucer with a spoon"),
     ("rocket", _skimage("rocket"), "a rocket on a launch pad under a blue sky"),
+    ("motorcycle", _skimage("stereo_motorcycle", 0), "a red motorcycle parked in a workshop"),
+    ("camera", _skimage("camera"), "a black and white photo of a man with a camera on a tripod"),
+    ("coins", _skimage("coins"), "a black and white photo of old coins on a table"),
+    ("brick", _skimage("brick"), "a black and white close up of a brick wall"),
+    ("grass", _skimage("grass"), "a black and white close up of grass"),
+    ("gravel", _skimage("gravel"), "a black and white close up of gravel"),
     ("china", _sklearn("china.jpg"), "a chinese temple surrounded by trees"),
     ("flower", _sklearn("flower.jpg"), "a close up of a pink flower with a yellow center"),
     ("grace_hopper", _matplotlib("grace_hopper.jpg"), "a portrait of a woman in a navy uniform"),
@@ -115,15 +130,25 @@ def synthetic_scene(generator: torch.Generator, size: int = 384) -> torch.Tensor
     return img.clamp(0, 1)[None]
 
 
-def random_crop(photo: torch.Tensor, size: int, draw) -> torch.Tensor:
-    """Rescale ``photo`` so its shorter side is 1–1.6 × ``size`` and cut a random ``size`` square."""
+#: The default largest zoom of a crop: the photo's shorter side becomes 1–1.6 × the crop side.
+ZOOM = 1.6
+
+
+def random_crop(photo: torch.Tensor, size: int, draw, zoom: float = ZOOM) -> torch.Tensor:
+    """Rescale ``photo`` so its shorter side is 1–``zoom`` × ``size`` (uniformly) and cut a random
+    ``size`` square."""
     h, w = photo.shape[-2:]
-    scale = size * draw.uniform(1.0, 1.6) / min(h, w)
+    scale = size * draw.uniform(1.0, zoom) / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
     resized = F.interpolate(photo, size=(nh, nw), mode="bicubic" if scale > 1 else "area",
                             **({"align_corners": False} if scale > 1 else {})).clamp(0, 1)
     top, left = draw.integer(0, nh - size), draw.integer(0, nw - size)
     return resized[..., top:top + size, left:left + size]
+
+
+def val_seed(seed: int) -> int:
+    """The seed of the generator that draws the val split's crops and degradations."""
+    return (int(seed) * 1_000_003 + 1) % 2**63
 
 
 #: Suffix of the hidden folder a set is written into before it is moved into place.
@@ -165,7 +190,8 @@ class MiniReport:
 
 def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_type: int = 2, composed: int = 4,
                types: Sequence[str] = DEGRADATIONS, seed: int = 0, overwrite: bool = False,
-               synthetic: bool = False, progress: Callable[[int, int], None] | None = None) -> MiniReport:
+               synthetic: bool = False, zoom: float = ZOOM,
+               progress: Callable[[int, int], None] | None = None) -> MiniReport:
     """Write a small mixed-degradation data set in the official universal layout.
 
     Args:
@@ -178,7 +204,15 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
         seed: everything (crops, degradations) follows from it.
         overwrite: allow a non-empty ``out``.
         synthetic: use drawn scenes even when bundled photos are available.
+        zoom: the training crops are cut from the photo resized so that its shorter side is 1 to
+            ``zoom`` times ``size``: the default 1.6 gives nearly whole photos, a larger value
+            closer views of their parts as well (more varied content). The val crops always use
+            the default.
         progress: called as ``progress(pairs_written, pairs_total)`` after every pair.
+
+    The val split has its own random generator: for a given ``seed``, ``size``, ``types``,
+    ``val_per_type`` and ``composed`` it is the same files whatever the training options
+    (``per_type``, ``zoom``), so accuracies measured on it are comparable.
 
     The set is written into a hidden sibling folder and moved onto ``out`` when complete: an
     interrupted run (an error, Ctrl-C or a kill) never leaves a half-written set or an LQ without
@@ -191,22 +225,28 @@ def build_mini(out: str | Path, *, size: int = 256, per_type: int = 4, val_per_t
     Raises:
         InputError: ``out`` is a file, is not empty (without ``overwrite``), or holds files a mini
             set does not (with ``overwrite``; nothing is replaced).
+        ConfigError: ``size`` below 16, a negative count or ``zoom`` below 1.
     """
     out = Path(out)
     if size < 16:
         raise ConfigError(f"--size must be at least 16 pixels, got {size}.")
+    for flag, count in (("--per-type", per_type), ("--val-per-type", val_per_type), ("--composed", composed)):
+        if count < 0:
+            raise ConfigError(f"{flag} must be 0 or more, got {count}.")
+    if not (math.isfinite(zoom) and zoom >= 1.0):
+        raise ConfigError(f"--zoom must be a number >= 1 (1.6 by default; e.g. 4 for closer views too), got {zoom}.")
     _check_replaceable(out, overwrite)
     target = out.resolve()
     clean_stale_temporaries(target.parent, suffix=PARTIAL, folders=True)
     with atomic_folder(target, suffix=PARTIAL) as tmp:
         report = _write_mini(tmp, out, size=size, per_type=per_type, val_per_type=val_per_type, composed=composed,
-                             types=types, seed=seed, synthetic=synthetic, progress=progress)
+                             types=types, seed=seed, synthetic=synthetic, zoom=zoom, progress=progress)
         _check_replaceable(out, overwrite)  # nothing appeared in the meantime
     return report
 
 
 def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_type: int, composed: int,
-                types: Sequence[str], seed: int, synthetic: bool,
+                types: Sequence[str], seed: int, synthetic: bool, zoom: float,
                 progress: Callable[[int, int], None] | None) -> MiniReport:
     """Write the mini set into the (new, empty) folder ``out``, to be moved onto ``final``; see
     :func:`build_mini`."""
@@ -215,7 +255,6 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     from .captions import write_dataset_csvs
 
     g = torch.Generator().manual_seed(seed)
-    draw = Draw(g)
     photos = [] if synthetic else bundled_photos()
     if len(photos) < 2:
         if not synthetic:
@@ -236,13 +275,18 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
     total = sum(len(types) * count + n_composed for count in (per_type, val_per_type))
     written = 0
     for split, count in (("train", per_type), ("val", val_per_type)):
+        if split == "val":
+            # the val split draws from its own generator: the val set depends only on the seed, the
+            # size, the types, val_per_type and composed, never on the training split's options
+            g = torch.Generator().manual_seed(val_seed(seed))
+        draw = Draw(g)
         pool = split_photos[split]
         report.counts[split] = {}
         jobs: list[tuple[str | None, int]] = [(t, i) for t in types for i in range(count)]
         jobs += [(None, i) for i in range(n_composed)]
         for k, (deg, _) in enumerate(jobs):
             name, photo, caption = pool[k % len(pool)]
-            clean = random_crop(photo, size, draw)
+            clean = random_crop(photo, size, draw, zoom if split == "train" else ZOOM)
             if deg is None:
                 assert mixer is not None  # composed jobs are made only with a mixer
                 lq, labels = mixer(clean, g)

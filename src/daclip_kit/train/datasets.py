@@ -1,7 +1,8 @@
 """The two training sets and the batch sampler both trainers use.
 
 * :class:`CaptionImageDataset`: rows of ``daclip_<split>.csv`` -> train-transformed LQ pixels with
-  the caption and degradation texts (DA-CLIP, FACTS §1.7).
+  the caption and degradation texts (DA-CLIP, FACTS §1.7); with ``synthesize`` the LQ is made
+  anew from the row's clean GT with a randomly drawn degradation every time the row is read.
 * :class:`BalancedPatchDataset`: LQ/GT patches, item ``i`` of degradation ``i % n`` (the official
   ``MD`` dataset, FACTS §2.7), each with its own ``seed`` for the training noise.
 * :class:`ShardedBatchSampler`: the micro-batches of one process: global batch ``s`` of an epoch is
@@ -15,9 +16,11 @@ same data.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,10 +30,13 @@ from torch.utils.data import Dataset, Sampler
 
 from ..data.paired import Pair, flip_transpose, item_generator
 from ..data.universal import read_captions_csv, scan_universal
-from ..errors import DaclipKitError, InputError
+from ..embedders.preprocess import OPENAI_MEAN, OPENAI_STD
+from ..errors import ConfigError, DaclipKitError, InputError
 from ..io import read_image
 from ..types import DEGRADATIONS
 from .transforms import crop_patch, random_resized_crop, random_square_crop
+
+log = logging.getLogger(__name__)
 
 
 class EpochData(Protocol):
@@ -88,6 +94,44 @@ def resolve_csv_path(filepath: str, csv_path: Path) -> Path:
     return beside if beside.exists() else p
 
 
+def clean_image_path(lq: str | Path) -> Path | None:
+    """The clean GT of an LQ image of the universal layout (``.../GT/<name>`` for
+    ``.../LQ/<name>``), or ``None`` when the LQ is not in an ``LQ`` folder or the GT does not exist."""
+    lq = Path(lq)
+    if lq.parent.name != "LQ":
+        return None
+    gt = lq.parent.parent / "GT" / lq.name
+    return gt if gt.is_file() else None
+
+
+def clip_normalize(image: torch.Tensor) -> torch.Tensor:
+    """``(3, H, W)`` RGB in [0, 1] with the OpenAI CLIP mean subtracted and divided by its std."""
+    mean = torch.tensor(OPENAI_MEAN, dtype=image.dtype).view(3, 1, 1)
+    std = torch.tensor(OPENAI_STD, dtype=image.dtype).view(3, 1, 1)
+    return (image - mean) / std
+
+
+#: Luma weights (ITU-R BT.601) of :func:`jitter_colours`' grey.
+_LUMA = (0.299, 0.587, 0.114)
+#: The range of the saturation factor of :func:`jitter_colours`.
+SATURATION = (0.3, 1.7)
+#: :func:`jitter_colours` raises the pixels to a power between ``1 / GAMMA`` and ``GAMMA``.
+GAMMA = 1.6
+
+
+def jitter_colours(image: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """``(3, H, W)`` RGB in [0, 1] with its channels in a random order (each of the six equally
+    likely) and its saturation scaled by a factor drawn uniformly from :data:`SATURATION` (a blend
+    with its grey; brightness kept), clamped to [0, 1]. Colour is no cue to a degradation, so a
+    model trained on a few photos should not learn their colours."""
+    image = image[torch.randperm(3, generator=g)]
+    factor = SATURATION[0] + (SATURATION[1] - SATURATION[0]) * float(torch.rand((), generator=g))
+    grey = (torch.tensor(_LUMA, dtype=image.dtype).view(3, 1, 1) * image).sum(0, keepdim=True)
+    image = (grey + factor * (image - grey)).clamp(0, 1)
+    gamma = math.exp(math.log(GAMMA) * (2 * float(torch.rand((), generator=g)) - 1))
+    return image.pow(gamma)
+
+
 class CaptionImageDataset(_EpochDataset):
     """DA-CLIP training rows.
 
@@ -99,16 +143,28 @@ class CaptionImageDataset(_EpochDataset):
         new_share: ``None``: item ``i`` is row ``i``. Else each item draws a degradation (a share
             ``new_share`` for those outside the ten built-in words, see :func:`group_weights`) and
             a random row of it; the epoch keeps its length.
+        synthesize: online degradations. Item ``i`` reads the clean GT of row ``i``
+            (``.../<degradation>/GT/<name>`` beside its ``.../LQ/<name>``), takes the random
+            resized crop, flips it left-right with probability 0.5, and degrades it at the tower's
+            image size with a degradation drawn anew every time (each of the CSV's degradation
+            texts equally likely, or as ``new_share`` weighs them; a composed text such as
+            ``"hazy, noisy"`` applies its labels in physical order), built with
+            :func:`daclip_kit.factory.create_degradation` and its default settings. The caption is
+            the row's, the degradation text the drawn one; the stored LQ files are not read, except
+            for a degradation without a registered generator (e.g. one added with ``daclip-kit data
+            add``): when it is drawn, a random stored row of it is used as without ``synthesize``.
 
     Items:
         ``{"pixels": (3, S, S)`` CLIP-normalised float, ``"caption": str, "degradation": str}``.
 
     Raises:
-        InputError: missing CSV or image files (the first few are named).
+        InputError: missing CSV or image files (the first few are named); with ``synthesize``, rows
+            without their clean GT image.
+        ConfigError: with ``synthesize``, no degradation of the CSV has a registered generator.
     """
 
     def __init__(self, csv_path: str | Path, image_size: int, *, seed: int = 0, crop: bool = False,
-                 new_share: float | None = None):
+                 new_share: float | None = None, synthesize: bool = False):
         self.csv_path = Path(csv_path)
         rows = read_captions_csv(self.csv_path)
         if not rows:
@@ -127,17 +183,97 @@ class CaptionImageDataset(_EpochDataset):
         self.seed = int(seed)
         self.crop = crop
         names = list(dict.fromkeys(self.degradations))
+        self.group_names = names
         self.group_rows = [[i for i, d in enumerate(self.degradations) if d == name] for name in names]
         self.weights = group_weights(names, new_share)
+        self.synthesize = bool(synthesize)
+        #: With ``synthesize``: the clean GT image of each row and the labels of each degradation text.
+        self.clean_paths: list[Path] = []
+        self.group_labels: list[list[str] | None] = []
+        self._generators: dict[str, Callable] = {}
+        if self.synthesize:
+            self.clean_paths = self._clean_images()
+            self.group_labels = self._registered_labels(names)
+
+    def _clean_images(self) -> list[Path]:
+        """The clean GT of every row (``synthesize``), or an error naming the rows without one."""
+        clean = [clean_image_path(p) for p in self.paths]
+        missing = [str(p) for p, c in zip(self.paths, clean, strict=True) if c is None]
+        if missing:
+            raise InputError(
+                f"data.synthesize makes each training image anew from the clean GT beside its LQ "
+                f"(ROOT/<split>/<degradation>/GT/<name> for ROOT/<split>/<degradation>/LQ/<name>), but "
+                f"{len(missing)} row(s) of {str(self.csv_path)!r} have none, e.g. {missing[:3]}. Add the GT "
+                "images (the universal layout of `daclip-kit data mini` / `data prepare`) or set "
+                "data.synthesize = false."
+            )
+        return [c for c in clean if c is not None]
+
+    def _registered_labels(self, names: Sequence[str]) -> list[list[str] | None]:
+        """The labels of each degradation text, or ``None`` for a text with a label that has no
+        registered generator (its rows are read as stored; a warning names it)."""
+        from ..degradations.composition import parse_labels
+        from ..factory import list_components
+
+        known = set(list_components("degradations"))
+        labels = [parse_labels(name) for name in names]
+        stored = [name for name, group in zip(names, labels, strict=True) if not set(group) <= known]
+        if len(stored) == len(names):
+            raise ConfigError(
+                f"data.synthesize degrades the clean images with the registered degradation generators, but no "
+                f"degradation of {str(self.csv_path)!r} has one ({', '.join(map(repr, stored[:5]))}; registered: "
+                f"{', '.join(sorted(known))}). Register a generator (a plugin, see docs/plugins.md) or set "
+                "data.synthesize = false to train on the stored LQ images."
+            )
+        if stored:
+            log.warning("data.synthesize: %s ha%s no registered degradation generator; %s rows are read as stored "
+                        "(their LQ files), the other degradations are synthesized", ", ".join(map(repr, stored)),
+                        "s" if len(stored) == 1 else "ve", "its" if len(stored) == 1 else "their")
+        return [None if name in stored else group for name, group in zip(names, labels, strict=True)]
+
+    def _generator(self, label: str) -> Callable:
+        """The degradation generator of ``label`` (built once per process)."""
+        if label not in self._generators:
+            from ..factory import create_degradation
+
+            self._generators[label] = create_degradation(label)
+        return self._generators[label]
+
+    def _synthesized(self, index: int, g: torch.Generator) -> dict:
+        """Item ``index`` with ``synthesize``: row ``index``'s clean image, degraded anew."""
+        from ..degradations.composition import compose
+
+        n = len(self.group_names)
+        which = draw_group(self.weights if self.weights is not None else [1.0 / n] * n, g)
+        labels = self.group_labels[which]
+        if labels is None:  # no generator: a stored row of it, as without synthesize
+            rows = self.group_rows[which]
+            return self._stored(rows[int(torch.randint(0, len(rows), (), generator=g))], g)
+        clean = read_image(self.clean_paths[index])[0]
+        if self.crop:
+            clean = random_square_crop(clean, g)
+        x = random_resized_crop(clean, self.image_size, g, normalize=False)
+        if float(torch.rand((), generator=g)) < 0.5:
+            x = x.flip(-1)
+        x = jitter_colours(x, g)
+        lq, _ = compose(x[None], labels, g, degradations={label: self._generator(label) for label in labels})
+        return {"pixels": clip_normalize(lq[0].clamp(0, 1)), "caption": self.captions[index],
+                "degradation": self.group_names[which]}
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
         g = item_generator(self.seed, self.epoch, index)
+        if self.synthesize:
+            return self._synthesized(index, g)
         if self.weights is not None:
             rows = self.group_rows[draw_group(self.weights, g)]
             index = rows[int(torch.randint(0, len(rows), (), generator=g))]
+        return self._stored(index, g)
+
+    def _stored(self, index: int, g: torch.Generator) -> dict:
+        """Row ``index`` as stored: its LQ image, train-transformed."""
         image = read_image(self.paths[index])[0]
         if self.crop:
             image = random_square_crop(image, g)
