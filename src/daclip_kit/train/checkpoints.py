@@ -4,9 +4,13 @@ A run folder holds::
 
     OUT/config.toml, config.json      the resolved run config
     OUT/metrics.jsonl                 one JSON record per log step
+    OUT/tensorboard/                  TensorBoard event files (``logging.tensorboard``)
+    OUT/val-images/step-00001000/     LQ | output | GT images of a validation (``logging.val_images``)
     OUT/checkpoints/step-00001000/
         <model>/                      native folders (config.json + model.safetensors)
         trainer_state.pt              optimizer, scaler, step, epoch, random states
+    OUT/checkpoints/best.json         the best validation so far: step, metric, value, checkpoint
+    OUT/checkpoints/best              a relative link to that step's checkpoint folder
 
 Each checkpoint folder is written under a temporary name and renamed into place, so it is
 complete or absent, with the permissions of an ordinary folder (the umask). ``trainer_state.pt``
@@ -15,11 +19,17 @@ holds tensors and plain Python values only and loads with ``torch.load(weights_o
 A folder with no complete checkpoint yet (a start that failed, or a run stopped before its first
 save) holds nothing worth keeping: a new start reuses it. While a run trains, ``OUT/.lock`` is
 locked so a second run cannot write into the same folder.
+
+The best checkpoint (:func:`mark_best`) is named by ``best.json`` and the link ``best``, so
+``OUT/checkpoints/best`` is a checkpoint folder reference like ``step-N`` (``--resume``,
+``--weights``, ``init_from``); pruning (``keep``) never removes it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -29,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import CheckpointError, InputError
-from ..io import apply_default_mode, read_utf8
+from ..io import apply_default_mode, atomic_write_text, read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +49,15 @@ CONFIG_TOML = "config.toml"
 CONFIG_JSON = "config.json"
 METRICS = "metrics.jsonl"
 LOCK = ".lock"
+TENSORBOARD = "tensorboard"
+VAL_IMAGES = "val-images"
+#: ``checkpoints/best`` (a link) and ``checkpoints/best.json``: the best checkpoint by validation.
+BEST = "best"
+BEST_JSON = "best.json"
 #: The files a run writes in its folder (besides ``checkpoints/``).
 RUN_FILES = (CONFIG_TOML, CONFIG_JSON, METRICS, LOCK)
+#: The folders a run writes in its folder besides ``checkpoints/`` (removed with the run's files).
+RUN_FOLDERS = (TENSORBOARD, VAL_IMAGES)
 _STEP = re.compile(r"^step-(\d+)$")
 
 
@@ -130,7 +147,7 @@ def check_out_dir(out_dir: str | Path, *, resume_in_place: bool, overwrite: bool
         return "new"
     if overwrite:
         return "overwrite"
-    others = [p.name for p in out.iterdir() if p.name not in (*RUN_FILES, CHECKPOINTS)]
+    others = [p.name for p in out.iterdir() if p.name not in (*RUN_FILES, *RUN_FOLDERS, CHECKPOINTS)]
     if not others and not list_checkpoints(out):
         return "stale"
     raise InputError(f"Output folder {str(out)!r} is not empty. Pass --resume {out} to continue that run, "
@@ -139,13 +156,14 @@ def check_out_dir(out_dir: str | Path, *, resume_in_place: bool, overwrite: bool
 
 def prepare_out_dir(out_dir: str | Path, plan: str) -> Path:
     """Create the run folder for :func:`check_out_dir`'s ``plan``: for ``"overwrite"`` and
-    ``"stale"`` the files an earlier run wrote (checkpoints, configs, metrics) are removed first;
-    anything else in the folder is left alone."""
+    ``"stale"`` the files an earlier run wrote (checkpoints, configs, metrics, TensorBoard files,
+    validation images) are removed first; anything else in the folder is left alone."""
     out = Path(out_dir)
     if plan in ("overwrite", "stale") and out.is_dir():
         if plan == "stale":
             log.warning("%s holds an earlier start that saved no checkpoint; replacing its files", out)
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        for folder in (CHECKPOINTS, *RUN_FOLDERS):
+            shutil.rmtree(out / folder, ignore_errors=True)
         for name in (CONFIG_TOML, CONFIG_JSON, METRICS):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -185,14 +203,15 @@ class RunLock:
 
 
 def save_checkpoint(out_dir: str | Path, step: int, models: Mapping[str, Callable[[Path], Any]],
-                    state: Mapping[str, Any], *, keep: int = 0) -> Path:
+                    state: Mapping[str, Any], *, keep: int = 0, protect: int | None = None) -> Path:
     """Write ``OUT/checkpoints/step-N`` atomically.
 
     Args:
         models: ``{folder name: writer}``; each writer saves a native model folder at the path it
             is given (e.g. ``lambda d: save_pretrained(net, d, net.export_config())``).
         state: the trainer state (tensors and plain values only).
-        keep: then delete all but the newest ``keep`` checkpoints (``0`` keeps all).
+        keep: then delete all but the newest ``keep`` checkpoints (``0`` keeps all) and the one
+            of step ``protect`` (the best one, :func:`mark_best`).
 
     Returns:
         the checkpoint folder.
@@ -215,7 +234,8 @@ def save_checkpoint(out_dir: str | Path, step: int, models: Mapping[str, Callabl
             shutil.rmtree(tmp, ignore_errors=True)
     if keep:
         for old in list_checkpoints(out_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if protect is None or step_of(old) != protect:
+                shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -245,3 +265,59 @@ def stored_config_text(checkpoint: str | Path) -> tuple[str, str] | None:
         return read_utf8(path, "Run config", CheckpointError, f"restore the run's {CONFIG_TOML}"), str(path)
     text = load_state(checkpoint).get("config")
     return (text, str(checkpoint / STATE_NAME)) if isinstance(text, str) else None
+
+
+def better(value: float, best: float | None, mode: str) -> bool:
+    """Whether the validation metric ``value`` beats ``best`` (``None``: nothing yet) in direction
+    ``mode`` (``"max"``: higher is better, ``"min"``: lower); a tie or a non-finite value does not."""
+    if not math.isfinite(value):
+        return False
+    return best is None or (value > best if mode == "max" else value < best)
+
+
+def mark_best(out_dir: str | Path, record: Mapping[str, Any]) -> Path:
+    """Name the checkpoint of ``record["step"]`` the best: ``OUT/checkpoints/best.json`` (``record``:
+    ``step``, ``metric``, ``value``, ``mode``, with ``checkpoint``, the folder's name, added) and the
+    relative link ``OUT/checkpoints/best`` -> ``step-N``, each replaced atomically. Where links
+    cannot be made (Windows without the privilege) only ``best.json`` is written, with a warning.
+
+    Returns:
+        the best checkpoint folder (``step-N``).
+
+    Raises:
+        CheckpointError: that checkpoint does not exist.
+    """
+    folder = step_dir(out_dir, int(record["step"]))
+    if not (folder / STATE_NAME).is_file():
+        raise CheckpointError(f"Cannot mark {str(folder)!r} as the best checkpoint: it does not exist.")
+    base = folder.parent
+    atomic_write_text(base / BEST_JSON, json.dumps({**record, "checkpoint": folder.name}, indent=2) + "\n")
+    link = base / BEST
+    tmp = base / f".{BEST}.{os.getpid()}.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        os.symlink(folder.name, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.warning("could not link %s -> %s (%s); %s names the best checkpoint", link, folder.name, exc,
+                    base / BEST_JSON)
+    return folder
+
+
+def read_best(out_dir: str | Path) -> dict[str, Any] | None:
+    """The record :func:`mark_best` wrote in the run folder ``out_dir`` (``None``: none, or unreadable)."""
+    path = Path(out_dir) / CHECKPOINTS / BEST_JSON
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def clear_best(out_dir: str | Path) -> None:
+    """Remove ``best.json`` and the ``best`` link of the run folder ``out_dir``."""
+    base = Path(out_dir) / CHECKPOINTS
+    for path in (base / BEST_JSON, base / BEST):
+        if path.is_symlink() or path.is_file():
+            path.unlink()

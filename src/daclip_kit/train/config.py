@@ -37,6 +37,7 @@ from .distill_config import DistillTrainConfig
 from .sections import EMAConfig as EMAConfig  # `X as X`: sections that moved to .sections, re-exported
 from .sections import IRSDEDataConfig as IRSDEDataConfig
 from .sections import IRSDEOptimConfig as IRSDEOptimConfig
+from .sections import LoggingConfig as LoggingConfig
 from .sections import (
     LoopConfig,
     NetworkTrainConfig,
@@ -74,6 +75,15 @@ class DaClipDataConfig:
             ``daclip-kit data add``) together with this probability, the built-in ones the rest,
             each equally within its kind; then a random row of it. For fine-tuning on a new
             degradation without forgetting the ten (``daclip_finetune.toml``).
+        synthesize: ``False`` (official): train on the stored LQ images. ``True``: online
+            degradations, each training image is made anew every time its row is read: the row's
+            clean GT (``ROOT/<split>/<degradation>/GT/<name>`` beside the LQ), randomly cropped,
+            flipped and colour-shuffled, degraded with a degradation text of the CSV drawn at
+            random (equally, or as ``new_share`` weighs them) by the registered generators
+            (:func:`daclip_kit.factory.create_degradation`). The caption stays the row's. A
+            degradation without a registered generator is read as stored (one of its rows' LQ
+            when drawn); every row needs its GT; the val rows are read as stored. Not in the
+            paper: the tiny recipe's cure for overfitting a few images (``daclip_tiny.toml``).
     """
 
     root: str = "datasets/universal"
@@ -84,10 +94,13 @@ class DaClipDataConfig:
     num_workers: int = 8
     crop: bool = False
     new_share: float | None = None
+    synthesize: bool = False
 
     def __post_init__(self) -> None:
         _check_batching(self)
         _check_new_share(self)
+        if not isinstance(self.synthesize, bool):
+            raise ConfigError(f"data.synthesize={self.synthesize!r} must be true or false.")
 
     def csv_path(self) -> Path:
         return Path(self.csv) if self.csv else Path(self.root) / f"daclip_{self.split}.csv"
@@ -256,11 +269,12 @@ IRSDETrainConfig = RestorationTrainConfig
 
 #: Settings that may differ from the stored ``config.toml`` when a run is resumed: how long to
 #: train (extending a run stretches the rest of the cosine schedule), how often to log, save,
-#: keep and validate, where to run and how to fit memory (budget, checkpointing). Everything else
-#: (data, model, optimizer, batch, precision, seed, ...) decides the weights and is refused.
-#: ``section.*`` allows a whole section.
+#: keep and validate, what to write for watching the run (``[logging]``), where to run and how to
+#: fit memory (budget, checkpointing). Everything else (data, model, optimizer, batch, precision,
+#: seed, ...) decides the weights and is refused. ``section.*`` allows a whole section.
 RESUME_ALLOWED: tuple[str, ...] = ("max_steps", "epochs", "log_every", "save_every", "keep", "device", "out_dir",
-                                   "max_memory", "activation_checkpointing", "data.num_workers", "validation.*")
+                                   "max_memory", "activation_checkpointing", "data.num_workers", "logging.*",
+                                   "validation.*")
 #: :data:`RESUME_ALLOWED` in words, for messages and help.
 RESUME_ALLOWED_TEXT = f"{', '.join(RESUME_ALLOWED[:-1])} and {RESUME_ALLOWED[-1]}"
 #: The value :func:`resume_changes` reports for a key one of the two configs lacks.

@@ -7,6 +7,12 @@ gradient accumulation, AdamW and the learning-rate rule, gradient scaling, loggi
 logs through :mod:`logging`; a ``progress(step, total, record)`` callback lets the CLI draw a
 progress bar.
 
+For watching a run (``[logging]``, :class:`~daclip_kit.train.sections.LoggingConfig`): TensorBoard
+event files in ``OUT/tensorboard/`` (``train/*`` and ``val/*`` scalars, validation images; the
+package is imported only when a run writes them), the validation images a task hands over with
+:meth:`TrainTask.add_val_image` in ``OUT/val-images/step-N/``, and the best checkpoint by the
+task's validation metric (:attr:`TrainTask.best_metric`) named ``OUT/checkpoints/best``.
+
 Order of a start (nothing is written before step 4, so a start that fails leaves no trace):
 
 1. check the config, the resumed run's stored config and the output folder (read only);
@@ -22,9 +28,12 @@ With several processes (``torchrun``) each trains on its share of every global b
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import random
+import re
+import shutil
 import signal
 import threading
 import time
@@ -41,19 +50,26 @@ from torch.utils.data import DataLoader
 from ..config import to_dict
 from ..core.runtime import autocast
 from ..errors import CheckpointError, ConfigError, DaclipKitError, InputError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, write_image
 from . import distributed
 from .checkpoints import (
     CONFIG_JSON,
     CONFIG_TOML,
     METRICS,
+    STATE_NAME,
+    TENSORBOARD,
+    VAL_IMAGES,
     RunLock,
+    better,
     check_out_dir,
+    clear_best,
     find_checkpoint,
     load_state,
+    mark_best,
     prepare_out_dir,
     run_dir_of,
     save_checkpoint,
+    step_dir,
     stored_config_text,
 )
 from .config import ABSENT, RESUME_ALLOWED_TEXT, config_to_toml, parse_run_config, resume_changes
@@ -68,6 +84,7 @@ from .datasets import (
 from .distributed import Distributed
 from .memory import check_training_memory, enable_activation_checkpointing
 from .optim import build_optimizer, lr_at, set_lr
+from .sections import LoggingConfig
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +94,13 @@ Progress = Callable[[int, int, "dict[str, Any] | None"], None]
 
 #: A second Ctrl-C later than this after the first stops at once, without a checkpoint.
 SECOND_SIGNAL_S = 2.0
+
+#: The validation metric a task without :attr:`TrainTask.best_metric` is judged by: the first of
+#: these its :meth:`~TrainTask.validate` reports (``(name, "max" | "min")``).
+DEFAULT_BEST_METRICS: tuple[tuple[str, str], ...] = (("psnr", "max"), ("accuracy", "max"), ("loss", "min"))
+
+#: What ``logging.tensorboard = true`` without the package says.
+TENSORBOARD_INSTALL = "pip install 'daclip-kit[tensorboard]'"
 
 
 class TrainingError(DaclipKitError):
@@ -153,12 +177,20 @@ class TrainTask(ABC):
         batch_size: the global batch (items per optimizer step over all processes).
         accumulate_steps: micro-batches per step and process.
         num_workers: data-loader processes (per training process).
+        best_metric: ``(name, "max" | "min")``: the metric of :meth:`validate` that picks the best
+            checkpoint and whether higher or lower is better; ``None`` (the default): the first of
+            :data:`DEFAULT_BEST_METRICS` that :meth:`validate` reports (``psnr``, ``accuracy``,
+            ``loss``).
+        val_images_wanted: how many images :meth:`validate` should hand over with
+            :meth:`add_val_image` (set by the loop from ``logging.val_images``; ``0`` outside it).
     """
 
     dataset: EpochData
     batch_size: int
     accumulate_steps: int = 1
     num_workers: int = 0
+    best_metric: tuple[str, str] | None = None
+    val_images_wanted: int = 0
 
     @abstractmethod
     def trainable(self) -> Iterable[tuple[str, nn.Parameter]]:
@@ -223,8 +255,22 @@ class TrainTask(ABC):
         return 0
 
     def validate(self, step: int) -> dict[str, float]:
-        """Validation metrics at ``step`` (run by process 0 only)."""
+        """Validation metrics at ``step`` (run by process 0 only). It may also hand the loop up to
+        :attr:`val_images_wanted` images with :meth:`add_val_image`."""
         return {}
+
+    def add_val_image(self, name: str, *panels: torch.Tensor) -> None:
+        """Hand the loop one image of the current validation: ``panels`` (``(3, H, W)`` or
+        ``(1, 3, H, W)`` in [0, 1], e.g. LQ, output, GT) side by side, saved as
+        ``OUT/val-images/step-N/<name>.png`` and as the TensorBoard image ``val/<name>``. Images
+        beyond :attr:`val_images_wanted` are dropped."""
+        kept = self.__dict__.setdefault("_val_images", [])
+        if len(kept) < self.val_images_wanted:
+            kept.append((name, side_by_side(panels)))
+
+    def take_val_images(self) -> list[tuple[str, torch.Tensor]]:
+        """The images :meth:`add_val_image` got since the last call (called by the loop)."""
+        return self.__dict__.pop("_val_images", [])
 
 
 @dataclass
@@ -237,12 +283,15 @@ class TrainResult:
         checkpoint: the newest checkpoint folder (``None`` if nothing was saved).
         history: the logged records (``{"step", "lr", "loss", ...}``) and validation records
             (process 0; empty on the others).
+        best: the best validation so far (process 0): ``{"step", "metric", "value", "mode"}``, its
+            checkpoint ``OUT/checkpoints/best``; ``None`` without validation.
     """
 
     out_dir: Path
     step: int
     checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
 
 
 def write_run_config(out_dir: Path, cfg: Any) -> None:
@@ -294,6 +343,76 @@ def _load_rng_state(state: dict[str, Any]) -> None:
     random.setstate((3, tuple(state["python"]), None))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def tensorboard_wanted(setting: bool | str) -> bool:
+    """Whether a run writes TensorBoard files for ``logging.tensorboard = setting`` (``"auto"``: when
+    the ``tensorboard`` package is installed). Nothing is imported.
+
+    Raises:
+        ConfigError: ``true`` but the package is not installed (naming how to install it).
+    """
+    if setting is False:
+        return False
+    installed = importlib.util.find_spec("tensorboard") is not None
+    if setting is True and not installed:
+        raise ConfigError(f"logging.tensorboard = true, but the tensorboard package is not installed; install it "
+                          f"with {TENSORBOARD_INSTALL}, or set logging.tensorboard = false (\"auto\", the default, "
+                          "writes TensorBoard files only when it is installed).")
+    return installed
+
+
+def side_by_side(panels: Iterable[torch.Tensor]) -> torch.Tensor:
+    """One ``(3, H, W_1 + W_2 + ...)`` image of ``(3, H_i, W_i)`` images (or ``(1, 3, H_i, W_i)``, or
+    one channel) placed left to right, on the CPU, clamped to [0, 1]; ``H`` is the largest
+    ``H_i``, the shorter ones padded with black at the bottom."""
+    images = []
+    for panel in panels:
+        image = panel.detach().float().cpu()
+        image = image[0] if image.dim() == 4 else image
+        image = image.expand(3, -1, -1) if image.shape[0] == 1 else image
+        images.append(image.clamp(0, 1))
+    if not images:
+        raise ValueError("side_by_side needs at least one image")
+    height = max(i.shape[1] for i in images)
+    return torch.cat([torch.nn.functional.pad(i, (0, 0, 0, height - i.shape[1])) for i in images], dim=2)
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "image"
+
+
+class _Board:
+    """The run's TensorBoard writer (``OUT/tensorboard``, process 0), or nothing at all."""
+
+    def __init__(self, folder: Path | None = None, purge_step: int | None = None):
+        self.writer: Any = None
+        if folder is not None:
+            from torch.utils.tensorboard import SummaryWriter  # lazy: imports tensorboard (seconds)
+
+            self.writer = SummaryWriter(log_dir=str(folder), purge_step=purge_step)
+            log.info("TensorBoard files in %s (tensorboard --logdir %s)", folder, folder)
+
+    def record(self, record: dict[str, Any]) -> None:
+        """A logged record: ``val_x`` as ``val/x``, the others as ``train/x``, at ``record["step"]``."""
+        if self.writer is None:
+            return
+        step = int(record["step"])
+        for key, value in record.items():
+            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            tag = f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
+            self.writer.add_scalar(tag, float(value), step)
+        self.writer.flush()
+
+    def image(self, tag: str, image: torch.Tensor, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_image(tag, image, step, dataformats="CHW")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 class _StopSignals:
@@ -358,6 +477,9 @@ class _Run:
     def __init__(self, task_factory, cfg, dist: Distributed, progress: Progress | None):
         self.task_factory, self.cfg, self.dist, self.progress = task_factory, cfg, dist, progress
         self.device = dist.device
+        self.logging: LoggingConfig = getattr(cfg, "logging", None) or LoggingConfig()
+        self.best: dict[str, Any] | None = None
+        self.board = _Board()
 
     # -- start ------------------------------------------------------------------------------
 
@@ -367,6 +489,7 @@ class _Run:
         if checkpoint is not None:
             check_resume_config(self.cfg, checkpoint)
         in_place = checkpoint is not None and run_dir_of(checkpoint).resolve() == out.resolve()
+        self.tensorboard = tensorboard_wanted(self.logging.tensorboard)
         return checkpoint, out, check_out_dir(out, resume_in_place=in_place, overwrite=overwrite)
 
     def _build(self, checkpoint: Path | None) -> None:
@@ -374,6 +497,8 @@ class _Run:
         check_precision(cfg.precision, self.device)
         seed_everything(cfg.seed)
         task = self.task_factory(cfg, self.device, checkpoint)
+        task.val_images_wanted = self.logging.val_images
+        _check_best_metric(task)
         g, k = task.batch_size, task.accumulate_steps
         if g % (dist.world * k):
             raise ConfigError(f"data.batch_size={g} (the global batch) must be divisible by the {dist.world} "
@@ -404,6 +529,7 @@ class _Run:
                 _load_rng_state(state["rng"])
                 task.load_state(state["task"])
                 self.step = int(state["step"])
+                self.best = state.get("best")
             except (KeyError, ValueError, RuntimeError) as exc:
                 raise CheckpointError(f"Cannot resume from {str(checkpoint)!r}: its trainer state does not fit "
                                       f"this run ({exc}).") from None
@@ -423,15 +549,35 @@ class _Run:
             write_run_config(out, cfg)
             if plan == "resume":
                 truncate_metrics(out / METRICS, self.step)
+                drop_later_images(out / VAL_IMAGES, self.step)
+            self._keep_best()
 
         try:
             dist.agree(write, only_main=True)
             if checkpoint is not None:
                 log.info("resumed at step %d from %s", self.step, checkpoint)
             self.task.wrap(dist.wrap)
+            if dist.is_main and self.tensorboard:
+                self.board = _Board(out / TENSORBOARD, purge_step=self.step + 1 if self.step else None)
             return self._train(checkpoint)
         finally:
+            self.board.close()
             lock.release()
+
+    def _keep_best(self) -> None:
+        """Name the best checkpoint of the resumed state in this run folder (or nothing: a new run,
+        one resumed without validations, or one continued in another folder, where the best
+        checkpoint of the earlier folder is not)."""
+        best = self.best
+        if best is not None and not (step_dir(self.out, int(best["step"])) / STATE_NAME).is_file():
+            log.info("the best checkpoint so far (step %s) is not in %s; the best is chosen again from the "
+                     "validations of this run", best["step"], self.out)
+            best = None
+        self.best = best
+        if best is None:
+            clear_best(self.out)
+        else:
+            mark_best(self.out, best)
 
     # -- training ---------------------------------------------------------------------------
 
@@ -441,8 +587,10 @@ class _Run:
             return None
         state = {"step": self.step, "total": self.total, "optimizer": self.optimizer.state_dict(),
                  "scaler": self.scaler.state_dict(), "rng": _rng_state(), "task": self.task.state(),
-                 "world_size": self.dist.world, "config": config_to_toml(self.cfg)}
-        path = save_checkpoint(self.out, self.step, self.task.model_writers(), state, keep=self.cfg.keep)
+                 "world_size": self.dist.world, "config": config_to_toml(self.cfg), "best": self.best}
+        protect = int(self.best["step"]) if self.best is not None else None
+        path = save_checkpoint(self.out, self.step, self.task.model_writers(), state, keep=self.cfg.keep,
+                               protect=protect)
         log.info("saved %s", path)
         return path
 
@@ -460,7 +608,8 @@ class _Run:
 
     def _train(self, checkpoint: Path | None) -> TrainResult:
         cfg, dist, task = self.cfg, self.dist, self.task
-        result = TrainResult(self.out, self.step, checkpoint if dist.is_main else None)
+        result = TrainResult(self.out, self.step, checkpoint if dist.is_main else None,
+                             best=self.best if dist.is_main else None)
         total = self.total
         if self.step >= total:
             log.info("nothing to do: step %d >= total %d", self.step, total)
@@ -530,15 +679,22 @@ class _Run:
                                   "steps_per_s": window_steps / max(seconds, 1e-9)}
                         self._log(record, result)
                         window, window_steps, tic = {}, 0, time.perf_counter()
+                    improved = False
                     if validate_every and step % validate_every == 0:
                         if dist.is_main:
-                            val = {"step": step, **{f"val_{k}": v for k, v in task.validate(step).items()}}
+                            metrics = task.validate(step)
+                            val = {"step": step, **{f"val_{k}": v for k, v in metrics.items()}}
                             self._log(val, result)
+                            self._val_images(step)
+                            improved = self._judge(step, metrics)
                             record = {**(record or {}), **val}
                         dist.barrier()
-                    if step % save_every == 0 or step == total:
+                    if step % save_every == 0 or step == total or improved:  # the best is always saved
                         result.checkpoint = self._save() or result.checkpoint
                         saved_at = step
+                        if improved and self.best is not None:
+                            mark_best(self.out, self.best)
+                            result.best = self.best
                     if self.progress is not None:
                         self.progress(step, total, record)
                     if step >= total:
@@ -551,7 +707,53 @@ class _Run:
         if not self.dist.is_main:
             return
         _log_record(self.out, record)
+        self.board.record(record)
         result.history.append(record)
+
+    def _val_images(self, step: int) -> None:
+        """Save the images the task handed over in this validation (process 0)."""
+        images = self.task.take_val_images()
+        if not images:
+            return
+        folder = self.out / VAL_IMAGES / f"step-{step:08d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, image in images:
+            name = _file_name(name)
+            write_image(folder / f"{name}.png", image)
+            self.board.image(f"val/{name}", image, step)
+
+    def _judge(self, step: int, metrics: dict[str, float]) -> bool:
+        """Whether the validation ``metrics`` of ``step`` are the best so far (then :attr:`best` is
+        updated; the caller saves the checkpoint of ``step`` and names it the best)."""
+        chosen = self.task.best_metric or next(((n, m) for n, m in DEFAULT_BEST_METRICS if n in metrics), None)
+        if chosen is None or chosen[0] not in metrics:
+            return False
+        name, mode = chosen
+        value = float(metrics[name])
+        best = self.best if self.best is not None and self.best.get("metric") == name else None
+        if not better(value, None if best is None else float(best["value"]), mode):
+            return False
+        self.best = {"step": step, "metric": name, "value": value, "mode": mode}
+        log.info("step %d: best val_%s so far (%.6g); it becomes checkpoints/best", step, name, value)
+        return True
+
+
+def _check_best_metric(task: TrainTask) -> None:
+    chosen = task.best_metric
+    if chosen is not None and (len(chosen) != 2 or chosen[1] not in ("max", "min")):
+        raise ConfigError(f"{type(task).__name__}.best_metric = {chosen!r}: it must be (metric name, \"max\" or "
+                          "\"min\"), e.g. (\"psnr\", \"max\").")
+
+
+def drop_later_images(folder: Path, step: int) -> None:
+    """Remove the validation images (``OUT/val-images/step-N``) of steps after ``step``: those of the
+    steps a run resumed from ``step`` takes again."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        match = re.fullmatch(r"step-(\d+)", path.name)
+        if match and int(match.group(1)) > step and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def truncate_metrics(path: Path, step: int) -> None:

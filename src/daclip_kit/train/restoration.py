@@ -293,7 +293,8 @@ class RestorationTask(TrainTask):
 
     def validate(self, step: int) -> dict[str, float]:
         """Mean PSNR (official protocol) of restoring the validation pairs (a short sampler run
-        for denoisers)."""
+        for denoisers); the first :attr:`val_images_wanted` pairs go to the loop as LQ | restored |
+        GT images (``OUT/val-images/step-N/NN-<degradation>-<name>.png``)."""
         from ..metrics.peak_snr import psnr
 
         v = self.cfg.validation
@@ -305,10 +306,12 @@ class RestorationTask(TrainTask):
         else:
             pipe = RestorationPipeline(embedder=self.embedder, backbone=cast(RestorationBackbone, net))
         scores = []
-        for pair in self.val_pairs:
+        for i, pair in enumerate(self.val_pairs):
             lq, gt = read_image(pair.lq).to(self.device), read_image(pair.gt)
             out = pipe(lq, steps=v.steps, generator=per_image_generators(self.cfg.seed, 1)).image
             scores.append(float(psnr(out.cpu(), gt)[0]))
+            if i < self.val_images_wanted:
+                self.add_val_image(f"{i:02d}-{pair.degradation}-{Path(pair.lq).stem}", lq, out, gt)
         net.train(was_training)
         return {"psnr": sum(scores) / len(scores)} if scores else {}
 

@@ -6,7 +6,8 @@ other's classes for them:
 
 * :class:`LoopConfig`: the loop settings at the top of every run file (``max_steps``,
   ``epochs``, ``log_every``, ``save_every``, ``keep``, ``out_dir``, ``seed``, ``device``,
-  ``precision``, ``activation_checkpointing``, ``max_memory``), declared once; a trainer's class
+  ``precision``, ``activation_checkpointing``, ``max_memory``) and the ``[logging]`` section
+  (:class:`LoggingConfig`: TensorBoard, validation images), declared once; a trainer's class
   changes only the defaults that differ.
 * :class:`NetworkTrainConfig`: the sections of a run that trains a restoration network (``data``,
   ``network``, ``init_from``, ``sampler``, ``embedder``, ``optim``, ``ema``, ``validation``), the
@@ -260,6 +261,35 @@ def _default_embedder() -> Component:
     return Component("daclip", {"weights": "daclip-vit-b-32", "quantize_input": True})
 
 
+#: ``logging.tensorboard``: always, never, or when the ``tensorboard`` package is installed.
+TensorBoardSetting = bool | Literal["auto"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingConfig:
+    """What a run writes for watching it, besides ``metrics.jsonl`` and the log lines (every trainer's
+    ``[logging]`` section; a resume may change it).
+
+    Attributes:
+        tensorboard: write TensorBoard event files to ``OUT/tensorboard/`` (the logged losses,
+            learning rate and speed as ``train/*``, the validation metrics as ``val/*``, the
+            validation images): ``true``, ``false``, or ``"auto"`` (default): when the
+            ``tensorboard`` package is installed (``pip install 'daclip-kit[tensorboard]'``).
+            ``true`` without the package is refused before anything is written.
+        val_images: validation pairs saved at each validation as one image each, LQ | output | GT
+            side by side, in ``OUT/val-images/step-N/`` (and TensorBoard); ``0``: none. Trainers
+            whose validation has no images (DA-CLIP) save none.
+    """
+
+    tensorboard: TensorBoardSetting = "auto"
+    val_images: int = 4
+
+    def __post_init__(self) -> None:
+        if self.tensorboard not in (True, False, "auto"):
+            raise _bad("logging.tensorboard", self.tensorboard, 'true, false or "auto"')
+        check_int("logging.val_images", self.val_images, 0)
+
+
 _L = TypeVar("_L", bound="LoopConfig")
 
 
@@ -286,6 +316,7 @@ class LoopConfig:
         max_memory: memory the run may use per process, e.g. ``"12G"`` (``None``: the device's);
             a run whose estimate (printed at the start) does not fit is refused before it starts,
             naming settings that fit (see docs/train.md).
+        logging: TensorBoard and validation images (:class:`LoggingConfig`).
     """
 
     epochs: int | None = None
@@ -299,6 +330,7 @@ class LoopConfig:
     precision: Precision = "fp32"
     activation_checkpointing: bool = False
     max_memory: str | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def validate(self: _L) -> _L:
         """Check the loop settings that depend on each other (after all overrides); returns ``self``.
