@@ -228,8 +228,9 @@ def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None
     Returns:
         ``{label: probability}`` sorted from most to least likely (a list of those for a batch);
         with ``report=True`` ``{"probabilities": {...}, "unknown_degradation": bool or None,
-        "ood_score": float, "ood_threshold": float or None}`` (``None``: the model is not
-        calibrated for these labels; :mod:`daclip_kit.core.ood`).
+        "ood_score": float, "ood_threshold": float or None, "ood_statistic": str}`` (``None``: the
+        model is not calibrated for these labels; the score is that of the calibration's statistic,
+        e.g. the kNN distance in the degradation-embedding space; :mod:`daclip_kit.core.ood`).
     """
     import torch
 
@@ -242,7 +243,8 @@ def classify(image: Any, *, embedder: str = "daclip", weights: str | Path | None
     calibration = emb.ood_calibration
     rows = []
     for i, pairs in enumerate(result.top_k(len(result.labels))):
-        ood = unknown_report(result.probs[i].tolist(), result.labels, calibration)
+        embedding = result.embeddings[i] if result.embeddings is not None else None
+        ood = unknown_report(result.probs[i].tolist(), result.labels, calibration, embedding)
         if ood["unknown_degradation"]:
             log.warning("%s", warning_line(str(image) if kind == "path" else f"image {i}", ood))
         rows.append({"probabilities": dict(pairs), **ood} if report else dict(pairs))

@@ -59,6 +59,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "name: released files are never changed)")
     parser.add_argument("--false-alarm", type=float, default=None, metavar="RATE",
                         help="with --calibrate: share of val images flagged as unknown (default 0.05)")
+    parser.add_argument("--statistic", choices=("knn", "mahalanobis", "max_prob"), default=None,
+                        help="with --calibrate: the score, in DA-CLIP's degradation-embedding space: knn (default; "
+                        "the distance to the k-th nearest reference embedding) or mahalanobis (to the nearest "
+                        "degradation); "
+                        "max_prob: the top probability (the older, weaker check)")
+    parser.add_argument("--reference", default=None, metavar="SPLIT",
+                        help="with --calibrate: also use the LQ images of ROOT/SPLIT (e.g. train) as reference "
+                        "embeddings (default: the val images only, each scored without itself)")
     parser.add_argument("--overwrite", action="store_true", help="with --calibrate --out: replace an existing folder")
     parser.set_defaults(func=run)
 
@@ -102,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top-k must be at least 1 (how many labels to show per image), got {args.top_k}.")
     if args.calibrate is not None:
         return run_calibration(args)
-    for name in ("out", "false_alarm"):
+    for name in ("out", "false_alarm", "statistic", "reference"):
         if getattr(args, name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} goes with --calibrate ROOT; drop it to classify images.")
     if not args.inputs:
@@ -126,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
                                          "--allow-nonfinite to report them (JSON: null).")
                 log.warning("%s: NaN or infinite probabilities (reported as %s)", path,
                             "null" if args.json else "nan")
-            ood = unknown_report(result.probs[0].tolist(), labels, calibration)
+            embedding = result.embeddings[0] if result.embeddings is not None else None
+            ood = unknown_report(result.probs[0].tolist(), labels, calibration, embedding)
             if ood["unknown_degradation"]:
                 console.warning(warning_line(str(path), ood))
             results.append({"image": str(path),
@@ -152,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_calibration(args: argparse.Namespace) -> int:
     """``--calibrate ROOT``: measure the val set, write the calibrated model folder, print the figures."""
-    from ..core.ood import DEFAULT_FALSE_ALARM
+    from ..core.ood import DEFAULT_FALSE_ALARM, DEFAULT_STATISTIC
     from ..pretrained import is_native_folder
     from ..train.calibrate import calibrate_embedder, write_calibrated
 
@@ -173,7 +182,9 @@ def run_calibration(args: argparse.Namespace) -> int:
     if not 0.0 < rate < 1.0:
         raise ConfigError(f"--false-alarm must be between 0 and 1 (a share of val images), got {rate}.")
     embedder = build_embedder(args).eval()
-    calibration = calibrate_embedder(embedder, args.calibrate, false_alarm=rate)
+    statistic = getattr(args, "statistic", None) or DEFAULT_STATISTIC
+    calibration = calibrate_embedder(embedder, args.calibrate, false_alarm=rate, statistic=statistic,
+                                     reference=getattr(args, "reference", None))
     out = args.out if args.out is not None else Path(args.weights)
     write_calibrated(embedder.model, calibration, out, overwrite=args.overwrite or args.out is None)
     report = {"model": str(out), **calibration.to_dict()}
@@ -182,7 +193,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     else:
         detection = ", ".join(f"{k}: {v:.1%}" for k, v in calibration.detection.items())
         console.stdout().print(
-            f"calibrated {out}: threshold {calibration.threshold:.4f} on the top probability; flags "
+            f"calibrated {out}: threshold {calibration.threshold:.4f} on the {calibration.description}; flags "
             f"{calibration.val_false_alarm:.1%} of {calibration.val_images} val images"
             + (f"; flags {detection}" if detection else ""))
     return 0

@@ -20,10 +20,14 @@ class Classification:
     Attributes:
         labels: the candidate labels, in column order.
         probs: ``(B, N)`` softmax probabilities over ``labels``.
+        embeddings: ``(B, D)`` the L2-normalised image embeddings compared with the labels (the
+            degradation embedding where the provider has one): what the unknown-degradation check
+            scores (:mod:`daclip_kit.core.ood`); ``None`` where not kept.
     """
 
     labels: tuple[str, ...]
     probs: torch.Tensor
+    embeddings: torch.Tensor | None = None
 
     def top_k(self, k: int = 1) -> list[list[tuple[str, float]]]:
         """Per image, the ``k`` most likely ``(label, probability)`` pairs."""
@@ -106,7 +110,7 @@ class EmbeddingProvider(nn.Module):
         query = emb.degradation if emb.degradation is not None else emb.content
         text = self.label_features(labels) if label_features is None else label_features
         logits = self.classification_scale() * query @ text.to(query).T
-        return Classification(tuple(labels), logits.softmax(dim=-1))
+        return Classification(tuple(labels), logits.softmax(dim=-1), query)
 
     @torch.no_grad()
     def degradation_report(self, images: torch.Tensor) -> list[dict[str, Any]]:
@@ -118,15 +122,16 @@ class EmbeddingProvider(nn.Module):
 
         Returns:
             Per image ``{"degradation": word, "probability": p, "unknown_degradation": bool or
-            None, "ood_score": p, "ood_threshold": float or None}``.
+            None, "ood_score": float, "ood_threshold": float or None, "ood_statistic": str}``.
         """
         from .ood import unknown_report
 
         result = self.classify(images)
         calibration = self.ood_calibration
+        embeddings = result.embeddings if result.embeddings is not None else [None] * len(result.probs)
         return [{"degradation": top[0][0], "probability": round(top[0][1], 6),
-                 **unknown_report(row.tolist(), result.labels, calibration)}
-                for top, row in zip(result.top_k(1), result.probs, strict=True)]
+                 **unknown_report(row.tolist(), result.labels, calibration, embedding)}
+                for top, row, embedding in zip(result.top_k(1), result.probs, embeddings, strict=True)]
 
     def forward(self, images: torch.Tensor) -> ImageEmbedding:
         return self.embed_image(images)

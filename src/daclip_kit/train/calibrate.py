@@ -2,7 +2,8 @@
 
 ``daclip-kit classify --calibrate ROOT --weights MODEL [--out DIR]`` runs
 :func:`calibrate_embedder` on ``ROOT/val`` and :func:`write_calibrated` stores the result in the
-model's folder (``config.json``, ``config.ood``); ``train daclip`` calibrates after each validation.
+model's folder (``config.json``, ``config.ood``, and the reference state in ``ood.safetensors``);
+``train daclip`` calibrates after each validation.
 A calibration records the digest of the weights it was measured on
 (:func:`daclip_kit.checkpoint.state_dict_sha256`) and is written only beside those weights.
 
@@ -26,7 +27,15 @@ import torch
 
 from ..checkpoint import state_dict_sha256
 from ..core.embedder import EmbeddingProvider
-from ..core.ood import DEFAULT_FALSE_ALARM, OodCalibration, calibrate
+from ..core.ood import (
+    DEFAULT_FALSE_ALARM,
+    DEFAULT_STATISTIC,
+    MAX_PROB,
+    STATISTICS,
+    OodCalibration,
+    calibrate,
+    calibrate_embeddings,
+)
 from ..data.universal import degradation_folders, scan_universal
 from ..errors import ConfigError, InputError
 from ..io import read_image
@@ -49,15 +58,32 @@ def max_probs(embedder: EmbeddingProvider, paths: Sequence[str | Path], labels: 
             for p in paths]
 
 
+@torch.no_grad()
+def embeddings(embedder: EmbeddingProvider, paths: Sequence[str | Path]) -> torch.Tensor:
+    """``(N, D)`` the L2-normalised embeddings ``classify`` compares with the words (the degradation
+    embedding of a DA-CLIP), on the CPU (images read one at a time, any size)."""
+    rows = []
+    for path in paths:
+        emb = embedder.embed_image(read_image(path)).normalized()
+        query = emb.degradation if emb.degradation is not None else emb.content
+        rows.append(query.float().cpu())
+    return torch.cat(rows) if rows else torch.zeros(0, embedder.embed_dim)
+
+
 def calibrate_embedder(embedder: EmbeddingProvider, root: str | Path, *,
                        false_alarm: float = DEFAULT_FALSE_ALARM, split: str = "val",
-                       limit: int | None = None) -> OodCalibration:
+                       limit: int | None = None, statistic: str = DEFAULT_STATISTIC,
+                       reference: str | None = None, reference_limit: int | None = None,
+                       k: int | None = None) -> OodCalibration:
     """Calibrate ``embedder`` against its own words on ``root/split`` (the universal layout).
 
     The LQ images of the folders named after the model's degradation words are in distribution
     (the threshold flags ``false_alarm`` of them); their clean GT images are measured as an
-    out-of-distribution set (recorded as ``detection["clean (val GT)"]``). The calibration records
-    the digest of the embedder's network (its ``model``, where it has one: a DA-CLIP's).
+    out-of-distribution set (recorded as ``detection["clean (val GT)"]``). For the embedding-space
+    statistics (:mod:`daclip_kit.core.ood`) the val images are the reference set (each scored
+    without itself), plus the LQ images of ``root/reference`` where given (e.g. ``"train"``). The
+    calibration records the digest of the embedder's network (its ``model``, where it has one: a
+    DA-CLIP's).
 
     Args:
         embedder: the model (its :attr:`~EmbeddingProvider.degradations` are the labels).
@@ -65,10 +91,18 @@ def calibrate_embedder(embedder: EmbeddingProvider, root: str | Path, *,
         false_alarm: the share of val images the threshold flags.
         split: the split read.
         limit: at most this many pairs per degradation folder.
+        statistic: ``"knn"`` (default), ``"mahalanobis"`` or ``"max_prob"`` (the older score).
+        reference: a split whose LQ images join the reference set (``None``: the val images only).
+        reference_limit: at most this many of its pairs per degradation folder.
+        k: the neighbour rank of ``"knn"`` (default :func:`~daclip_kit.core.ood.default_k`).
 
     Raises:
         InputError: ``root/split`` has no folder named after any of the model's words.
+        ConfigError: an unknown statistic.
     """
+    if statistic not in STATISTICS:
+        raise ConfigError(f"Unknown unknown-degradation statistic {statistic!r}; choose one of "
+                          f"{', '.join(STATISTICS)}.")
     words = tuple(embedder.degradations)
     present = [name for name in degradation_folders(root, split) if name in words]
     if not present:
@@ -77,17 +111,33 @@ def calibrate_embedder(embedder: EmbeddingProvider, root: str | Path, *,
     missing = [w for w in words if w not in present]
     if missing:
         log.warning("calibrating without val images of %s (no folder in %s)", ", ".join(missing), Path(root) / split)
-    pairs = [p for group in scan_universal(root, split, present).values() for p in group[:limit]]
+    groups = scan_universal(root, split, present)
+    pairs = [p for group in groups.values() for p in group[:limit]]
+    classes = [name for name, group in groups.items() for _ in group[:limit]]
+    extra: list[tuple[str, Path]] = []
+    if reference is not None and statistic != MAX_PROB:
+        found = [name for name in degradation_folders(root, reference) if name in words]
+        extra = [(name, Path(p.lq)) for name, group in scan_universal(root, reference, found).items()
+                 for p in group[:reference_limit]]
     was_training = embedder.training
     embedder.eval()
     try:
-        val = max_probs(embedder, [p.lq for p in pairs], words)
-        clean = max_probs(embedder, [p.gt for p in pairs], words)
+        if statistic == MAX_PROB:
+            val = max_probs(embedder, [p.lq for p in pairs], words)
+            clean = max_probs(embedder, [p.gt for p in pairs], words)
+        else:
+            val_emb = embeddings(embedder, [p.lq for p in pairs])
+            clean_emb = embeddings(embedder, [p.gt for p in pairs])
+            ref_emb = embeddings(embedder, [path for _, path in extra]) if extra else None
     finally:
         embedder.train(was_training)
     network = getattr(embedder, "model", None)
     digest = state_dict_sha256(network) if isinstance(network, torch.nn.Module) else None
-    return calibrate(val, words, false_alarm=false_alarm, detection={CLEAN_SET: clean}, state_dict_sha256=digest)
+    if statistic == MAX_PROB:
+        return calibrate(val, words, false_alarm=false_alarm, detection={CLEAN_SET: clean}, state_dict_sha256=digest)
+    return calibrate_embeddings(val_emb, classes, words, statistic=statistic, reference=ref_emb,
+                                reference_classes=[name for name, _ in extra], k=k, false_alarm=false_alarm,
+                                detection={CLEAN_SET: clean_emb}, state_dict_sha256=digest)
 
 
 def write_calibrated(model: DaCLIP, calibration: OodCalibration, out: str | Path, *,
@@ -114,4 +164,5 @@ def write_calibrated(model: DaCLIP, calibration: OodCalibration, out: str | Path
                           "(calibrate_embedder, or `daclip-kit classify --calibrate`) and write that.")
     model.degradations = tuple(calibration.labels)
     model.ood = calibration.to_dict()
+    model.ood_state = dict(calibration.state) if calibration.state is not None else None
     return save_daclip(model, out, overwrite=overwrite)

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import load_strict, read_state_dict, state_dict_sha256
-from ..core.ood import OodCalibration, calibrate
+from ..core.ood import OodCalibration, calibrate_embeddings
 from ..embedders.daclip.architectures import clip_kwargs
 from ..embedders.daclip.architectures import model_config as bundled_config
 from ..embedders.daclip.convert import load_daclip, load_official_daclip, save_daclip
@@ -139,6 +139,9 @@ FEATURES = ("image_features", "text_features", "image_degra_features", "text_deg
 class DaClipTask(TrainTask):
     """The DA-CLIP side of :func:`~daclip_kit.train.loop.run`."""
 
+    #: the best checkpoint names the degradation words of the most val images
+    best_metric = ("accuracy", "max")
+
     def __init__(self, cfg: DaClipTrainConfig, device: torch.device, checkpoint: Path | None):
         self.cfg = cfg
         self.device = device
@@ -148,7 +151,8 @@ class DaClipTask(TrainTask):
         self.train_model: torch.nn.Module = self.model
         self.criterion = DaClipLoss()
         self.dataset = CaptionImageDataset(cfg.data.csv_path(), self.model.image_size, seed=cfg.seed,
-                                           crop=cfg.data.crop, new_share=cfg.data.new_share)
+                                           crop=cfg.data.crop, new_share=cfg.data.new_share,
+                                           synthesize=cfg.data.synthesize)
         #: The last step taken (named in the messages of a checkpoint's calibration).
         self.step = 0
         self._digest_at: tuple[int, str] | None = None
@@ -262,16 +266,16 @@ class DaClipTask(TrainTask):
         if digest is not None and not (ood is not None and ood.measured_on(digest)):  # not a validation's of now
             if self.val_rows is not None:
                 _, calibration = self._evaluate()
-                model.ood = calibration.to_dict()
+                self._set_calibration(calibration)
                 log.info("step %d: calibrated the unknown-degradation check on the val set for the checkpoint "
-                         "(threshold %.4f)", self.step, calibration.threshold)
+                         "(%s threshold %.4f)", self.step, calibration.statistic, calibration.threshold)
             else:
                 log.warning("step %d: the DA-CLIP's unknown-degradation calibration was not measured on the weights "
                             "being saved (it comes from model.pretrained or an earlier step) and there is no val "
                             "set to measure it again, so it is dropped and the checkpoint is uncalibrated "
                             "(unknown_degradation: null). Enable validation, or run `daclip-kit classify "
                             "--calibrate DATA_ROOT --weights CHECKPOINT`.", self.step)
-                model.ood = None
+                model.ood = model.ood_state = None
         save_daclip(model, path, digest=digest)
 
     def _digest(self) -> str:
@@ -290,12 +294,23 @@ class DaClipTask(TrainTask):
         """Loss and degradation accuracy on the val CSV (official per-epoch evaluation); the model's
         calibration is measured on the same pass."""
         metrics, calibration = self._evaluate()
-        self.model.ood = calibration.to_dict()
+        self._set_calibration(calibration)
         return metrics
+
+    def _set_calibration(self, calibration: OodCalibration) -> None:
+        """Make ``calibration`` (and its reference state) the model's: saved with its weights."""
+        self.model.ood = calibration.to_dict()
+        self.model.ood_state = dict(calibration.state) if calibration.state is not None else None
 
     @torch.no_grad()
     def _evaluate(self) -> tuple[dict[str, float], OodCalibration]:
-        """The validation metrics and the calibration of the current weights (recording their digest)."""
+        """The validation metrics and the calibration of the current weights (recording their digest).
+
+        The unknown-degradation check (:mod:`daclip_kit.core.ood`, the default embedding-space
+        statistic) takes the val rows' degradation embeddings of this same pass as its reference set,
+        each row scored without itself: no extra pass over the (much larger) training rows, so a
+        validation costs what it did. ``classify --calibrate ROOT --reference train`` adds training
+        images to the reference set afterwards."""
         rows = self.val_rows
         assert rows is not None  # validation runs only with val rows (validation_interval)
         model = self.model
@@ -306,7 +321,8 @@ class DaClipTask(TrainTask):
         size = self.cfg.validation.batch_size or self.cfg.data.batch_size
         sums = {"contrastive_loss": 0.0, "degra_loss": 0.0}
         correct = 0
-        max_probs: list[float] = []
+        embedded: list[torch.Tensor] = []
+        classes: list[str] = []
         for lo in range(0, len(rows), size):
             idx = range(lo, min(lo + size, len(rows)))
             pixels = torch.cat([clip_preprocess(read_image(rows.paths[i]), model.image_size) for i in idx])
@@ -321,13 +337,15 @@ class DaClipTask(TrainTask):
             logits = out["logit_scale"].float() * out["image_degra_features"].float() @ word_features.T
             guess = logits.argmax(dim=1).tolist()
             correct += sum(self.class_words[g] == t for g, t in zip(guess, truth, strict=True))
-            max_probs += logits.softmax(dim=1).max(dim=1).values.tolist()
-        clean = self._clean_max_probs(word_features)
+            embedded.append(out["image_degra_features"].float().cpu())
+            classes += truth
+        clean = self._clean_embeddings()
         model.train(was_training)
         model.clip.eval()
-        calibration = calibrate(max_probs, self.class_words, false_alarm=self.cfg.validation.false_alarm,
-                                detection={CLEAN_SET: clean} if clean else None,
-                                state_dict_sha256=self._digest())
+        calibration = calibrate_embeddings(torch.cat(embedded), classes, self.class_words,
+                                           false_alarm=self.cfg.validation.false_alarm,
+                                           detection={CLEAN_SET: clean} if len(clean) else None,
+                                           state_dict_sha256=self._digest())
         n = len(rows)
         result = {k: v / n for k, v in sums.items()}
         extra = {"ood_threshold": calibration.threshold, "ood_val_false_alarm": calibration.val_false_alarm}
@@ -336,25 +354,23 @@ class DaClipTask(TrainTask):
         return {"loss": result["contrastive_loss"] + result["degra_loss"], **result, "accuracy": correct / n,
                 **extra}, calibration
 
-    def _clean_max_probs(self, word_features: torch.Tensor) -> list[float]:
-        """The maximum class probability of the val rows' clean images (``.../GT/<name>`` beside
-        ``.../LQ/<name>``, where present): the out-of-distribution set of the calibration."""
+    def _clean_embeddings(self) -> torch.Tensor:
+        """``(M, D)`` the normalised degradation embeddings of the val rows' clean images
+        (``.../GT/<name>`` beside ``.../LQ/<name>``, where present): the out-of-distribution set of
+        the calibration."""
         model = self.model
-        scale = model.logit_scale.exp().float()
         assert self.val_rows is not None  # called by validate
         paths = [p.parent.parent / "GT" / p.name for p in map(Path, self.val_rows.paths)
                  if p.parent.name == "LQ"]
         paths = [p for p in paths if p.is_file()]
         size = self.cfg.validation.batch_size or self.cfg.data.batch_size
-        out: list[float] = []
+        out = [torch.zeros(0, model.embed_dim)]
         for lo in range(0, len(paths), size):
             pixels = torch.cat([clip_preprocess(read_image(p), model.image_size) for p in paths[lo:lo + size]])
             embedding = model.encode_image(pixels.to(self.device), control=True).degradation
             assert embedding is not None  # control=True gives it
-            degradation = embedding.float()
-            degradation = torch.nn.functional.normalize(degradation, dim=-1)
-            out += (scale * degradation @ word_features.T).softmax(dim=1).max(dim=1).values.tolist()
-        return out
+            out.append(torch.nn.functional.normalize(embedding.float(), dim=-1).cpu())
+        return torch.cat(out)
 
 
 def train_daclip(cfg: DaClipTrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,

@@ -21,7 +21,7 @@ from ...checkpoint import (
     read_state_dict,
     state_dict_sha256,
 )
-from ...core.ood import OodCalibration
+from ...core.ood import STATE_FILE, OodCalibration, check_state
 from ...errors import CheckpointError, ConfigError, suggest
 from ...pretrained import native_info, save_network
 from ...types import DEGRADATIONS
@@ -152,6 +152,10 @@ def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False
     (``unknown_degradation: null``); ``model`` itself is not changed. A calibration without a
     digest (read from an older folder) is written as it is, unverified.
 
+    An embedding-space calibration (``knn``, ``mahalanobis``) is written with its reference state
+    (``model.ood_state``) as ``ood.safetensors`` in the same folder, atomically with the weights; one
+    whose state is missing or is not the one it records (``state_sha256``) is left out, with a warning.
+
     Args:
         model: the network.
         directory: the folder to create (written atomically).
@@ -162,12 +166,87 @@ def save_daclip(model: DaCLIP, directory: str | Path, *, overwrite: bool = False
     config = model.export_config()
     ood = config.get("ood")
     recorded = ood.get("state_dict_sha256") if isinstance(ood, dict) else None
+    fix = f"calibrate it with `daclip-kit classify --calibrate DATA_ROOT --weights {directory}`"
     if recorded is not None and recorded != (digest or state_dict_sha256(model)):
         del config["ood"]
         log.warning("%s: the DA-CLIP's unknown-degradation calibration was measured on other weights (digest %s...), "
-                    "so it is not saved and the folder is uncalibrated; calibrate it with `daclip-kit classify "
-                    "--calibrate DATA_ROOT --weights %s`.", directory, recorded[:12], directory)
-    return save_network(model, directory, name="daclip", component="embedders", config=config, overwrite=overwrite)
+                    "so it is not saved and the folder is uncalibrated; %s.", directory, recorded[:12], fix)
+    state = None
+    if "ood" in config:
+        try:
+            calibration = OodCalibration.from_dict(config["ood"], "the DA-CLIP's calibration (model.ood)")
+            if calibration.uses_embedding:
+                if model.ood_state is None:
+                    raise ConfigError(f"its {calibration.statistic} calibration has no reference state "
+                                      "(model.ood_state)")
+                state = check_state(calibration.statistic, model.ood_state, where="model.ood_state",
+                                    dim=model.embed_dim, expected_sha256=calibration.state_sha256)
+        except ConfigError as exc:
+            del config["ood"]
+            log.warning("%s: %s, so the unknown-degradation calibration is not saved and the folder is "
+                        "uncalibrated; %s.", directory, str(exc).rstrip("."), fix)
+    if state is None:
+        return save_network(model, directory, name="daclip", component="embedders", config=config,
+                            overwrite=overwrite)
+    return _save_with_state(model, Path(directory), config, state, overwrite=overwrite)
+
+
+def _save_with_state(model: DaCLIP, directory: Path, config: dict[str, Any], state: dict[str, Any], *,
+                     overwrite: bool) -> Path:
+    """:func:`save_network` plus :data:`~daclip_kit.core.ood.STATE_FILE`, the folder appearing complete
+    or not at all."""
+    import os
+
+    from safetensors.torch import save_file
+
+    from ...checkpoint import WEIGHTS_NAME
+    from ...io import apply_default_mode, atomic_folder
+
+    if directory.exists() and not overwrite:
+        raise CheckpointError(f"{str(directory)!r} already exists; pass overwrite=True (CLI: --overwrite).")
+    if directory.exists() and not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{str(directory)!r} exists and is not a daclip-kit model folder (no {WEIGHTS_NAME}); "
+                              "it is not replaced. Choose a new folder.")
+    with atomic_folder(directory) as tmp:
+        network = save_network(model, tmp / "network", name="daclip", component="embedders", config=config)
+        for path in network.iterdir():
+            os.replace(path, tmp / path.name)
+        network.rmdir()
+        save_file(state, str(tmp / STATE_FILE), metadata={"format": "pt", "statistic": config["ood"]["statistic"]})
+        apply_default_mode(tmp / STATE_FILE)
+    return directory
+
+
+def folder_files(directory: str | Path) -> tuple[str, ...]:
+    """The files that make up the native DA-CLIP folder ``directory``, for code that copies, links or
+    uploads one: ``config.json``, ``model.safetensors`` and, where present, the calibration's
+    reference state ``ood.safetensors`` (without it a calibrated folder loads uncalibrated)."""
+    from ...checkpoint import CONFIG_NAME, WEIGHTS_NAME
+
+    extra = (STATE_FILE,) if (Path(directory) / STATE_FILE).is_file() else ()
+    return (CONFIG_NAME, WEIGHTS_NAME, *extra)
+
+
+def read_ood_state(directory: str | Path, calibration: OodCalibration, dim: int) -> dict[str, Any]:
+    """The reference state of ``calibration`` from ``directory``'s ``ood.safetensors`` (safetensors,
+    never pickle), checked against the digest the calibration records.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, or not the state of this calibration.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise ConfigError(f"its {calibration.statistic} calibration needs {STATE_FILE} (the reference embeddings), "
+                          "which is missing (a copy of the folder without it?)")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read as safetensors ({exc})") from None
+    return check_state(calibration.statistic, tensors, where=str(path), dim=dim,
+                       expected_sha256=calibration.state_sha256)
 
 
 def load_daclip(directory: str | Path) -> DaCLIP:
@@ -175,7 +254,9 @@ def load_daclip(directory: str | Path) -> DaCLIP:
 
     A calibration (``config.ood``) that records the digest of other weights than the folder's is
     not applied: ``model.ood`` is ``None`` and one warning names the folder. One without a digest
-    (an older folder) is kept, unverified.
+    (an older folder) is kept, unverified. An embedding-space calibration's reference state is read
+    from ``ood.safetensors`` into ``model.ood_state``; where that file is missing or does not match
+    the digest ``config.ood`` records, the model is likewise uncalibrated, with one warning.
 
     Raises:
         CheckpointError: not a DA-CLIP folder, or keys that do not match.
@@ -192,24 +273,34 @@ def load_daclip(directory: str | Path) -> DaCLIP:
     if extra:
         raise CheckpointError(f"{where}: unknown key {extra[0]!r} in the DA-CLIP config (its keys are "
                               f"{', '.join(CONFIG_KEYS)}). Fix the file or convert the official checkpoint again.")
+    calibration = None
     try:
         cfg = check_model_config(info.config["model_config"], where)
         words = read_degradations(info.config.get("degradations"), where)
-        ood = info.config.get("ood")
-        if ood is not None:
-            ood = OodCalibration.from_dict(ood, f"{where}: config.ood").to_dict()
+        if info.config.get("ood") is not None:
+            calibration = OodCalibration.from_dict(info.config["ood"], f"{where}: config.ood")
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
     sd = fill_visual_alias(read_pretrained_weights(directory))
     model = _build_checked(cfg, sd, str(directory))
     load_strict(model, sd, source=str(directory))
-    recorded = ood.get("state_dict_sha256") if ood is not None else None
+    recorded = calibration.state_dict_sha256 if calibration is not None else None
     if recorded is not None and recorded != state_dict_sha256(model):
         log.warning("%s: its unknown-degradation calibration (config.ood) was measured on other weights (digest "
                     "%s...), so it is not applied and the model is uncalibrated; calibrate it again with "
                     "`daclip-kit classify --calibrate DATA_ROOT --weights %s`.", directory, recorded[:12], directory)
-        ood = None
-    model.degradations, model.ood = words, ood
+        calibration = None
+    state = None
+    if calibration is not None and calibration.uses_embedding:
+        try:
+            state = read_ood_state(directory, calibration, model.embed_dim)
+        except ConfigError as exc:
+            log.warning("%s: %s, so its unknown-degradation calibration is not applied and the model is "
+                        "uncalibrated; calibrate it again with `daclip-kit classify --calibrate DATA_ROOT --weights "
+                        "%s`.", directory, str(exc).rstrip("."), directory)
+            calibration = None
+    model.degradations = words
+    model.ood, model.ood_state = (calibration.to_dict() if calibration is not None else None), state
     return model.eval()
 
 

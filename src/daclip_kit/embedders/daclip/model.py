@@ -135,6 +135,10 @@ class DaCLIP(nn.Module):
             weights whose digest it records (``state_dict_sha256``); changing the weights (training)
             does not update it, so the saving and loading functions leave it out where the digest
             differs (:func:`~daclip_kit.embedders.daclip.convert.save_daclip`).
+        ood_state: the reference tensors of an embedding-space calibration (``{"bank": ...}`` or
+            ``{"means": ..., "precision": ...}``, :mod:`daclip_kit.core.ood`), written to and read from
+            the folder's ``ood.safetensors``; ``None`` for none (or a ``max_prob`` calibration). Not
+            part of the weights (nor of their digest).
     """
 
     def __init__(self, clip: Any, *, config: Mapping[str, Any] | None = None):
@@ -148,6 +152,7 @@ class DaCLIP(nn.Module):
         self.model_config = copy.deepcopy(dict(config)) if config is not None else None
         self.degradations: tuple[str, ...] | None = None
         self.ood: dict[str, Any] | None = None
+        self.ood_state: dict[str, torch.Tensor] | None = None
 
     # -- construction ------------------------------------------------------------------------
 

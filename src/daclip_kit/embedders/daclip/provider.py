@@ -139,8 +139,17 @@ class DaClipEmbedder(EmbeddingProvider):
 
         ``None`` too where the folder's calibration records the digest of other weights than those
         loaded (:func:`~daclip_kit.embedders.daclip.convert.load_daclip` warns then); one recording
-        no digest (an older folder) is returned unverified."""
-        return OodCalibration.from_dict(self.model.ood) if self.model.ood is not None else None
+        no digest (an older folder) is returned unverified. An embedding-space calibration comes with
+        its reference state (``model.ood_state``, read from the folder's ``ood.safetensors``)."""
+        ood, state = self.model.ood, self.model.ood_state
+        if ood is None:
+            return None
+        cached = getattr(self, "_ood_cache", None)
+        if cached is not None and cached[0] is ood and cached[1] is state:  # parsed (and its state checked) once
+            return cast(OodCalibration, cached[2])
+        calibration = OodCalibration.from_dict(ood, state=state)
+        self._ood_cache = (ood, state, calibration)
+        return calibration
 
     def classification_scale(self) -> float:
         """DA-CLIP's learned logit scale, ``exp(logit_scale)``."""
