@@ -252,3 +252,35 @@ def test_the_card_of_a_diffusion_network_records_its_sampler(tmp_path):
     sampler_json = card.split("## Sampler")[1].split("```json\n")[1].split("```")[0]
     assert json.loads(sampler_json) == sampler
     assert "@inproceedings{luo2023image" in card and "## Training" not in card  # no run folder
+
+
+def test_a_calibrated_daclip_keeps_its_unknown_degradation_check_through_the_hub(hub, tmp_path):
+    """The kNN calibration's reference embeddings (ood.safetensors) go up with the folder and come
+    back with it: the pulled model gives the same verdicts as the local one."""
+    import copy
+
+    from daclip_kit import create_embedder
+    from daclip_kit.data.mini import build_mini
+    from daclip_kit.embedders.daclip.convert import save_daclip
+    from daclip_kit.embedders.daclip.model import DaCLIP
+    from daclip_kit.embedders.plugin import TINY_CLIP_CONFIG
+    from daclip_kit.train.calibrate import calibrate_embedder, write_calibrated
+
+    build_mini(tmp_path / "mini", size=32, per_type=1, val_per_type=3, composed=0, types=("noisy", "hazy"), seed=0)
+    torch.manual_seed(0)
+    save_daclip(DaCLIP.from_config(copy.deepcopy(TINY_CLIP_CONFIG)), tmp_path / "raw")
+    local = create_embedder("daclip", weights=str(tmp_path / "raw"), device="cpu")
+    calibration = calibrate_embedder(local, tmp_path / "mini")
+    write_calibrated(local.model, calibration, tmp_path / "daclip")
+    assert (tmp_path / "daclip" / "ood.safetensors").is_file() and calibration.statistic == "knn"
+
+    assert main(["push", str(tmp_path / "daclip"), "me/calibrated-daclip"]) == 0
+    files = hub.repos["me/calibrated-daclip"].commits[hub.repos["me/calibrated-daclip"].branches["main"]]
+    assert files["ood.safetensors"].data == (tmp_path / "daclip" / "ood.safetensors").read_bytes()
+
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    mine = create_embedder("daclip", weights=str(tmp_path / "daclip"), device="cpu")
+    pulled = create_embedder("daclip", weights="hf://me/calibrated-daclip", device="cpu")
+    assert pulled.ood_calibration is not None and pulled.ood_calibration.statistic == "knn"
+    assert pulled.degradation_report(images) == mine.degradation_report(images)
+    assert all(row["unknown_degradation"] in (True, False) for row in pulled.degradation_report(images))

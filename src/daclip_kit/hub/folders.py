@@ -3,9 +3,11 @@
 A push takes a native folder (``config.json`` naming its network + ``model.safetensors``: a
 trained network, a DA-CLIP, a distilled student), a training checkpoint folder
 (``OUT/checkpoints/step-N``: each native folder in it, e.g. ``network`` and ``network-ema``, goes
-to the subfolder of that name) or a training run folder (``OUT``: its newest checkpoint). Only
-``config.json`` and ``model.safetensors`` of each model folder are uploaded, with the checkpoint's
-``model_index.json`` (:mod:`daclip_kit.model.unit`); ``trainer_state.pt`` and any other file stay
+to the subfolder of that name), a model folder (a ``model_index.json`` and its component folders:
+``daclip-kit adapt``'s output) or a training run folder (``OUT``: its newest checkpoint). Only
+``config.json`` and ``model.safetensors`` of each model folder are uploaded (and a DA-CLIP's
+unknown-degradation state ``ood.safetensors``), with the ``model_index.json``
+(:mod:`daclip_kit.model.unit`); ``trainer_state.pt``, run folders, reports and any other file stay
 home. A restorer travels with the DA-CLIP it was trained with: a checkpoint's ``daclip/`` goes up
 beside the network folders, and a native restorer folder pushed alone whose DA-CLIP lies beside it
 (``../daclip``) is uploaded as ``NAME/`` + ``daclip/`` + an index, so ``hf://OWNER/REPO`` restores
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from ..core.ood import STATE_FILE
 from ..errors import CheckpointError, InputError
 from ..model.resolve import DACLIP_FOLDER
 from ..model.unit import MODEL_INDEX, index_text, read_index
@@ -29,6 +32,14 @@ from ..train.pairing import SIBLING
 
 #: The files of a native folder that are uploaded.
 UPLOADED = (CONFIG_NAME, WEIGHTS_NAME)
+#: Files uploaded with a native folder where it has them: a DA-CLIP's unknown-degradation reference
+#: state (:data:`daclip_kit.core.ood.STATE_FILE`).
+OPTIONAL = (STATE_FILE,)
+
+
+def uploaded_files(folder: Path) -> tuple[str, ...]:
+    """The names of ``folder``'s files a push uploads."""
+    return (*UPLOADED, *(name for name in OPTIONAL if (folder / name).is_file()))
 _HEADER_LIMIT = 100 << 20  # safetensors caps its JSON header at 100 MB
 
 
@@ -118,13 +129,14 @@ def plan_push(folder: str | Path) -> PushPlan:
         run_dir = step = None
         if src.parent.parent.name == CHECKPOINTS:
             run_dir, step = run_dir_of(src.parent), step_of(src.parent)
-        skipped = tuple(_others(src, set(UPLOADED)))
+        skipped = tuple(_others(src, set(uploaded_files(src))))
         daclip = _sibling_daclip(src)
         if daclip is None:
             return PushPlan(src, (ModelFolder(src, "", info),), run_dir, step, skipped)
         models = (ModelFolder(src, src.name, info), ModelFolder(daclip, DACLIP_FOLDER, check_native(daclip)))
         return PushPlan(src, models, run_dir, step, skipped, index_text(src.name, DACLIP_FOLDER, info.provenance))
-    checkpoint = src if (src / STATE_NAME).is_file() else None
+    # a training checkpoint, or a model folder (an index naming its components: `adapt`'s OUT, a pulled model)
+    checkpoint = src if (src / STATE_NAME).is_file() or (src / MODEL_INDEX).is_file() else None
     if checkpoint is None and (src / CHECKPOINTS).is_dir():
         found = list_checkpoints(src)
         checkpoint = found[-1] if found else None
@@ -142,7 +154,8 @@ def plan_push(folder: str | Path) -> PushPlan:
     subfolders.sort(key=lambda p: (p.name != first, not p.name.endswith("-ema"), p.name == DACLIP_FOLDER, p.name))
     folders = tuple(ModelFolder(p, p.name, check_native(p)) for p in subfolders)
     kept = {p.name for p in subfolders} | ({MODEL_INDEX} if index is not None else set())
-    left = _others(checkpoint, kept) + [f"{p.name}/{n}" for p in subfolders for n in _others(p, set(UPLOADED))]
+    left = _others(checkpoint, kept) + [f"{p.name}/{n}" for p in subfolders
+                                      for n in _others(p, set(uploaded_files(p)))]
     run_dir = run_dir_of(checkpoint) if checkpoint.parent.name == CHECKPOINTS else None
     text = (checkpoint / MODEL_INDEX).read_text(encoding="utf-8") if index is not None else None
     return PushPlan(src, folders, run_dir, step_of(checkpoint), tuple(left), text)

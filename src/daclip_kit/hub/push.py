@@ -17,7 +17,7 @@ from ..errors import DaclipKitError, InputError
 from ..model.unit import MODEL_INDEX
 from ..weights.hub import HubRef, hub_endpoint, hub_offline
 from .card import model_card
-from .folders import UPLOADED, PushPlan, plan_push
+from .folders import PushPlan, plan_push, uploaded_files
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -73,7 +73,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     for model in plan.models:
         prefix = f"{model.repo_path}/" if model.repo_path else ""
         operations += [CommitOperationAdd(path_in_repo=prefix + name, path_or_fileobj=str(model.local / name))
-                       for name in UPLOADED]
+                       for name in uploaded_files(model.local)]
     branch = revision or "main"
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

@@ -13,6 +13,7 @@ import posixpath
 from pathlib import Path
 
 from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from ..core.ood import MAX_PROB, STATE_FILE
 from ..errors import WeightsNotFoundError
 from ..weights.hub import HubDownloadError, HubRef, commit_of, download_hub_file, parse_hub_ref
 from .unit import MODEL_INDEX
@@ -27,7 +28,21 @@ def _folder(repo_id: str, folder: str, revision: str, cache_dir: str | Path | No
     first = download_hub_file(repo_id, prefix + NATIVE_FILES[0], revision, cache_dir)
     for name in NATIVE_FILES[1:]:
         download_hub_file(repo_id, prefix + name, commit_of(first) or revision, cache_dir)
+    if _needs_state(first):
+        download_hub_file(repo_id, prefix + STATE_FILE, commit_of(first) or revision, cache_dir)
     return first.parent
+
+
+def _needs_state(config_path: Path) -> bool:
+    """Whether the folder of this ``config.json`` is a DA-CLIP whose calibration keeps reference
+    state in :data:`~daclip_kit.core.ood.STATE_FILE` (any statistic but the maximum probability)."""
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    config = data.get("config") if isinstance(data, dict) else None
+    ood = config.get("ood") if isinstance(config, dict) else None
+    return isinstance(ood, dict) and ood.get("statistic", MAX_PROB) != MAX_PROB
 
 
 def _base(repo_id: str, commit: str, path: str) -> str:

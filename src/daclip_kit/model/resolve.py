@@ -141,6 +141,8 @@ def _step_of(checkpoint: Path) -> int | None:
     """The step of a training checkpoint folder (``checkpoints/step-N``), else ``None``."""
     from ..train.checkpoints import CHECKPOINTS, step_of
 
+    if checkpoint.is_symlink():  # checkpoints/best -> step-N
+        checkpoint = checkpoint.resolve()
     return step_of(checkpoint) if checkpoint.parent.name == CHECKPOINTS else None
 
 
@@ -181,8 +183,10 @@ def _indexed_unit(ref: str, folder: Path, index: ModelIndex, search_dirs: Sequen
     unit = _native_unit(ref, "model", component(index.restorer), search_dirs, cache_dir,
                         _sub(hub_base, index.restorer))
     if index.daclip is not None and unit.daclip is None and not unit.unconditioned:
-        # an index written for a restorer that records nothing: the index's DA-CLIP is its pair
-        unit = replace(unit, daclip=_find_daclip(index.daclip, folder, search_dirs, cache_dir, hub_base, {}))
+        # an index written for a restorer that records nothing: the index's DA-CLIP is its pair (a
+        # component folder of this model, else a reference)
+        source = f"./{index.daclip}" if (folder / index.daclip).is_dir() else index.daclip
+        unit = replace(unit, daclip=_find_daclip(source, folder, search_dirs, cache_dir, hub_base, {}))
     return replace(unit, provenance={**provenance, **unit.provenance})
 
 

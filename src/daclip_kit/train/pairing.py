@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from ..checkpoint import WEIGHTS_NAME
 from ..model.resolve import DACLIP_FOLDER, daclip_of
 from ..model.unit import MODEL_INDEX, PairedDaclip, daclip_facts, weights_sha256, write_index
 from ..weights.fetch import is_path_like
@@ -99,7 +99,9 @@ class DaclipPairing:
     def _write(self, path: Path) -> None:
         if self.folder is not None:
             path.mkdir()
-            for name in (CONFIG_NAME, WEIGHTS_NAME):
+            from ..embedders.daclip.convert import folder_files
+
+            for name in folder_files(self.folder):  # the calibration's ood.safetensors too
                 _link_or_copy(self.folder / name, path / name)
             return
         from ..embedders.daclip.convert import save_daclip
