@@ -198,3 +198,23 @@ def test_examples_are_bundled_photos_with_our_degradations(tmp_path):
         np.testing.assert_array_equal(np.asarray(Image.open(a.path)), np.asarray(Image.open(b.path)))
     with pytest.raises(daclip_kit.ConfigError, match="Unknown example photo 'moon'"):
         make_examples(tmp_path / "bad", pairs=(("moon", "noisy"),))
+
+
+def test_restore_reports_how_the_image_looks_before_and_after_without_ground_truth(settings, tmp_path):
+    """NIQE (needs two 96 px blocks) and CLIP-IQA (with the model's own DA-CLIP) of input and result."""
+    from daclip_kit.io import read_image
+    from daclip_kit.metrics import clipiqa, niqe
+
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 256, size=(100, 200, 3), dtype=np.uint8)).save(big)
+    result = run_restore(big, "irsde-universal", None, 1, 0, None, settings=settings)
+    expected = niqe(read_image(big))[0]
+    assert f"Without ground truth: NIQE {expected:.2f} -> " in result.message
+    assert "(lower is better), CLIP-IQA " in result.message
+    embedder = daclip_kit.create_embedder("daclip", weights=str(settings.embedder_weights), device="cpu")
+    assert f"CLIP-IQA {float(clipiqa(read_image(big), embedder=embedder)[0]):.2f} -> " in result.message
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)).save(tiny)
+    message = run_restore(tiny, "irsde-universal", None, 1, 0, None, settings=settings).message
+    assert "NIQE" not in message and "Without ground truth: CLIP-IQA " in message  # too small for NIQE

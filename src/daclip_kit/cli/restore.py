@@ -64,7 +64,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "standard-normal image per input in input order at the input's own size (not padded), "
                         "or (N, 1 + S, 3, H, W) adding the S draws of a stochastic sampler's steps "
                         "(docs/export.md: compare with an exported model)")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary instead of a table")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON summary instead of a table (with NIQE and CLIP-IQA of inputs and outputs)")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="leave the no-reference NIQE and CLIP-IQA out of --json (faster on large batches)")
     parser.set_defaults(func=run)
 
 
@@ -155,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
             with torch.no_grad():
                 for rec in records:  # what DA-CLIP saw in each input (its own words), and whether it knows it
                     rec.update(pipe.embedder.degradation_report(read_image(rec["input"]))[0])
+        if args.json and not args.no_quality:
+            from ..metrics.no_reference import quality_change
+
+            for rec in records:  # how each image looks before and after, without ground truth
+                rec["quality"] = quality_change(read_image(rec["input"]), read_image(rec["output"]),
+                                                embedder=pipe.embedder)
         everything = [rec for part in distributed.gather(records) for rec in part]
         bad += [b for part in distributed.gather(found_bad) for b in part]
     status = 1 if bad else 0  # a skipped input is a failure of the run, after the others were restored

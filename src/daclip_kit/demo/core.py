@@ -405,8 +405,9 @@ def run_classify(image: Any, model: str = "irsde-universal", *, settings: DemoSe
 def classify_report(image: Any, model: str = "irsde-universal", *, settings: DemoSettings | None = None
                     ) -> dict[str, Any]:
     """:func:`run_classify` with the unknown-degradation check: ``daclip_kit.classify(...,
-    report=True)``'s ``{"probabilities", "unknown_degradation", "ood_score", "ood_threshold"}``
-    (``{"probabilities": {}, "unknown_degradation": None, ...}`` for a model without DA-CLIP)."""
+    report=True)``'s ``{"probabilities", "unknown_degradation", "ood_score", "ood_threshold",
+    "ood_statistic"}`` (``{"probabilities": {}, "unknown_degradation": None, ...}`` for a model
+    without DA-CLIP)."""
     settings = settings or DemoSettings()
     lq = load_input(image, settings)
     _unit, daclip = model_weights(model, settings, network=False)
@@ -420,7 +421,8 @@ def _classify(lq, model: str, settings: DemoSettings, daclip: PairedDaclip | Non
     from ..core.device import pick_device
 
     if daclip is None or daclip.path is None:
-        return {"probabilities": {}, "unknown_degradation": None, "ood_score": None, "ood_threshold": None}
+        return {"probabilities": {}, "unknown_degradation": None, "ood_score": None, "ood_threshold": None,
+                "ood_statistic": None}
     return daclip_kit.classify(lq, weights=daclip.path, model=get_recipe(model).embedder_config.get("model"),
                                device=str(pick_device(settings.device)), search_dirs=settings.weights_dirs,
                                report=True)
@@ -431,8 +433,15 @@ def unknown_note(report: Mapping[str, Any]) -> str:
     (``""`` otherwise)."""
     if not report.get("unknown_degradation"):
         return ""
-    return (f" This photo looks like none of the degradations this DA-CLIP knows (top probability "
-            f"{report['ood_score']:.0%}, below its calibrated {report['ood_threshold']:.0%}): the guess and the "
+    score, threshold = report["ood_score"], report["ood_threshold"]
+    statistic = report.get("ood_statistic") or "max_prob"
+    if statistic == "max_prob":
+        why = f"top probability {score:.0%}, below its calibrated {threshold:.0%}"
+    else:
+        what = "k-NN distance" if statistic == "knn" else "Mahalanobis distance"
+        why = (f"its degradation embedding lies {score:.2f} from the ones it knows ({what}), beyond its "
+               f"calibrated {threshold:.2f}")
+    return (f" This photo looks like none of the degradations this DA-CLIP knows ({why}): the guess and the "
             "restoration may be unreliable.")
 
 
@@ -487,10 +496,27 @@ def run_restore(image: Any, model: str = "irsde-universal", sampler: str | None 
     seconds = time.perf_counter() - start
     restored = to_pil(out)
     message = _summary(lq, seconds, model, recipe, steps, seed, tile, device, probabilities) + unknown_note(report)
+    message += quality_note(lq, out, daclip, settings)
     if settings.weights is not None or settings.embedder_weights is not None:
         message += f" Weights: {weights_summary(model, settings)}."
     about = daclip_kit.network_about(model, **refs)
     return RestoreResult(restored, probabilities, f"{message} Network: {about}." if about else message)
+
+
+def quality_note(lq: torch.Tensor, restored: torch.Tensor, daclip: PairedDaclip | None, settings: DemoSettings) -> str:
+    """``" Without ground truth: NIQE 6.12 -> 4.31 (lower is better), CLIP-IQA ..."``: how the input
+    and the result look to the no-reference metrics (CLIP-IQA with the model's own DA-CLIP), or ``""``
+    where none applies (an image too small for NIQE and no DA-CLIP)."""
+    from ..metrics.no_reference import change_text, quality_change
+
+    embedder = None
+    if daclip is not None and daclip.path is not None:
+        from ..api import _embedder
+
+        embedder = _embedder("daclip", str(daclip.path), settings.device, None, settings.weights_dirs)
+    before, after = (x if x.dim() == 4 else x[None] for x in (lq, restored))
+    text = change_text(quality_change(before.cpu(), after.cpu(), embedder=embedder))
+    return f" Without ground truth: {text}." if text else ""
 
 
 def tile_overlap(tile: int | None) -> int:
