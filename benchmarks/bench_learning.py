@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, help="keep the data and runs in this (new or empty) folder")
     p.add_argument("--irsde-steps", type=int, help="IR-SDE steps (default: the run file's, fitted to the budget)")
     p.add_argument("--daclip-steps", type=int, help="DA-CLIP steps (default: the run file's)")
-    p.add_argument("--per-type", type=int, default=8, help="training pairs per degradation (default 8)")
+    p.add_argument("--per-type", type=int, default=48,
+                   help="training pairs per degradation (default 48, as the README's `data mini`)")
     p.add_argument("--val-per-type", type=int, default=4, help="val pairs per degradation (default 4)")
     args = p.parse_args(argv)
     for name in ("minutes", "threads", "per_type", "val_per_type", "irsde_steps", "daclip_steps"):
@@ -199,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--work {work} is not empty; choose a new folder.")
     root = work / "mini"
     build_mini(root, size=64, per_type=args.per_type, val_per_type=args.val_per_type, composed=0, types=TYPES,
-               seed=0)
+               seed=0, zoom=4.0)
     results: dict = {"machine": machine_info(args.threads, args.device),
-                     "data": {"size": 64, "per_type": args.per_type, "val_per_type": args.val_per_type,
+                     "data": {"size": 64, "per_type": args.per_type, "val_per_type": args.val_per_type, "zoom": 4.0,
                               "types": list(TYPES)}}
     results["daclip"] = check_daclip(root, work, args)
     print(f"daclip: accuracy {results['daclip']['accuracy']:.3f} (chance {results['daclip']['chance']:.3f}) "

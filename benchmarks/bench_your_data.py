@@ -169,7 +169,7 @@ def run_path(work: Path, args: argparse.Namespace) -> dict:
     lap("data")
 
     base_daclip = train("daclip", "daclip_tiny", work / "daclip-base", cfg["daclip_steps"], args,
-                        f"data.root={root}")["models"]["daclip"]
+                        f"data.root={root}", "data.batch_size=32")["models"]["daclip"]  # its small mini set
     lap("train_daclip_base")
     base_irsde = train("restoration", "irsde_tiny", work / "irsde-base", cfg["irsde_steps"], args,
                        f"data.root={root}", f"embedder.weights={base_daclip}", "validation.every=0")
@@ -184,7 +184,8 @@ def run_path(work: Path, args: argparse.Namespace) -> dict:
     before = classify(ten, Path(base_daclip), args)
 
     ft_daclip = train("daclip", "daclip_tiny", work / "daclip-finetune", cfg["daclip_finetune_steps"], args,
-                      f"data.root={root}", "data.new_share=0.5", "optim.lr=5e-4", "optim.warmup_steps=20",
+                      f"data.root={root}", "data.batch_size=32", "data.new_share=0.5", "optim.lr=5e-4",
+                      "optim.warmup_steps=20",
                       init_from=work / "daclip-base")["models"]["daclip"]
     lap("train_daclip_finetune")
     ft_irsde = train("restoration", "irsde_tiny", work / "irsde-finetune", cfg["irsde_finetune_steps"], args,

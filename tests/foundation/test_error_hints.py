@@ -284,6 +284,24 @@ KNOWN_WRONG = {
     "daclip_kit/pipelines/build.py (check_widths): `daclip-kit bench` has no --daclip-weights",
     "daclip_kit/weights/fetch.py (provide_weights): `daclip-kit export` has no --weights-dir",
     "daclip_kit/weights/fetch.py (provide_weights): `daclip-kit train` has no --weights-dir",
+    # adapt runs the trainers, score_folders and the pipelines: their hints name their own verbs' flags
+    "daclip_kit/core/pipeline.py (RestorationPipeline.__call__): `daclip-kit adapt` has no --precision",
+    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit adapt` has no --batch",
+    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit adapt` has no --max-memory",
+    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit adapt` has no --precision",
+    "daclip_kit/core/sampling.py (sample): `daclip-kit adapt` has no --precision",
+    "daclip_kit/data/captions.py (blip_captioner): `daclip-kit adapt` has no --blip-model",
+    "daclip_kit/embedders/daclip/convert.py (_save_with_state): `daclip-kit score` has no --overwrite",
+    "daclip_kit/metrics/score.py (match_pairs): `daclip-kit adapt` has no --pair-by",
+    "daclip_kit/metrics/score.py (score_folders): `daclip-kit adapt` has no --metrics",
+    "daclip_kit/metrics/score.py (score_folders): `daclip-kit adapt` has no --model",
+    "daclip_kit/metrics/score.py (score_folders): `daclip-kit adapt` has no --pred",
+    "daclip_kit/pipelines/build.py (build_pipeline): `daclip-kit adapt` has no --weights",
+    "daclip_kit/train/checkpoints.py (check_out_dir): `daclip-kit adapt` has no --resume",
+    "daclip_kit/train/distill_config.py (DistillTrainConfig.validate): `daclip-kit adapt` has no --init-from",
+    "daclip_kit/train/ema.py (EMA.load_state): `daclip-kit adapt` has no --init-from",
+    "daclip_kit/train/loop.py (_Run._build): `daclip-kit adapt` has no --set",
+    "daclip_kit/train/loop.py (check_precision): `daclip-kit adapt` has no --set",
 }
 
 
