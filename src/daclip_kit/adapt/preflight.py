@@ -609,8 +609,9 @@ def analyse_pair(lq: torch.Tensor | np.ndarray, gt: torch.Tensor | np.ndarray, *
     """Measure one pair (module docstring).
 
     Args:
-        lq, gt: ``(1, 3, H, W)`` (as :func:`daclip_kit.io.read_image` gives) or ``(3, H, W)``
-            float RGB in [0, 1] of the same size, at least 32 px each side.
+        lq: ``(1, 3, H, W)`` (as :func:`daclip_kit.io.read_image` gives) or ``(3, H, W)`` float
+            RGB in [0, 1], at least 32 px each side.
+        gt: the same for the clean image, of the same size.
         name: the pair's name in messages.
         crop: side of the analysed central crop (full resolution).
         max_shift: largest misalignment searched, in pixels.
@@ -632,7 +633,8 @@ def analyse_pairs(pairs: Iterable[tuple[Any, Any]] | Iterable[tuple[str, Any, An
     Args:
         pairs: ``(lq, gt)`` or ``(name, lq, gt)`` items, images as in :func:`analyse_pair`;
             consumed one at a time (an iterator that reads files keeps one pair in memory).
-        crop, max_shift: as in :func:`analyse_pair`.
+        crop: as in :func:`analyse_pair`.
+        max_shift: as in :func:`analyse_pair`.
         skipped: lines on pairs the caller left out, kept in the analysis.
 
     Raises:
@@ -712,12 +714,14 @@ def analyse_folders(lq_dir: str | Path, gt_dir: str | Path, *, max_pairs: int | 
     (grayscale as three equal channels, alpha dropped).
 
     Args:
-        lq_dir, gt_dir: the degraded and the clean folder.
+        lq_dir: the folder of degraded images.
+        gt_dir: the folder of clean images (same file stems).
         max_pairs: analyse at most this many pairs, spread evenly over the sorted stems (``None``:
             all); a few hundred are enough to choose.
         skip_bad: leave out unmatched files, unreadable images and pairs of different sizes
             (listed in ``Analysis.skipped``) instead of raising.
-        crop, max_shift: as in :func:`analyse_pair`.
+        crop: as in :func:`analyse_pair`.
+        max_shift: as in :func:`analyse_pair`.
 
     Raises:
         InputError: a folder is missing or holds no images; without ``skip_bad`` an unmatched

@@ -51,7 +51,8 @@ class AdaptSettings:
 
     Attributes:
         name: the new degradation's word.
-        lq, gt: the user's degraded and clean images, matched by file stem.
+        lq: the user's degraded images.
+        gt: their clean versions, matched by file stem.
         base: the model to adapt (``--from``): a registry name, released file, run folder, ``hf://``...
         root: the data root holding the known degradations (replayed) that receives ``name``.
         out: the adapted model's folder (new, or empty).
@@ -61,13 +62,16 @@ class AdaptSettings:
         daclip_weights: the DA-CLIP of a base model that records none (``None``: the recipe's).
         choices: preflight choices set by hand (``objective``, ``init``, ``lr``, ``new_share``,
             ``daclip_steps_ratio``).
-        daclip_set, restorer_set: ``section.key=value`` overrides of the two runs' configs.
+        daclip_set: ``section.key=value`` overrides of the DA-CLIP run's config.
+        restorer_set: the same for the restorer run.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``.
         eval_steps: sampler steps when restoring for validation and the report (``None``: the model's).
         eval_limit: val pairs per known degradation restored for the report (``None``: all).
         seed: seeds the val draw and both runs.
         overwrite: replace ``name`` in ``root`` and an earlier ``adapt`` output in ``out``.
-        captions, link, skip_bad: as ``data add``.
+        captions: as ``data add --captions``.
+        link: as ``data add --link``.
+        skip_bad: as ``data add --skip-bad``.
         search_dirs: folders searched first for named weights.
     """
 

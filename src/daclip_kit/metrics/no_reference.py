@@ -46,7 +46,8 @@ def quality_change(before: torch.Tensor, after: torch.Tensor, *, embedder: Any =
     """NIQE and CLIP-IQA of ``before`` (the input) and ``after`` (the restored image).
 
     Args:
-        before, after: ``(1, 3, H, W)`` float RGB in [0, 1] (sizes may differ).
+        before: the input, ``(1, 3, H, W)`` float RGB in [0, 1].
+        after: the restored image, the same (its size may differ).
         embedder: the model's DA-CLIP embedder (for CLIP-IQA), or ``None``.
 
     Returns:
