@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mini", default="--size 64 --per-type 48 --val-per-type 4 --composed 0 --zoom 4",
                    help="options of `data mini` for the known degradations")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    p.add_argument("--stage-one", type=Path, metavar="DIR",
+                   help="reuse the data root and stage-1 runs of an earlier --work DIR instead of training them")
+    p.add_argument("--restorer-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to adapt --restorer-set (repeatable)")
     args = p.parse_args(argv)
     unknown = sorted(set(args.kinds.split(",")) - set(KINDS))
     if unknown:
@@ -93,7 +97,8 @@ def run_kind(kind: str, root: Path, base: Path, work: Path, args: argparse.Names
     tic = time.perf_counter()
     report = cli("adapt", kind, "--lq", str(lq), "--gt", str(gt), "--from", str(base), "--data", str(data), "--out",
                  str(folder / "out"), "--steps", str(args.steps), "--val", "8", "--device", "cpu", "--eval-steps",
-                 str(args.eval_steps), "--captions", "none", "--json", threads=args.threads)
+                 str(args.eval_steps), "--captions", "none", "--json",
+                 *(a for kv in args.restorer_set for a in ("--restorer-set", kv)), threads=args.threads)
     minutes = (time.perf_counter() - tic) / 60
     assert isinstance(report, dict)
     held = data / "val" / kind / "LQ"
@@ -126,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--work {work} is not empty; choose a new folder.")
     work.mkdir(parents=True, exist_ok=True)
     tic = time.perf_counter()
-    root, base = stage_one(work, args)
+    if args.stage_one is not None:
+        root, base = args.stage_one / "universal", args.stage_one / "irsde-base"
+    else:
+        root, base = stage_one(work, args)
     stage = round((time.perf_counter() - tic) / 60, 1)
     results = [run_kind(kind, root, base, work, args) for kind in args.kinds.split(",")]
     print("| kind | preflight | LQ -> adapted PSNR (dB) | noisy: base -> adapted (LQ) | named of 8 | minutes |")

@@ -161,3 +161,14 @@ def test_forgetting_names_what_was_lost_and_by_how_much():
     assert lost["hazy"]["drop"] == pytest.approx(1.5) and "1.50 dB below the base model" in lost["hazy"]["why"]
     assert "not above its input" in lost["rainy"]["why"]
     assert forgetting(inputs, before, before)["ok"]
+
+
+def test_the_restorer_is_judged_on_what_it_was_trained_on():
+    """A run records the degradations its restorer learnt: those are replayed and checked; a model that
+    does not say (the released ones) is checked on every word of its DA-CLIP."""
+    from daclip_kit.adapt.workflow import _trained_on
+
+    words = ("motion-blurry", "hazy", "noisy")
+    assert _trained_on({"data": {"degradations": ["noisy"], "root": "x"}}, words) == ("noisy",)
+    assert _trained_on({}, words) == words
+    assert _trained_on({"data": {"degradations": ["banding"]}}, words) == words  # none of its words: all

@@ -5,8 +5,11 @@
 1. **resolve** the base model (``--from``: any reference the one resolver takes) with its DA-CLIP;
 2. **preflight** the pairs (:mod:`.preflight`): objective, continue or anew, learning rate, replay;
 3. **add** the pairs to the data root as the new degradation (as ``data add``);
-4. **measure before**: each degradation's val pairs restored by the base model, and how its DA-CLIP
-   names them (the new one is not among its words: its unknown-degradation check should flag it);
+4. **measure before**: the val pairs of the new degradation and of each degradation the base
+   restorer was trained on (its provenance's ``data.degradations``; every word of its DA-CLIP where it
+   does not say, as for the released models) restored by the base model, and how its DA-CLIP names
+   every word's val images (the new one is not among its words: its unknown-degradation check
+   should flag it);
 5. **continue DA-CLIP** with the new word (:func:`.runs.daclip_run`); its last validation calibrates
    the unknown-degradation check on the val images of every word;
 6. **adapt the restorer** conditioned on that DA-CLIP (:func:`.runs.restorer_run`), validating as it
@@ -139,6 +142,17 @@ def _train_images(root: Path, names: list[str]) -> tuple[int, int]:
     return count, side
 
 
+def _trained_on(provenance: Mapping[str, Any], words: tuple[str, ...]) -> tuple[str, ...]:
+    """The degradations the base restorer was trained on, as its provenance records them (a
+    `train restoration` run's ``data.degradations``), among ``words``; all of ``words`` where it does
+    not say (the released models: the ten)."""
+    data = provenance.get("data")
+    recorded = data.get("degradations") if isinstance(data, Mapping) else None
+    if not isinstance(recorded, (list, tuple)) or not recorded:
+        return words
+    return tuple(w for w in words if w in recorded) or words
+
+
 def _csv_rows(root: Path) -> int:
     path = root / "daclip_train.csv"
     if not path.is_file():
@@ -238,6 +252,7 @@ def adapt_model(settings: AdaptSettings, *, say: Callable[[str], None] = log.inf
         raise InputError(f"{s.name!r} is already one of the model's degradation words ({', '.join(base_words)}); "
                          "choose a new word for your degradation.")
     base_daclip = paired.path
+    restored_words = _trained_on(unit.provenance, base_words)
     lap("resolve")
 
     prediction = str(unit.network_config.get("prediction", "noise"))
@@ -258,19 +273,21 @@ def adapt_model(settings: AdaptSettings, *, say: Callable[[str], None] = log.inf
     if not new_sets:
         raise ConfigError(f"No val pair of {s.name} was held out, so the adapted model cannot be measured; "
                           "pass --val N (at least 1) with more pairs.")
-    known_sets = val_sets(root, list(base_words))
-    known_train = [w for w in base_words if (root / "train" / w / "LQ").is_dir()]
+    known_sets = val_sets(root, list(restored_words))  # restored before and after (nothing forgotten)
+    named_sets = val_sets(root, list(base_words))  # named by DA-CLIP before and after
+    known_train = [w for w in restored_words if (root / "train" / w / "LQ").is_dir()]
     pairs, side = _train_images(root, [*known_train, s.name])
     facts = DataFacts(root=root, new=s.name, known=tuple(known_train), train_rows=_csv_rows(root),
                       train_pairs=pairs, min_side=side)
     everything = {**known_sets, **new_sets}
+    to_name = {**named_sets, **new_sets}
     lap("data")
 
     say(f"before: restoring the val pairs of {len(everything)} degradations with the base model")
     inputs = input_scores(everything, limit=s.eval_limit)
     before = restoration_scores(s.base, everything, device=s.device, limit=s.eval_limit, steps=s.eval_steps,
                                 seed=s.seed, daclip=s.daclip_weights)
-    named_before = naming(base_daclip, everything, device=s.device, limit=s.eval_limit)
+    named_before = naming(base_daclip, to_name, device=s.device, limit=s.eval_limit)
     lap("measure_before")
 
     d_steps = daclip_steps(s.steps, plan, s.daclip_steps)
@@ -301,7 +318,7 @@ def adapt_model(settings: AdaptSettings, *, say: Callable[[str], None] = log.inf
 
     after = restoration_scores(out, everything, device=s.device, limit=s.eval_limit, steps=s.eval_steps,
                                seed=s.seed)
-    named_after = naming(out / DACLIP_DIR, everything, device=s.device, limit=s.eval_limit)
+    named_after = naming(out / DACLIP_DIR, to_name, device=s.device, limit=s.eval_limit)
     lap("measure_after")
 
     report = AdaptReport(
