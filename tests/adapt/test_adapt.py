@@ -146,8 +146,11 @@ def test_refusals_name_the_problem_and_write_nothing(world, tmp_path, capsys):
     assert main(["adapt", "cast", "--lq", str(world["lq"]), "--gt", str(world["gt"]),
                  "--from", str(world["base"] / "daclip"), "--data", str(root), "--out", str(tmp_path / "o3")]) == 1
     assert "is a DA-CLIP alone" in capsys.readouterr().err
+    assert main(["adapt", "cast", "--lq", str(world["lq"]), "--gt", str(world["gt"]), "--from", str(world["base"]),
+                 "--data", str(root), "--out", str(tmp_path / "o4"), "--val-fraction", "0.99"]) == 1
+    assert "would leave none for training" in capsys.readouterr().err  # data add's own split of the pairs
     assert not (root / "train" / "cast").exists()  # refused before the data was touched
-    assert not (tmp_path / "o1").exists() and not (tmp_path / "o3").exists()
+    assert not any((tmp_path / o).exists() for o in ("o1", "o3", "o4"))
 
 
 def test_forgetting_names_what_was_lost_and_by_how_much():

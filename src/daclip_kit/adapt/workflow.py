@@ -62,6 +62,7 @@ class AdaptSettings:
         steps: the restorer's training steps.
         daclip_steps: DA-CLIP's (``None``: from ``steps`` and the preflight's ratio).
         val: pairs of the new degradation held out for validation and the report (``None``: 10%).
+        val_fraction: the share held out instead of ``val`` (as ``data add --val-fraction``).
         daclip_weights: the DA-CLIP of a base model that records none (``None``: the recipe's).
         choices: preflight choices set by hand (``objective``, ``init``, ``lr``, ``new_share``,
             ``daclip_steps_ratio``).
@@ -87,6 +88,7 @@ class AdaptSettings:
     steps: int = 2000
     daclip_steps: int | None = None
     val: int | None = None
+    val_fraction: float | None = None
     daclip_weights: str | None = None
     choices: Mapping[str, Any] = field(default_factory=dict)
     daclip_set: tuple[str, ...] = ()
@@ -265,8 +267,8 @@ def adapt_model(settings: AdaptSettings, *, say: Callable[[str], None] = log.inf
     lap("preflight")
 
     root = Path(s.root)
-    added = add_degradation(s.name, s.lq, s.gt, root, val=s.val, link=s.link, overwrite=s.overwrite,
-                            skip_bad=s.skip_bad, captions=s.captions, seed=s.seed)
+    added = add_degradation(s.name, s.lq, s.gt, root, val=s.val, val_fraction=s.val_fraction, link=s.link,
+                            overwrite=s.overwrite, skip_bad=s.skip_bad, captions=s.captions, seed=s.seed)
     say(f"data: {added.counts.get('train', 0)} train and {added.counts.get('val', 0)} val pairs of {s.name} "
         f"added to {root}")
     new_sets = val_sets(root, [s.name])

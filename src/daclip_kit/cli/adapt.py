@@ -69,17 +69,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} must be at least 1, got {value}.")
     if args.eval_limit < 0:
         raise ConfigError(f"--eval-limit must be 0 (all) or more, got {args.eval_limit}.")
-    val = args.val
-    if args.val_fraction is not None:
-        from ..data.add import match_pairs, split_pairs
-
-        pairs, _ = match_pairs(args.lq, args.gt)
-        val = len(split_pairs(pairs, val=None, val_fraction=args.val_fraction, seed=args.seed)["val"])
     choices = {k: v for k, v in (("objective", args.objective), ("init", args.init), ("lr", args.lr),
                                  ("new_share", args.new_share)) if v is not None}
     settings = AdaptSettings(
         name=args.name, lq=Path(args.lq), gt=Path(args.gt), base=args.base, root=Path(args.data), out=Path(args.out),
-        steps=args.steps, daclip_steps=args.daclip_steps, val=val, daclip_weights=args.daclip_weights,
+        steps=args.steps, daclip_steps=args.daclip_steps, val=args.val, val_fraction=args.val_fraction,
+        daclip_weights=args.daclip_weights,
         choices=choices, daclip_set=tuple(args.daclip_set), restorer_set=tuple(args.restorer_set),
         device=args.device, eval_steps=args.eval_steps, eval_limit=args.eval_limit or None, seed=args.seed,
         overwrite=args.overwrite, captions=args.captions, link=args.link, skip_bad=args.skip_bad,
