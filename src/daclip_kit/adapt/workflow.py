@@ -178,12 +178,12 @@ def _vision_width(daclip: Path) -> int | None:
 def _link_tree(source: Path, target: Path) -> None:
     """``target`` becomes a copy of the folder ``source`` (files hard-linked where possible),
     placed by one rename."""
-    from ..train.pairing import _link_or_copy
+    from ..train.pairing import link_or_copy
 
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     if staging.exists():
         shutil.rmtree(staging)
-    shutil.copytree(source, staging, copy_function=lambda s, d: _link_or_copy(Path(s), Path(d)))
+    shutil.copytree(source, staging, copy_function=lambda s, d: link_or_copy(Path(s), Path(d)))
     os.replace(staging, target)
 
 

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 SIBLING = f"../{DACLIP_FOLDER}"
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes a hard link to ``source``, or a copy where links cannot be made."""
     try:
         os.link(source, target)
     except OSError:  # another file system, or links not allowed
@@ -102,7 +103,7 @@ class DaclipPairing:
             from ..embedders.daclip.convert import folder_files
 
             for name in folder_files(self.folder):  # the calibration's ood.safetensors too
-                _link_or_copy(self.folder / name, path / name)
+                link_or_copy(self.folder / name, path / name)
             return
         from ..embedders.daclip.convert import save_daclip
 
