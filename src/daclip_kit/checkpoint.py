@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .config import to_dict
 from .errors import CheckpointError
 from .io import apply_default_mode, atomic_folder
+from .options import option
 
 if TYPE_CHECKING:
     import torch
@@ -300,7 +301,7 @@ def save_pretrained(module: nn.Module, directory: str | Path, config: Mapping[st
 
     directory = Path(directory)
     if directory.exists() and not overwrite:
-        raise CheckpointError(f"{str(directory)!r} already exists; pass overwrite=True (CLI: --overwrite).")
+        raise CheckpointError(f"{str(directory)!r} already exists; pass {option('overwrite')}.")
     state = {}
     seen: dict[tuple, str] = {}
     for key, tensor in module.state_dict().items():

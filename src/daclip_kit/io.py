@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
+from .options import option
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _claim_by_create(tmp_path: Path, path: Path) -> None:
 
 def _written_meanwhile(path: Path) -> OutputExistsError:
     return OutputExistsError(f"{str(path)!r} was written meanwhile (another run?); it is kept. "
-                             "Choose another output folder or pass --overwrite.")
+                             f"Choose another output folder or pass {option('overwrite')}.")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -34,6 +34,14 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
 
 
+#: Cases that BasicSR's own ``calculate_niqe`` does not reproduce within 1e-3 from one CPU to another: its
+#: float32 ``imresize`` runs on MKL's sgemv, whose kernels (AVX-512, AVX2, ...) differ in the last bits, and a
+#: 192 px JPEG crop has 4 blocks, so a shape parameter moved one step of its 0.001 grid moves NIQE by 2e-3
+#: (BasicSR at commit 8d56e3a gave 8.625816 on the machine that made the golden file and 8.627862 on an AVX-512
+#: Xeon, where ours gave 8.627862 too).
+CROSS_MACHINE = {"camera-jpeg": 5e-3}
+
+
 @pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["name"] for c in GOLDEN["cases"]])
 def test_niqe_matches_basicsr(case):
     pytest.importorskip("skimage")
@@ -41,7 +49,7 @@ def test_niqe_matches_basicsr(case):
     image = maker.build_input(case["photo"], case["box"], case["degradation"], case["seed"])
     assert maker.digest(image) == case["sha256"], "the input is not the one BasicSR scored; see make_niqe_golden.py"
     value = float(niqe(_tensor(image), crop_border=case["crop_border"])[0])
-    assert value == pytest.approx(case["niqe"], abs=1e-3)
+    assert value == pytest.approx(case["niqe"], abs=CROSS_MACHINE.get(case["name"], 1e-3))
 
 
 def test_niqe_scores_a_batch_per_image_and_noise_worsens_it():

@@ -13,6 +13,7 @@ import daclip_kit
 from daclip_kit.cli.main import main
 from daclip_kit.errors import ConfigError, InputError, UnknownComponentError
 from daclip_kit.metrics.score import match_pairs, score_folders
+from daclip_kit.options import verb_flags
 from daclip_kit.plugins import get_registry
 
 
@@ -44,8 +45,10 @@ def test_scoring_restored_images_gives_the_psnr_of_their_known_error(folders):
 
 def test_pairs_by_name_or_order_and_their_errors(folders):
     (folders / "pred" / "im2.png").rename(folders / "pred" / "other.png")
-    with pytest.raises(InputError, match=r"other\.png.*--pair-by order"):
+    with pytest.raises(InputError, match=r"other\.png.*\(by=order\)"):
         match_pairs(folders / "pred", folders / "gt")
+    with verb_flags({"--pair-by"}), pytest.raises(InputError, match=r"other\.png.*\(--pair-by order\)"):
+        match_pairs(folders / "pred", folders / "gt")  # under `daclip-kit score`
     pairs = match_pairs(folders / "pred", folders / "gt", by="order")
     assert [(a.name, b.name) for a, b in pairs] == [("im0.png", "im0.png"), ("im1.png", "im1.png"),
                                                     ("other.png", "im2.png")]

@@ -79,7 +79,8 @@ def test_a_run_folder_shows_its_own_daclips_words_and_restores_with_it(trained, 
     ten = load_daclip(other)
     ten.degradations = daclip_kit.DEGRADATIONS
     save_daclip(ten, other, overwrite=True)
-    with pytest.raises(daclip_kit.ConfigError, match=r"does not fit .* Leave out --daclip-weights"):
+    with pytest.raises(daclip_kit.ConfigError,
+                       match=r"does not fit .* Leave out embedder_weights= to use the model.s own DA-CLIP"):
         run_classify(lq, "irsde-universal", settings=dataclasses.replace(settings, embedder_weights=other))
 
 

@@ -142,6 +142,7 @@ def _callees(mod: Module, call: ast.expr, cls: str | None) -> list[str]:
     return []
 
 
+OPTION = "daclip_kit.options:option"
 TARGET = re.compile(r"^(daclip_kit(?:\.\w+)+):(\w+)$")
 
 
@@ -201,7 +202,8 @@ def _messages() -> dict[str, list[tuple[int, str]]]:
                 texts = _strings(child.exc)
                 for call in (n for n in ast.walk(child.exc) if isinstance(n, ast.Call)):
                     for builder in _callees(mod, call, cls):  # a function that builds the message
-                        texts += _strings(FUNCTIONS[builder][1])
+                        if builder != OPTION:  # spells a setting as the running verb takes it
+                            texts += _strings(FUNCTIONS[builder][1])
             elif _is_log_call(child):
                 texts = _strings(child)
             for text in texts:
@@ -256,55 +258,6 @@ def wrong_hints() -> list[str]:
     return sorted(set(wrong))
 
 
-#: Wrong hints found by this test and not fixed yet (issue 31). Remove a line when its message is fixed;
-#: the test fails on a new wrong hint and on a line here that is no longer found.
-KNOWN_WRONG = {
-    "daclip_kit/checkpoint.py (save_pretrained): `daclip-kit score` has no --overwrite",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit bench` has no --batch",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit bench` has no --max-memory",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit score` has no --batch",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit score` has no --max-memory",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit score` has no --precision",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit train` has no --batch",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit train` has no --precision",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.__call__): `daclip-kit score` has no --precision",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.__call__): `daclip-kit train` has no --precision",
-    "daclip_kit/core/sampling.py (sample): `daclip-kit score` has no --precision",
-    "daclip_kit/core/sampling.py (sample): `daclip-kit train` has no --precision",
-    "daclip_kit/io.py (_claim_by_create): `daclip-kit demo` has no --overwrite",
-    "daclip_kit/io.py (atomic_path): `daclip-kit demo` has no --overwrite",
-    "daclip_kit/model/resolve.py (_find_daclip): `daclip-kit bench` has no --daclip-weights",
-    "daclip_kit/model/resolve.py (_find_daclip): `daclip-kit export` has no --daclip-weights",
-    "daclip_kit/model/resolve.py (_find_daclip): `daclip-kit train` has no --daclip-weights",
-    "daclip_kit/model/resolve.py (provide): `daclip-kit bench` has no --daclip-weights",
-    "daclip_kit/model/resolve.py (provide): `daclip-kit export` has no --daclip-weights",
-    "daclip_kit/model/resolve.py (provide): `daclip-kit train` has no --daclip-weights",
-    "daclip_kit/model/resolve.py (pair): `daclip-kit bench` has no --daclip-weights",
-    "daclip_kit/pipelines/build.py (build_pipeline): `daclip-kit bench` has no --daclip-weights",
-    "daclip_kit/pipelines/build.py (check_widths): `daclip-kit bench` has no --daclip-weights",
-    "daclip_kit/weights/fetch.py (provide_weights): `daclip-kit export` has no --weights-dir",
-    "daclip_kit/weights/fetch.py (provide_weights): `daclip-kit train` has no --weights-dir",
-    # adapt runs the trainers, score_folders and the pipelines: their hints name their own verbs' flags
-    "daclip_kit/core/pipeline.py (RestorationPipeline.__call__): `daclip-kit adapt` has no --precision",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit adapt` has no --batch",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit adapt` has no --max-memory",
-    "daclip_kit/core/pipeline.py (RestorationPipeline.plan_tile): `daclip-kit adapt` has no --precision",
-    "daclip_kit/core/sampling.py (sample): `daclip-kit adapt` has no --precision",
-    "daclip_kit/data/captions.py (blip_captioner): `daclip-kit adapt` has no --blip-model",
-    "daclip_kit/embedders/daclip/convert.py (_save_with_state): `daclip-kit score` has no --overwrite",
-    "daclip_kit/metrics/score.py (match_pairs): `daclip-kit adapt` has no --pair-by",
-    "daclip_kit/metrics/score.py (score_folders): `daclip-kit adapt` has no --metrics",
-    "daclip_kit/metrics/score.py (score_folders): `daclip-kit adapt` has no --model",
-    "daclip_kit/metrics/score.py (score_folders): `daclip-kit adapt` has no --pred",
-    "daclip_kit/pipelines/build.py (build_pipeline): `daclip-kit adapt` has no --weights",
-    "daclip_kit/train/checkpoints.py (check_out_dir): `daclip-kit adapt` has no --resume",
-    "daclip_kit/train/distill_config.py (DistillTrainConfig.validate): `daclip-kit adapt` has no --init-from",
-    "daclip_kit/train/ema.py (EMA.load_state): `daclip-kit adapt` has no --init-from",
-    "daclip_kit/train/loop.py (_Run._build): `daclip-kit adapt` has no --set",
-    "daclip_kit/train/loop.py (check_precision): `daclip-kit adapt` has no --set",
-}
-
-
 def test_the_scan_finds_the_messages_and_the_verbs_that_give_them():
     """The graph is not empty: known messages are found and reached from their verbs."""
     messages = _messages()
@@ -318,8 +271,24 @@ def test_the_scan_finds_the_messages_and_the_verbs_that_give_them():
 
 
 def test_every_flag_named_in_a_message_is_accepted_by_the_verbs_that_give_it():
-    wrong = set(wrong_hints())
-    new = sorted(wrong - KNOWN_WRONG)
-    assert not new, "messages name options their verb does not have:\n" + "\n".join(new)
-    fixed = sorted(KNOWN_WRONG - wrong)
-    assert not fixed, "fixed (remove them from KNOWN_WRONG):\n" + "\n".join(fixed)
+    wrong = wrong_hints()
+    assert not wrong, ("messages name options their verb does not have; name the setting with "
+                       "daclip_kit.options.option() where several verbs reach the message:\n" + "\n".join(wrong))
+
+
+def _option_names() -> list[tuple[str, int, str]]:
+    """``(module, line, name)`` of every ``option("name", ...)`` call in the package."""
+    return [(mod.name, node.lineno, node.args[0].value) for mod in MODULES.values() for node in ast.walk(mod.tree)
+            if isinstance(node, ast.Call) and _callees(mod, node, None) == [OPTION] and node.args
+            and isinstance(node.args[0], ast.Constant)]
+
+
+def test_every_setting_a_message_names_through_option_is_a_flag_of_some_verb():
+    """``option("max_memory")`` reads ``--max-memory`` under the verbs that have it: a name no verb
+    has (a typo, a renamed flag) would never read as a flag."""
+    names = _option_names()
+    assert len(names) >= 20 and {"max_memory", "precision", "daclip_weights", "set"} <= {n for *_, n in names}
+    every_flag = set().union(*(options for _, options in _verbs().values()))
+    unknown = [f"{module}:{line} option({name!r})" for module, line, name in names
+               if "--" + name.replace("_", "-") not in every_flag]
+    assert not unknown, "no verb has these flags:\n" + "\n".join(unknown)

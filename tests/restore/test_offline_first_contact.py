@@ -110,7 +110,7 @@ def test_missing_files_are_downloaded_together_when_the_hub_answers(tmp_path, mo
     found = [(here, "--weights"), (fetch.get_weight_spec("daclip-vit-b-32"), "--daclip-weights")]
     paths = fetch.provide_weights(found, cache_dir=tmp_path / "cache")
     assert paths == [here, tmp_path / "cache" / "daclip_ViT-B-32.pt"] and got == ["daclip-vit-b-32"]
-    with pytest.raises(WeightsNotFoundError, match=r"downloads are off \(--no-download\).*daclip_ViT-B-32.pt"):
+    with pytest.raises(WeightsNotFoundError, match=r"downloads are off \(download=False\).*daclip_ViT-B-32.pt"):
         fetch.provide_weights(found, download=False, cache_dir=tmp_path / "cache")
 
 

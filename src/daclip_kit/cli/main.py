@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import DaclipKitError, PluginLoadError
+from ..options import verb_flags
 from ..plugins import ENV_ALLOW, describe_exception, get_registry, is_builtin_plugin, quiet_plugin_warnings
 from ..specs import load_target
 from . import console
@@ -205,6 +206,25 @@ def _run_plugin_command(entry, func, args: argparse.Namespace) -> int:
     return result
 
 
+def _flags_of(parser: argparse.ArgumentParser, func: Any) -> set[str]:
+    """The flags of the (sub-)verb whose function is ``func`` and of the parsers above it: what the
+    messages of the code it runs may name (:mod:`daclip_kit.options`)."""
+
+    def chain(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser] | None:
+        if p.get_default("func") is func and p is not parser:
+            return [p]
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    found = chain(sub)
+                    if found is not None:
+                        return [p, *found]
+        return None
+
+    return {flag for p in chain(parser) or [parser] for action in p._actions for flag in action.option_strings
+            if flag.startswith("--")}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("DACLIP_KIT_DEBUG", "") not in ("", "0")
@@ -219,9 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         entry = get_registry("commands").entry(getattr(args, "_daclip_kit_verb", args.command))
-        if not is_builtin_plugin(entry.plugin):
-            return _run_plugin_command(entry, func, args)
-        return int(func(args) or 0)
+        with verb_flags(_flags_of(parser, func)):
+            if not is_builtin_plugin(entry.plugin):
+                return _run_plugin_command(entry, func, args)
+            return int(func(args) or 0)
     except DaclipKitError as exc:
         if debug:
             raise

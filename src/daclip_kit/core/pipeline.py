@@ -26,6 +26,7 @@ from ..ops.memory import (
 )
 from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
+from ..options import option
 from ..types import Conditioning, ImageEmbedding
 from .backbone import Denoiser, RestorationBackbone
 from .checks import check_image
@@ -297,8 +298,8 @@ class RestorationPipeline:
             tile = (tile // 2 // divisor) * divisor
         raise InputError(
             f"Restoring {batch} image(s) of {width}x{height} needs about {need / 2**30:.1f} GiB and does not fit "
-            f"{budget / 2**30:.2f} GiB even in {MIN_AUTO_TILE}-pixel tiles; raise --max-memory, use bf16 "
-            "(--precision bf16), a smaller --batch, or free memory.")
+            f"{budget / 2**30:.2f} GiB even in {MIN_AUTO_TILE}-pixel tiles; raise {option('max_memory', 'BYTES')}, "
+            f"use bf16 ({option('precision', 'bf16')}), a smaller {option('batch', 'N')}, or free memory.")
 
     # -- running -------------------------------------------------------------------------------
 
@@ -364,7 +365,7 @@ class RestorationPipeline:
                 out = self._run_backbone(backbone, x, cond, replace(opts, tile=tile), bucket).to(dtype)
             if not bool(torch.isfinite(out).all()):
                 raise NonFiniteError(f"{type(backbone).__name__} produced NaN or infinite values; check the weights "
-                                     "(NaN/Inf tensors), or run in fp32 (--precision fp32).")
+                                     f"(NaN/Inf tensors), or run in fp32 ({option('precision', 'fp32')}).")
             if progress is not None:
                 progress(1, 1)
         return RestoreResult(out.clamp_(0, 1).to(lq.device, lq.dtype), embedding)

@@ -15,6 +15,7 @@ import torch
 from ..errors import ConfigError, NonFiniteError, ShapeError
 from ..ops.padding import padded_call
 from ..ops.tiles import tiled_apply
+from ..options import option
 from ..types import Conditioning
 from .runtime import autocast, bucket_divisor
 from .sampler import Sampler, Solver, noise_from_output, prediction_of, randn_like
@@ -156,7 +157,7 @@ def sample(denoiser: torch.nn.Module, sampler: Sampler, lq: torch.Tensor, cond: 
             raise NonFiniteError(
                 f"Sampling produced NaN or infinite values at step {first + 1} of {total} "
                 f"(t={solver.timesteps[first]:g}); check the weights (NaN/Inf tensors), or run in fp32 "
-                "(--precision fp32) if this happened in bf16/fp16.")
+                f"({option('precision', 'fp32')}) if this happened in bf16/fp16.")
     left = draws.unused()
     if left:
         raise ConfigError(f"noise= holds {left} more tensor(s) than the run drew ({draws.drawn}); the "

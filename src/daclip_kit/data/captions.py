@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import DaclipKitError, InputError, WeightsNotFoundError
 from ..io import read_utf8
+from ..options import option
 from .universal import (
     SPLITS,
     CaptionRow,
@@ -120,7 +121,7 @@ def blip_captioner(model: str = DEFAULT_BLIP, *, device: str = "cpu", batch_size
     except ImportError as exc:
         raise DaclipKitError(
             "BLIP captions need the 'transformers' package: pip install 'daclip-kit[caption]'. "
-            "Or pass --captions FILE with your own captions."
+            f"Or pass {option('captions', 'FILE')} with your own captions."
         ) from exc
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     try:
@@ -130,7 +131,7 @@ def blip_captioner(model: str = DEFAULT_BLIP, *, device: str = "cpu", batch_size
         raise WeightsNotFoundError(
             f"BLIP weights {model!r} are not available ({exc}). Download them once with network access "
             "(e.g. `huggingface-cli download Salesforce/blip-image-captioning-large`), pass a local folder "
-            "with --blip-model DIR, or pass --captions FILE."
+            f"with {option('blip_model', 'DIR', python='model=DIR')}, or pass {option('captions', 'FILE')}."
         ) from exc
 
     def caption(paths: Sequence[Path]) -> list[str]:

@@ -21,6 +21,7 @@ from ..bench.spec import MetricProtocol
 from ..data.paired import image_files
 from ..errors import ConfigError, InputError, UnknownComponentError
 from ..io import IMAGE_SUFFIXES, read_image
+from ..options import option
 from .meters import MeterContext, meter_factories, needs_reference
 
 #: ``image (1, 3, H, W) in [0, 1] -> restored (1, 3, H, W) in [0, 1]``.
@@ -73,6 +74,9 @@ def _images(folder: Path) -> list[Path]:
     return files
 
 
+NO_REFERENCE_KEYWORD = "metrics=['niqe', 'clipiqa']"
+
+
 def match_pairs(inputs: str | Path, gt: str | Path, *, by: Literal["name", "order"] = "name",
                 limit: int | None = None) -> list[tuple[Path, Path]]:
     """``(input, ground truth)`` file pairs of two folders.
@@ -101,7 +105,7 @@ def match_pairs(inputs: str | Path, gt: str | Path, *, by: Literal["name", "orde
             raise InputError(
                 f"{len(unmatched)} of {len(a)} images in {str(inputs)!r} have no ground truth of the same name in "
                 f"{str(gt)!r} (first: {', '.join(unmatched[:3])}). Rename them, or pair the sorted folders "
-                "by position (CLI: --pair-by order).")
+                f"by position ({option('pair_by', 'order', python='by=order')}).")
         pairs = [(p, by_stem[p.stem]) for p in a]
     else:
         raise InputError(f"by={by!r}: pair by 'name' or 'order'.")
@@ -184,8 +188,8 @@ def score_folders(gt: str | Path | None = None, *, pred: str | Path | None = Non
         UnknownComponentError: a metric name that is not registered.
     """
     if (pred is None) == (lq is None):
-        raise ConfigError("Give either restored images (pred=, CLI --pred DIR) or degraded ones with a network "
-                          "(lq=, CLI --lq DIR --model NAME).")
+        raise ConfigError(f"Give either restored images ({option('pred', 'DIR')}) or degraded ones with a network "
+                          f"({option('lq', 'DIR')} {option('model', 'NAME', python='restore=NETWORK')}).")
     if lq is not None and restore is None:
         raise ConfigError("lq= needs restore= (the network to run on the degraded images).")
     if pred is not None and restore is not None:
@@ -198,8 +202,8 @@ def score_folders(gt: str | Path | None = None, *, pred: str | Path | None = Non
         if referenced:
             raise ConfigError(
                 f"{', '.join(referenced)} compare{'s' if len(referenced) == 1 else ''} against ground truth: give "
-                "the folder of ground-truth images (gt=, CLI --gt DIR), or score without it with no-reference "
-                "metrics only (metrics=['niqe', 'clipiqa'], CLI --metrics niqe,clipiqa).")
+                f"the folder of ground-truth images ({option('gt', 'DIR')}), or score without it with no-reference "
+                f"metrics only ({option('metrics', 'niqe,clipiqa', python=NO_REFERENCE_KEYWORD)}).")
         files = _images(Path(source))
         pairs = [(path, None) for path in (files[:limit] if limit else files)]
     else:

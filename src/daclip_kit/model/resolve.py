@@ -24,6 +24,7 @@ from typing import Any
 
 from ..checkpoint import read_json_config
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
+from ..options import option
 from ..specs import WeightSpec
 from ..weights.fetch import find_weights, is_path_like, provide_weights
 from ..weights.hub import is_hub_ref
@@ -38,6 +39,9 @@ from .unit import (
     read_record,
     weights_sha256,
 )
+
+#: How Python callers give a DA-CLIP (messages name ``--daclip-weights`` under the verbs that have it).
+GIVE_DACLIP = "embedder_weights=PATH"
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +266,8 @@ def _find_daclip(source: str, base: Path, search_dirs: Sequence[str | Path], cac
                 raise CheckpointError(
                     f"{base}: the DA-CLIP it was trained with ({source}) has SHA-256 {paired.sha256[:12]}..., but "
                     f"{path} has {actual[:12]}...: a different DA-CLIP. Put the DA-CLIP the restorer was trained with "
-                    "back, or pass another explicitly with --daclip-weights (checked for embedding width and words).")
+                    f"back, or pass another explicitly with {option('daclip_weights', 'PATH', python=GIVE_DACLIP)}"
+                    " (checked for embedding width and words).")
     return replace(paired, spec=spec)
 
 
@@ -305,12 +310,14 @@ def provide(unit: ModelUnit, daclip: PairedDaclip | None = None, *, download: bo
         raise WeightsNotFoundError(
             f"{unit.ref} was trained with the DA-CLIP {daclip.describe()}, which cannot be found: {daclip.missing}. "
             "Copy the whole model folder (its daclip/ beside the network), or pass that DA-CLIP with "
-            "--daclip-weights PATH; the released DA-CLIP is never used in its place.")
+            f"{option('daclip_weights', 'PATH', python=GIVE_DACLIP)}; the released DA-CLIP is never used in "
+            "its place.")
     wanted: list[tuple[Path | WeightSpec, str]] = []
     if unit.network_spec is not None:
-        wanted.append((unit.network_spec, "--weights"))
+        wanted.append((unit.network_spec, option("weights", _filename(unit.network_spec))))
     if daclip is not None and daclip.spec is not None:
-        wanted.append((daclip.spec, "--daclip-weights"))
+        wanted.append((daclip.spec, option("daclip_weights", _filename(daclip.spec),
+                                           python=f"embedder_weights={_filename(daclip.spec)}")))
     if not wanted:
         return unit, daclip
     paths = iter(provide_weights(wanted, download=download, search_dirs=search_dirs, cache_dir=cache_dir))
@@ -319,6 +326,10 @@ def provide(unit: ModelUnit, daclip: PairedDaclip | None = None, *, download: bo
     if daclip is not None and daclip.spec is not None:
         daclip = replace(daclip, path=next(paths), spec=None)
     return unit, daclip
+
+
+def _filename(item: Path | WeightSpec) -> str:
+    return item.name if isinstance(item, Path) else item.filename
 
 
 def daclip_of(ref: str | Path, *, search_dirs: Sequence[str | Path] = (),
@@ -358,7 +369,8 @@ def pair(unit: ModelUnit, given: str | Path | None, default: str | None, *, sear
                 clash.append(f"the words {', '.join(chosen.words)} instead of {', '.join(recorded.words)}")
             if clash:
                 raise ConfigError(f"The DA-CLIP given ({chosen.describe()}) does not fit {unit.ref}, which was trained "
-                                  f"with {recorded.describe()}: {'; '.join(clash)}. Leave out --daclip-weights to "
+                                  f"with {recorded.describe()}: {'; '.join(clash)}. Leave out "
+                                  f"{option('daclip_weights', python='embedder_weights=')} to "
                                   "use the model's own DA-CLIP, or give one of the same width and words.")
             if recorded.sha256 and chosen.path is not None and weights_sha256(chosen.path) != recorded.sha256:
                 log.warning("%s runs with %s instead of the DA-CLIP it was trained with (%s), as asked.",

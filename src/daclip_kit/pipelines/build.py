@@ -26,6 +26,8 @@ from ..core.pipeline import RestorationPipeline, RestoreOptions
 from ..errors import ConfigError, WeightsNotFoundError
 from ..factory import create_embedder, create_sampler
 from ..model import ModelUnit, PairedDaclip, pair, provide, resolve_model
+from ..model.resolve import GIVE_DACLIP
+from ..options import option
 from ..pretrained import load_network
 from ..specs import PipelineSpec
 from ..weights.fetch import resolve_weights
@@ -144,11 +146,13 @@ def build_pipeline(model: str = "irsde-universal", *, weights: str | Path | None
     net_ref = weights if weights is not None else recipe.weights
     if not net_ref:
         raise WeightsNotFoundError(f"{recipe.name!r} has no released weights; pass the network's weights "
-                                   "(--weights FILE_OR_FOLDER), e.g. a run folder's checkpoints/step-N/network.")
+                                   f"({option('weights', 'FILE_OR_FOLDER')}), e.g. a run folder's "
+                                   "checkpoints/step-N/network.")
     unit = resolve_model(net_ref, search_dirs=search_dirs)
     if unit.is_daclip:
         raise ConfigError(f"{net_ref} is a DA-CLIP, not a restoration network; classify with it, or pass it as "
-                          "--daclip-weights with a restorer's --weights.")
+                          f"{option('daclip_weights', 'PATH', python=GIVE_DACLIP)} with a restorer's "
+                          f"{option('weights', 'PATH')}.")
     network = None
     if unit.network is not None:  # loaded first: whether it takes conditioning decides if DA-CLIP is needed
         recipe, network = _load_network(recipe, unit, overrides, dev)
@@ -196,4 +200,5 @@ def check_widths(network: torch.nn.Module, embedder: Any, unit: ModelUnit, dacli
     if want and have and want != have:
         name = daclip.describe() if daclip is not None else "the embedder"
         raise ConfigError(f"{unit.ref} takes {want}-d embeddings, but the DA-CLIP {name} gives {have}-d ones; "
-                          "give the DA-CLIP the model was trained with (--daclip-weights).")
+                          "give the DA-CLIP the model was trained with "
+                          f"({option('daclip_weights', 'PATH', python=GIVE_DACLIP)}).")

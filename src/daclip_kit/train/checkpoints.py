@@ -40,6 +40,7 @@ from typing import IO, Any
 
 from ..errors import CheckpointError, InputError
 from ..io import apply_default_mode, atomic_write_text, read_utf8
+from ..options import option
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,9 @@ def check_out_dir(out_dir: str | Path, *, resume_in_place: bool, overwrite: bool
     others = [p.name for p in out.iterdir() if p.name not in (*RUN_FILES, *RUN_FOLDERS, CHECKPOINTS)]
     if not others and not list_checkpoints(out):
         return "stale"
-    raise InputError(f"Output folder {str(out)!r} is not empty. Pass --resume {out} to continue that run, "
-                     "--overwrite to start over in it, or choose another --out.")
+    raise InputError(f"Output folder {str(out)!r} is not empty. Pass {option('resume', str(out))} to continue that "
+                     f"run, {option('overwrite')} to start over in it, or choose another output folder "
+                     f"({option('out', 'DIR')}).")
 
 
 def prepare_out_dir(out_dir: str | Path, plan: str) -> Path:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from ..components import check_component
 from ..config import Component
 from ..errors import ConfigError
+from ..options import option
 from ..plugins import get_registry
 from .sections import NetworkTrainConfig, ValidationConfig, check_float, check_int
 
@@ -122,7 +123,7 @@ class DistillTrainConfig(NetworkTrainConfig):
         with typed settings."""
         super().validate()
         if not self.init_from:
-            raise ConfigError("train distill needs the teacher's weights: set init_from (or --init-from WEIGHTS), "
+            raise ConfigError(f"train distill needs the teacher's weights: set {option('init_from', 'WEIGHTS')}, "
                               "e.g. a run folder's checkpoints/step-N/network-ema.")
         network = check_component("backbones", self.network, "network")
         if get_registry("backbones").get(network.name).kind != "denoiser":

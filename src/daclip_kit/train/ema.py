@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from ..options import option
 
 
 class EMA:
@@ -70,6 +71,6 @@ class EMA:
         """Restore :meth:`state` (after the averaged weights were loaded into :attr:`model`)."""
         if "step" not in state:  # a checkpoint of the former constant-decay EMA
             raise CheckpointError("This checkpoint's EMA state predates the ema-pytorch EMA; start a new run "
-                                  "from its weights (--init-from CHECKPOINT/network).")
+                                  f"from its weights ({option('init_from', 'CHECKPOINT/network')}).")
         self._ema.step.fill_(int(state["step"]))
         self._ema.initted.fill_(bool(state["initted"]))

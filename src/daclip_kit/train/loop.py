@@ -51,6 +51,7 @@ from ..config import to_dict
 from ..core.runtime import autocast
 from ..errors import CheckpointError, ConfigError, DaclipKitError, InputError
 from ..io import atomic_write_text, write_image
+from ..options import option
 from . import distributed
 from .checkpoints import (
     CONFIG_JSON,
@@ -129,7 +130,8 @@ def check_precision(precision: str, device: torch.device) -> None:
     """Refuse ``fp16`` (autocast + gradient scaling) off CUDA."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError(f"precision='fp16' (amp) needs a CUDA device, got {device}; "
-                          "use --set precision=bf16 or --set precision=fp32.")
+                          f"use {option('set', 'precision=bf16', python='precision=bf16')} or "
+                          f"{option('set', 'precision=fp32', python='precision=fp32')}.")
 
 
 def seed_everything(seed: int) -> None:
@@ -506,7 +508,8 @@ class _Run:
         self.steps_per_epoch = len(task.dataset) // g
         if self.steps_per_epoch == 0:
             raise ConfigError(f"data.batch_size={g} is larger than the {len(task.dataset)} training samples; "
-                              "lower it (--set data.batch_size=N) or add data.")
+                              f"lower it ({option('set', 'data.batch_size=N', python='data.batch_size=N')}) or "
+                              "add data.")
         self.total = _total_steps(cfg, self.steps_per_epoch)
         self.memory = check_training_memory(task, cfg, self.device, dist.world)
         if getattr(cfg, "activation_checkpointing", False):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import WeightsNotFoundError
+from ..options import option
 from ..plugins import call_hook, get_registry
 from ..specs import WeightSpec
 from .hub import download_hub, file_sha256, is_hub_ref
@@ -228,8 +229,8 @@ def hub_unreachable(specs: Sequence[WeightSpec], *, timeout: float = PROBE_TIMEO
 
 def missing_weights_message(missing: Sequence[tuple[WeightSpec, str]], reason: str, *, cache_dir: Path,
                             search_dirs: Sequence[str | Path] = ()) -> str:
-    """One line naming every missing file (``(spec, option that passes it)``), why it is not
-    downloaded, and the three ways to provide them."""
+    """One line naming every missing file (``(spec, how to pass it)``, an
+    :func:`~daclip_kit.options.option` text), why it is not downloaded, and the three ways to provide them."""
     def source(spec: WeightSpec) -> str:
         if spec.hf_repo:
             return f"https://huggingface.co/{spec.hf_repo}/resolve/main/{spec.hf_filename or spec.filename}"
@@ -237,21 +238,23 @@ def missing_weights_message(missing: Sequence[tuple[WeightSpec, str]], reason: s
 
     files = "; ".join(f"{spec.filename} ({spec.name}, from {source(spec)})" for spec, _ in missing)
     searched = ", ".join(str(Path(d)) for d in (*search_dirs, cache_dir))
-    flags = " ".join(f"{flag} {spec.filename}" for spec, flag in missing)
+    flags = " ".join(hint for _, hint in missing)
     names = " ".join(spec.name for spec, _ in missing if spec.hf_repo or spec.url)
     online = f"run `daclip-kit weights fetch {names}` while online" if names else "download them yourself"
     return (f"{reason}, and {'this file is' if len(missing) == 1 else f'these {len(missing)} files are'} missing "
             f"(searched: {searched}): {files}. Provide {'it' if len(missing) == 1 else 'them'} in one of three ways: "
             f"pass the file{'s' if len(missing) > 1 else ''} ({flags}); put {'it' if len(missing) == 1 else 'them'} "
-            f"in a folder given by --weights-dir DIR or in the cache {cache_dir}; or {online} "
+            f"in a folder given by {option('weights_dir', 'DIR', python='search_dirs=[DIR]')} or in the cache "
+            f"{cache_dir}; or {online} "
             "(or rerun this command online: it downloads them once).")
 
 
 def provide_weights(found: Sequence[tuple[Path | WeightSpec, str]], *, download: bool = True,
                     search_dirs: Sequence[str | Path] = (), cache_dir: str | Path | None = None) -> list[Path]:
-    """Paths for :func:`find_weights` results: the missing ones (``(spec, option that passes it)``)
-    are downloaded together, or, when they cannot be (``download=False``, ``HF_HUB_OFFLINE``, the
-    hub unreachable: :func:`hub_unreachable`, decided in seconds), one error names them all.
+    """Paths for :func:`find_weights` results: the missing ones (``(spec, how to pass it)``, an
+    :func:`~daclip_kit.options.option` text) are downloaded together, or, when they cannot be
+    (``download=False``, ``HF_HUB_OFFLINE``, the hub unreachable: :func:`hub_unreachable`, decided in
+    seconds), one error names them all.
 
     Raises:
         WeightsNotFoundError: something is missing and cannot be downloaded, or a download failed.
@@ -261,7 +264,7 @@ def provide_weights(found: Sequence[tuple[Path | WeightSpec, str]], *, download:
     if missing:
         specs = [spec for spec, _ in missing]
         nowhere = [spec.name for spec in specs if not (spec.hf_repo or spec.url)]
-        reason = ("downloads are off (--no-download)" if not download
+        reason = (f"downloads are off ({option('no_download', python='download=False')})" if not download
                   else f"{', '.join(nowhere)} cannot be downloaded" if nowhere else hub_unreachable(specs))
         if reason:
             raise WeightsNotFoundError(missing_weights_message(missing, reason, cache_dir=cache,

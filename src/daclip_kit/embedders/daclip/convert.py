@@ -23,6 +23,7 @@ from ...checkpoint import (
 )
 from ...core.ood import STATE_FILE, OodCalibration, check_state
 from ...errors import CheckpointError, ConfigError, suggest
+from ...options import option
 from ...pretrained import native_info, save_network
 from ...types import DEGRADATIONS
 from .architectures import IGNORED_KEYS, config_names, model_config
@@ -203,7 +204,7 @@ def _save_with_state(model: DaCLIP, directory: Path, config: dict[str, Any], sta
     from ...io import apply_default_mode, atomic_folder
 
     if directory.exists() and not overwrite:
-        raise CheckpointError(f"{str(directory)!r} already exists; pass overwrite=True (CLI: --overwrite).")
+        raise CheckpointError(f"{str(directory)!r} already exists; pass {option('overwrite')}.")
     if directory.exists() and not (directory / WEIGHTS_NAME).is_file():
         raise CheckpointError(f"{str(directory)!r} exists and is not a daclip-kit model folder (no {WEIGHTS_NAME}); "
                               "it is not replaced. Choose a new folder.")
