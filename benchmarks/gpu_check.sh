@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU check for a session lent a device (the `device` tool): about 9 minutes on one
-# H100/H200; every result lands in $OUT as JSON/text. Run from the repository root:
+# H100/H200, plus about 2 for the last step (bench_memory, which can run in a call of its own);
+# every result lands in $OUT as JSON/text. Run from the repository root:
 #
 #   run(command="bash benchmarks/gpu_check.sh", timeout_s=540, carry=[".wheels"])
 #
@@ -70,4 +71,8 @@ for side, budget in ((1024, 6 * 2**30), (2048, 6 * 2**30), (4096, 6 * 2**30)):
     print(rows[-1])
 json.dump(rows, open(os.path.join(os.environ.get("OUT", "."), "memory.json"), "w"), indent=2)
 PY
+# --max-memory against the measured peak (max_memory_allocated) and the tiling overhead, 1024 and 2048 px
+# (about 2 minutes; alone: run(command="python benchmarks/bench_memory.py --device cuda --json $OUT/m.json"))
+step bench_memory 240 $PY benchmarks/bench_memory.py --device cuda --sizes 1024 2048 --budgets 512M,1G,2G \
+  --steps 10 --json "$OUT/bench_memory.json"
 echo "done: $(ls "$OUT")"

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import daclip_kit
-from daclip_kit.core.pipeline import RestorationPipeline, RestoreOptions
+from daclip_kit.core.pipeline import RestorationPipeline, RestoreOptions, tile_count
 from daclip_kit.ops.memory import FusedAttention, peak_activation_bytes, peak_step_bytes, sdpa_backend
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "memory_check.py"
@@ -79,5 +79,8 @@ def test_the_tiling_decision_is_logged_in_one_line(caplog):
     with caplog.at_level(logging.INFO, logger="daclip_kit.core.pipeline"):
         tile = pipe.plan_tile(1, 512, 512, opts, torch.device("cpu"), "fp32")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tiling")]
-    assert lines == [f"tiling 512x512 in {tile}-pixel tiles: needs ~{whole / 2**30:.2f} GiB, "
-                     f"budget {opts.max_memory * 0.8 / 2**30:.2f} GiB"]
+    planned = pipe.estimate_memory(1, 512, 512, tile=tile)
+    count = tile_count(512, tile, opts.tile_overlap) ** 2
+    # the budget as given (not the fraction the plan aims at), beside what the plan and the whole image need
+    assert lines == [f"tiling 512x512 in {count} tiles of {tile} px: ~{planned / 2**30:.2f} GiB planned of the "
+                     f"{opts.max_memory / 2**30:.2f} GiB budget; untiled ~{whole / 2**30:.2f} GiB"]

@@ -46,8 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, help="restore in tiles of this size (bounds memory)")
     parser.add_argument("--tile-overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     parser.add_argument("--max-memory", type=_positive_bytes, metavar="BYTES",
-                        help="memory a run may use, e.g. 6G (default: the device's free memory); larger images "
-                        "are tiled automatically")
+                        help="memory a restore may add at its peak, e.g. 6G (the loaded weights not counted; "
+                        "default: the device's free memory); larger images are tiled automatically")
     parser.add_argument("--batch", type=int, default=1, help="images (or tiles) per network call (default 1)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes decoding images ahead of the network (default: 2, or 0 for one input)")

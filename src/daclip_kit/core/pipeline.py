@@ -44,10 +44,19 @@ from .sampling import Progress, sample
 
 log = logging.getLogger(__name__)
 
-#: Full-size float32 tensors a diffusion run keeps per image besides the network's activations
-#: (state, LQ, network output, noise draw, step temporaries).
+#: Full-size float32 images a diffusion run holds per image during a solver step, when no network
+#: activations are live (state, LQ, network output, noise draw, step temporaries, new state).
 STATE_TENSORS = 6
-#: Fraction of the budget a run is planned to use (allocator slack, the embedder, fragmentation).
+#: Full-size float32 images a diffusion run holds per image while the network runs (state, LQ, the
+#: previous step's network output); a one-shot backbone holds its input.
+LIVE_TENSORS = 3
+#: Float32 images of the network call's size around the network (untiled: the padded copies of its
+#: two inputs and its output; tiled: also the crops and the windowed output).
+CALL_TENSORS = 3
+TILED_CALL_TENSORS = 6
+#: Fraction of the budget a run is planned to use: the headroom for what the estimate does not see
+#: (allocator slack and fragmentation, kernels' work buffers). ``benchmarks/bench_memory.py``
+#: measures the peaks against the budgets (docs/performance.md).
 BUDGET_FRACTION = 0.8
 #: The smallest automatic tile side; a run that does not fit with it is an error.
 MIN_AUTO_TILE = 64
@@ -70,10 +79,12 @@ class RestoreOptions:
             padded to multiples of ``bucket`` so nearby sizes share a graph.
         bucket: pad network inputs to multiples of this (default 64 when compiling, else only the
             network's ``size_divisor``).
-        max_memory: bytes a run may use (``None``: the device's free memory).
+        max_memory: bytes a run may add at its peak to what the process already holds (the loaded
+            weights are not part of it; ``None``: the device's free memory).
         auto_tile: when ``tile`` is not given and the estimated peak memory
-            (:meth:`RestorationPipeline.estimate_memory`) exceeds the budget, pick the largest tile
-            that fits instead of running out of memory.
+            (:meth:`RestorationPipeline.estimate_memory`) exceeds :data:`BUDGET_FRACTION` of the
+            budget, pick the tiles that fit with the least computation instead of running out of
+            memory (:meth:`RestorationPipeline.plan_tile`).
     """
 
     steps: int | None = None
@@ -148,6 +159,42 @@ def start_noise(noise: torch.Tensor, lq: torch.Tensor) -> tuple[torch.Tensor, li
     raise ShapeError(f"The start noise has shape {shape}; restoring {b} image(s) of {w}x{h} takes "
                      f"({b}, {c}, {h}, {w}) (the images' own size, not padded), or ({b}, 1 + S, {c}, {h}, {w}) "
                      "with the S draws of the stochastic steps after it.")
+
+
+def tile_count(side: int, tile: int, overlap: int) -> int:
+    """Tiles of ``tile`` pixels overlapping by at least ``overlap`` that
+    :func:`~daclip_kit.ops.tiles.tile_grid` puts along a side of ``side`` pixels."""
+    return 1 if side <= tile else -(-(side - tile) // (tile - overlap)) + 1
+
+
+def tile_cost(height: int, width: int, tile: int, overlap: int, divisor: int = 1) -> int:
+    """Pixels the network computes restoring a ``height x width`` image in ``tile``-pixel tiles
+    (each tile padded to a multiple of ``divisor``)."""
+    th, tw = (-(-min(tile, side) // divisor) * divisor for side in (height, width))
+    return tile_count(height, tile, overlap) * tile_count(width, tile, overlap) * th * tw
+
+
+def tight_tiles(height: int, width: int, overlap: int, divisor: int, smallest: int) -> list[int]:
+    """Tile sides worth trying for a ``height x width`` image, largest first: for ``n = 2, 3, ...``
+    the smallest multiple of ``divisor`` covering the height or the width in ``n`` tiles that
+    overlap by ``overlap``, down to ``smallest`` (itself included, rounded up to ``divisor``).
+
+    Any tile between two of these computes more pixels than the smaller of them: it needs as many
+    tiles per side as that one, and each is larger.
+    """
+    sides: set[int] = set()
+    for side in {height, width}:
+        for n in range(2, side + 1):
+            tile = -(-(side + (n - 1) * overlap) // n)
+            tile = -(-tile // divisor) * divisor
+            if tile < smallest:
+                break
+            if overlap < tile < max(height, width):
+                sides.add(tile)
+    floor = -(-smallest // divisor) * divisor
+    if overlap < floor < max(height, width):
+        sides.add(floor)
+    return sorted(sides, reverse=True)
 
 
 class RestorationPipeline:
@@ -227,24 +274,41 @@ class RestorationPipeline:
 
     def estimate_memory(self, batch: int, height: int, width: int, precision: str = "fp32", *,
                         tile: int | None = None, tile_batch: int = 1, bucket: int | None = None) -> int:
-        """Estimated peak bytes of restoring a ``(batch, 3, height, width)`` batch, beyond the
-        weights: the network's intermediate tensors at the padded (or tile) size, measured on the
-        ``meta`` device (:func:`~daclip_kit.ops.memory.peak_activation_bytes`) and scaled to
-        ``precision``, plus the full-size diffusion state. Attention is counted as the kernel
-        PyTorch picks on the network's device in ``precision`` allocates it (fused kernels: no
-        ``N x N`` matrix; the math fallback: with it; see :mod:`daclip_kit.ops.memory`).
+        """Estimated peak bytes a restoration of a ``(batch, 3, height, width)`` batch adds to
+        what the process holds before it (the loaded weights are not counted): the larger of
+
+        * the network call: its intermediate tensors at the padded (or tile) size, measured on the
+          ``meta`` device (:func:`~daclip_kit.ops.memory.peak_activation_bytes`) and scaled to
+          ``precision``, its inputs' and output's copies at that size (:data:`CALL_TENSORS`,
+          :data:`TILED_CALL_TENSORS`), the full-size images the run keeps meanwhile
+          (:data:`LIVE_TENSORS`) and, tiled, the full-size weighted sum and weight map the tiles
+          are blended into;
+        * a solver step: the full-size diffusion state and its temporaries (:data:`STATE_TENSORS`).
+
+        Attention is counted as the kernel PyTorch picks on the network's device in ``precision``
+        allocates it (fused kernels: no ``N x N`` matrix; the math fallback: with it; see
+        :mod:`daclip_kit.ops.memory`).
 
         Example:
             >>> pipe.estimate_memory(1, 1024, 1024, "bf16") / 2**30  # doctest: +SKIP
             5.6
         """
-        if tile is not None and (tile < height or tile < width):
+        tiled = tile is not None and (tile < height or tile < width)
+        if tiled:
+            assert tile is not None
             call_batch, h, w = batch * tile_batch, min(tile, height), min(tile, width)
         else:
             call_batch, h, w = batch, height, width
         h, w = self._padded_size(h, w, bucket)
-        state = (STATE_TENSORS if self.denoiser is not None else 2) * batch * 3 * height * width * 4
-        return self.activation_memory(call_batch, h, w, precision) + state
+        image = batch * 3 * height * width * 4  # one float32 full-size batch
+        diffusion = self.denoiser is not None
+        held = (LIVE_TENSORS if diffusion else 1) * image
+        if tiled:
+            held += image + batch * height * width * 4  # tiled_apply's weighted sum and weight map
+        call = (TILED_CALL_TENSORS if tiled else CALL_TENSORS) * call_batch * 3 * h * w * 4
+        network = self.activation_memory(call_batch, h, w, precision) + call + held
+        step = (STATE_TENSORS if diffusion else 2) * image
+        return max(network, step)
 
     def activation_memory(self, batch: int, height: int, width: int, precision: str = "fp32") -> int:
         """Estimated peak bytes of the intermediate tensors of one network call on a
@@ -271,31 +335,53 @@ class RestorationPipeline:
 
     def plan_tile(self, batch: int, height: int, width: int, opts: RestoreOptions, device: torch.device,
                   precision: str) -> int | None:
-        """``None`` when the whole batch fits the memory budget, else the largest tile side (a
-        multiple of the network's divisor) that does.
+        """``None`` when the whole batch fits the memory budget, else the tile side that fits with
+        the least computation.
+
+        The budget is ``opts.max_memory`` (else the device's free memory): what the run may add at
+        its peak. A plan's estimate (:meth:`estimate_memory`) must stay within
+        :data:`BUDGET_FRACTION` of it. The candidates are the tightest tiles for ``n = 2, 3, ...``
+        tiles per side (the smallest multiple of the network's divisor covering the side with
+        ``opts.tile_overlap``; halving the tile instead would cut 1024 pixels into 3 x 3 tiles of
+        512, 2.25 times the pixels); of those that fit, the one computing the fewest (padded)
+        pixels is taken. The decision is logged once, in one line, with the budget as given.
 
         Raises:
             InputError: the image does not fit even in tiles of :data:`MIN_AUTO_TILE` pixels,
                 naming the estimate, the budget and the fix.
         """
-        budget = int((opts.max_memory or available_bytes(device)) * BUDGET_FRACTION)
+        budget = int(opts.max_memory or available_bytes(device))
+        target = int(budget * BUDGET_FRACTION)
         bucket = opts.padding_bucket
         try:
             need = self.estimate_memory(batch, height, width, precision, bucket=bucket)
         except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a meta kernel
             self._tell(f"no memory estimate for {type(self.network).__name__} ({exc}); no automatic tiling")
             return None
-        if need <= budget:
+        if need <= target:
             return None
         divisor = bucket_divisor(self.network, bucket)
-        tile = (min(max(height, width), 4096) // divisor) * divisor
-        while tile >= max(MIN_AUTO_TILE, divisor):
-            if tile > opts.tile_overlap and self.estimate_memory(
-                    batch, height, width, precision, tile=tile, tile_batch=opts.tile_batch, bucket=bucket) <= budget:
-                self._tell(f"tiling {width}x{height} in {tile}-pixel tiles: needs ~{need / 2**30:.2f} GiB, "
-                           f"budget {budget / 2**30:.2f} GiB")
-                return tile
-            tile = (tile // 2 // divisor) * divisor
+        overlap = opts.tile_overlap
+        candidates = tight_tiles(height, width, overlap, divisor, max(MIN_AUTO_TILE, divisor))
+
+        def estimate(tile: int) -> int:
+            return self.estimate_memory(batch, height, width, precision, tile=tile, tile_batch=opts.tile_batch,
+                                        bucket=bucket)
+
+        lo, hi = 0, len(candidates)  # the estimate shrinks with the tile: find the largest tile that fits
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if estimate(candidates[mid]) <= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < len(candidates):
+            tile = min(candidates[lo:], key=lambda t: (tile_cost(height, width, t, overlap, divisor), -t))
+            count = tile_count(height, tile, overlap) * tile_count(width, tile, overlap)
+            source = "" if opts.max_memory else " (free memory)"
+            self._tell(f"tiling {width}x{height} in {count} tiles of {tile} px: ~{estimate(tile) / 2**30:.2f} GiB "
+                       f"planned of the {budget / 2**30:.2f} GiB budget{source}; untiled ~{need / 2**30:.2f} GiB")
+            return tile
         raise InputError(
             f"Restoring {batch} image(s) of {width}x{height} needs about {need / 2**30:.1f} GiB and does not fit "
             f"{budget / 2**30:.2f} GiB even in {MIN_AUTO_TILE}-pixel tiles; raise {option('max_memory', 'BYTES')}, "
