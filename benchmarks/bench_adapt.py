@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="reuse the data root and stage-1 runs of an earlier --work DIR instead of training them")
     p.add_argument("--restorer-set", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to adapt --restorer-set (repeatable)")
+    p.add_argument("--adapt-arg", action="append", default=[], metavar="ARG",
+                   help="passed to adapt as it is, e.g. --adapt-arg=--objective=noise (repeatable): the preflight's "
+                   "choices overridden, to measure the alternatives")
     args = p.parse_args(argv)
     unknown = sorted(set(args.kinds.split(",")) - set(KINDS))
     if unknown:
@@ -98,7 +101,8 @@ def run_kind(kind: str, root: Path, base: Path, work: Path, args: argparse.Names
     report = cli("adapt", kind, "--lq", str(lq), "--gt", str(gt), "--from", str(base), "--data", str(data), "--out",
                  str(folder / "out"), "--steps", str(args.steps), "--val", "8", "--device", "cpu", "--eval-steps",
                  str(args.eval_steps), "--captions", "none", "--json",
-                 *(a for kv in args.restorer_set for a in ("--restorer-set", kv)), threads=args.threads)
+                 *(a for kv in args.restorer_set for a in ("--restorer-set", kv)), *args.adapt_arg,
+                 threads=args.threads)
     minutes = (time.perf_counter() - tic) / 60
     assert isinstance(report, dict)
     held = data / "val" / kind / "LQ"
