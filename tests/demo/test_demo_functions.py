@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 import daclip_kit
+from daclip_kit.cli.main import build_parser
 from daclip_kit.demo.core import (
     DemoSettings,
     load_input,
@@ -17,6 +18,7 @@ from daclip_kit.demo.core import (
     sampler_choices,
     step_range,
 )
+from daclip_kit.options import verb_flags
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -131,7 +133,10 @@ def test_choices_come_from_the_registries():
 def test_missing_weights_say_which_file_goes_where(photo, tmp_path, monkeypatch):
     monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "empty-cache"))
     offline = DemoSettings(download=False, weights_dirs=(tmp_path,))
-    with pytest.raises(daclip_kit.WeightsNotFoundError) as info:
+    demo_flags = {f for a in build_parser(["demo"])._subparsers._group_actions[0].choices["demo"]._actions
+                  for f in a.option_strings}
+    # under `daclip-kit demo`, whose flags the messages name (from Python they name the keywords)
+    with verb_flags(demo_flags), pytest.raises(daclip_kit.WeightsNotFoundError) as info:
         run_restore(photo, "irsde-universal", settings=offline)
     text = str(info.value)
     # both missing files in one sentence, before any work: which file, where it goes, how to restart

@@ -180,7 +180,7 @@ def process_group(device: torch.device, proc: Process | None = None) -> Iterator
             _raise_first(watch, exc)
         finally:
             if watch is not None:
-                watch.stop()
+                watch.close()
 
 
 def _raise_first(watch: _FailureWatch, exc: Exception) -> None:
@@ -223,11 +223,21 @@ class _FailureWatch:
         except Exception:
             self.store = None
         self._done = threading.Event()
+        self._thread: threading.Thread | None = None
         if self.store is not None:
-            threading.Thread(target=self._watch, name="daclip-kit-failure-watch", daemon=True).start()
+            self._thread = threading.Thread(target=self._watch, name="daclip-kit-failure-watch", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
         self._done.set()
+
+    def close(self) -> None:
+        """Stop the watch and wait for its thread to leave the store, so that no thread is inside the
+        store's C++ client when the process exits (a client torn down under a running call aborts
+        the process: "terminate called without an active exception")."""
+        self.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=FAILURE_POLL * 2 + FAILURE_GRACE)
 
     def _failure(self) -> str | None:
         if self.store is None:
