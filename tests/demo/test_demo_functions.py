@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import daclip_kit
-from daclip_kit.cli.main import build_parser
+from daclip_kit.cli.main import _flags_of, build_parser
 from daclip_kit.demo.core import (
     DemoSettings,
     load_input,
@@ -133,8 +133,8 @@ def test_choices_come_from_the_registries():
 def test_missing_weights_say_which_file_goes_where(photo, tmp_path, monkeypatch):
     monkeypatch.setenv("DACLIP_KIT_CACHE", str(tmp_path / "empty-cache"))
     offline = DemoSettings(download=False, weights_dirs=(tmp_path,))
-    demo_flags = {f for a in build_parser(["demo"])._subparsers._group_actions[0].choices["demo"]._actions
-                  for f in a.option_strings}
+    parser = build_parser(["demo"])
+    demo_flags = _flags_of(parser, parser.parse_args(["demo"]).func)  # as the CLI sets them for `demo`
     # under `daclip-kit demo`, whose flags the messages name (from Python they name the keywords)
     with verb_flags(demo_flags), pytest.raises(daclip_kit.WeightsNotFoundError) as info:
         run_restore(photo, "irsde-universal", settings=offline)
