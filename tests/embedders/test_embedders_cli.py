@@ -98,13 +98,21 @@ def test_classify_with_plain_clip(image_files, tmp_path, monkeypatch, capsys):
     assert probs == sorted(probs, reverse=True)
 
 
-def test_classify_table_output(tmp_path, official_file, image_files, capsys):
+def test_classify_table_output(tmp_path, official_file, image_files, capsys, monkeypatch):
     out = tmp_path / "native"
     main(["convert", str(official_file), str(out), "--config", str(tmp_path / "tiny.json")])
+    # a deep folder on an 80-column terminal: the file names stay whole, the folder goes to the caption
+    deep = tmp_path / ("a-long-folder-name-" * 4) / "imgs"
+    deep.mkdir(parents=True)
+    images = [deep / p.name for p in image_files]
+    for src, dst in zip(image_files, images, strict=True):
+        dst.write_bytes(src.read_bytes())
+    monkeypatch.setenv("COLUMNS", "80")
     capsys.readouterr()
-    assert main(["classify", *map(str, image_files), "--weights", str(out), "--device", "cpu"]) == 0
+    assert main(["classify", *map(str, images), "--weights", str(out), "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert "im0.png" in text and "im1.png" in text and "%" in text
+    assert "images in" in text
 
 
 def test_classify_without_weights_offline(image_files, tmp_path, monkeypatch, capsys):

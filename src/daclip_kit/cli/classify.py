@@ -146,17 +146,29 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title=f"degradation ({args.embedder})")
+    folder, names = _shown_names([r["image"] for r in results])
+    table = Table(title=f"degradation ({args.embedder})", caption=f"images in {folder}" if folder else None)
     table.add_column("image", overflow="fold")
     table.add_column("prediction")
     table.add_column("top-k")
-    for r in results:
+    for r, name in zip(results, names, strict=True):
         best = r["top_k"][0]
         unknown = ", unknown degradation" if r["unknown_degradation"] else ""
-        table.add_row(r["image"], f"{best['label']} ({best['prob']:.1%}){unknown}",
+        table.add_row(name, f"{best['label']} ({best['prob']:.1%}){unknown}",
                       ", ".join(f"{t['label']} {t['prob']:.1%}" for t in r["top_k"]))
     console.stdout().print(table)
     return 0
+
+
+def _shown_names(images: list[str]) -> tuple[str | None, list[str]]:
+    """The table's image column: names relative to the one folder all images share (and that folder),
+    so a narrow terminal folds the folder into the caption instead of splitting every file name."""
+    import os
+
+    parents = {os.path.dirname(image) for image in images}
+    if len(images) < 2 or len(parents) != 1 or not next(iter(parents)):
+        return None, list(images)
+    return parents.pop(), [os.path.basename(image) for image in images]
 
 
 def run_calibration(args: argparse.Namespace) -> int:
