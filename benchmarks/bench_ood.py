@@ -16,7 +16,18 @@ and the older ``max_prob``) it reports, as JSON:
 * per held-out type ``auroc`` (held-out vs known val scores; 1 = perfectly separated, 0.5 =
   chance) and ``catch`` (the share flagged at the calibrated threshold), ``catch_2fold`` (at the
   2-fold thresholds, averaged), and the means over the held-out types;
-* ``clean``: the share of the val images' clean GT flagged.
+* ``clean``: the share of the val images' clean GT flagged;
+* with ``--new-photos ROOT``: ``known_false_alarm_new_photos`` and ``catch_new_photos`` (per type
+  and mean), the shares flagged among the known and held-out types' images of a root made from
+  *other* photos (for example the mini set's train split, or ``data mini --synthetic`` scenes).
+  This is what a user's own photo meets: an embedding that tells photos apart flags them for their
+  content (docs/daclip.md).
+
+The calibration leaves each val image's whole source photo out of its reference when the file
+names tell the photo (``--leave-out photo``, the default, as ``classify --calibrate`` and ``train
+daclip`` do for ``data mini`` sets; ``--leave-out image`` scores each image without itself only).
+The held-out images of the same photos then stay near their photo's known images in the bank: read
+their ``catch`` under ``--leave-out image``, and the catch on new photos with ``--new-photos``.
 
 Example (the tiny stand-in; docs/daclip.md gives the figures)::
 
@@ -31,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +53,11 @@ from daclip_kit.core.ood import (
     MAHALANOBIS,
     MAX_PROB,
     calibrate_embeddings,
-    default_k,
     flag_rate,
     quantile,
     reference_scores,
 )
+from daclip_kit.data.mini import source_photos
 from daclip_kit.data.universal import degradation_folders, scan_universal
 from daclip_kit.train.calibrate import embeddings
 
@@ -74,6 +84,7 @@ class Scorer:
 
     def __init__(self, statistic: str, k: int | None, text: torch.Tensor, scale: float):
         self.statistic, self.k, self.text, self.scale = statistic, k, text, scale
+        self.last_k: int | None = None
 
     @property
     def name(self) -> str:
@@ -82,24 +93,36 @@ class Scorer:
         return f"knn(k={self.k})" if self.k is not None else "knn(default k)"
 
     def fit(self, val: torch.Tensor, classes: list[str], reference: torch.Tensor | None,
-            reference_classes: list[str], false_alarm: float) -> tuple[float, list[float], Any]:
-        """``(threshold, honest val scores, scorer of new embeddings)``; higher scores are more unknown."""
+            reference_classes: list[str], false_alarm: float,
+            groups: list[str] | None = None) -> tuple[float, list[float], Any]:
+        """``(threshold, honest val scores, scorer of new embeddings)``; higher scores are more unknown.
+        ``groups``: the val images' source photos, as ``classify --calibrate`` takes them."""
         if self.statistic == MAX_PROB:
             scores = self._neg_max_prob(val)
             return quantile(scores, 1 - false_alarm), scores, self._neg_max_prob
-        k = self.k
-        if self.statistic == KNN and k is None:
-            counts = Counter([*classes, *reference_classes])
-            k = default_k(len(val) + (len(reference) if reference is not None else 0), min(counts.values()))
-        honest, _ = reference_scores(self.statistic, val, classes, reference=reference,
-                                     reference_classes=reference_classes, k=k)
         cal = calibrate_embeddings(val, classes, ["x"], statistic=self.statistic, reference=reference,
-                                   reference_classes=reference_classes, k=k, false_alarm=false_alarm)
+                                   reference_classes=reference_classes, k=self.k, false_alarm=false_alarm,
+                                   groups=groups)
+        honest, _ = reference_scores(self.statistic, val, classes, reference=reference,
+                                     reference_classes=reference_classes, k=cal.k,
+                                     groups=groups if cal.val_groups else None)
+        self.last_k = cal.k
         return cal.threshold, honest, cal.scores
 
     def _neg_max_prob(self, x: torch.Tensor) -> list[float]:
         probs = (self.scale * torch.nn.functional.normalize(x, dim=-1) @ self.text.T).softmax(dim=-1)
         return (-probs.max(dim=-1).values).tolist()
+
+
+def new_photo_rates(score: Any, threshold: float, known: torch.Tensor | None,
+                    held: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Flag rates on the ``--new-photos`` images: known types (false alarms) and held-out ones."""
+    if known is None:
+        return {"known_false_alarm_new_photos": None, "catch_new_photos": None}
+    catch = {t: round(flag_rate(score(x), threshold, higher=True), 4) for t, x in held.items() if len(x)}
+    mean = round(sum(catch.values()) / len(catch), 4) if catch else None
+    return {"known_false_alarm_new_photos": round(flag_rate(score(known), threshold, higher=True), 4),
+            "catch_new_photos": {**catch, "mean": mean} if catch else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unknown-splits", default="val",
                         help="the splits whose held-out images are scored (comma-separated; default val)")
     parser.add_argument("--k", default="1,2,3,5", help="the kNN neighbour ranks measured (comma-separated)")
+    parser.add_argument("--new-photos", type=Path, default=None, metavar="ROOT",
+                        help="a data root whose images come from photos not in --root's val split: its known "
+                        "types measure the false alarm on new photos, its held-out types the catch there")
+    parser.add_argument("--new-photos-split", default="val", help="the split of --new-photos read (default val)")
+    parser.add_argument("--leave-out", default="photo", choices=("photo", "image"),
+                        help="what a val image is scored without when calibrating: its whole source photo where "
+                        "the names tell it (default, as classify --calibrate and train daclip), or only itself")
     parser.add_argument("--false-alarm", type=float, default=0.05)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here too")
@@ -130,10 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         val_paths = lq_images(args.root, ["val"], known)
         classes = [t for t in known for _ in val_paths[t]]
+        groups = source_photos([p for t in known for p in val_paths[t]]) if args.leave_out == "photo" else None
         val = embeddings(emb, [p for t in known for p in val_paths[t]])
         clean = embeddings(emb, [p.parent.parent / "GT" / p.name for t in known for p in val_paths[t]])
         splits = args.unknown_splits.split(",")
-        held = {t: embeddings(emb, ps) for t, ps in lq_images(args.root, splits, unknown).items()}
+        held_paths = lq_images(args.root, splits, unknown)
+        held = {t: embeddings(emb, ps) for t, ps in held_paths.items()}
+        new_known = new_held = None
+        if args.new_photos is not None:
+            new_paths = lq_images(args.new_photos, [args.new_photos_split], known)
+            new_known = embeddings(emb, [p for t in known for p in new_paths[t]])
+            new_held = {t: embeddings(emb, ps)
+                        for t, ps in lq_images(args.new_photos, [args.new_photos_split], unknown).items()}
         ref_root = args.reference_root or args.root
         ref_paths = lq_images(ref_root, ["train"], known) if args.reference == "train" else {}
         reference = embeddings(emb, [p for t in known for p in ref_paths.get(t, [])]) if ref_paths else None
@@ -146,11 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     scorers += [Scorer(MAHALANOBIS, None, text, scale), Scorer(MAX_PROB, None, text, scale)]
     results: dict[str, Any] = {}
     for sc in scorers:
-        threshold, honest, score = sc.fit(val, classes, reference, ref_classes, args.false_alarm)
-        chosen_k = sc.k if sc.k is not None else (default_k(len(classes) + len(ref_classes),
-                                                            min(Counter([*classes, *ref_classes]).values()))
-                                                  if sc.statistic == KNN else None)
-        row: dict[str, Any] = {"k": chosen_k, "threshold": round(threshold, 4),
+        threshold, honest, score = sc.fit(val, classes, reference, ref_classes, args.false_alarm, groups)
+        row: dict[str, Any] = {"k": sc.last_k, "threshold": round(threshold, 4),
                                "val_false_alarm": round(flag_rate(honest, threshold, higher=True), 4),
                                "clean": round(flag_rate(score(clean), threshold, higher=True), 4)}
         fold_fa: list[float] = []
@@ -159,11 +194,12 @@ def main(argv: list[str] | None = None) -> int:
             cal_idx = [i for i in range(len(classes)) if fold[i] != f]
             test_idx = [i for i in range(len(classes)) if fold[i] == f]
             th, _, fscore = sc.fit(val[cal_idx], [classes[i] for i in cal_idx], reference, ref_classes,
-                                   args.false_alarm)
+                                   args.false_alarm, [groups[i] for i in cal_idx] if groups else None)
             fold_fa.append(flag_rate(fscore(val[test_idx]), th, higher=True))
             for t in unknown:
                 fold_catch[t].append(flag_rate(fscore(held[t]), th, higher=True))
         row["known_false_alarm"] = round(sum(fold_fa) / 2, 4)
+        row.update(new_photo_rates(score, threshold, new_known, new_held or {}))
         per_type = {}
         for t in unknown:
             s = score(held[t])
@@ -177,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"model": str(args.weights), "root": str(args.root), "known": known, "unknown": unknown,
               "val_images": len(classes), "unknown_splits": splits, "reference": args.reference,
               "reference_images": len(classes) + len(ref_classes), "false_alarm_target": args.false_alarm,
+              "leave_out": args.leave_out, "val_photos": len(set(groups)) if groups else None,
+              "new_photos": str(args.new_photos) if args.new_photos else None,
               "results": results}
     text_out = json.dumps(report, indent=2)
     if args.out is not None:

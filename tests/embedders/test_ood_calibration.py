@@ -382,3 +382,73 @@ def test_the_demo_says_what_the_score_is():
     old = {"unknown_degradation": True, "ood_score": 0.3, "ood_threshold": 0.45, "ood_statistic": "max_prob"}
     assert "top probability 30%, below its calibrated 45%" in unknown_note(old)
     assert unknown_note({**knn, "unknown_degradation": False}) == ""
+
+
+def photo_clusters(n_per: int, degradations: torch.Tensor, photo: torch.Tensor, seed: int):
+    """``n_per`` images of each degradation centre taken from one photo: the photo's content moves
+    them all by the same offset (as a tiny model's embedding does), plus a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    rows, names = [], []
+    for i, c in enumerate(degradations):
+        rows.append(torch.nn.functional.normalize(c + photo + 0.02 * torch.randn(n_per, len(c), generator=g), dim=-1))
+        names += [f"deg{i}"] * n_per
+    return torch.cat(rows), names
+
+
+@pytest.mark.parametrize("statistic", ["knn", "mahalanobis"])
+def test_leaving_whole_photos_out_keeps_the_false_alarm_on_a_new_photo(statistic):
+    from daclip_kit.core.ood import calibrate_embeddings
+
+    e = axes()
+    known = e[:3]
+    photos = [0.5 * e[8], 0.5 * e[9], 0.5 * e[10]]  # equally far apart: the third is "the user's photo"
+    parts = [photo_clusters(10, known, photos[p], seed=p) for p in (0, 1)]
+    val = torch.cat([x for x, _ in parts])
+    classes = [c for _, names in parts for c in names]
+    groups = ["flower"] * 30 + ["grace_hopper"] * 30
+    words = ["deg0", "deg1", "deg2"]
+    by_image = calibrate_embeddings(val, classes, words, statistic=statistic)
+    by_photo = calibrate_embeddings(val, classes, words, statistic=statistic, groups=groups)
+    assert by_image.val_groups is None and by_photo.val_groups == 2
+    assert by_photo.threshold > 3 * by_image.threshold  # the spread between photos, not within one
+    new_photo, _ = photo_clusters(20, known, photos[2], seed=7)
+    assert flag_rate(by_image.scores(new_photo), by_image.threshold, higher=True) == 1.0  # its content alone
+    # (Mahalanobis less so: the covariance of two photos has no spread along a third photo's offset)
+    assert flag_rate(by_photo.scores(new_photo), by_photo.threshold, higher=True) <= (
+        0.2 if statistic == "knn" else 0.6)
+    unknown, _ = photo_clusters(20, e[3:4], photos[2], seed=8)  # an unseen degradation on the new photo
+    assert flag_rate(by_photo.scores(unknown), by_photo.threshold, higher=True) == 1.0
+    # recorded, read back strictly
+    data = json.loads(json.dumps(by_photo.to_dict()))
+    assert data["val_groups"] == 2 and "val_groups" not in by_image.to_dict()
+    assert OodCalibration.from_dict(data, state=by_photo.state) == by_photo
+    with pytest.raises(ConfigError, match="val_groups must be a whole number of at least 2"):
+        OodCalibration.from_dict({**data, "val_groups": 1})
+    # one photo: nothing beyond the image itself to leave out
+    assert calibrate_embeddings(val, classes, words, statistic=statistic, groups=["flower"] * 60) == by_image
+    with pytest.raises(ConfigError, match="one source photo per val embedding"):
+        calibrate_embeddings(val, classes, words, statistic=statistic, groups=groups[:-1])
+
+
+def test_knn_leaves_the_whole_photo_out_by_hand():
+    from daclip_kit.core.ood import knn_scores
+
+    angles = torch.tensor([0.0, 0.1, 0.3, 1.0])
+    bank = torch.stack([angles.cos(), angles.sin()], dim=1)
+    chord = lambda a, b: 2 * math.sin(abs(a - b) / 2)  # noqa: E731
+    grouped = knn_scores(bank, bank, 1, leave_one_out=True, groups=["a", "a", "b", "b"])
+    assert grouped.tolist() == pytest.approx([chord(0, .3), chord(.1, .3), chord(.3, .1), chord(1, .1)], abs=1e-6)
+    with pytest.raises(ConfigError, match=r"1 <= k <= 2 \(the reference images outside the scored image's photo"):
+        knn_scores(bank, bank, 3, leave_one_out=True, groups=["a", "a", "b", "b"])
+
+
+def test_the_mini_sets_names_tell_the_photo(tmp_path):
+    from daclip_kit.data.mini import mini_stem, source_photo, source_photos
+
+    assert source_photo(tmp_path / f"{mini_stem('grace_hopper', 'val', 49)}.png") == "grace_hopper"
+    assert source_photo("x/LQ/coffee_train_0004.png") == "coffee"
+    assert source_photo("rain-001.png") is None and source_photo("photo_val_1.png") is None
+    assert source_photos(["a_val_0001.png", "b_val_0002.png", "a_val_0003.png"]) == ["photo:a", "photo:b", "photo:a"]
+    # a user's own pairs beside the mini set's: each image a group of its own
+    assert source_photos(["a_val_0001.png", "img.png", "other.png"]) == ["photo:a", "image:img.png", "image:other.png"]
+    assert source_photos(["img.png", "other.png"]) is None

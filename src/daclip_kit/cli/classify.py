@@ -207,5 +207,6 @@ def run_calibration(args: argparse.Namespace) -> int:
         console.stdout().print(
             f"calibrated {out}: threshold {calibration.threshold:.4f} on the {calibration.description}; flags "
             f"{calibration.val_false_alarm:.1%} of {calibration.val_images} val images"
+            + (f" (each scored without its photo's, {calibration.val_groups} groups)" if calibration.val_groups else "")
             + (f"; flags {detection}" if detection else ""))
     return 0

@@ -80,7 +80,7 @@ DESCRIPTION = {KNN: "k-NN distance (k={k}) in the degradation-embedding space",
 #: Cross-fitting folds of a Mahalanobis calibration on val images.
 FOLDS = 5
 _KEYS = ("statistic", "threshold", "false_alarm_target", "val_false_alarm", "val_images", "labels", "detection",
-         "state_dict_sha256", "k", "reference_images", "state_sha256")
+         "state_dict_sha256", "k", "reference_images", "state_sha256", "val_groups")
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -137,6 +137,10 @@ class OodCalibration:
         k: the neighbour rank of ``"knn"`` (``None`` otherwise).
         reference_images: how many embeddings the reference state was fitted on.
         state_sha256: the digest of :attr:`state` (recorded in ``config.ood``; the state file must match).
+        val_groups: how many groups the val images were left out in where their source photos were
+            known (each val image scored without every image of its own photo, so the threshold is
+            the spread between photos, what a user's new photo meets; an image of no known photo is
+            a group of its own); ``None``: each image left out alone.
         state: the reference tensors (``{"bank": (N, D)}`` for ``"knn"``, ``{"means": (C, D),
             "precision": (D, D)}`` for ``"mahalanobis"``; on the CPU, float32), ``None`` for
             ``"max_prob"`` or where only ``config.ood`` was read. Not compared (its digest is).
@@ -154,6 +158,7 @@ class OodCalibration:
     reference_images: int = 0
     state_sha256: str | None = None
     state: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)
+    val_groups: int | None = None
 
     @property
     def uses_embedding(self) -> bool:
@@ -207,6 +212,8 @@ class OodCalibration:
             out["state_sha256"] = self.state_sha256
             if self.k is not None:
                 out["k"] = self.k
+            if self.val_groups is not None:
+                out["val_groups"] = self.val_groups
         if self.state_dict_sha256 is not None:
             out["state_dict_sha256"] = self.state_dict_sha256
         return out
@@ -256,6 +263,11 @@ class OodCalibration:
             k = k_value
         elif "k" in data:
             raise ConfigError(f"{where}.k goes only with the knn statistic, not {statistic!r}; remove it.")
+        groups = data.get("val_groups")
+        if groups is not None and (statistic == MAX_PROB or isinstance(groups, bool) or not isinstance(groups, int)
+                                   or groups < 2):
+            raise ConfigError(f"{where}.val_groups must be a whole number of at least 2 (the val images' source "
+                              f"photos) on a knn or mahalanobis calibration, got {groups!r}; remove it.")
         if state is not None:
             state = check_state(statistic, state, where=f"{where} ({STATE_FILE})", expected_sha256=state_sha256)
         return cls(threshold=number("threshold"), labels=tuple(labels),
@@ -263,7 +275,8 @@ class OodCalibration:
                    val_false_alarm=number("val_false_alarm", 0.0), val_images=int(number("val_images", 0)),
                    detection={str(k): _number(v, f"{where}.detection.{k}") for k, v in detection.items()},
                    statistic=statistic, state_dict_sha256=digest, k=k,
-                   reference_images=int(number("reference_images", 0)), state_sha256=state_sha256, state=state)
+                   reference_images=int(number("reference_images", 0)), state_sha256=state_sha256, state=state,
+                   val_groups=groups)
 
 
 def _number(value: Any, where: str) -> float:
@@ -332,14 +345,17 @@ def _normalized(embeddings: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(x, dim=-1)
 
 
-def knn_scores(queries: torch.Tensor, bank: torch.Tensor, k: int, *, leave_one_out: bool = False) -> torch.Tensor:
+def knn_scores(queries: torch.Tensor, bank: torch.Tensor, k: int, *, leave_one_out: bool = False,
+               groups: Sequence[str] | None = None) -> torch.Tensor:
     """The Euclidean distance of each normalised query to its ``k``-th nearest normalised bank row.
 
     Args:
         queries: ``(B, D)`` embeddings.
         bank: ``(N, D)`` reference embeddings.
-        k: the neighbour rank (1: the nearest); at most the bank's size (less one with ``leave_one_out``).
+        k: the neighbour rank (1: the nearest); at most the bank's size (less the rows left out).
         leave_one_out: the queries are the bank's first ``B`` rows, each scored without itself.
+        groups: with ``leave_one_out``, the group (source photo) of each query: a query is scored
+            without every one of the first ``B`` bank rows of its group.
 
     Raises:
         ConfigError: ``k`` larger than the neighbours there are.
@@ -347,15 +363,22 @@ def knn_scores(queries: torch.Tensor, bank: torch.Tensor, k: int, *, leave_one_o
     import torch
 
     q, b = _normalized(queries), _normalized(bank)
-    available = len(b) - (1 if leave_one_out else 0)
-    if not 1 <= k <= available:
-        raise ConfigError(f"The kNN score needs 1 <= k <= {available} (the reference images"
-                          f"{' other than the one scored' if leave_one_out else ''}), got k={k}; lower k or "
-                          "calibrate on more val images.")
     dist = torch.cdist(q, b)
     if leave_one_out:
-        idx = torch.arange(len(q))
-        dist[idx, idx] = float("inf")
+        if groups is None:
+            idx = torch.arange(len(q))
+            dist[idx, idx] = float("inf")
+        else:
+            names = sorted(set(groups))
+            index = torch.tensor([names.index(g) for g in groups])
+            dist[:, : len(q)].masked_fill_(index[:, None] == index[None, :], float("inf"))
+    left_out = int((~torch.isfinite(dist)).sum(dim=1).max()) if len(q) and leave_one_out else 0
+    available = len(b) - left_out
+    if not 1 <= k <= available:
+        what = " outside the scored image's photo" if groups is not None else (
+            " other than the one scored" if leave_one_out else "")
+        raise ConfigError(f"The kNN score needs 1 <= k <= {available} (the reference images{what}), got k={k}; "
+                          "lower k or calibrate on more val images.")
     return dist.kthvalue(k, dim=1).values
 
 
@@ -415,14 +438,24 @@ def _folds(classes: Sequence[str], folds: int) -> list[int]:
     return out
 
 
+def _group_folds(groups: Sequence[str], folds: int) -> list[int]:
+    """A fold per item with whole groups to a fold (dealt round-robin over the sorted group names)."""
+    names = sorted(set(groups))
+    return [names.index(g) % folds for g in groups]
+
+
 def reference_scores(statistic: str, val: torch.Tensor, val_classes: Sequence[str], *,
                      reference: torch.Tensor | None = None, reference_classes: Sequence[str] = (),
-                     k: int | None = None) -> tuple[list[float], dict[str, torch.Tensor]]:
+                     k: int | None = None,
+                     groups: Sequence[str] | None = None) -> tuple[list[float], dict[str, torch.Tensor]]:
     """The honest scores of the val embeddings and the state fitted on all reference embeddings.
 
     The reference set is the val embeddings plus ``reference`` (e.g. training images). A val image is
     never its own reference: for ``"knn"`` it is left out of the bank when scored; for
-    ``"mahalanobis"`` it is scored by a fit without its fold (:data:`FOLDS` stratified folds).
+    ``"mahalanobis"`` it is scored by a fit without its fold (:data:`FOLDS` stratified folds). With
+    ``groups`` (the source photo of each val image, at least two) every val image of the same photo
+    is left out with it (``"mahalanobis"``: the folds are whole photos), so a score is what an image
+    of a photo outside the reference set gets.
     """
     import torch
 
@@ -430,13 +463,13 @@ def reference_scores(statistic: str, val: torch.Tensor, val_classes: Sequence[st
     bank = torch.cat([_normalized(val), _normalized(extra)]) if len(extra) else _normalized(val)
     if statistic == KNN:
         assert k is not None
-        return knn_scores(val, bank, k, leave_one_out=True).tolist(), {"bank": bank.contiguous()}
+        return knn_scores(val, bank, k, leave_one_out=True, groups=groups).tolist(), {"bank": bank.contiguous()}
     if statistic != MAHALANOBIS:
         raise ConfigError(f"{statistic!r} has no reference state; the embedding statistics are {KNN}, {MAHALANOBIS}.")
     classes = [*val_classes, *reference_classes]
     if len(classes) != len(bank):
         raise ConfigError("Give one degradation word per reference embedding (val and reference alike).")
-    fold_of = _folds(list(val_classes), FOLDS)
+    fold_of = _folds(list(val_classes), FOLDS) if groups is None else _group_folds(groups, FOLDS)
     scores = [0.0] * len(val)
     n_val = len(val)
     for f in sorted(set(fold_of)):
@@ -462,12 +495,21 @@ def default_k(reference_images: int, smallest_class: int | None = None) -> int:
     return max(1, k)
 
 
+def _fewest_outside(classes: Sequence[str], groups: Sequence[str], reference_classes: Sequence[str]) -> int:
+    """The fewest images of a val image's own degradation outside its photo (reference ones
+    included): the largest ``k`` at which its ``k``-th neighbour can still be one of them, at least 1."""
+    total = Counter([*classes, *reference_classes])
+    same = Counter(zip(classes, groups, strict=True))
+    return max(1, min(total[c] - same[(c, g)] for c, g in zip(classes, groups, strict=True)))
+
+
 def calibrate_embeddings(val: torch.Tensor, val_classes: Sequence[str], labels: Sequence[str], *,
                          statistic: str = DEFAULT_STATISTIC, reference: torch.Tensor | None = None,
                          reference_classes: Sequence[str] = (), k: int | None = None,
                          false_alarm: float = DEFAULT_FALSE_ALARM,
                          detection: Mapping[str, torch.Tensor] | None = None,
-                         state_dict_sha256: str | None = None) -> OodCalibration:
+                         state_dict_sha256: str | None = None,
+                         groups: Sequence[str] | None = None) -> OodCalibration:
     """The embedding-space calibration whose threshold flags a ``false_alarm`` share of the val images.
 
     Args:
@@ -482,27 +524,39 @@ def calibrate_embeddings(val: torch.Tensor, val_classes: Sequence[str], labels: 
         detection: embeddings of out-of-distribution sets, ``{name: (M, D)}``; their flag rates
             are recorded in ``detection``.
         state_dict_sha256: the digest of the weights that gave the embeddings.
+        groups: the source photo of each val image (:func:`daclip_kit.data.mini.source_photo`), or
+            ``None``; used where there are at least two, so that each val image is scored without
+            its whole photo (:func:`reference_scores`) and recorded as ``val_groups``.
 
     Raises:
-        ConfigError: no val embeddings, an unknown statistic, or an impossible ``k``.
+        ConfigError: no val embeddings, an unknown statistic, an impossible ``k``, or ``groups``
+            of another length.
     """
     if len(val) == 0:
         raise ConfigError("Cannot calibrate on no scores: the val set has no images.")
     if len(val_classes) != len(val):
         raise ConfigError(f"Give one degradation word per val embedding ({len(val)}), got {len(val_classes)}.")
+    if groups is not None and len(groups) != len(val):
+        raise ConfigError(f"Give one source photo per val embedding ({len(val)}), got {len(groups)}.")
+    if groups is not None and len(set(groups)) < 2:
+        groups = None  # one photo: nothing to leave out beyond the image itself
     size = len(val) + (len(reference) if reference is not None else 0)
     if statistic == KNN:
         counts = Counter([*val_classes, *reference_classes])
-        k = default_k(size, min(counts.values())) if k is None else k
+        if k is None:
+            k = default_k(size, min(counts.values()))
+            if groups is not None:
+                k = min(k, _fewest_outside(val_classes, groups, reference_classes))
     elif k is not None:
         raise ConfigError(f"k goes only with the knn statistic, not {statistic!r}.")
     scores, state = reference_scores(statistic, val, val_classes, reference=reference,
-                                     reference_classes=reference_classes, k=k)
+                                     reference_classes=reference_classes, k=k, groups=groups)
     threshold = quantile(scores, 1.0 - false_alarm)
     cal = OodCalibration(threshold=threshold, labels=tuple(labels), false_alarm_target=false_alarm,
                          val_false_alarm=round(flag_rate(scores, threshold, higher=True), 4), val_images=len(scores),
                          statistic=statistic, state_dict_sha256=state_dict_sha256, k=k, reference_images=size,
-                         state_sha256=state_sha256(state), state=state)
+                         state_sha256=state_sha256(state), state=state,
+                         val_groups=len(set(groups)) if groups is not None else None)
     rates = {name: round(flag_rate(cal.scores(x), threshold, higher=True), 4)
              for name, x in (detection or {}).items() if len(x)}
     return replace(cal, detection=rates)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,30 @@ def random_crop(photo: torch.Tensor, size: int, draw, zoom: float = ZOOM) -> tor
                             **({"align_corners": False} if scale > 1 else {})).clamp(0, 1)
     top, left = draw.integer(0, nh - size), draw.integer(0, nw - size)
     return resized[..., top:top + size, left:left + size]
+
+
+def mini_stem(photo: str, split: str, index: int) -> str:
+    """The file stem of a mini-set image: ``<photo>_<split>_<index:04d>`` (``flower_val_0048``)."""
+    return f"{photo}_{split}_{index:04d}"
+
+
+def source_photo(path: str | Path) -> str | None:
+    """The bundled photo a mini-set image was cut from (``flower`` for ``.../flower_val_0048.png``),
+    or ``None`` for a name :func:`mini_stem` did not make. Calibrations leave whole photos out with
+    it (:func:`daclip_kit.core.ood.calibrate_embeddings`): the mini set cuts many crops of each photo."""
+    match = re.fullmatch(r"(.+)_(?:train|val)_\d{4,}", Path(path).stem)
+    return match.group(1) if match else None
+
+
+def source_photos(paths: Sequence[str | Path]) -> list[str] | None:
+    """The calibration groups of ``paths``: :func:`source_photo` where the name tells it, else the
+    image alone (a group of one, e.g. a user's own pairs added to a mini set); ``None`` when no name
+    tells a photo (every image is then its own group: nothing to group)."""
+    photos = [source_photo(p) for p in paths]
+    if all(p is None for p in photos):
+        return None
+    return [f"photo:{photo}" if photo is not None else f"image:{path}"
+            for photo, path in zip(photos, paths, strict=True)]
 
 
 def val_seed(seed: int) -> int:
@@ -293,7 +318,7 @@ def _write_mini(out: Path, final: Path, *, size: int, per_type: int, val_per_typ
                 folder = folder_name(labels[0])
             else:
                 lq, folder = gens[deg](clean, g), deg
-            stem = f"{name}_{split}_{k:04d}"
+            stem = mini_stem(name, split, k)
             write_image(out / split / folder / "GT" / f"{stem}.png", clean)
             write_image(out / split / folder / "LQ" / f"{stem}.png", lq)
             captions[f"{stem}.png"] = caption

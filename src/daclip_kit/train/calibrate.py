@@ -36,6 +36,7 @@ from ..core.ood import (
     calibrate,
     calibrate_embeddings,
 )
+from ..data.mini import source_photos
 from ..data.universal import degradation_folders, scan_universal
 from ..errors import ConfigError, InputError
 from ..io import read_image
@@ -137,7 +138,8 @@ def calibrate_embedder(embedder: EmbeddingProvider, root: str | Path, *,
         return calibrate(val, words, false_alarm=false_alarm, detection={CLEAN_SET: clean}, state_dict_sha256=digest)
     return calibrate_embeddings(val_emb, classes, words, statistic=statistic, reference=ref_emb,
                                 reference_classes=[name for name, _ in extra], k=k, false_alarm=false_alarm,
-                                detection={CLEAN_SET: clean_emb}, state_dict_sha256=digest)
+                                detection={CLEAN_SET: clean_emb}, state_dict_sha256=digest,
+                                groups=source_photos([p.lq for p in pairs]))
 
 
 def write_calibrated(model: DaCLIP, calibration: OodCalibration, out: str | Path, *,

@@ -32,6 +32,7 @@ import torch
 
 from ..checkpoint import load_strict, read_state_dict, state_dict_sha256
 from ..core.ood import OodCalibration, calibrate_embeddings
+from ..data.mini import source_photos
 from ..embedders.daclip.architectures import clip_kwargs
 from ..embedders.daclip.architectures import model_config as bundled_config
 from ..embedders.daclip.convert import load_daclip, load_official_daclip, save_daclip
@@ -345,7 +346,7 @@ class DaClipTask(TrainTask):
         calibration = calibrate_embeddings(torch.cat(embedded), classes, self.class_words,
                                            false_alarm=self.cfg.validation.false_alarm,
                                            detection={CLEAN_SET: clean} if len(clean) else None,
-                                           state_dict_sha256=self._digest())
+                                           state_dict_sha256=self._digest(), groups=source_photos(rows.paths))
         n = len(rows)
         result = {k: v / n for k, v in sums.items()}
         extra = {"ood_threshold": calibration.threshold, "ood_val_false_alarm": calibration.val_false_alarm}
