@@ -369,8 +369,8 @@ def knn_scores(queries: torch.Tensor, bank: torch.Tensor, k: int, *, leave_one_o
             idx = torch.arange(len(q))
             dist[idx, idx] = float("inf")
         else:
-            names = sorted(set(groups))
-            index = torch.tensor([names.index(g) for g in groups])
+            number = {g: i for i, g in enumerate(sorted(set(groups)))}
+            index = torch.tensor([number[g] for g in groups])
             dist[:, : len(q)].masked_fill_(index[:, None] == index[None, :], float("inf"))
     left_out = int((~torch.isfinite(dist)).sum(dim=1).max()) if len(q) and leave_one_out else 0
     available = len(b) - left_out
@@ -440,8 +440,8 @@ def _folds(classes: Sequence[str], folds: int) -> list[int]:
 
 def _group_folds(groups: Sequence[str], folds: int) -> list[int]:
     """A fold per item with whole groups to a fold (dealt round-robin over the sorted group names)."""
-    names = sorted(set(groups))
-    return [names.index(g) % folds for g in groups]
+    number = {g: i for i, g in enumerate(sorted(set(groups)))}
+    return [number[g] % folds for g in groups]
 
 
 def reference_scores(statistic: str, val: torch.Tensor, val_classes: Sequence[str], *,
