@@ -33,8 +33,9 @@ Example (the tiny stand-in; docs/daclip.md gives the figures)::
 
     daclip-kit data mini --out /tmp/h2mini --size 64 --per-type 8 --val-per-type 4 --composed 0
     # a root with only the known types' CSV rows, trained on: see docs/daclip.md
+    daclip-kit data mini --synthetic --out /tmp/scenes --size 64 --per-type 1 --val-per-type 12 --composed 0
     python benchmarks/bench_ood.py --weights RUN/checkpoints/step-00000500/daclip --root /tmp/h2mini \\
-        --out ood.json
+        --new-photos /tmp/scenes --out ood.json
 """
 
 from __future__ import annotations
