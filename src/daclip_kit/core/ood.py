@@ -363,6 +363,15 @@ def knn_scores(queries: torch.Tensor, bank: torch.Tensor, k: int, *, leave_one_o
     import torch
 
     q, b = _normalized(queries), _normalized(bank)
+    left_out = 0
+    if leave_one_out:
+        left_out = 1 if groups is None else max(Counter(groups).values(), default=0)
+    available = len(b) - left_out
+    if not 1 <= k <= available:
+        what = " outside the scored image's photo" if groups is not None else (
+            " other than the one scored" if leave_one_out else "")
+        raise ConfigError(f"The kNN score needs 1 <= k <= {available} (the reference images{what}), got k={k}; "
+                          "lower k or calibrate on more val images.")
     dist = torch.cdist(q, b)
     if leave_one_out:
         if groups is None:
@@ -372,13 +381,6 @@ def knn_scores(queries: torch.Tensor, bank: torch.Tensor, k: int, *, leave_one_o
             number = {g: i for i, g in enumerate(sorted(set(groups)))}
             index = torch.tensor([number[g] for g in groups])
             dist[:, : len(q)].masked_fill_(index[:, None] == index[None, :], float("inf"))
-    left_out = int((~torch.isfinite(dist)).sum(dim=1).max()) if len(q) and leave_one_out else 0
-    available = len(b) - left_out
-    if not 1 <= k <= available:
-        what = " outside the scored image's photo" if groups is not None else (
-            " other than the one scored" if leave_one_out else "")
-        raise ConfigError(f"The kNN score needs 1 <= k <= {available} (the reference images{what}), got k={k}; "
-                          "lower k or calibrate on more val images.")
     return dist.kthvalue(k, dim=1).values
 
 
